@@ -1,0 +1,20 @@
+//! keepwatch: self-hosted monitoring for small businesses.
+//!
+//! Data flows one way: **collect → store → evaluate → notify / report / serve**.
+//!
+//! - [`collect`] reads host metrics (CPU, memory, disks, network, load, uptime)
+//!   through a [`collect::MetricsSource`], and decides when the agent should
+//!   throttle itself on a busy host.
+//! - [`store`] keeps the observations in one SQLite file, compactly, with
+//!   retention and a disk-space cap.
+//! - [`agent`] is the runtime of `keepwatch run`: it schedules collection, writes
+//!   to the store and reloads the configuration.
+//! - [`config`] is the typed `keepwatch.toml`, its loading and validation, and
+//!   the commented file `keepwatch init` writes.
+//! - [`clock`] is where time comes from, so tests can simulate days in milliseconds.
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls into these.
+
+pub mod clock;
+pub mod config;
+pub mod observation;

@@ -15,6 +15,7 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod observation;

@@ -2,8 +2,15 @@
 //! [`Default`] that the built-in defaults, the documentation and the commented
 //! file written by `keepwatch init` all come from.
 
+mod load;
+mod source;
+mod template;
 mod units;
+mod validate;
 
+pub use load::{ConfigError, Problem, load_file, parse};
+pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
+pub use template::commented;
 pub use units::{ByteSize, Duration};
 
 use std::path::PathBuf;

@@ -1,0 +1,166 @@
+//! The commented `keepwatch.toml` that `keepwatch init` writes.
+//!
+//! The values come from serialising a [`Config`] (normally the typed defaults,
+//! plus the answers to `init`'s questions), so the file and the defaults cannot
+//! drift apart; this module only adds the explanations.
+
+use super::Config;
+use super::load::table_header;
+
+/// Explanations shown above each section and key, by dotted path. A test
+/// checks that every key of the config has one.
+const DOCS: &[(&str, &str)] = &[
+    ("agent", "This computer, as keepwatch names it, and where it keeps its data."),
+    ("agent.name", "Name of this computer in reports and alerts. Empty: use its host name."),
+    (
+        "agent.data_dir",
+        "Folder for keepwatch's database. Empty: the usual per-user data folder\n\
+         (Linux: ~/.local/share/keepwatch, macOS: ~/Library/Application Support/keepwatch,\n\
+         Windows: %LOCALAPPDATA%\\keepwatch).",
+    ),
+    ("business", "Your business. Alerts and reports treat opening hours differently from nights and weekends."),
+    ("business.name", "Shown in reports and messages."),
+    (
+        "business.timezone",
+        "Time zone of your opening hours, e.g. \"Europe/Berlin\" or \"America/New_York\".\n\
+         Empty: this computer's time zone.",
+    ),
+    ("business.admin_email", "Who looks after the systems and gets the alerts."),
+    (
+        "business.hours",
+        "Opening hours per day: \"09:00-17:00\", several ranges \"08:00-12:00, 13:00-17:00\",\n\
+         past midnight \"18:00-02:00\", or \"closed\".",
+    ),
+    ("business.hours.monday", ""),
+    ("business.hours.tuesday", ""),
+    ("business.hours.wednesday", ""),
+    ("business.hours.thursday", ""),
+    ("business.hours.friday", ""),
+    ("business.hours.saturday", ""),
+    ("business.hours.sunday", ""),
+    (
+        "collect",
+        "How often to measure this computer. Durations: \"10s\", \"5m\", \"1h\"; \"off\" stops one.",
+    ),
+    ("collect.cpu", "Processor use, in total and per core."),
+    ("collect.per_core", "Also keep each core's use (true or false)."),
+    ("collect.memory", "Memory and swap use."),
+    ("collect.disk", "Used and free space of each disk."),
+    ("collect.network", "Traffic in and out, and errors, of each network connection."),
+    ("collect.load", "Load average: how many programs wait for the processor."),
+    ("collect.uptime", "Time since the computer started (shows unexpected restarts)."),
+    ("storage", "How much history to keep."),
+    ("storage.retention", "History older than this is deleted, e.g. \"30d\" or \"365d\"."),
+    (
+        "storage.max_size",
+        "Most disk space the database may use, e.g. \"500MB\" or \"2GB\". Near it, the oldest\n\
+         history is thinned out first; the latest state is always kept.",
+    ),
+    (
+        "throttle",
+        "On a busy computer keepwatch measures less often and postpones housekeeping,\n\
+         so monitoring never makes a busy server slower. It logs when it does.",
+    ),
+    ("throttle.enabled", "true or false."),
+    ("throttle.busy_cpu_percent", "Busy when total processor use is above this (percent)..."),
+    ("throttle.busy_load_per_core", "...or when the load average per core is above this."),
+    ("throttle.calm_cpu_percent", "Calm again below this processor use (percent)."),
+    ("throttle.max_own_cpu_percent", "keepwatch also slows down if it uses more than this much of one core (percent)."),
+    ("throttle.max_stretch", "Measure at most this many times less often."),
+    ("log", "keepwatch's own messages."),
+    ("log.level", "How much to say: \"error\", \"warn\", \"info\" or \"debug\"."),
+];
+
+const HEADER: &str = "\
+# keepwatch configuration.
+#
+# Every setting below shows its default; change what you need and delete the
+# rest if you like. keepwatch checks this file when it starts and whenever you
+# save it: a mistake is reported with its line number, and keepwatch keeps
+# running on the last good version until you fix it.
+";
+
+/// The commented TOML text for `config`.
+pub fn commented(config: &Config) -> String {
+    let values = toml::to_string(config).unwrap_or_default();
+    let mut out = String::from(HEADER);
+    let mut section = String::new();
+    for line in values.lines().filter(|line| !line.trim().is_empty()) {
+        let trimmed = line.trim();
+        let path = if let Some(header) = table_header(trimmed) {
+            out.push('\n');
+            section = header.clone();
+            Some(header)
+        } else {
+            trimmed
+                .split_once('=')
+                .map(|(key, _)| format!("{section}.{}", key.trim()))
+        };
+        if let Some(doc) = path.as_deref().and_then(doc_for) {
+            for doc_line in doc.lines() {
+                out.push_str("# ");
+                out.push_str(doc_line);
+                out.push('\n');
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn doc_for(path: &str) -> Option<&'static str> {
+    DOCS.iter()
+        .find(|(key, _)| *key == path)
+        .map(|(_, doc)| *doc)
+        .filter(|doc| !doc.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse;
+
+    #[test]
+    fn the_commented_defaults_read_back_as_the_defaults() {
+        let text = commented(&Config::default());
+        assert_eq!(parse(Path::new("k.toml"), &text).unwrap(), Config::default());
+        assert!(text.starts_with("# keepwatch configuration."));
+        assert!(text.contains("# Processor use, in total and per core.\ncpu = \"10s\"\n"), "{text}");
+    }
+
+    #[test]
+    fn a_customised_config_round_trips() {
+        let mut config = Config::default();
+        config.business.name = "Müller \"Shop\" GmbH".to_owned();
+        config.business.timezone = "Europe/Berlin".to_owned();
+        config.business.hours.saturday = "10:00-14:00".to_owned();
+        config.collect.disk = crate::config::Duration::from_mins(5);
+        let text = commented(&config);
+        assert_eq!(parse(Path::new("k.toml"), &text).unwrap(), config);
+    }
+
+    #[test]
+    fn every_setting_is_explained() {
+        let values = toml::to_string(&Config::default()).unwrap();
+        let mut section = String::new();
+        for line in values.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let path = match table_header(line) {
+                Some(header) => {
+                    section = header.clone();
+                    header
+                }
+                None => format!("{section}.{}", line.split_once('=').unwrap().0.trim()),
+            };
+            assert!(DOCS.iter().any(|(key, _)| *key == path), "no explanation for `{path}` in DOCS");
+        }
+        for (key, _) in DOCS {
+            assert!(
+                values.contains(&format!("[{key}]")) || values.contains(&format!("\n{} =", key.rsplit('.').next().unwrap())),
+                "DOCS explains `{key}`, which the config no longer has"
+            );
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Checks of meaning that the file's syntax cannot express: a time zone that
+//! exists, hours that parse, thresholds in a sensible order.
+
+use super::Config;
+use super::Duration;
+use super::load::{Problem, position, suggest, table_header};
+use crate::calendar::DayHours;
+
+/// Every semantic problem of `config`, located in `text` where possible.
+pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut report = |section: &str, key: &str, message: String, hint: Option<String>| {
+        let (line, column) = locate(text, section, key).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        problems.push(Problem {
+            line,
+            column,
+            field: format!("{section}.{key}"),
+            message,
+            hint,
+        });
+    };
+
+    let business = &config.business;
+    if !business.timezone.is_empty() && jiff::tz::TimeZone::get(&business.timezone).is_err() {
+        let names: Vec<String> = jiff::tz::db().available().map(|name| name.to_string()).collect();
+        let hint = suggest(&business.timezone, &names)
+            .map(|best| format!("did you mean `{best}`?"))
+            .unwrap_or_else(|| "use an IANA name such as `Europe/Berlin` or `America/New_York`".to_owned());
+        report("business", "timezone", format!("unknown time zone `{}`", business.timezone), Some(hint));
+    }
+    if !business.admin_email.is_empty() && !looks_like_email(&business.admin_email) {
+        report(
+            "business",
+            "admin_email",
+            format!("`{}` is not an email address", business.admin_email),
+            Some("write it like `admin@example.com`".to_owned()),
+        );
+    }
+    let hours = &business.hours;
+    for (day, value) in [
+        ("monday", &hours.monday),
+        ("tuesday", &hours.tuesday),
+        ("wednesday", &hours.wednesday),
+        ("thursday", &hours.thursday),
+        ("friday", &hours.friday),
+        ("saturday", &hours.saturday),
+        ("sunday", &hours.sunday),
+    ] {
+        if let Err(message) = value.parse::<DayHours>() {
+            report("business.hours", day, message, Some("or write \"closed\"".to_owned()));
+        }
+    }
+
+    let collect = &config.collect;
+    for (key, interval) in [
+        ("cpu", collect.cpu),
+        ("memory", collect.memory),
+        ("disk", collect.disk),
+        ("network", collect.network),
+        ("load", collect.load),
+        ("uptime", collect.uptime),
+    ] {
+        if !interval.is_off() && interval < Duration::from_secs(1) {
+            report(
+                "collect",
+                key,
+                format!("{interval} is too short"),
+                Some("use at least \"1s\", or \"off\"".to_owned()),
+            );
+        }
+    }
+
+    let storage = &config.storage;
+    if !storage.retention.is_off() && storage.retention < Duration::from_hours(1) {
+        report(
+            "storage",
+            "retention",
+            format!("{} would keep almost no history", storage.retention),
+            Some("use at least \"1h\"; \"30d\" or more is usual".to_owned()),
+        );
+    }
+    if storage.max_size.0 < 10_000_000 {
+        report(
+            "storage",
+            "max_size",
+            format!("{} is too small for any useful history", storage.max_size),
+            Some("use at least \"10MB\"; \"500MB\" is usual".to_owned()),
+        );
+    }
+
+    let throttle = &config.throttle;
+    let percent = |value: f64| value > 0.0 && value <= 100.0;
+    if !percent(throttle.busy_cpu_percent) {
+        report("throttle", "busy_cpu_percent", "must be between 0 and 100".to_owned(), None);
+    }
+    if !percent(throttle.calm_cpu_percent) || throttle.calm_cpu_percent >= throttle.busy_cpu_percent {
+        report(
+            "throttle",
+            "calm_cpu_percent",
+            format!(
+                "must be above 0 and below busy_cpu_percent ({})",
+                throttle.busy_cpu_percent
+            ),
+            Some("the gap between the two stops keepwatch switching back and forth".to_owned()),
+        );
+    }
+    if throttle.busy_load_per_core.is_nan() || throttle.busy_load_per_core <= 0.0 {
+        report("throttle", "busy_load_per_core", "must be above 0".to_owned(), None);
+    }
+    if !percent(throttle.max_own_cpu_percent) {
+        report("throttle", "max_own_cpu_percent", "must be between 0 and 100".to_owned(), None);
+    }
+    if !(1..=64).contains(&throttle.max_stretch) {
+        report("throttle", "max_stretch", "must be between 1 and 64".to_owned(), None);
+    }
+
+    if !["error", "warn", "info", "debug", "trace"].contains(&config.log.level.as_str()) {
+        report(
+            "log",
+            "level",
+            format!("unknown log level `{}`", config.log.level),
+            Some("use one of error, warn, info, debug".to_owned()),
+        );
+    }
+    problems
+}
+
+fn looks_like_email(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((user, domain)) => !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace),
+        None => false,
+    }
+}
+
+/// 1-based (line, column of the value) of `key` inside table `[section]`.
+fn locate(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
+    let mut current = String::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if let Some(header) = table_header(trimmed) {
+            current = header;
+        } else if current == section
+            && let Some((name, _)) = trimmed.split_once('=')
+            && name.trim().trim_matches('"') == key
+        {
+            let value_at = line.find('=').map_or(0, |i| i + 1);
+            let value_at = value_at + line[value_at..].len() - line[value_at..].trim_start().len();
+            return Some(position(text, offset + value_at));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::load::parse;
+
+    fn problems(text: &str) -> Vec<super::Problem> {
+        parse(Path::new("k.toml"), text).unwrap_err().problems
+    }
+
+    #[test]
+    fn a_misspelt_time_zone_gets_the_right_name_suggested() {
+        let found = problems("[business]\ntimezone = \"Europe/Berlni\"\n");
+        assert_eq!(found[0].field, "business.timezone");
+        assert_eq!((found[0].line, found[0].column), (Some(2), Some(12)));
+        assert_eq!(found[0].hint.as_deref(), Some("did you mean `Europe/Berlin`?"));
+        assert!(parse(Path::new("k.toml"), "[business]\ntimezone = \"America/New_York\"\n").is_ok());
+    }
+
+    #[test]
+    fn bad_hours_emails_levels_and_intervals_are_all_reported_with_lines() {
+        let text = "[business]\nadmin_email = \"bob\"\n[business.hours]\nmonday = \"9 to 5\"\n\
+                    [collect]\ncpu = \"100ms\"\n[log]\nlevel = \"loud\"\n";
+        let found = problems(text);
+        let fields: Vec<_> = found.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("business.admin_email", Some(2)),
+                ("business.hours.monday", Some(4)),
+                ("collect.cpu", Some(6)),
+                ("log.level", Some(8)),
+            ]
+        );
+    }
+
+    #[test]
+    fn storage_and_throttle_limits_are_checked() {
+        let text = "[storage]\nretention = \"5m\"\nmax_size = \"1MB\"\n[throttle]\nbusy_cpu_percent = 150\n\
+                    calm_cpu_percent = 90\nbusy_load_per_core = 0\nmax_own_cpu_percent = 0\nmax_stretch = 0\n";
+        let found = problems(text);
+        assert_eq!(found.len(), 6, "{found:#?}");
+        assert!(found.iter().all(|p| p.line.is_some()));
+    }
+
+    #[test]
+    fn a_problem_of_a_default_value_has_no_line_but_names_the_field() {
+        // calm (60) above busy (50): the calm value is not in the file.
+        let found = problems("[throttle]\nbusy_cpu_percent = 50\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].field, "throttle.calm_cpu_percent");
+        assert_eq!(found[0].line, None);
+        assert!(found[0].to_string().starts_with("`throttle.calm_cpu_percent`"));
+    }
+
+    #[test]
+    fn syntax_and_meaning_problems_come_together() {
+        let found = problems("[collect]\nmemroy = \"1s\"\n[log]\nlevel = \"loud\"\n");
+        assert_eq!(found.len(), 2);
+    }
+}

@@ -16,5 +16,6 @@
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
 pub mod clock;
+pub mod collect;
 pub mod config;
 pub mod observation;

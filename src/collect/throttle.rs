@@ -53,6 +53,10 @@ pub const CALM_HOLD: SignedDuration = SignedDuration::from_secs(5 * 60);
 /// What the throttle decides on: the latest known load of the host and of
 /// keepwatch itself. `None` means "not known" (not collected yet, switched
 /// off, or not offered by the OS) and is neither busy nor an obstacle to calm.
+///
+/// CPU and load are collected on their own intervals; the agent keeps the
+/// latest value of each and observes once per CPU (or load) collection, so
+/// the hold times are measured in real time whatever the intervals are.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct HostLoad {
     /// Total CPU use of the host, 0–100.

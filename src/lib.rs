@@ -17,5 +17,6 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod collect;
 pub mod config;
 pub mod observation;

@@ -20,3 +20,4 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod observation;
+pub mod store;

@@ -1,0 +1,407 @@
+//! Housekeeping: sealing recent samples into compact chunks, retention, the
+//! disk cap, and giving freed space back to the file system.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::codec::{self, Point};
+use super::{CHUNK_MS, Store, StoreError};
+
+/// Thinned history keeps one average per 5 minutes: still enough for a month's
+/// graph and for reports, at a thirtieth of the samples of a 10 s series.
+const THIN_STEP_MS: i64 = 300_000;
+/// Free pages are handed back to the file system only when they exceed this
+/// share of the pages in use: staging frees and then reuses an hour of rows
+/// every hour, and moving those pages back and forth would be wasted I/O.
+const RECLAIM_FREE_SHARE: i64 = 4;
+
+/// What one [`Store::maintain`] run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Chunks written from staging (new ones, or existing ones that late
+    /// samples were merged into).
+    pub sealed_chunks: usize,
+    /// Samples moved from staging into chunks.
+    pub sealed_samples: usize,
+    /// Chunks deleted because they were older than the retention.
+    pub expired_chunks: usize,
+    /// Staging samples deleted because they were older than the retention.
+    pub expired_samples: usize,
+    /// Chunks thinned to 5-minute averages to respect the disk cap.
+    pub thinned_chunks: usize,
+    /// Chunks deleted to respect the disk cap.
+    pub dropped_chunks: usize,
+    /// Size of the database before the run, in bytes.
+    pub bytes_before: u64,
+    /// Size of the database after the run, in bytes.
+    pub bytes_after: u64,
+    /// The database is still above the cap: not even deleting all history
+    /// brought it under (recent samples and the latest values are kept).
+    pub over_cap: bool,
+}
+
+impl Store {
+    /// Seals every closed hour of recent samples into chunks, deletes history
+    /// older than the retention, applies the disk cap and reclaims free space.
+    ///
+    /// Call it regularly (every few minutes to every hour); `now` decides which
+    /// hours are closed and what is too old. Each step is its own transaction,
+    /// so a failure (a full disk) loses nothing and the next run picks up.
+    pub fn maintain(&mut self, now: Timestamp) -> Result<MaintenanceReport, StoreError> {
+        let mut report = MaintenanceReport {
+            bytes_before: self.size_on_disk()?,
+            ..MaintenanceReport::default()
+        };
+        let now_ms = now.as_millisecond();
+        let retention = self.config.retention;
+        if !retention.is_off() {
+            let cutoff = now
+                .saturating_sub(retention.signed())
+                .unwrap_or(Timestamp::MIN);
+            self.expire(cutoff.as_millisecond(), &mut report)?;
+        }
+        self.seal(now_ms.div_euclid(CHUNK_MS) * CHUNK_MS, &mut report)?;
+        self.enforce_cap(&mut report)?;
+        self.reclaim()?;
+        report.bytes_after = self.size_on_disk()?;
+        if report != MaintenanceReport::default() {
+            tracing::debug!(?report, "storage maintenance");
+        }
+        Ok(report)
+    }
+
+    /// Deletes everything older than `cutoff_ms` except the latest values.
+    fn expire(&mut self, cutoff_ms: i64, report: &mut MaintenanceReport) -> Result<(), StoreError> {
+        let path = &self.path;
+        let fail = |source| StoreError::sqlite("deleting old history", path, source);
+        let tx = self.conn.transaction().map_err(fail)?;
+        report.expired_samples += tx
+            .execute("DELETE FROM staging WHERE at_ms < ?1", [cutoff_ms])
+            .map_err(fail)?;
+        // A chunk goes when all of it is too old. Chunks of later hours than
+        // the cutoff's cannot be; the id range spares reading them.
+        let after_cutoff_hour = hour_first_id(chunk_hour(cutoff_ms).saturating_add(1));
+        report.expired_chunks += tx
+            .execute(
+                "DELETE FROM chunks WHERE id < ?1 AND end_ms < ?2",
+                [after_cutoff_hour, cutoff_ms],
+            )
+            .map_err(fail)?;
+        tx.execute("DELETE FROM events WHERE at_ms < ?1", [cutoff_ms])
+            .map_err(fail)?;
+        tx.commit().map_err(fail)
+    }
+
+    /// Moves staging samples before `cutoff_ms` (an hour boundary) into chunks.
+    fn seal(&mut self, cutoff_ms: i64, report: &mut MaintenanceReport) -> Result<(), StoreError> {
+        let path = &self.path;
+        let fail = |source| StoreError::sqlite("sealing history", path, source);
+        let tx = self.conn.transaction().map_err(fail)?;
+        let series: Vec<i64> = tx
+            .prepare("SELECT DISTINCT series_id FROM staging WHERE at_ms < ?1")
+            .and_then(|mut s| s.query_map([cutoff_ms], |r| r.get(0))?.collect())
+            .map_err(fail)?;
+        {
+            let mut staged = tx
+                .prepare_cached(
+                    "SELECT at_ms, value FROM staging
+                     WHERE series_id = ?1 AND at_ms < ?2 ORDER BY at_ms",
+                )
+                .map_err(fail)?;
+            let mut existing = tx
+                .prepare_cached("SELECT data FROM chunks WHERE id = ?1")
+                .map_err(fail)?;
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO chunks (id, series_id, start_ms, end_ms, count, step, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
+                     ON CONFLICT (id) DO UPDATE
+                     SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data",
+                )
+                .map_err(fail)?;
+            for id in series {
+                let points: Vec<Point> = staged
+                    .query_map([id, cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .and_then(|rows| rows.collect())
+                    .map_err(fail)?;
+                for hour in points.chunk_by(|a, b| chunk_hour(a.0) == chunk_hour(b.0)) {
+                    let start = chunk_hour(hour[0].0) * CHUNK_MS;
+                    let chunk_id = chunk_id(id, start).map_err(fail)?;
+                    let old: Option<Vec<u8>> = existing
+                        .query_row([chunk_id], |r| r.get(0))
+                        .optional()
+                        .map_err(fail)?;
+                    let merged = match old {
+                        Some(blob) => {
+                            let sealed = codec::decode(&blob)
+                                .map_err(|e| self_damaged(path, id, start, e))?;
+                            merge(sealed, hour.to_vec())
+                        }
+                        None => hour.to_vec(),
+                    };
+                    let end = merged.last().map_or(start, |p| p.0);
+                    upsert
+                        .execute(params![
+                            chunk_id,
+                            id,
+                            start,
+                            end,
+                            merged.len() as i64,
+                            codec::encode(&merged)
+                        ])
+                        .map_err(fail)?;
+                    report.sealed_chunks += 1;
+                    report.sealed_samples += hour.len();
+                }
+            }
+        }
+        tx.execute("DELETE FROM staging WHERE at_ms < ?1", [cutoff_ms])
+            .map_err(fail)?;
+        tx.commit().map_err(fail)
+    }
+
+    /// Keeps the database under the configured cap: above 90% of it, thins the
+    /// oldest raw hours, then deletes the oldest hours, until below 80%.
+    fn enforce_cap(&mut self, report: &mut MaintenanceReport) -> Result<(), StoreError> {
+        let cap = self.config.max_size.0;
+        if cap == 0 {
+            return Ok(());
+        }
+        let mut size = self.size_on_disk()?;
+        if size <= cap / 10 * 9 {
+            return Ok(());
+        }
+        let low = cap / 10 * 8;
+        tracing::info!(
+            size,
+            cap,
+            "the database is near its size cap; thinning the oldest history"
+        );
+        let mut next_raw = i64::MIN;
+        while size > low {
+            let Some(hour) = self.oldest_hour(next_raw, true)? else {
+                break;
+            };
+            report.thinned_chunks += self.thin(hour)?;
+            next_raw = hour_first_id(hour.saturating_add(1));
+            size = self.size_on_disk()?;
+        }
+        while size > low {
+            let Some(hour) = self.oldest_hour(i64::MIN, false)? else {
+                break;
+            };
+            report.dropped_chunks += self
+                .conn
+                .execute(
+                    "DELETE FROM chunks WHERE id >= ?1 AND id < ?2",
+                    [hour_first_id(hour), hour_first_id(hour.saturating_add(1))],
+                )
+                .map_err(|source| StoreError::sqlite("deleting old history", &self.path, source))?;
+            size = self.size_on_disk()?;
+        }
+        report.over_cap = size > cap;
+        if report.over_cap {
+            tracing::warn!(
+                size,
+                cap,
+                "the database is above its size cap even without history; raise `storage.max_size`"
+            );
+        }
+        Ok(())
+    }
+
+    /// The oldest hour (since the epoch) with chunks whose id is at least
+    /// `from_id`, counting only raw chunks if `raw`.
+    fn oldest_hour(&self, from_id: i64, raw: bool) -> Result<Option<i64>, StoreError> {
+        let sql = if raw {
+            "SELECT id FROM chunks WHERE id >= ?1 AND step = 0 ORDER BY id LIMIT 1"
+        } else {
+            "SELECT id FROM chunks WHERE id >= ?1 ORDER BY id LIMIT 1"
+        };
+        self.conn
+            .query_row(sql, [from_id], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|id| id.map(|id| id >> 32))
+            .map_err(|source| StoreError::sqlite("finding old history", &self.path, source))
+    }
+
+    /// Replaces the raw chunks of `hour` by 5-minute averages; returns how
+    /// many chunks it thinned.
+    fn thin(&mut self, hour: i64) -> Result<usize, StoreError> {
+        let path = &self.path;
+        let fail = |source| StoreError::sqlite("thinning old history", path, source);
+        let tx = self.conn.transaction().map_err(fail)?;
+        let chunks: Vec<(i64, i64, Vec<u8>)> = tx
+            .prepare(
+                "SELECT id, series_id, data FROM chunks WHERE id >= ?1 AND id < ?2 AND step = 0",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    [hour_first_id(hour), hour_first_id(hour.saturating_add(1))],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?
+                .collect()
+            })
+            .map_err(fail)?;
+        let start_ms = hour * CHUNK_MS;
+        // Delete, then insert: SQLite merges pages left underfull by a delete,
+        // but not by an update that shrinks a row, which would free nothing.
+        tx.execute(
+            "DELETE FROM chunks WHERE id >= ?1 AND id < ?2 AND step = 0",
+            [hour_first_id(hour), hour_first_id(hour.saturating_add(1))],
+        )
+        .map_err(fail)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO chunks (id, series_id, start_ms, end_ms, count, step, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(fail)?;
+            for (id, series_id, blob) in &chunks {
+                let points =
+                    codec::decode(blob).map_err(|e| self_damaged(path, *series_id, start_ms, e))?;
+                let thinned = downsample(&points, THIN_STEP_MS);
+                let end = thinned.last().map_or(start_ms, |p| p.0);
+                insert
+                    .execute(params![
+                        id,
+                        series_id,
+                        start_ms,
+                        end,
+                        thinned.len() as i64,
+                        THIN_STEP_MS,
+                        codec::encode(&thinned)
+                    ])
+                    .map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)?;
+        Ok(chunks.len())
+    }
+
+    /// Hands free pages back to the file system once there are enough of them
+    /// to matter (`auto_vacuum = INCREMENTAL`).
+    fn reclaim(&mut self) -> Result<(), StoreError> {
+        let fail = |source| StoreError::sqlite("reclaiming free space", &self.path, source);
+        let (pages, free): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT page_count FROM pragma_page_count),
+                        (SELECT freelist_count FROM pragma_freelist_count)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(fail)?;
+        if free > 0 && free * RECLAIM_FREE_SHARE > pages - free {
+            let mut stmt = self
+                .conn
+                .prepare("PRAGMA incremental_vacuum")
+                .map_err(fail)?;
+            let mut rows = stmt.query([]).map_err(fail)?;
+            while rows.next().map_err(fail)?.is_some() {}
+        }
+        Ok(())
+    }
+}
+
+/// The hour since the epoch (the chunk) an instant belongs to.
+fn chunk_hour(at_ms: i64) -> i64 {
+    at_ms.div_euclid(CHUNK_MS)
+}
+
+/// The smallest chunk id of an hour.
+fn hour_first_id(hour: i64) -> i64 {
+    hour.saturating_mul(1 << 32)
+}
+
+/// The id of a series' chunk: hour-major, so an hour's chunks lie together.
+fn chunk_id(series_id: i64, start_ms: i64) -> rusqlite::Result<i64> {
+    if !(0..1 << 32).contains(&series_id) {
+        return Err(rusqlite::Error::IntegralValueOutOfRange(0, series_id));
+    }
+    Ok(hour_first_id(chunk_hour(start_ms)) | series_id)
+}
+
+fn self_damaged(
+    path: &std::path::Path,
+    series_id: i64,
+    start_ms: i64,
+    error: codec::DecodeError,
+) -> StoreError {
+    StoreError::Damaged {
+        path: path.to_path_buf(),
+        what: format!("chunk of series {series_id} starting at {start_ms} ms"),
+        detail: error.to_string(),
+    }
+}
+
+/// Merges two time-ordered lists of points into one, without duplicate times;
+/// where both have a point at the same time, `newer`'s wins.
+pub(super) fn merge(older: Vec<Point>, newer: Vec<Point>) -> Vec<Point> {
+    if newer.is_empty() {
+        return older;
+    }
+    if older.is_empty() {
+        return newer;
+    }
+    let mut merged = Vec::with_capacity(older.len() + newer.len());
+    let mut older = older.into_iter().peekable();
+    let mut newer = newer.into_iter().peekable();
+    loop {
+        match (older.peek(), newer.peek()) {
+            (Some(o), Some(n)) if o.0 < n.0 => merged.extend(older.next()),
+            (Some(o), Some(n)) if o.0 == n.0 => {
+                older.next();
+                merged.extend(newer.next());
+            }
+            (_, Some(_)) => merged.extend(newer.next()),
+            (Some(_), None) => merged.extend(older.next()),
+            (None, None) => return merged,
+        }
+    }
+}
+
+/// One average per `step_ms` bucket (aligned on the epoch), timestamped at
+/// the bucket's start.
+pub(super) fn downsample(points: &[Point], step_ms: i64) -> Vec<Point> {
+    points
+        .chunk_by(|a, b| a.0.div_euclid(step_ms) == b.0.div_euclid(step_ms))
+        .map(|bucket| {
+            let sum: f64 = bucket.iter().map(|p| p.1).sum();
+            (
+                bucket[0].0.div_euclid(step_ms) * step_ms,
+                sum / bucket.len() as f64,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_orders_and_prefers_newer_on_equal_times() {
+        let older = vec![(1, 1.0), (3, 3.0), (5, 5.0)];
+        let newer = vec![(2, 20.0), (3, 30.0), (6, 60.0)];
+        assert_eq!(
+            merge(older.clone(), newer),
+            [(1, 1.0), (2, 20.0), (3, 30.0), (5, 5.0), (6, 60.0)]
+        );
+        assert_eq!(merge(older.clone(), vec![]), older);
+        assert_eq!(merge(vec![], older.clone()), older);
+    }
+
+    #[test]
+    fn downsample_averages_aligned_buckets() {
+        let points: Vec<Point> = (0..60).map(|i| (i * 10_000, i as f64)).collect();
+        let thinned = downsample(&points, 300_000);
+        assert_eq!(thinned, [(0, 14.5), (300_000, 44.5)]);
+        assert_eq!(
+            downsample(&[(-1, 2.0), (1, 4.0)], 300_000),
+            [(-300_000, 2.0), (0, 4.0)]
+        );
+        assert!(downsample(&[], 300_000).is_empty());
+    }
+}

@@ -1,0 +1,496 @@
+//! The store: every observation in one SQLite file, compactly, with retention
+//! and a disk-space cap.
+//!
+//! # Design
+//!
+//! - **Recent samples** go into the `staging` table, a row each, in one
+//!   transaction per batch. SQLite's WAL makes a written sample durable at once
+//!   (`synchronous = NORMAL`: a power cut may lose the last transactions, a
+//!   killed process loses nothing).
+//! - **History** is compact: [`Store::maintain`] seals every closed hour of a
+//!   series into one `chunks` row, encoded by [`codec`](self) (delta-of-delta
+//!   timestamps, fixed-point values to 1/100 of their unit, deflate). A row per
+//!   sample costs ~25 bytes; a sealed sample costs 1 to 2 (see
+//!   `benches/storage.rs`).
+//! - **Queries** merge sealed chunks and staging rows, ordered by time, with no
+//!   duplicates: when both hold the same instant, the later write wins.
+//! - **The latest value** of every series is kept apart in `latest`, updated
+//!   on every write and never thinned, so `keepwatch status` and the alert
+//!   engine never depend on history.
+//! - **Retention** deletes history older than `storage.retention`. **The disk
+//!   cap**: above 90% of `storage.max_size`, the oldest raw hours are thinned
+//!   to 5-minute averages, then, if that is not enough, the oldest history is
+//!   deleted, until the database is below 80% (the gap avoids thinning a
+//!   little on every run).
+//! - **A full disk** is not fatal: [`BufferedWriter`] keeps samples in memory
+//!   and reports the change once, so the agent keeps running and says why.
+//! - **Time is a parameter**: nothing here reads the clock.
+//!
+//! Sizes are measured as SQLite sees them (`page_count - freelist_count` pages),
+//! which is what the cap applies to; the WAL file adds at most a few MB.
+//!
+//! Values that are not finite (NaN, ±infinity) are not stored: a value that
+//! could not be measured is a gap, not a number. Timestamps are kept to the
+//! millisecond.
+
+mod buffered;
+mod codec;
+mod error;
+mod maintain;
+mod schema;
+
+pub use buffered::{BufferedWriter, HealthChange, StorageHealth};
+pub use error::StoreError;
+pub use maintain::MaintenanceReport;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+
+use crate::config::StorageConfig;
+use crate::observation::{Sample, SeriesKey};
+use codec::Point;
+
+/// Length of a sealed chunk: an hour keeps `staging` small (at most about two
+/// hours of rows) while a chunk still holds enough samples (360 at 10 s) for
+/// the encoding to pay off.
+const CHUNK_MS: i64 = 3_600_000;
+
+/// The keepwatch database: history, latest values, events and agent state.
+///
+/// One `Store` per process writes; other processes (`keepwatch status`) may
+/// open the same file to read.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    config: StorageConfig,
+    /// Series ids by key, so a write needs no lookup for known series.
+    ids: HashMap<SeriesKey, i64>,
+}
+
+/// What a [`Store::write`] did with its samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteSummary {
+    /// Samples stored.
+    pub written: usize,
+    /// Samples left out because their value was NaN or infinite.
+    pub skipped: usize,
+}
+
+/// Something notable that happened to the agent, kept for the admin to read
+/// later (`keepwatch status`, reports): throttling, a rejected config, storage
+/// trouble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When it happened.
+    pub at: Timestamp,
+    /// A short machine-friendly category, e.g. `throttle` or `config`.
+    pub kind: String,
+    /// What happened, in words for a person.
+    pub message: String,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it (and its folder) if needed and
+    /// upgrading its schema.
+    ///
+    /// Fails with a message that says what to do when the folder cannot be
+    /// created or written, the file is not a SQLite database or belongs to
+    /// another program, or it was written by a newer keepwatch.
+    pub fn open(path: &Path, config: &StorageConfig) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_error = |source: rusqlite::Error| {
+            let path = path.to_path_buf();
+            match source.sqlite_error_code() {
+                Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                    StoreError::Busy { path }
+                }
+                _ => StoreError::Open { path, source },
+            }
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_error)?;
+        // The first read of the file is where SQLite notices it is not a database.
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(open_error)?;
+        if tables == 0 {
+            // Only takes effect before the first table exists; lets `maintain`
+            // hand freed pages back to the file system.
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(open_error)?;
+        } else {
+            let id: i32 = conn
+                .query_row("PRAGMA application_id", [], |r| r.get(0))
+                .map_err(open_error)?;
+            if id != schema::APPLICATION_ID {
+                return Err(StoreError::ForeignDatabase {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "the database could not use WAL mode; writes are slower and less crash-safe");
+        }
+        // NORMAL: in WAL mode a crash of the process loses nothing; only a
+        // power cut can lose the last transactions. The journal size limit
+        // keeps the WAL file from staying large after a big maintenance run.
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 8388608;")
+            .map_err(open_error)?;
+        schema::migrate(&mut conn, path)?;
+
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            config: config.clone(),
+            ids: HashMap::new(),
+        };
+        store.ids = store.load_series()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies a reloaded configuration; the new retention and cap take effect
+    /// at the next [`maintain`](Store::maintain).
+    pub fn update_config(&mut self, config: &StorageConfig) {
+        self.config = config.clone();
+    }
+
+    /// Stores a batch of samples in one transaction (all or none), and updates
+    /// the latest value of each series when the sample is newer than it.
+    ///
+    /// Writing a sample for an instant a series already has replaces the value.
+    /// NaN and infinite values are skipped and counted.
+    pub fn write(&mut self, samples: &[Sample]) -> Result<WriteSummary, StoreError> {
+        let Store {
+            conn, path, ids, ..
+        } = self;
+        let fail = |source| StoreError::sqlite("write", path, source);
+        let tx = conn.transaction().map_err(fail)?;
+        let mut new_ids = HashMap::new();
+        let mut summary = WriteSummary::default();
+        {
+            let mut stage = tx
+                .prepare_cached(
+                    "INSERT INTO staging (series_id, at_ms, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (series_id, at_ms) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(fail)?;
+            let mut latest = tx
+                .prepare_cached(
+                    "INSERT INTO latest (series_id, at_ms, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (series_id) DO UPDATE
+                     SET at_ms = excluded.at_ms, value = excluded.value
+                     WHERE excluded.at_ms >= latest.at_ms",
+                )
+                .map_err(fail)?;
+            for sample in samples {
+                if !sample.value.is_finite() {
+                    summary.skipped += 1;
+                    continue;
+                }
+                let id = match ids.get(&sample.key).or_else(|| new_ids.get(&sample.key)) {
+                    Some(&id) => id,
+                    None => {
+                        let id = insert_series(&tx, &sample.key).map_err(fail)?;
+                        new_ids.insert(sample.key.clone(), id);
+                        id
+                    }
+                };
+                let at_ms = sample.at.as_millisecond();
+                let row = params![id, at_ms, sample.value];
+                stage.execute(row).map_err(fail)?;
+                latest.execute(row).map_err(fail)?;
+                summary.written += 1;
+            }
+        }
+        tx.commit().map_err(fail)?;
+        // Only now: ids from a rolled-back transaction would point nowhere.
+        ids.extend(new_ids);
+        Ok(summary)
+    }
+
+    /// The latest value of every series, ordered by host, metric and instance.
+    pub fn latest(&self) -> Result<Vec<Sample>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading latest values", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.host, s.metric, s.instance, l.at_ms, l.value
+                 FROM latest l JOIN series s ON s.id = l.series_id
+                 ORDER BY s.host, s.metric, s.instance",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    SeriesKey::new(
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ),
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, f64>(4)?,
+                ))
+            })
+            .map_err(fail)?;
+        let mut samples = Vec::new();
+        for row in rows {
+            let (key, at_ms, value) = row.map_err(fail)?;
+            samples.push(Sample {
+                at: self.timestamp(at_ms)?,
+                key,
+                value,
+            });
+        }
+        Ok(samples)
+    }
+
+    /// Every series the store knows, ordered by host, metric and instance.
+    pub fn series(&self) -> Result<Vec<SeriesKey>, StoreError> {
+        let fail = |source| StoreError::sqlite("listing series", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT host, metric, instance FROM series ORDER BY host, metric, instance",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SeriesKey::new(
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
+    /// The history of one series from `from` to `to` (both included), ordered
+    /// by time. Sealed values are rounded to 1/100 of their unit; thinned
+    /// history holds one 5-minute average per point.
+    pub fn range(
+        &self,
+        key: &SeriesKey,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+        let (from_ms, to_ms) = (from.as_millisecond(), to.as_millisecond());
+        let Some(id) = self.series_id(key)? else {
+            return Ok(Vec::new());
+        };
+        if from_ms > to_ms {
+            return Ok(Vec::new());
+        }
+        let fail = |source| StoreError::sqlite("reading history", &self.path, source);
+        let mut sealed = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT start_ms, data FROM chunks
+                 WHERE series_id = ?1 AND start_ms > ?2 AND start_ms <= ?3
+                 ORDER BY start_ms",
+            )
+            .map_err(fail)?;
+        let mut rows = stmt
+            .query(params![id, from_ms.saturating_sub(CHUNK_MS), to_ms])
+            .map_err(fail)?;
+        let mut chunk = Vec::new();
+        while let Some(row) = rows.next().map_err(fail)? {
+            let start: i64 = row.get(0).map_err(fail)?;
+            let data = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(fail)?;
+            chunk.clear();
+            codec::decode_into(data, &mut chunk).map_err(|e| self.damaged(id, start, e))?;
+            sealed.extend(chunk.iter().filter(|p| p.0 >= from_ms && p.0 <= to_ms));
+        }
+        let staged = self.staged(id, from_ms, to_ms)?;
+        let merged = maintain::merge(sealed, staged);
+        merged
+            .into_iter()
+            .map(|(at_ms, value)| Ok((self.timestamp(at_ms)?, value)))
+            .collect()
+    }
+
+    /// Bytes the database occupies (pages in use; free pages are not counted,
+    /// as SQLite reuses them before growing the file).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        let fail = |source| StoreError::sqlite("measuring size", &self.path, source);
+        let (pages, free, page_size): (i64, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT page_count FROM pragma_page_count),
+                        (SELECT freelist_count FROM pragma_freelist_count),
+                        (SELECT page_size FROM pragma_page_size)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(fail)?;
+        Ok(u64::try_from((pages - free).max(0) * page_size).unwrap_or(0))
+    }
+
+    /// Records a notable happening for the admin to read later.
+    pub fn record_event(
+        &mut self,
+        at: Timestamp,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT INTO events (at_ms, kind, message) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![at.as_millisecond(), kind, message]))
+            .map_err(|source| StoreError::sqlite("recording an event", &self.path, source))?;
+        Ok(())
+    }
+
+    /// The `limit` most recent events, newest first.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading events", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, kind, message FROM events ORDER BY at_ms DESC, id DESC LIMIT ?1",
+            )
+            .map_err(fail)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(fail)?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (at_ms, kind, message) = row.map_err(fail)?;
+            events.push(Event {
+                at: self.timestamp(at_ms)?,
+                kind,
+                message,
+            });
+        }
+        Ok(events)
+    }
+
+    /// Remembers a small piece of agent state (e.g. `started_at`, `pid`,
+    /// `throttle_mode`) across restarts, replacing any previous value.
+    pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO agent_state (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .and_then(|mut s| s.execute([key, value]))
+            .map_err(|source| StoreError::sqlite("saving agent state", &self.path, source))?;
+        Ok(())
+    }
+
+    /// A piece of agent state saved with [`set_state`](Store::set_state).
+    pub fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT value FROM agent_state WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(|source| StoreError::sqlite("reading agent state", &self.path, source))
+    }
+
+    fn load_series(&self) -> Result<HashMap<SeriesKey, i64>, StoreError> {
+        let fail = |source| StoreError::sqlite("loading series", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT host, metric, instance, id FROM series")
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    SeriesKey::new(
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ),
+                    r.get(3)?,
+                ))
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
+    /// The id of a series; looks in the file too, as another process may
+    /// have added it since this one loaded its cache.
+    fn series_id(&self, key: &SeriesKey) -> Result<Option<i64>, StoreError> {
+        if let Some(&id) = self.ids.get(key) {
+            return Ok(Some(id));
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT id FROM series WHERE host = ?1 AND metric = ?2 AND instance = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row([&key.host, &key.metric, &key.instance], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(|source| StoreError::sqlite("looking up a series", &self.path, source))
+    }
+
+    /// Staging rows of one series between two instants (both included).
+    fn staged(&self, id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Point>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading recent samples", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, value FROM staging
+                 WHERE series_id = ?1 AND at_ms BETWEEN ?2 AND ?3 ORDER BY at_ms",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([id, from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
+    fn timestamp(&self, ms: i64) -> Result<Timestamp, StoreError> {
+        Timestamp::from_millisecond(ms).map_err(|e| StoreError::Damaged {
+            path: self.path.clone(),
+            what: "a stored time".to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn damaged(&self, series_id: i64, start_ms: i64, error: codec::DecodeError) -> StoreError {
+        StoreError::Damaged {
+            path: self.path.clone(),
+            what: format!("chunk of series {series_id} starting at {start_ms} ms"),
+            detail: error.to_string(),
+        }
+    }
+}
+
+/// The id of a series, adding it if it is new.
+fn insert_series(tx: &Transaction<'_>, key: &SeriesKey) -> rusqlite::Result<i64> {
+    let key = [&key.host, &key.metric, &key.instance];
+    tx.prepare_cached(
+        "INSERT INTO series (host, metric, instance) VALUES (?1, ?2, ?3)
+         ON CONFLICT (host, metric, instance) DO NOTHING",
+    )?
+    .execute(key)?;
+    tx.prepare_cached("SELECT id FROM series WHERE host = ?1 AND metric = ?2 AND instance = ?3")?
+        .query_row(key, |r| r.get(0))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

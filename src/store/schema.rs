@@ -1,0 +1,186 @@
+//! The database schema, as an ordered list of migrations embedded in the binary.
+//!
+//! `PRAGMA user_version` holds how many migrations the file has had. Opening
+//! applies the missing ones in one transaction, so a crash mid-upgrade leaves
+//! the previous version intact. Migrations are only ever appended: an
+//! existing entry must never change once released.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Marks a SQLite file as keepwatch's (`PRAGMA application_id`, "kwch"), so
+/// another program's database is never mistaken for ours and altered.
+pub(crate) const APPLICATION_ID: i32 = 0x6b77_6368;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    //
+    // Times are milliseconds since the Unix epoch. `staging` holds recent raw
+    // samples (a row each, durable at once); `maintain` seals each closed hour
+    // of a series into one compressed `chunks` row. `step` is 0 for raw chunks
+    // and the bucket length in milliseconds for thinned (averaged) ones.
+    //
+    // A chunk's `id` is `hour << 32 | series_id` (hours since the epoch), so
+    // the chunks of one hour lie together in the file: thinning or deleting an
+    // hour frees whole pages, which is what brings the file under its cap.
+    "CREATE TABLE series (
+        id       INTEGER PRIMARY KEY,
+        host     TEXT NOT NULL,
+        metric   TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        UNIQUE (host, metric, instance)
+    );
+    CREATE TABLE staging (
+        series_id INTEGER NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        value     REAL NOT NULL,
+        PRIMARY KEY (series_id, at_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE chunks (
+        id        INTEGER PRIMARY KEY,
+        series_id INTEGER NOT NULL,
+        start_ms  INTEGER NOT NULL,
+        end_ms    INTEGER NOT NULL,
+        count     INTEGER NOT NULL,
+        step      INTEGER NOT NULL,
+        data      BLOB NOT NULL,
+        UNIQUE (series_id, start_ms)
+    );
+    CREATE TABLE latest (
+        series_id INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        value     REAL NOT NULL
+    );
+    CREATE TABLE events (
+        id      INTEGER PRIMARY KEY,
+        at_ms   INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_time ON events (at_ms);
+    CREATE TABLE agent_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;",
+];
+
+/// The schema version this binary writes.
+#[cfg(test)]
+pub(crate) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database up to [`current_version`], or refuses a newer one.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    migrate_with(conn, path, MIGRATIONS)
+}
+
+fn migrate_with(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::sqlite("schema upgrade", path, source);
+    let supported = migrations.len() as i64;
+    // IMMEDIATE: two processes opening a fresh file at once must not both
+    // decide to create the tables.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_error)?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(open_error)?;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported,
+        });
+    }
+    if found == supported {
+        return Ok(());
+    }
+    for (version, sql) in (1..).zip(migrations).skip(found as usize) {
+        let step = |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        };
+        tx.execute_batch(sql).map_err(step)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))
+            .map_err(step)?;
+    }
+    tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))
+        .map_err(open_error)?;
+    tx.commit().map_err(open_error)?;
+    tracing::info!(path = %path.display(), from = found, to = supported, "database schema upgraded");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migrations_apply_in_order_and_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        let steps = ["CREATE TABLE a (x)", "ALTER TABLE a ADD COLUMN y"];
+        migrate_with(&mut conn, &path, &steps[..1]).unwrap();
+        assert_eq!(version(&conn), 1);
+        migrate_with(&mut conn, &path, &steps).unwrap();
+        assert_eq!(version(&conn), 2);
+        migrate_with(&mut conn, &path, &steps).unwrap();
+        assert_eq!(version(&conn), 2);
+        conn.execute("INSERT INTO a (x, y) VALUES (1, 2)", [])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_with(&mut conn, &path, &["CREATE TABLE a (x)"]).unwrap();
+        let err = migrate_with(
+            &mut conn,
+            &path,
+            &["CREATE TABLE a (x)", "CREATE TABLE b (x)", "NOT SQL"],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Migration { version: 3, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("schema version 3"), "{err}");
+        assert_eq!(version(&conn), 1);
+        let b_exists: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(b_exists, 0, "the whole upgrade rolled back");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        let err = migrate(&mut conn, &path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("newer keepwatch"), "{err}");
+    }
+}

@@ -1,0 +1,503 @@
+//! Behaviour of the store on real SQLite files in temporary folders.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::config::{ByteSize, Duration};
+
+pub(super) fn t0() -> Timestamp {
+    "2026-03-02T00:00:00Z".parse().unwrap()
+}
+
+pub(super) fn at(seconds: i64) -> Timestamp {
+    t0() + SignedDuration::from_secs(seconds)
+}
+
+pub(super) fn key(metric: &str) -> SeriesKey {
+    SeriesKey::new("web1", metric, "")
+}
+
+pub(super) fn sample(metric: &str, seconds: i64, value: f64) -> Sample {
+    Sample {
+        key: key(metric),
+        at: at(seconds),
+        value,
+    }
+}
+
+pub(super) fn open_in(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("keepwatch.db"), &StorageConfig::default()).unwrap()
+}
+
+/// `hours` of one sample every 10 s for each metric, starting at `t0`.
+fn fill(store: &mut Store, metrics: &[&str], hours: i64) {
+    for tick in 0..hours * 360 {
+        let batch: Vec<Sample> = metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                sample(
+                    m,
+                    tick * 10,
+                    (tick as f64 * 0.37 + i as f64).sin() * 50.0 + 50.0,
+                )
+            })
+            .collect();
+        store.write(&batch).unwrap();
+    }
+}
+
+fn pragma<T: rusqlite::types::FromSql>(store: &Store, name: &str) -> T {
+    store
+        .conn
+        .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn values(points: &[(Timestamp, f64)]) -> Vec<f64> {
+    points.iter().map(|p| p.1).collect()
+}
+
+#[test]
+fn open_creates_the_folder_and_a_configured_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/keepwatch.db");
+    let store = Store::open(&path, &StorageConfig::default()).unwrap();
+    assert!(path.exists());
+    assert_eq!(store.path(), path);
+    assert_eq!(pragma::<String>(&store, "journal_mode"), "wal");
+    assert_eq!(pragma::<i64>(&store, "auto_vacuum"), 2, "incremental");
+    assert_eq!(
+        pragma::<i64>(&store, "user_version"),
+        schema::current_version()
+    );
+    assert_eq!(
+        pragma::<i32>(&store, "application_id"),
+        schema::APPLICATION_ID
+    );
+}
+
+#[test]
+fn reopening_keeps_the_schema_and_everything_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store
+        .write(&[sample("cpu", 0, 1.0), sample("cpu", 10, 2.0)])
+        .unwrap();
+    store.maintain(at(3600 * 2)).unwrap();
+    store.write(&[sample("cpu", 7200, 3.0)]).unwrap();
+    store
+        .record_event(at(7200), "test", "before restart")
+        .unwrap();
+    store.set_state("pid", "42").unwrap();
+    drop(store);
+
+    let store = open_in(&dir);
+    assert_eq!(
+        pragma::<i64>(&store, "user_version"),
+        schema::current_version()
+    );
+    let history = store.range(&key("cpu"), at(0), at(7200)).unwrap();
+    assert_eq!(values(&history), [1.0, 2.0, 3.0]);
+    assert_eq!(store.latest().unwrap(), [sample("cpu", 7200, 3.0)]);
+    assert_eq!(store.recent_events(10).unwrap().len(), 1);
+    assert_eq!(store.state("pid").unwrap().as_deref(), Some("42"));
+    drop(store);
+    // A third open finds nothing to migrate and still works.
+    let mut store = open_in(&dir);
+    store.write(&[sample("cpu", 7210, 4.0)]).unwrap();
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepwatch.db");
+    std::fs::write(&path, "[agent]\nname = \"web1\"\n".repeat(100)).unwrap();
+    let err = Store::open(&path, &StorageConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("not a SQLite database"), "{message}");
+}
+
+#[test]
+fn another_programs_database_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE invoices (id INTEGER)")
+        .unwrap();
+    let err = Store::open(&path, &StorageConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::ForeignDatabase { .. }), "{err:?}");
+    assert!(err.to_string().contains("another program"), "{err}");
+}
+
+#[test]
+fn an_uncreatable_folder_names_the_folder_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = Store::open(&file.join("sub/keepwatch.db"), &StorageConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("a-file"), "{message}");
+    assert!(message.contains("agent.data_dir"), "{message}");
+}
+
+#[test]
+fn a_folder_in_place_of_the_file_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("writable"), "{err}");
+}
+
+#[test]
+fn latest_keeps_the_newest_value_of_each_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store
+        .write(&[sample("cpu", 10, 5.0), sample("mem", 10, 50.0)])
+        .unwrap();
+    store.write(&[sample("cpu", 20, 6.0)]).unwrap();
+    // A late sample (e.g. a backlog) is history, not the latest state.
+    store.write(&[sample("cpu", 15, 99.0)]).unwrap();
+    assert_eq!(
+        store.latest().unwrap(),
+        [sample("cpu", 20, 6.0), sample("mem", 10, 50.0)]
+    );
+    assert_eq!(store.series().unwrap(), [key("cpu"), key("mem")]);
+}
+
+#[test]
+fn non_finite_values_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    let summary = store
+        .write(&[
+            sample("cpu", 0, 1.0),
+            sample("cpu", 10, f64::NAN),
+            sample("cpu", 20, f64::INFINITY),
+        ])
+        .unwrap();
+    assert_eq!(
+        summary,
+        WriteSummary {
+            written: 1,
+            skipped: 2
+        }
+    );
+    assert_eq!(
+        values(&store.range(&key("cpu"), at(0), at(30)).unwrap()),
+        [1.0]
+    );
+    assert_eq!(store.latest().unwrap(), [sample("cpu", 0, 1.0)]);
+}
+
+#[test]
+fn range_merges_sealed_chunks_and_staging_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    fill(&mut store, &["cpu", "mem"], 3);
+    let before = store.range(&key("cpu"), at(0), at(3 * 3600)).unwrap();
+    assert_eq!(before.len(), 3 * 360);
+
+    let report = store.maintain(at(2 * 3600 + 1800)).unwrap();
+    assert_eq!(report.sealed_chunks, 4, "two closed hours of two series");
+    assert_eq!(report.sealed_samples, 2 * 2 * 360);
+    let staged: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM staging", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(staged, 2 * 360, "the open hour stays in staging");
+
+    let after = store.range(&key("cpu"), at(0), at(3 * 3600)).unwrap();
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() <= 0.005 + 1e-9, "{} became {}", b.1, a.1);
+    }
+    assert!(
+        after.windows(2).all(|w| w[0].0 < w[1].0),
+        "ordered, no duplicates"
+    );
+
+    // Bounds are inclusive, also inside a chunk and across the seal line.
+    let window = store.range(&key("cpu"), at(3590), at(7210)).unwrap();
+    assert_eq!(window.first().unwrap().0, at(3590));
+    assert_eq!(window.last().unwrap().0, at(7210));
+    assert_eq!(window.len(), (7210 - 3590) / 10 + 1);
+    assert!(
+        store
+            .range(&key("cpu"), at(100), at(50))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .range(&key("disk"), at(0), at(100))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn late_samples_are_merged_into_sealed_hours_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store
+        .write(&[sample("cpu", 0, 1.0), sample("cpu", 20, 3.0)])
+        .unwrap();
+    store.maintain(at(3600)).unwrap();
+    // A backlog arrives: one new instant, one correction of a sealed one.
+    store
+        .write(&[sample("cpu", 10, 2.0), sample("cpu", 20, 30.0)])
+        .unwrap();
+    let expected = [(at(0), 1.0), (at(10), 2.0), (at(20), 30.0)];
+    assert_eq!(store.range(&key("cpu"), at(0), at(60)).unwrap(), expected);
+    let report = store.maintain(at(3600)).unwrap();
+    assert_eq!(report.sealed_chunks, 1);
+    assert_eq!(store.range(&key("cpu"), at(0), at(60)).unwrap(), expected);
+    let chunks: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(chunks, 1);
+}
+
+#[test]
+fn retention_deletes_old_history_but_not_the_latest_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        retention: Duration::from_hours(2),
+        ..StorageConfig::default()
+    };
+    let mut store = Store::open(&dir.path().join("k.db"), &config).unwrap();
+    store.write(&[sample("old", 0, 1.0)]).unwrap();
+    store.record_event(at(0), "test", "old event").unwrap();
+    fill(&mut store, &["cpu"], 4);
+
+    // Hours 0 and 1 are too old before they are even sealed.
+    let report = store.maintain(at(4 * 3600)).unwrap();
+    assert_eq!(report.expired_samples, 2 * 360 + 1);
+    assert_eq!(report.sealed_chunks, 2);
+    // An hour later, sealed hour 2 is too old too.
+    let report = store.maintain(at(5 * 3600)).unwrap();
+    assert_eq!(report.expired_chunks, 1);
+    let cpu = store.range(&key("cpu"), at(0), at(5 * 3600)).unwrap();
+    assert_eq!(cpu.first().unwrap().0, at(3 * 3600));
+    assert_eq!(cpu.len(), 360);
+    assert!(store.range(&key("old"), at(0), at(10)).unwrap().is_empty());
+    assert!(store.latest().unwrap().contains(&sample("old", 0, 1.0)));
+    assert!(store.recent_events(10).unwrap().is_empty());
+
+    // Samples arriving already too old never make it into history.
+    store.write(&[sample("cpu", 60, 1.0)]).unwrap();
+    let report = store.maintain(at(5 * 3600)).unwrap();
+    assert_eq!(report.expired_samples, 1);
+
+    // A reload can switch retention off.
+    store.update_config(&StorageConfig {
+        retention: Duration::from_secs(0),
+        ..StorageConfig::default()
+    });
+    store.write(&[sample("cpu", 60, 1.0)]).unwrap();
+    let report = store.maintain(at(50 * 3600)).unwrap();
+    assert_eq!((report.expired_chunks, report.expired_samples), (0, 0));
+    assert_eq!(store.range(&key("cpu"), at(0), at(60)).unwrap().len(), 1);
+}
+
+#[test]
+fn the_cap_thins_the_oldest_history_first_and_keeps_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    let metrics: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    fill(&mut store, &metrics, 12);
+    store.maintain(at(12 * 3600)).unwrap();
+    let latest = store.latest().unwrap();
+    let size = store.size_on_disk().unwrap();
+
+    // A cap just below the current size: thinning alone must suffice.
+    store.update_config(&StorageConfig {
+        max_size: ByteSize(size * 100 / 95),
+        ..StorageConfig::default()
+    });
+    let report = store.maintain(at(12 * 3600)).unwrap();
+    assert!(report.thinned_chunks > 0, "{report:?}");
+    assert_eq!(report.dropped_chunks, 0, "{report:?}");
+    assert!(!report.over_cap);
+    assert!(report.bytes_after <= size * 100 / 95 * 8 / 10, "{report:?}");
+    assert_eq!(store.latest().unwrap(), latest);
+
+    // The oldest hour is now 5-minute averages, the newest still raw.
+    let first_hour = store.range(&key("m0"), at(0), at(3599)).unwrap();
+    assert_eq!(first_hour.len(), 12);
+    assert_eq!(first_hour[1].0, at(300));
+    let last_hour = store
+        .range(&key("m0"), at(11 * 3600), at(12 * 3600))
+        .unwrap();
+    assert_eq!(last_hour.len(), 360);
+}
+
+#[test]
+fn the_cap_deletes_oldest_history_when_thinning_is_not_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    fill(&mut store, &["cpu", "mem"], 6);
+    store.maintain(at(6 * 3600)).unwrap();
+    store.write(&[sample("cpu", 6 * 3600, 7.0)]).unwrap();
+    let latest = store.latest().unwrap();
+
+    store.update_config(&StorageConfig {
+        max_size: ByteSize(4096),
+        ..StorageConfig::default()
+    });
+    let report = store.maintain(at(6 * 3600)).unwrap();
+    assert_eq!(report.thinned_chunks, 12, "{report:?}");
+    assert_eq!(report.dropped_chunks, 12, "{report:?}");
+    assert!(report.over_cap, "a 4 KB cap cannot hold even the schema");
+    assert!(
+        store
+            .range(&key("cpu"), at(0), at(6 * 3600 - 1))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.latest().unwrap(), latest);
+    assert_eq!(
+        store.range(&key("cpu"), at(0), at(7 * 3600)).unwrap(),
+        [(at(6 * 3600), 7.0)],
+        "recent samples survive"
+    );
+}
+
+#[test]
+fn freed_space_goes_back_to_the_file_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let mut store = Store::open(&path, &StorageConfig::default()).unwrap();
+    let metrics: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    fill(&mut store, &metrics, 6);
+    store.maintain(at(3600)).unwrap();
+    let pages_before: i64 = pragma(&store, "page_count");
+    let report = store.maintain(at(6 * 3600)).unwrap();
+    assert!(report.sealed_chunks > 0);
+    let pages_after: i64 = pragma(&store, "page_count");
+    assert!(
+        pages_after < pages_before,
+        "{pages_after} pages after, {pages_before} before"
+    );
+    assert_eq!(pragma::<i64>(&store, "freelist_count"), 0);
+}
+
+#[test]
+fn events_come_back_newest_first_and_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store
+        .record_event(at(0), "throttle", "slowing down")
+        .unwrap();
+    store
+        .record_event(at(20), "config", "rejected line 3")
+        .unwrap();
+    store
+        .record_event(at(10), "throttle", "back to normal")
+        .unwrap();
+    let events = store.recent_events(2).unwrap();
+    assert_eq!(
+        events,
+        [
+            Event {
+                at: at(20),
+                kind: "config".into(),
+                message: "rejected line 3".into()
+            },
+            Event {
+                at: at(10),
+                kind: "throttle".into(),
+                message: "back to normal".into()
+            },
+        ]
+    );
+    assert_eq!(store.recent_events(100).unwrap().len(), 3);
+    assert!(store.recent_events(0).unwrap().is_empty());
+}
+
+#[test]
+fn agent_state_is_set_replaced_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    assert_eq!(store.state("throttle").unwrap(), None);
+    store.set_state("throttle", "normal").unwrap();
+    store.set_state("throttle", "stretched x4").unwrap();
+    assert_eq!(
+        store.state("throttle").unwrap().as_deref(),
+        Some("stretched x4")
+    );
+}
+
+#[test]
+fn a_reader_in_another_process_sees_new_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = open_in(&dir);
+    let mut writer = open_in(&dir);
+    writer.write(&[sample("cpu", 0, 1.0)]).unwrap();
+    assert_eq!(
+        values(&reader.range(&key("cpu"), at(0), at(0)).unwrap()),
+        [1.0]
+    );
+    assert_eq!(reader.latest().unwrap().len(), 1);
+}
+
+#[test]
+fn a_failed_write_leaves_no_trace_and_no_stale_series_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store.write(&[sample("cpu", 0, 1.0)]).unwrap();
+    let pages: i64 = pragma(&store, "page_count");
+    store
+        .conn
+        .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        .unwrap();
+    let big: Vec<Sample> = (0..5000)
+        .map(|i| Sample {
+            key: SeriesKey::new(
+                "web1",
+                format!("new{i}"),
+                "a long instance name to fill pages",
+            ),
+            at: at(10),
+            value: 1.0,
+        })
+        .collect();
+    let err = store.write(&big).unwrap_err();
+    assert!(err.is_disk_full(), "{err:?}");
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(store.series().unwrap(), [key("cpu")], "rolled back");
+    assert_eq!(store.ids.len(), 1, "no ids of rolled-back series cached");
+    store
+        .conn
+        .execute_batch("PRAGMA max_page_count = 1000000")
+        .unwrap();
+    store.write(&big).unwrap();
+    assert_eq!(store.series().unwrap().len(), 5001);
+}
+
+#[test]
+fn damaged_history_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store.write(&[sample("cpu", 0, 1.0)]).unwrap();
+    store.maintain(at(3600)).unwrap();
+    store
+        .conn
+        .execute("UPDATE chunks SET data = x'07'", [])
+        .unwrap();
+    let err = store.range(&key("cpu"), at(0), at(10)).unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    assert!(err.to_string().contains("damaged history"), "{err}");
+    store.write(&[sample("cpu", 1, 1.0)]).unwrap();
+    assert!(store.maintain(at(3600)).is_err());
+}

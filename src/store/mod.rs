@@ -401,6 +401,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a piece of agent state (e.g. `stopped_at` when the agent starts again).
+    pub fn remove_state(&mut self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM agent_state WHERE key = ?1")
+            .and_then(|mut s| s.execute([key]))
+            .map_err(|source| StoreError::sqlite("saving agent state", &self.path, source))?;
+        Ok(())
+    }
+
     /// A piece of agent state saved with [`set_state`](Store::set_state).
     pub fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn

@@ -13,12 +13,13 @@ secs=${1:-120}
 warm=${2:-15}
 extra=${3:-}
 
+target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 printf '[agent]\nname = "bench"\ndata_dir = "%s/data"\n' "$dir" > "$dir/keepwatch.toml"
 [ -n "$extra" ] && cat "$extra" >> "$dir/keepwatch.toml"
-./target/release/keepwatch --config "$dir/keepwatch.toml" run 2> "$dir/log.txt" &
+"$target/release/keepwatch" --config "$dir/keepwatch.toml" run 2> "$dir/log.txt" &
 pid=$!
 sleep "$warm"
 kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited early:"; cat "$dir/log.txt"; exit 1; }
@@ -32,6 +33,6 @@ for _ in $(seq "$secs"); do
   r=$(rss); sum=$((sum + r)); n=$((n + 1)); [ "$r" -gt "$peak" ] && peak=$r
 done
 t1=$(ticks); s1=$(date +%s.%N)
-echo "binary: $(stat -c %s target/release/keepwatch) bytes; database after run: $(du -b "$dir/data/keepwatch.db" | cut -f1) bytes"
+echo "binary: $(stat -c %s "$target/release/keepwatch") bytes; database after run: $(du -b "$dir/data/keepwatch.db" | cut -f1) bytes"
 awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v sum="$sum" -v n="$n" -v peak="$peak" 'BEGIN{
   wall=s1-s0; printf "cpu_avg_pct=%.3f rss_avg_mib=%.1f rss_peak_mib=%.1f seconds=%.0f\n", (t1-t0)/hz/wall*100, sum/n/1024, peak/1024, wall }'

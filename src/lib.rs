@@ -16,6 +16,7 @@
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
 pub mod calendar;
+pub mod checks;
 pub mod clock;
 pub mod config;
 pub mod observation;

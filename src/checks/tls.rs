@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
@@ -76,25 +77,32 @@ pub(crate) fn with_ca_file(base: &RootCertStore, path: &Path) -> Result<RootCert
 
 /// A rustls client configuration (ring, safe defaults) that trusts `roots`,
 /// validates at the clock's time and records what it sees into `seen`.
+/// With no roots at all (a computer without CA certificates) every server
+/// certificate is untrusted, but plain HTTP still works.
 pub(crate) fn client_config(
     roots: Arc<RootCertStore>,
     clock: Arc<dyn Clock>,
     seen: SeenCell,
 ) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-        .build()
-        .map_err(|err| match err {
-            rustls::client::VerifierBuilderError::NoRootAnchors => {
-                "no trusted certificate authorities were found on this computer (install the system's CA certificates, or set `ca_file`)".to_owned()
-            }
-            other => other.to_string(),
-        })?;
+    let inner = if roots.is_empty() {
+        None
+    } else {
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|err| format!("the trusted authorities cannot be used ({err})"))?;
+        Some(verifier)
+    };
+    let verifier = Recording {
+        inner,
+        algorithms: provider.signature_verification_algorithms,
+        seen,
+    };
     let config = ClientConfig::builder_with_details(provider, Arc::new(ClockTime(clock)))
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Recording { inner, seen }))
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(config)
 }
@@ -113,7 +121,9 @@ impl rustls::time_provider::TimeProvider for ClockTime {
 /// the end date is then known even when the handshake fails.
 #[derive(Debug)]
 struct Recording {
-    inner: Arc<WebPkiServerVerifier>,
+    /// `None` when there is no authority to trust.
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
     seen: SeenCell,
 }
 
@@ -126,13 +136,14 @@ impl ServerCertVerifier for Recording {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let verdict = match &self.inner {
+            Some(inner) => {
+                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        };
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.cert = summarize(end_entity);
         seen.error = verdict.as_ref().err().cloned();
@@ -145,7 +156,7 @@ impl ServerCertVerifier for Recording {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -154,11 +165,11 @@ impl ServerCertVerifier for Recording {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -191,9 +202,11 @@ pub(crate) fn failure(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 let presented = match problem {
                     CertificateError::NotValidForNameContext { presented, .. }
-                        if !presented.is_empty() =>
+                        if presented.iter().any(|p| presented_name(p).is_some()) =>
                     {
-                        format!(" is for {}, not {host}", presented.join(", "))
+                        let names: Vec<String> =
+                            presented.iter().filter_map(|p| presented_name(p)).collect();
+                        format!(" is for {}, not {host}", names.join(", "))
                     }
                     _ => format!(" is not valid for {host}"),
                 };
@@ -204,7 +217,7 @@ pub(crate) fn failure(
                     ),
                 )
             }
-            CertificateError::UnknownIssuer => {
+            _ if untrusted(problem, cert) => {
                 let explanation = match cert {
                     Some(c) if c.self_signed => format!(
                         "{whose} certificate is self-signed, so browsers and keepwatch do not trust it: install one from a public authority (e.g. Let's Encrypt), or set `ca_file` to this certificate if it is meant to be private."
@@ -300,6 +313,30 @@ pub(crate) fn expiry_warning(
     );
     outcome.certificate_expires = Some(cert.not_after);
     Some(outcome)
+}
+
+/// Nobody trusted vouches for the certificate. A self-signed certificate whose
+/// issuer name happens to be that of a trusted authority fails on the
+/// signature instead of the issuer; it is just as untrusted.
+fn untrusted(problem: &CertificateError, cert: Option<&CertSummary>) -> bool {
+    let self_signed = cert.is_some_and(|c| c.self_signed);
+    match problem {
+        CertificateError::UnknownIssuer => true,
+        CertificateError::BadSignature
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => self_signed,
+        _ => false,
+    }
+}
+
+/// `DnsName("shop.example")` (how webpki lists a certificate's names) →
+/// `shop.example`; `None` for kinds of names a person would not recognize.
+fn presented_name(text: &str) -> Option<String> {
+    let Some((kind, rest)) = text.split_once('(') else {
+        return Some(text.to_owned());
+    };
+    let inner = rest.strip_suffix(')')?.trim_matches('"');
+    matches!(kind, "DnsName" | "IpAddress" | "UniformResourceIdentifier").then(|| inner.to_owned())
 }
 
 fn unix(at: UnixTime) -> Timestamp {
@@ -549,6 +586,12 @@ mod tests {
             outcome.explanation
         );
 
+        let bad_signature = rustls::Error::InvalidCertificate(CertificateError::BadSignature);
+        let outcome = failure("Shop", "h", &bad_signature, Some(&summary(true, None)));
+        assert_eq!(outcome.kind, Some(FailureKind::CertificateUntrusted));
+        let outcome = failure("Shop", "h", &bad_signature, Some(&summary(false, None)));
+        assert_eq!(outcome.kind, Some(FailureKind::CertificateInvalid));
+
         let revoked = rustls::Error::InvalidCertificate(CertificateError::Revoked);
         assert_eq!(
             failure("Shop", "h", &revoked, None).kind,
@@ -573,6 +616,27 @@ mod tests {
             "{}",
             outcome.explanation
         );
+    }
+
+    #[test]
+    fn presented_names_lose_their_debug_wrapping() {
+        assert_eq!(
+            presented_name("DnsName(\"shop.example\")").as_deref(),
+            Some("shop.example")
+        );
+        assert_eq!(
+            presented_name("IpAddress(10.0.0.1)").as_deref(),
+            Some("10.0.0.1")
+        );
+        assert_eq!(
+            presented_name("shop.example").as_deref(),
+            Some("shop.example")
+        );
+        assert_eq!(
+            presented_name("DirectoryName"),
+            Some("DirectoryName".to_owned())
+        );
+        assert_eq!(presented_name("Unsupported(0x01)"), None);
     }
 
     #[test]

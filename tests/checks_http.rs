@@ -499,6 +499,7 @@ async fn credentials_are_sent_and_a_rejection_is_an_authentication_failure() {
         let head = request.head.to_ascii_lowercase();
         if head.contains("authorization: basic c2hvcdpzm2nyzxq=")
             || head.contains("authorization: bearer t0ken")
+            || head.contains("x-api-key: k3y")
         {
             ok("welcome")
         } else {
@@ -523,6 +524,19 @@ async fn credentials_are_sent_and_a_rejection_is_an_authentication_failure() {
     ))
     .await;
     assert_eq!(from_file.state, State::Up, "{from_file:#?}");
+
+    let header = check(&shop(
+        &url,
+        "headers = { \"X-Api-Key\" = \"env:KEEPWATCH_TEST_API_KEY\" }",
+    ))
+    .await;
+    assert_failure(
+        &header,
+        FailureKind::ConfigError,
+        "KEEPWATCH_TEST_API_KEY is not set",
+    );
+    let header = check(&shop(&url, "headers = { \"X-Api-Key\" = \"k3y\" }")).await;
+    assert_eq!(header.state, State::Up, "{header:#?}");
 
     let wrong = check(&shop(
         &url,

@@ -37,9 +37,11 @@ pub struct HttpSpec {
     /// Request method.
     #[serde(default = "default_method")]
     pub method: String,
-    /// Extra request headers.
+    /// Extra request headers. A value may be a secret reference
+    /// (`"X-Api-Key" = "env:SHIPPING_KEY"`), and like every secret is never
+    /// shown in logs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
     /// Request body, e.g. for a POST to a health endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -104,6 +106,11 @@ impl HttpSpec {
             basic_auth: None,
             bearer_token: None,
         }
+    }
+
+    /// Whether any setting looks at the content of the answer.
+    fn reads_body(&self) -> bool {
+        self.body_contains.is_some() || self.body_regex.is_some() || !self.json.is_empty()
     }
 
     fn has_credentials(&self) -> bool {
@@ -325,8 +332,9 @@ mod days_or_duration {
     }
 }
 
-/// The most of an answer kept for the content checks; the rest is read (so
-/// the response time is the whole download) and dropped.
+/// The most of an answer kept for the content checks (nothing is kept when
+/// there are none); the rest is read, so the response time is the whole
+/// download, and dropped.
 const BODY_LIMIT: usize = 1 << 20;
 
 /// Runs the request and judges the answer.
@@ -382,11 +390,12 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
+    let keep = if spec.reads_body() { BODY_LIMIT } else { 0 };
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                let room = BODY_LIMIT.saturating_sub(body.len());
+                let room = keep.saturating_sub(body.len());
                 body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             Ok(None) => break,
@@ -478,8 +487,12 @@ fn build_request(
     for (header, value) in &spec.headers {
         let header = reqwest::header::HeaderName::from_bytes(header.as_bytes())
             .map_err(|_| format!("the header name {} is not valid", quote(header)))?;
-        let value = reqwest::header::HeaderValue::from_str(value)
+        let value = value
+            .reveal()
+            .map_err(|err| format!("the value of the header {header} cannot be read: {err}"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value)
             .map_err(|_| format!("the value of the header {header} is not valid"))?;
+        value.set_sensitive(true);
         request = request.header(header, value);
     }
     if let Some(body) = &spec.body {

@@ -3,13 +3,22 @@
 //!
 //! The file is flat (`name`, `interval` and `url` side by side), but the types
 //! are not: [`Common`] holds what every service has and [`CheckSpec`] what its
-//! check type adds. serde cannot deny unknown keys through `#[serde(flatten)]`,
-//! so [`ServiceSpec`] deserializes by hand: it takes the keys [`Common`]
-//! declares, hands the rest (with `type`) to [`CheckSpec`], whose variants deny
-//! unknown keys, and adds the common keys to the list of expected keys in the
-//! error, so a typo gets a "did you mean" for either kind of key.
+//! check type adds. serde can neither deny unknown keys through
+//! `#[serde(flatten)]` nor say where a problem is once a tagged enum has
+//! buffered its content, so [`ServiceSpec`] deserializes by hand:
+//!
+//! - each key is checked while its own value is read: unknown keys (with every
+//!   valid key listed, so the config loader can suggest the closest) and bad
+//!   values (by deserializing the one key into its struct). A deserializer
+//!   that knows positions, like toml's, then points at that line;
+//! - at the end, the common keys become [`Common`] and the rest, picked by
+//!   `type`, the check's settings struct.
+//!
+//! Keys that come before `type` are checked against every check type's keys,
+//! and again against the right one at the end (with the position of the
+//! whole table).
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Duration;
@@ -29,9 +38,9 @@ pub struct ServiceSpec {
 }
 
 /// The check types, picked by `type = "..."`. Adding one is a module with a
-/// spec struct and a `run` function, plus a variant here with its arms in
-/// [`CheckSpec::TYPES`], [`CheckSpec::type_name`], `CheckSpec::from_table`
-/// and [`super::Checker::run`].
+/// settings struct and a `run` function, plus a variant here with its arms in
+/// [`CheckSpec::TYPES`], [`CheckSpec::type_name`],
+/// `CheckSpec::deserialize_settings` and [`super::Checker::run`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum CheckSpec {
@@ -53,39 +62,62 @@ impl CheckSpec {
         }
     }
 
-    /// The check a table describes: `type` picks the variant, whose struct
-    /// gets the other keys. The struct is deserialized straight from toml's
-    /// value (not through serde's buffering of tagged enums), so an error
-    /// names the key it is about.
-    fn from_table(mut table: toml::Table) -> Result<Self, String> {
-        let type_name = match table.remove("type") {
-            Some(toml::Value::String(name)) => name,
-            Some(other) => {
-                return Err(format!(
-                    "`type`: expected a check type in quotes, such as \"http\", found {other}"
-                ));
-            }
-            None => return Err("missing field `type`".to_owned()),
-        };
-        let settings = toml::Value::Table(table);
-        let check = match type_name.as_str() {
-            "http" => settings.try_into().map(|http| Self::Http(Box::new(http))),
-            "tcp" => settings.try_into().map(Self::Tcp),
-            other => {
-                let known: Vec<String> = Self::TYPES.iter().map(|t| format!("`{t}`")).collect();
-                return Err(format!(
-                    "unknown variant `{other}`, expected {}",
-                    known.join(" or ")
-                ));
-            }
-        };
-        check.map_err(|err| located(&err))
+    /// The one place a type name picks its settings struct; `None` for an
+    /// unknown type.
+    fn deserialize_settings<'de, D: Deserializer<'de>>(
+        type_name: &str,
+        settings: D,
+    ) -> Option<Result<Self, D::Error>> {
+        Some(match type_name {
+            "http" => HttpSpec::deserialize(settings).map(|http| Self::Http(Box::new(http))),
+            "tcp" => TcpSpec::deserialize(settings).map(Self::Tcp),
+            _ => return None,
+        })
+    }
+
+    /// The settings keys of a check type.
+    fn settings_keys(type_name: &str) -> &'static [&'static str] {
+        let mut fields: &'static [&'static str] = &[];
+        let _ = Self::deserialize_settings(type_name, FieldProbe(&mut fields));
+        fields
+    }
+
+    /// The check of type `type_name` with these settings.
+    fn from_settings(type_name: &str, settings: toml::Table) -> Result<Self, String> {
+        Self::deserialize_settings(type_name, toml::Value::Table(settings))
+            .unwrap_or_else(|| Err(de::Error::custom(unknown_type(type_name))))
+            .map_err(|err| located(&err))
     }
 }
 
+/// A table with a `type` key, as in the config.
 impl<'de> Deserialize<'de> for CheckSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::from_table(toml::Table::deserialize(deserializer)?).map_err(de::Error::custom)
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let type_name = match table.remove("type") {
+            Some(value) => check_type(&value).map_err(de::Error::custom)?,
+            None => return Err(de::Error::missing_field("type")),
+        };
+        Self::from_settings(&type_name, table).map_err(de::Error::custom)
+    }
+}
+
+fn unknown_type(type_name: &str) -> String {
+    let known: Vec<String> = CheckSpec::TYPES.iter().map(|t| format!("`{t}`")).collect();
+    format!(
+        "unknown variant `{type_name}`, expected {}",
+        known.join(" or ")
+    )
+}
+
+/// The value of `type`, if it names a known check type.
+fn check_type(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(name) if CheckSpec::TYPES.contains(&name.as_str()) => Ok(name.clone()),
+        toml::Value::String(name) => Err(unknown_type(name)),
+        other => Err(format!(
+            "expected a check type in quotes, such as \"http\", found {other}"
+        )),
     }
 }
 
@@ -141,24 +173,139 @@ impl Default for Common {
 
 impl<'de> Deserialize<'de> for ServiceSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut rest = toml::Table::deserialize(deserializer)?;
+        deserializer.deserialize_map(ServiceVisitor)
+    }
+}
+
+struct ServiceVisitor;
+
+impl<'de> Visitor<'de> for ServiceVisitor {
+    type Value = ServiceSpec;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a service table with `name` and `type`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ServiceSpec, A::Error> {
         let common_keys = struct_fields::<Common>();
         let mut common = toml::Table::new();
-        for key in common_keys {
-            if let Some(value) = rest.remove(*key) {
-                common.insert((*key).to_owned(), value);
+        let mut settings = toml::Table::new();
+        let mut type_name = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Entry {
+                key: &key,
+                type_name: type_name.as_deref(),
+                common_keys,
+            })?;
+            if key == "type" {
+                type_name = Some(check_type(&value).map_err(de::Error::custom)?);
+            } else if common_keys.contains(&key.as_str()) {
+                common.insert(key, value);
+            } else {
+                settings.insert(key, value);
             }
         }
         if !common.contains_key("name") {
             return Err(de::Error::missing_field("name"));
         }
+        let Some(type_name) = type_name else {
+            return Err(de::Error::missing_field("type"));
+        };
         let common: Common = toml::Value::Table(common)
             .try_into()
             .map_err(|err| de::Error::custom(located(&err)))?;
-        let check = CheckSpec::from_table(rest)
+        if common.name.trim().is_empty() {
+            return Err(de::Error::custom(
+                "`name`: give the service a name people know it by",
+            ));
+        }
+        if common.timeout.is_off() {
+            return Err(de::Error::custom(
+                "`timeout`: must be longer than 0s, e.g. \"10s\"",
+            ));
+        }
+        let check = CheckSpec::from_settings(&type_name, settings)
             .map_err(|message| de::Error::custom(with_expected_keys(&message, common_keys)))?;
-        Ok(Self { common, check })
+        Ok(ServiceSpec { common, check })
     }
+}
+
+/// One key of a service table, checked while its value is read.
+struct Entry<'a> {
+    key: &'a str,
+    /// The service's type, if its `type` key came before this one.
+    type_name: Option<&'a str>,
+    common_keys: &'static [&'static str],
+}
+
+impl<'de> DeserializeSeed<'de> for Entry<'_> {
+    type Value = toml::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<toml::Value, D::Error> {
+        let value = toml::Value::deserialize(deserializer)?;
+        self.check(&value).map_err(de::Error::custom)?;
+        Ok(value)
+    }
+}
+
+impl Entry<'_> {
+    fn check(&self, value: &toml::Value) -> Result<(), String> {
+        let key = self.key;
+        if key == "type" {
+            return check_type(value).map(drop);
+        }
+        let alone =
+            || toml::Value::Table(toml::Table::from_iter([(key.to_owned(), value.clone())]));
+        if self.common_keys.contains(&key) {
+            return alone()
+                .try_into::<Common>()
+                .map(drop)
+                .map_err(|err| err.message().to_owned());
+        }
+        let types = match self.type_name {
+            Some(type_name) => vec![type_name],
+            None => CheckSpec::TYPES.to_vec(),
+        };
+        let owners: Vec<&str> = types
+            .iter()
+            .copied()
+            .filter(|type_name| CheckSpec::settings_keys(type_name).contains(&key))
+            .collect();
+        if owners.is_empty() {
+            let mut allowed: Vec<&str> = Vec::new();
+            for type_name in &types {
+                for field in CheckSpec::settings_keys(type_name) {
+                    if !allowed.contains(field) {
+                        allowed.push(field);
+                    }
+                }
+            }
+            let message = unknown_field(key, &allowed);
+            return Err(with_expected_keys(&message, self.common_keys));
+        }
+        // Alone, the key's struct misses its required keys; any other
+        // complaint is about this key's value. Before `type` is known, the
+        // value is wrong only if every type that has the key says so.
+        let mut complaints = owners.iter().filter_map(|type_name| {
+            match CheckSpec::deserialize_settings(type_name, alone()) {
+                Some(Err(err)) if !err.message().starts_with("missing field") => {
+                    Some(err.message().to_owned())
+                }
+                _ => None,
+            }
+        });
+        let first = complaints.next();
+        match first {
+            Some(message) if complaints.count() + 1 == owners.len() => Err(message),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// serde's wording, which the config loader reads to suggest a key.
+fn unknown_field(key: &str, expected: &[&str]) -> String {
+    let list: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
+    format!("unknown field `{key}`, expected one of {}", list.join(", "))
 }
 
 /// toml's message, prefixed with the key it is about when there is one.
@@ -197,35 +344,35 @@ fn with_expected_keys(message: &str, more: &[&str]) -> String {
 /// The field names serde's derive gave a struct, read by asking it to
 /// deserialize from a deserializer that only records them.
 fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
-    struct Probe<'a>(&'a mut &'static [&'static str]);
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldProbe(&mut fields));
+    fields
+}
 
-    impl<'de> Deserializer<'de> for Probe<'_> {
-        type Error = de::value::Error;
+struct FieldProbe<'a>(&'a mut &'static [&'static str]);
 
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
+impl<'de> Deserializer<'de> for FieldProbe<'_> {
+    type Error = de::value::Error;
 
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(de::Error::custom("fields recorded"))
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
-            enum identifier ignored_any
-        }
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("not a struct"))
     }
 
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(Probe(&mut fields));
-    fields
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(de::Error::custom("fields recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+        enum identifier ignored_any
+    }
 }
 
 #[cfg(test)]
@@ -315,11 +462,26 @@ confirm_after = 3
         assert_eq!(mail.check.type_name(), "tcp");
     }
 
+    /// The error for `text`: its message and the 1-based line it points at.
+    fn problem(text: &str) -> (String, usize) {
+        let err = parse(text).unwrap_err();
+        let span = err.span().expect("a position");
+        let line = text[..span.start].matches('\n').count() + 1;
+        (err.message().to_owned(), line)
+    }
+
+    /// A file with a good service first, so positions must find the second.
+    fn second(service: &str) -> String {
+        format!(
+            "[agent]\n\n[[service]]\nname = \"Web\"\ntype = \"http\"\nurl = \"http://x/\"\n\n[[service]]\n{service}"
+        )
+    }
+
     #[test]
-    fn a_typo_in_a_check_key_lists_every_valid_key() {
-        let err = parse("[[service]]\nname = \"Shop\"\ntype = \"http\"\nurll = \"http://x/\"\n")
-            .unwrap_err();
-        let message = err.message();
+    fn a_typo_in_a_check_key_lists_every_valid_key_and_points_at_its_line() {
+        let (message, line) = problem(&second(
+            "name = \"Shop\"\ntype = \"http\"\nurll = \"http://x/\"\n",
+        ));
         assert!(
             message.starts_with("unknown field `urll`, expected one of `name`, `url`"),
             "{message}"
@@ -328,36 +490,119 @@ confirm_after = 3
             message.contains("`interval`") && message.contains("`body_contains`"),
             "{message}"
         );
-        assert!(err.span().is_some());
+        assert!(!message.contains("`port`"), "only http keys: {message}");
+        assert_eq!(line, 11);
     }
 
     #[test]
-    fn a_typo_in_a_common_key_is_caught_too() {
-        let err = parse("[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\nintervall = \"5s\"\n")
+    fn a_typo_in_a_common_key_points_at_its_line() {
+        let (message, line) = problem(&second(
+            "name = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\nintervall = \"5s\"\n",
+        ));
+        assert!(
+            message.starts_with("unknown field `intervall`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`interval`") && message.contains("`host`"),
+            "{message}"
+        );
+        assert_eq!(line, 13);
+    }
+
+    #[test]
+    fn a_key_before_type_is_checked_against_every_type() {
+        let (message, line) = problem(&second("name = \"Mail\"\nhots = \"h\"\ntype = \"tcp\"\n"));
+        assert!(message.starts_with("unknown field `hots`"), "{message}");
+        assert!(
+            message.contains("`host`") && message.contains("`url`"),
+            "{message}"
+        );
+        assert_eq!(line, 10);
+
+        // Valid for some type, just not this one: known only at the end.
+        let (message, line) = problem(&second(
+            "name = \"Mail\"\nurl = \"http://x/\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n",
+        ));
+        assert!(
+            message.starts_with("unknown field `url`, expected one of `name`, `host`"),
+            "{message}"
+        );
+        assert!(line >= 8, "in the second table");
+    }
+
+    #[test]
+    fn a_bad_value_points_at_its_line() {
+        let (message, line) = problem(&second(
+            "name = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\ninterval = 5\n",
+        ));
+        assert!(message.contains("expected a duration"), "{message}");
+        assert_eq!(line, 13);
+        let (message, line) = problem(&second(
+            "name = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 99999\n",
+        ));
+        assert!(message.contains("99999"), "{message}");
+        assert_eq!(line, 12, "{message}");
+        let (message, line) = problem(&second(
+            "name = \"Shop\"\ntype = \"http\"\nurl = \"http://x/\"\nexpect_status = 999\n",
+        ));
+        assert!(message.contains("an HTTP status such as 200"), "{message}");
+        assert_eq!(line, 12);
+        let (message, line) = problem(&second("name = \"Shop\"\ntype = \"htp\"\n"));
+        assert!(
+            message.contains("unknown variant `htp`, expected `http` or `tcp`"),
+            "{message}"
+        );
+        assert_eq!(line, 10);
+    }
+
+    #[test]
+    fn a_value_is_checked_before_type_is_known_when_its_key_belongs_to_one_type() {
+        // toml hands keys over in sorted order, so `port` comes before `type`.
+        let (message, line) =
+            problem("[[service]]\nname = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 99999\n");
+        assert!(
+            message.starts_with("invalid value: integer `99999`"),
+            "{message}"
+        );
+        assert_eq!(line, 5);
+    }
+
+    #[test]
+    fn settings_are_checked_again_against_the_type_at_the_end() {
+        let table: toml::Table = toml::from_str("port = 99999\nhost = \"h\"").unwrap();
+        let err = CheckSpec::from_settings("tcp", table).unwrap_err();
+        assert!(err.starts_with("`port`: invalid value"), "{err}");
+    }
+
+    #[test]
+    fn a_service_needs_a_name_and_a_timeout() {
+        let err = parse("[[service]]\nname = \" \"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n")
             .unwrap_err();
         assert!(
-            err.message().starts_with("unknown field `intervall`"),
+            err.message().starts_with("`name`: give the service a name"),
             "{}",
             err.message()
         );
-        assert!(err.message().contains("`interval`"), "{}", err.message());
+        let err = parse("[[service]]\nname = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\ntimeout = \"off\"\n").unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("`timeout`: must be longer than 0s"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
-    fn a_bad_value_names_its_key() {
-        let err = parse(
-            "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\ninterval = 5\n",
-        )
-        .unwrap_err();
+    fn a_check_spec_alone_reads_its_type_from_the_table() {
+        let check: CheckSpec = toml::from_str("type = \"tcp\"\nhost = \"h\"\nport = 7\n").unwrap();
+        assert_eq!(check.type_name(), "tcp");
+        let err = toml::from_str::<CheckSpec>("host = \"h\"\n").unwrap_err();
         assert!(
-            err.message().starts_with("`interval`: "),
+            err.message().contains("missing field `type`"),
             "{}",
             err.message()
         );
-        let err =
-            parse("[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"h\"\nport = 99999\n")
-                .unwrap_err();
-        assert!(err.message().starts_with("`port`: "), "{}", err.message());
     }
 
     #[test]
@@ -381,6 +626,14 @@ confirm_after = 3
             "{}",
             err.message()
         );
+    }
+
+    #[test]
+    fn every_type_name_has_its_settings_keys() {
+        for name in CheckSpec::TYPES {
+            assert!(CheckSpec::settings_keys(name).len() >= 2, "{name}");
+        }
+        assert!(CheckSpec::settings_keys("nope").is_empty());
     }
 
     #[test]
@@ -415,7 +668,7 @@ confirm_after = 3
     #[test]
     fn check_types_do_not_reuse_common_key_names() {
         let common = struct_fields::<Common>();
-        for fields in [struct_fields::<HttpSpec>(), struct_fields::<TcpSpec>()] {
+        for fields in CheckSpec::TYPES.iter().map(|t| CheckSpec::settings_keys(t)) {
             assert!(fields.len() > 1);
             for field in fields {
                 assert!(!common.contains(field), "`{field}` is a common key");

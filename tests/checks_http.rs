@@ -664,6 +664,27 @@ async fn a_certificate_ending_soon_is_degraded_with_its_end_date() {
 }
 
 #[tokio::test]
+async fn the_certificate_judged_is_the_one_at_the_end_of_the_redirects() {
+    let authority = Authority::new("Keepwatch Test CA");
+    let secure = serve(Some(authority.acceptor(&["localhost"], 5)), |_| {
+        ok("secure")
+    })
+    .await;
+    let target = format!("https://localhost:{}/", secure.port());
+    let plain = serve(None, move |_| redirect(&target)).await;
+    let spec = shop(
+        &format!("http://{plain}/"),
+        &format!("ca_file = \"{}\"", authority.pem_file.display()),
+    );
+    let outcome = check(&spec).await;
+    assert_failure(
+        &outcome,
+        FailureKind::CertificateExpiring,
+        &format!("expires on {}", written(5)),
+    );
+}
+
+#[tokio::test]
 async fn a_certificate_for_another_name_is_the_wrong_host() {
     let authority = Authority::new("Keepwatch Test CA");
     let addr = serve(Some(authority.acceptor(&["shop.example"], 90)), |_| {

@@ -365,7 +365,6 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
         .trim_matches(['[', ']'])
         .to_owned();
     let target = net::target(&host, url.port_or_known_default().unwrap_or(0));
-    let is_https = url.scheme() == "https";
 
     let probe = Arc::new(Probe::default());
     let client = match build_client(spec, checker, &probe, limit) {
@@ -384,6 +383,8 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
     };
     let first_byte = started.elapsed();
     let status = response.status();
+    // After redirects, the certificate that matters is the final server's.
+    let is_https = response.url().scheme() == "https";
     let location = response
         .headers()
         .get(reqwest::header::LOCATION)

@@ -31,6 +31,8 @@ enum Reply {
     },
     /// Reads the request and never answers.
     Hang,
+    /// Sends the headers and part of the body, then stalls.
+    Stall,
     /// Reads the request and closes the connection.
     Close,
     /// Sends these bytes, which are not HTTP, and closes.
@@ -139,6 +141,12 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, handler: Handl
             let _ = stream.shutdown().await;
         }
         Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Reply::Stall => {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                .await;
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
         Reply::Close => {}
@@ -358,6 +366,21 @@ async fn a_hanging_server_times_out_at_the_configured_limit() {
         "{}",
         outcome.explanation
     );
+}
+
+#[tokio::test]
+async fn an_answer_that_stalls_halfway_times_out_while_reading() {
+    let addr = serve(None, |_| Reply::Stall).await;
+    let spec = service(&format!(
+        "name = \"Shop\"\ntype = \"http\"\nurl = \"http://{addr}/\"\ntimeout = \"300ms\"\n"
+    ));
+    let outcome = check(&spec).await;
+    assert_failure(
+        &outcome,
+        FailureKind::Timeout,
+        "started answering but did not finish within 300 ms",
+    );
+    assert_eq!(outcome.http_status, Some(200));
 }
 
 #[tokio::test]

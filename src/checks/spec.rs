@@ -677,6 +677,20 @@ confirm_after = 3
     }
 
     #[test]
+    fn inline_secrets_never_show_in_debug_or_serialized_specs() {
+        let services = parse(
+            "[[service]]\nname = \"Admin\"\ntype = \"http\"\nurl = \"https://x/\"\nbearer_token = \"tok-SECRET-1\"\nbasic_auth = { username = \"admin\", password = \"pw-SECRET-2\" }\nheaders = { \"X-Api-Key\" = \"key-SECRET-3\" }\n",
+        )
+        .unwrap();
+        let debug = format!("{services:?}");
+        let serialized = toml::to_string(&File { service: services }).unwrap();
+        for shown in [debug, serialized] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("admin"), "{shown}");
+        }
+    }
+
+    #[test]
     fn a_spec_serializes_flat_and_parses_back_the_same() {
         let services = parse(SHOP).unwrap();
         let text = toml::to_string(&File {

@@ -11,10 +11,17 @@
 //! `net` (connection failures), `tls` (trust, certificates) and `wording`
 //! (how durations, dates and names read).
 //!
-//! Adding a check type: a module with a `FooSpec` (serde, `deny_unknown_fields`,
-//! no key that [`Common`] already has) and `async fn run(&Common, &FooSpec) ->
-//! CheckOutcome`, a `Foo(FooSpec)` variant in [`CheckSpec`] with its name in
-//! `CheckSpec::type_name`, and its arm in [`Checker::run`].
+//! Adding a check type (e.g. `dns`):
+//! 1. `dns.rs` with a `DnsSpec` (serde, `deny_unknown_fields`, no key that
+//!    [`Common`] already has: a test checks) and
+//!    `async fn run(&Common, &DnsSpec) -> CheckOutcome` that keeps to
+//!    `common.timeout` and words failures through `net` and `wording`;
+//! 2. a `Dns(DnsSpec)` variant in [`CheckSpec`], with its name in
+//!    `CheckSpec::TYPES`, `CheckSpec::type_name` and
+//!    `CheckSpec::deserialize_settings` (same file);
+//! 3. its arm in [`Checker::run`];
+//! 4. tests against a real peer in `tests/checks_dns.rs`, one per failure kind,
+//!    asserting the kind and that the explanation names the service and cause.
 
 mod confirm;
 pub mod http;

@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod calendar;
+pub mod checks;
 pub mod clock;
 pub mod collect;
 pub mod config;

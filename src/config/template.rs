@@ -109,6 +109,15 @@ const DOCS: &[(&str, &str)] = &[
         "throttle.max_stretch",
         "Measure at most this many times less often.",
     ),
+    ("checks", "How service checks are run."),
+    (
+        "checks.max_concurrent",
+        "At most this many checks run at the same time; the others wait their turn.",
+    ),
+    (
+        "service",
+        "A service to check (see the examples at the end of this file).",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",
@@ -124,6 +133,49 @@ const HEADER: &str = "\
 # save it: a mistake is reported with its line number, and keepwatch keeps
 # running on the last good version until you fix it.
 ";
+
+/// Examples of services, commented out; a test checks that they are valid.
+const SERVICE_EXAMPLES: &str = r##"
+# ---------------------------------------------------------------------------
+# Services to check. Each [[service]] block below is one service: remove the
+# "# " in front of a block's lines to switch it on, and adjust it. Then run
+# `keepwatch check` to try them all once and see what keepwatch finds.
+#
+# Settings every service has: name, type, interval ("30s"), timeout ("10s"),
+# slow_after (answers slower than this count as degraded), retries (1: a failed
+# check is retried at once before it counts), confirm_after (1: how many failed
+# checks in a row change the state), critical, external, revenue_per_hour,
+# tags, depends_on (names of other services, or "internet").
+#
+# [[service]]
+# name = "Web shop"
+# type = "http"
+# url = "https://shop.example.com/"
+# critical = true
+# revenue_per_hour = 250.0
+# slow_after = "2s"
+#
+# [[service]]
+# name = "Shop health"
+# type = "http"
+# url = "https://shop.example.com/health"
+# json = { status = "ok" }
+# depends_on = ["Web shop"]
+#
+# [[service]]
+# name = "Payment gateway"
+# type = "http"
+# url = "https://api.payments.example/health"
+# external = true
+# depends_on = ["internet"]
+#
+# [[service]]
+# name = "Mail server"
+# type = "tcp"
+# host = "mail.example.com"
+# port = 25
+# expect_banner = "ESMTP"
+"##;
 
 /// The commented TOML text for `config`.
 pub fn commented(config: &Config) -> String {
@@ -151,6 +203,7 @@ pub fn commented(config: &Config) -> String {
         out.push_str(line);
         out.push('\n');
     }
+    out.push_str(SERVICE_EXAMPLES);
     out
 }
 
@@ -194,6 +247,28 @@ mod tests {
     }
 
     #[test]
+    fn the_service_examples_are_valid_once_uncommented() {
+        let uncommented: String = SERVICE_EXAMPLES
+            .lines()
+            .filter(|line| {
+                line.starts_with("# [[") || line.starts_with("# ") && line.contains(" = ")
+            })
+            .filter(|line| !line.contains("Settings every service"))
+            .map(|line| format!("{}\n", &line[2..]))
+            .collect();
+        let config = parse(Path::new("k.toml"), &uncommented).unwrap();
+        let names: Vec<_> = config
+            .services
+            .iter()
+            .map(|s| s.common.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["Web shop", "Shop health", "Payment gateway", "Mail server"]
+        );
+    }
+
+    #[test]
     fn every_setting_is_explained() {
         let values = toml::to_string(&Config::default()).unwrap();
         let mut section = String::new();
@@ -210,7 +285,8 @@ mod tests {
                 "no explanation for `{path}` in DOCS"
             );
         }
-        for (key, _) in DOCS {
+        // `[[service]]` tables appear only once services are configured.
+        for (key, _) in DOCS.iter().filter(|(key, _)| *key != "service") {
             assert!(
                 values.contains(&format!("[{key}]"))
                     || values.contains(&format!("\n{} =", key.rsplit('.').next().unwrap())),

@@ -151,6 +151,14 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
 
+    if config.checks.max_concurrent == 0 {
+        report(
+            "checks",
+            "max_concurrent",
+            "must be at least 1".to_owned(),
+            None,
+        );
+    }
     if !["error", "warn", "info", "debug", "trace"].contains(&config.log.level.as_str()) {
         report(
             "log",
@@ -159,7 +167,78 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
             Some("use one of error, warn, info, debug".to_owned()),
         );
     }
+    check_services(config, text, &mut problems);
     problems
+}
+
+/// Names must be unique (they identify a service in history, alerts and
+/// reports) and `depends_on` must name a configured service or `"internet"`.
+fn check_services(config: &Config, text: &str, problems: &mut Vec<Problem>) {
+    let names: Vec<String> = config
+        .services
+        .iter()
+        .map(|s| s.common.name.clone())
+        .collect();
+    for (index, service) in config.services.iter().enumerate() {
+        let name = &service.common.name;
+        let at = locate_service(text, name, index);
+        let mut report = |message: String, hint: Option<String>| {
+            problems.push(Problem {
+                line: at.map(|(line, _)| line),
+                column: at.map(|(_, column)| column),
+                field: format!("service[{index}]"),
+                message,
+                hint,
+            });
+        };
+        if names[..index].contains(name) {
+            report(
+                format!("there is already a service named \"{name}\""),
+                Some("give each service its own name".to_owned()),
+            );
+        }
+        for parent in &service.common.depends_on {
+            if parent == name {
+                report(format!("\"{name}\" cannot depend on itself"), None);
+            } else if parent != "internet" && !names.contains(parent) {
+                let hint = suggest(parent, &names)
+                    .map(|best| format!("did you mean \"{best}\"?"))
+                    .unwrap_or_else(|| "name another [[service]], or \"internet\"".to_owned());
+                report(
+                    format!("depends_on names \"{parent}\", which is not a configured service"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+}
+
+/// The position of the `name = "..."` line of the `index`-th `[[service]]`.
+fn locate_service(text: &str, name: &str, index: usize) -> Option<(usize, usize)> {
+    let mut seen = 0;
+    let mut in_service = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_service = trimmed.replace(' ', "") == "[[service]]";
+            if in_service {
+                seen += 1;
+            }
+        } else if in_service
+            && seen == index + 1
+            && let Some((key, value)) = trimmed.split_once('=')
+            && key.trim() == "name"
+            && value.trim().trim_matches('"') == name
+        {
+            return Some(position(
+                text,
+                offset + line.len() - line.trim_start().len(),
+            ));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn looks_like_email(text: &str) -> bool {
@@ -257,6 +336,37 @@ mod tests {
             found[0]
                 .to_string()
                 .starts_with("`throttle.calm_cpu_percent`")
+        );
+    }
+
+    #[test]
+    fn services_need_unique_names_and_known_dependencies() {
+        let text = "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 80\n\
+                    depends_on = [\"Databse\", \"internet\"]\n\
+                    [[service]]\nname = \"Database\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 5432\n\
+                    [[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 81\n\
+                    depends_on = [\"Shop\"]\n[checks]\nmax_concurrent = 0\n";
+        let found = problems(text);
+        let summary: Vec<_> = found
+            .iter()
+            .map(|p| (p.line, p.message.as_str(), p.hint.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    Some(2),
+                    "depends_on names \"Databse\", which is not a configured service",
+                    Some("did you mean \"Database\"?")
+                ),
+                (
+                    Some(13),
+                    "there is already a service named \"Shop\"",
+                    Some("give each service its own name")
+                ),
+                (Some(13), "\"Shop\" cannot depend on itself", None),
+                (Some(19), "must be at least 1", None),
+            ]
         );
     }
 

@@ -9,19 +9,23 @@
 
 mod runtime;
 mod schedule;
+mod services;
 
 pub use runtime::{RunOptions, Shutdown, run};
 pub use schedule::Schedule;
+pub use services::{Finished, ServiceSchedule, metric as service_metric};
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::checks::{CheckOutcome, ServiceSpec, State, Verdict};
 use crate::clock::Clock;
 use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
 use crate::config::Config;
-use crate::store::{BufferedWriter, HealthChange, StorageHealth, Store};
+use crate::observation::{Sample, SeriesKey};
+use crate::store::{BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
@@ -39,6 +43,15 @@ pub mod state_key {
     pub const NEXT_BY: &str = "next_by";
 }
 
+/// What [`Agent::tick`] leaves for the runtime to do.
+#[derive(Debug)]
+pub struct Tick {
+    /// When the agent next has something to do.
+    pub wake: Timestamp,
+    /// Service checks to start now; report each with [`Agent::check_finished`].
+    pub checks: Vec<Arc<ServiceSpec>>,
+}
+
 /// One monitored host: its schedule, its source of metrics and its store.
 pub struct Agent {
     config: Config,
@@ -48,6 +61,8 @@ pub struct Agent {
     writer: BufferedWriter,
     throttle: Throttle,
     schedule: Schedule,
+    services: ServiceSchedule,
+    check_samples: Vec<Sample>,
     told: HashSet<String>,
     last_cpu: Option<f64>,
     last_load: Option<f64>,
@@ -67,6 +82,8 @@ impl Agent {
         let mut agent = Self {
             throttle: Throttle::new(&config.throttle),
             schedule: Schedule::new(&config.collect, now),
+            services: ServiceSchedule::new(&config.services, now),
+            check_samples: Vec::new(),
             writer: BufferedWriter::new(store),
             config,
             host,
@@ -115,9 +132,11 @@ impl Agent {
         self.throttle.stretch()
     }
 
-    /// Does everything that is due now; returns when something is next due.
-    pub fn tick(&mut self) -> Timestamp {
+    /// Does everything that is due now; returns the checks to start and when
+    /// something is next due.
+    pub fn tick(&mut self) -> Tick {
         let now = self.clock.now();
+        let checks = self.services.take_due(now);
         let due = self.schedule.due(now);
         if !due.is_empty() {
             let detail = if self.throttle.skips_optional_work() || !self.config.collect.per_core {
@@ -152,7 +171,80 @@ impl Agent {
                 tracing::debug!("could not record {key}: {err}");
             }
         }
-        wake
+        Tick { wake, checks }
+    }
+
+    /// Takes the outcome of a service check started by [`tick`](Self::tick):
+    /// its samples wait for [`save_check_results`](Self::save_check_results);
+    /// a confirmed change of state opens or closes an incident at once.
+    pub fn check_finished(&mut self, name: &str, outcome: CheckOutcome) {
+        let now = self.clock.now();
+        let Some(finished) = self.services.finished(name, &outcome, now, self.throttle.stretch()) else {
+            return;
+        };
+        let key = |metric: &str| SeriesKey::new(self.host.clone(), metric, name);
+        self.check_samples.push(Sample {
+            key: key(services::metric::STATE),
+            at: now,
+            value: f64::from(outcome.state.severity()),
+        });
+        if let Some(took) = outcome.response_time {
+            self.check_samples.push(Sample {
+                key: key(services::metric::RESPONSE_MS),
+                at: now,
+                value: took.as_secs_f64() * 1000.0,
+            });
+        }
+        match finished.verdict {
+            Verdict::Changed { from, to } => self.service_changed(name, from, to, &outcome, now),
+            Verdict::RetryNow => tracing::debug!("{}; checking again at once to confirm", outcome.explanation),
+            Verdict::Pending { streak, needed, .. } => {
+                tracing::info!("{} (seen {streak} of {needed} times needed to confirm)", outcome.explanation);
+            }
+            Verdict::Steady(_) => {}
+        }
+        let status = ServiceStatus {
+            name: name.to_owned(),
+            state: finished.state,
+            kind: outcome.kind,
+            explanation: outcome.explanation,
+            since: finished.since,
+            checked_at: now,
+            response_ms: outcome.response_time.map(|took| took.as_secs_f64() * 1000.0),
+        };
+        if let Err(err) = self.writer.store_mut().save_service_status(&status) {
+            tracing::warn!("could not save the state of {name}: {err}");
+        }
+    }
+
+    fn service_changed(&mut self, name: &str, from: Option<State>, to: State, outcome: &CheckOutcome, now: Timestamp) {
+        let change = self
+            .writer
+            .store_mut()
+            .record_transition(name, now, to, outcome.kind, &outcome.explanation);
+        let message = match (from, to) {
+            (None, State::Up) => return,
+            (_, State::Up) => format!("{name} is up again: {}", outcome.explanation),
+            (_, State::Degraded) => format!("{name} is degraded: {}", outcome.explanation),
+            (_, State::Down) => format!("{name} is down: {}", outcome.explanation),
+        };
+        match change {
+            Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => tracing::warn!("{message} (incident {id})"),
+            Ok(IncidentChange::Closed(id)) => tracing::info!("{message} (incident {id} closed)"),
+            Ok(IncidentChange::None) => tracing::info!("{message}"),
+            Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),
+        }
+        self.event(now, "service", &message);
+    }
+
+    /// Writes the samples of the checks finished since the last call, in one transaction.
+    pub fn save_check_results(&mut self) {
+        if self.check_samples.is_empty() {
+            return;
+        }
+        let samples = std::mem::take(&mut self.check_samples);
+        let change = self.writer.push(&samples);
+        self.report_health(change, self.clock.now());
     }
 
     fn collect(
@@ -248,6 +340,7 @@ impl Agent {
             );
         }
         self.schedule.reconfigure(&config.collect, now);
+        self.services.reconfigure(&config.services, now);
         self.throttle.update_config(&config.throttle);
         self.writer.store_mut().update_config(&config.storage);
         self.config = config;
@@ -264,6 +357,7 @@ impl Agent {
     /// Saves everything still in memory and records a clean stop.
     pub fn shutdown(&mut self) {
         let now = self.clock.now();
+        self.save_check_results();
         self.flush(now);
         let pending = self.writer.buffered();
         if pending > 0 {

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use tokio::sync::{Semaphore, mpsc};
+
 use super::Agent;
+use crate::checks::{CheckOutcome, Checker, ServiceSpec};
 use crate::clock::Clock;
 use crate::config::load_and_remember;
 
@@ -31,14 +34,29 @@ pub async fn run(
     let mut watch = tokio::time::interval(options.watch_every);
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut hangup = Hangup::new();
+    let checker = Arc::new(Checker::new(clock.clone()));
+    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let mut limit = Limit::new(agent.config().checks.max_concurrent);
     tokio::pin!(shutdown);
     loop {
-        let wake = agent.tick();
-        let wait = clock.now().duration_until(wake);
+        let tick = agent.tick();
+        for spec in tick.checks {
+            let permit = limit.acquire(agent.config().checks.max_concurrent);
+            tokio::spawn(run_check(checker.clone(), permit, spec, results_tx.clone()));
+        }
+        let wait = clock.now().duration_until(tick.wake);
         let wait = std::time::Duration::try_from(wait).unwrap_or_default();
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(wait) => {}
+            Some((name, outcome)) = results.recv() => {
+                agent.check_finished(&name, outcome);
+                // Whatever else finished meanwhile goes into the same transaction.
+                while let Ok((name, outcome)) = results.try_recv() {
+                    agent.check_finished(&name, outcome);
+                }
+                agent.save_check_results();
+            }
             _ = watch.tick() => {
                 if watcher.changed() {
                     reload(&mut agent, &options.config_path, "the config file changed");
@@ -52,6 +70,46 @@ pub async fn run(
     }
     tracing::info!("stopping: saving what is in memory");
     agent.shutdown();
+}
+
+/// Runs one check once it may (at most `max_concurrent` at a time) and sends
+/// its outcome back. The check bounds its own time, so a hanging service only
+/// holds its own slot.
+async fn run_check(
+    checker: Arc<Checker>,
+    permit: Arc<Semaphore>,
+    spec: Arc<ServiceSpec>,
+    results: mpsc::UnboundedSender<(String, CheckOutcome)>,
+) {
+    let Ok(_slot) = permit.acquire_owned().await else {
+        return;
+    };
+    let outcome = checker.run(&spec).await;
+    // The receiver is gone only when keepwatch is stopping.
+    let _ = results.send((spec.common.name.clone(), outcome));
+}
+
+/// The concurrency limit of checks, replaced when the config changes it.
+struct Limit {
+    size: usize,
+    semaphore: Arc<Semaphore>,
+}
+
+impl Limit {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            semaphore: Arc::new(Semaphore::new(size.max(1))),
+        }
+    }
+
+    /// The semaphore to wait on, resized first if the limit changed.
+    fn acquire(&mut self, size: usize) -> Arc<Semaphore> {
+        if size != self.size {
+            *self = Self::new(size);
+        }
+        self.semaphore.clone()
+    }
 }
 
 /// Loads the file again; a broken file is reported and the config in force stays.

@@ -38,10 +38,12 @@ mod codec;
 mod error;
 mod maintain;
 mod schema;
+mod services;
 
 pub use buffered::{BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use maintain::MaintenanceReport;
+pub use services::{Incident, IncidentChange, ServiceStatus};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -66,6 +66,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 2: services. Response times and states are series like any other; these
+    // tables hold what a series cannot: the last explanation of each service,
+    // and incidents from the confirmed start of a problem to its recovery.
+    "CREATE TABLE service_status (
+        name        TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        kind        TEXT,
+        explanation TEXT NOT NULL,
+        since_ms    INTEGER NOT NULL,
+        checked_ms  INTEGER NOT NULL,
+        response_ms REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE incidents (
+        id         INTEGER PRIMARY KEY,
+        service    TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        ended_ms   INTEGER,
+        state      TEXT NOT NULL,
+        kind       TEXT,
+        cause      TEXT NOT NULL
+    );
+    CREATE INDEX incidents_by_start ON incidents (started_ms);
+    CREATE INDEX open_incidents ON incidents (service) WHERE ended_ms IS NULL;",
 ];
 
 /// The schema version this binary writes.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use keepwatch::agent::{self, Agent, RunOptions, Shutdown};
+use keepwatch::checks::{Checker, State, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
@@ -47,8 +48,13 @@ enum Command {
     },
     /// Monitor in the foreground until Ctrl-C.
     Run,
-    /// Show the latest state of this computer.
+    /// Show the latest state of this computer and of each service.
     Status,
+    /// Check every service (or the one named) once now and say what was found.
+    Check {
+        /// Only the service with this name.
+        name: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         Command::Init { defaults, force } => run_init(path, defaults, force),
         Command::Run => run_agent(&path, explicit),
         Command::Status => show_status(&path, explicit),
+        Command::Check { name } => check_services(&path, explicit, name.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,7 +164,59 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     };
     let summary = status::summarize(&store, &database, now).map_err(|err| err.to_string())?;
     let latest = store.latest().map_err(|err| err.to_string())?;
-    print!("{}", status::render(&summary, &latest, now, &tz));
+    let states = store.service_statuses().map_err(|err| err.to_string())?;
+    let services = &loaded.config.services;
+    print!(
+        "{}",
+        status::render(&summary, services, &states, &latest, now, &tz)
+    );
+    Ok(())
+}
+
+/// Runs the checks once; fails (exit code 1) when any service is down, so a
+/// script or the admin can tell at a glance.
+fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(), String> {
+    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    if let Origin::LastGood(err) = &loaded.origin {
+        return Err(format!(
+            "{err}\nFix these problems first; `keepwatch check` only checks a valid config."
+        ));
+    }
+    let config = loaded.config;
+    let services: Vec<_> = config
+        .services
+        .iter()
+        .filter(|spec| name.is_none_or(|name| spec.common.name.eq_ignore_ascii_case(name)))
+        .cloned()
+        .collect();
+    if services.is_empty() {
+        let known: Vec<_> = config
+            .services
+            .iter()
+            .map(|s| s.common.name.as_str())
+            .collect();
+        return Err(match (name, known.is_empty()) {
+            (_, true) => format!(
+                "There are no services in {} yet. Add a [[service]] block (the file has examples at its end).",
+                path.display()
+            ),
+            (Some(name), false) => format!(
+                "No service is named \"{name}\". The services are: {}.",
+                known.join(", ")
+            ),
+            (None, false) => unreachable!("services exist but none was selected without a name"),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start: {err}"))?;
+    let checker = Arc::new(Checker::new(Arc::new(SystemClock)));
+    let outcomes = runtime.block_on(check_all(checker, &services, config.checks.max_concurrent));
+    print!("{}", status::render_checks(&services, &outcomes));
+    if outcomes.iter().any(|o| o.state == State::Down) {
+        return Err("At least one service is down.".to_owned());
+    }
     Ok(())
 }
 

@@ -11,10 +11,11 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::agent::state_key;
+use crate::checks::{CheckOutcome, ServiceSpec, State};
 use crate::collect::metric;
 use crate::observation::Sample;
 use crate::plain;
-use crate::store::{Store, StoreError};
+use crate::store::{ServiceStatus, Store, StoreError};
 
 /// Whether the agent is running, judged from when it last wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,8 +91,15 @@ pub fn summarize(
     })
 }
 
-/// The full status text.
-pub fn render(agent: &AgentSummary, latest: &[Sample], now: Timestamp, tz: &TimeZone) -> String {
+/// The full status text: the agent, each configured service, each host.
+pub fn render(
+    agent: &AgentSummary,
+    services: &[ServiceSpec],
+    states: &[ServiceStatus],
+    latest: &[Sample],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
     let mut out = String::new();
     let when = |at: Timestamp| {
         at.to_zoned_datetime(tz.clone())
@@ -124,6 +132,11 @@ pub fn render(agent: &AgentSummary, latest: &[Sample], now: Timestamp, tz: &Time
         let _ = writeln!(out, "Self-throttling: {throttle}");
     }
 
+    if !services.is_empty() {
+        let _ = writeln!(out, "\nServices:");
+        out.push_str(&service_lines(services, states, now, tz));
+    }
+
     let mut by_host: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
     for sample in latest {
         by_host
@@ -146,6 +159,105 @@ pub fn render(agent: &AgentSummary, latest: &[Sample], now: Timestamp, tz: &Time
         }
     }
     out
+}
+
+/// One line per configured service: its state, since when, and what is wrong.
+fn service_lines(
+    services: &[ServiceSpec],
+    states: &[ServiceStatus],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
+    let width = services
+        .iter()
+        .map(|s| s.common.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for spec in services {
+        let name = &spec.common.name;
+        let Some(status) = states.iter().find(|s| &s.name == name) else {
+            let _ = writeln!(out, "  {name:<width$}  not checked yet");
+            continue;
+        };
+        let since = format!(
+            "since {} ({})",
+            status
+                .since
+                .to_zoned_datetime(tz.clone())
+                .strftime("%a %d %b %H:%M"),
+            plain::duration(now.duration_since(status.since).as_secs_f64().max(0.0))
+        );
+        let line = match status.state {
+            State::Up => {
+                let took = status
+                    .response_ms
+                    .map(|ms| format!(", answers in {}", ms_words(ms)))
+                    .unwrap_or_default();
+                let note = if status.kind.is_some() {
+                    format!("; last check: {}", status.explanation)
+                } else {
+                    String::new()
+                };
+                format!("up {since}{took}{note}")
+            }
+            State::Degraded => format!("DEGRADED {since}: {}", status.explanation),
+            State::Down => format!("DOWN {since}: {}", status.explanation),
+        };
+        let _ = writeln!(out, "  {name:<width$}  {line}");
+    }
+    out
+}
+
+/// The results of `keepwatch check`, one paragraph per service, and a summary line.
+pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> String {
+    let width = services
+        .iter()
+        .map(|s| s.common.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    let mut counts = [0usize; 3];
+    for (spec, outcome) in services.iter().zip(outcomes) {
+        counts[usize::from(outcome.state.severity())] += 1;
+        let state = match outcome.state {
+            State::Up => "up      ",
+            State::Degraded => "DEGRADED",
+            State::Down => "DOWN    ",
+        };
+        let took = outcome
+            .response_time
+            .map(|d| ms_words(d.as_secs_f64() * 1000.0))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {state}  {took:>8}  {}",
+            spec.common.name, outcome.explanation
+        );
+    }
+    let noun = if services.len() == 1 {
+        "service"
+    } else {
+        "services"
+    };
+    let _ = writeln!(
+        out,
+        "\n{} {noun} checked: {} up, {} degraded, {} down.",
+        services.len(),
+        counts[0],
+        counts[1],
+        counts[2]
+    );
+    out
+}
+
+/// Milliseconds as people read them: "42 ms", "1.3 s".
+fn ms_words(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
 }
 
 /// One line per metric family, skipping what was not measured.
@@ -298,6 +410,8 @@ mod tests {
         agent.events = vec![(at(), "keepwatch started".to_owned())];
         let text = render(
             &agent,
+            &[],
+            &[],
             &latest,
             at() + jiff::SignedDuration::from_secs(4),
             &TimeZone::UTC,
@@ -325,6 +439,8 @@ mod tests {
         let stopped = render(
             &summary(Liveness::Stopped { at: at() }),
             &[],
+            &[],
+            &[],
             later,
             &TimeZone::UTC,
         );
@@ -336,11 +452,20 @@ mod tests {
         let silent = render(
             &summary(Liveness::Silent { last_seen: at() }),
             &[],
+            &[],
+            &[],
             later,
             &TimeZone::UTC,
         );
         assert!(silent.contains("without a clean stop"), "{silent}");
-        let never = render(&summary(Liveness::Never), &[], later, &TimeZone::UTC);
+        let never = render(
+            &summary(Liveness::Never),
+            &[],
+            &[],
+            &[],
+            later,
+            &TimeZone::UTC,
+        );
         assert!(never.contains("start it with `keepwatch run`"), "{never}");
     }
 
@@ -356,6 +481,8 @@ mod tests {
         ];
         let text = render(
             &summary(Liveness::Running { last_seen: at() }),
+            &[],
+            &[],
             &latest,
             at(),
             &TimeZone::UTC,
@@ -364,6 +491,99 @@ mod tests {
         assert!(text.contains("swap 500 MB of 1.0 GB"), "{text}");
         assert!(
             text.contains("wlan0: in 10 bytes/s, out unknown, no errors"),
+            "{text}"
+        );
+    }
+
+    fn services() -> Vec<ServiceSpec> {
+        let text = "[[service]]\nname = \"Web shop\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n\
+                    [[service]]\nname = \"Payments\"\ntype = \"tcp\"\nhost = \"h\"\nport = 2\n\
+                    [[service]]\nname = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 3\n\
+                    [[service]]\nname = \"Backup\"\ntype = \"tcp\"\nhost = \"h\"\nport = 4\n";
+        crate::config::parse(std::path::Path::new("k.toml"), text)
+            .unwrap()
+            .services
+    }
+
+    #[test]
+    fn each_service_says_its_state_since_when_and_what_is_wrong() {
+        use crate::checks::FailureKind;
+        let status = |name: &str, state, kind, explanation: &str, response_ms| ServiceStatus {
+            name: name.to_owned(),
+            state,
+            kind,
+            explanation: explanation.to_owned(),
+            since: at(),
+            checked_at: at(),
+            response_ms,
+        };
+        let states = vec![
+            status("Web shop", State::Up, None, "fine", Some(120.0)),
+            status(
+                "Payments",
+                State::Down,
+                Some(FailureKind::ConnectionRefused),
+                "Payments refused the connection.",
+                None,
+            ),
+            status(
+                "Mail",
+                State::Degraded,
+                Some(FailureKind::Slow),
+                "Mail answered in 2.5 s, over its 1 s budget.",
+                Some(2500.0),
+            ),
+        ];
+        let later = at() + jiff::SignedDuration::from_mins(5);
+        let text = render(
+            &summary(Liveness::Running { last_seen: later }),
+            &services(),
+            &states,
+            &[],
+            later,
+            &TimeZone::UTC,
+        );
+        for expected in [
+            "Services:\n",
+            "  Web shop  up since Mon 23 Nov 10:00 (5 minutes), answers in 120 ms\n",
+            "  Payments  DOWN since Mon 23 Nov 10:00 (5 minutes): Payments refused the connection.\n",
+            "  Mail      DEGRADED since Mon 23 Nov 10:00 (5 minutes): Mail answered in 2.5 s, over its 1 s budget.\n",
+            "  Backup    not checked yet\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn check_results_end_with_a_count_per_state() {
+        use crate::checks::FailureKind;
+        use std::time::Duration;
+        let outcomes = vec![
+            CheckOutcome::up("Web shop answered with HTTP 200.")
+                .with_response_time(Duration::from_millis(42)),
+            CheckOutcome::failed(
+                FailureKind::ConnectionRefused,
+                "Payments refused the connection.",
+            ),
+            CheckOutcome::failed(FailureKind::Slow, "Mail was slow.")
+                .with_response_time(Duration::from_millis(2500)),
+            CheckOutcome::up("Backup answered."),
+        ];
+        let text = render_checks(&services(), &outcomes);
+        assert!(
+            text.contains("Web shop  up           42 ms  Web shop answered with HTTP 200.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Payments  DOWN                Payments refused the connection.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Mail      DEGRADED     2.5 s  Mail was slow.\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n4 services checked: 2 up, 1 degraded, 1 down.\n"),
             "{text}"
         );
     }

@@ -25,7 +25,9 @@ use crate::clock::Clock;
 use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
 use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
-use crate::store::{BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store};
+use crate::store::{
+    BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
+};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
@@ -179,7 +181,10 @@ impl Agent {
     /// a confirmed change of state opens or closes an incident at once.
     pub fn check_finished(&mut self, name: &str, outcome: CheckOutcome) {
         let now = self.clock.now();
-        let Some(finished) = self.services.finished(name, &outcome, now, self.throttle.stretch()) else {
+        let Some(finished) = self
+            .services
+            .finished(name, &outcome, now, self.throttle.stretch())
+        else {
             return;
         };
         let key = |metric: &str| SeriesKey::new(self.host.clone(), metric, name);
@@ -197,9 +202,14 @@ impl Agent {
         }
         match finished.verdict {
             Verdict::Changed { from, to } => self.service_changed(name, from, to, &outcome, now),
-            Verdict::RetryNow => tracing::debug!("{}; checking again at once to confirm", outcome.explanation),
+            Verdict::RetryNow => {
+                tracing::debug!("{}; checking again at once to confirm", outcome.explanation)
+            }
             Verdict::Pending { streak, needed, .. } => {
-                tracing::info!("{} (seen {streak} of {needed} times needed to confirm)", outcome.explanation);
+                tracing::info!(
+                    "{} (seen {streak} of {needed} times needed to confirm)",
+                    outcome.explanation
+                );
             }
             Verdict::Steady(_) => {}
         }
@@ -210,18 +220,30 @@ impl Agent {
             explanation: outcome.explanation,
             since: finished.since,
             checked_at: now,
-            response_ms: outcome.response_time.map(|took| took.as_secs_f64() * 1000.0),
+            response_ms: outcome
+                .response_time
+                .map(|took| took.as_secs_f64() * 1000.0),
         };
         if let Err(err) = self.writer.store_mut().save_service_status(&status) {
             tracing::warn!("could not save the state of {name}: {err}");
         }
     }
 
-    fn service_changed(&mut self, name: &str, from: Option<State>, to: State, outcome: &CheckOutcome, now: Timestamp) {
-        let change = self
-            .writer
-            .store_mut()
-            .record_transition(name, now, to, outcome.kind, &outcome.explanation);
+    fn service_changed(
+        &mut self,
+        name: &str,
+        from: Option<State>,
+        to: State,
+        outcome: &CheckOutcome,
+        now: Timestamp,
+    ) {
+        let change = self.writer.store_mut().record_transition(
+            name,
+            now,
+            to,
+            outcome.kind,
+            &outcome.explanation,
+        );
         let message = match (from, to) {
             (None, State::Up) => return,
             (_, State::Up) => format!("{name} is up again: {}", outcome.explanation),
@@ -229,7 +251,9 @@ impl Agent {
             (_, State::Down) => format!("{name} is down: {}", outcome.explanation),
         };
         match change {
-            Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => tracing::warn!("{message} (incident {id})"),
+            Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => {
+                tracing::warn!("{message} (incident {id})")
+            }
             Ok(IncidentChange::Closed(id)) => tracing::info!("{message} (incident {id} closed)"),
             Ok(IncidentChange::None) => tracing::info!("{message}"),
             Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),

@@ -47,7 +47,9 @@ fn spread(spec: &ServiceSpec) -> SignedDuration {
         .common
         .name
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
     SignedDuration::from_millis(i64::try_from(hash % interval_ms).unwrap_or(0))
 }
 
@@ -74,7 +76,11 @@ impl ServiceSchedule {
     /// The services of the config, each first due at its slot in its interval.
     pub fn new(specs: &[ServiceSpec], now: Timestamp) -> Self {
         Self {
-            entries: specs.iter().cloned().map(|spec| Entry::new(spec, now)).collect(),
+            entries: specs
+                .iter()
+                .cloned()
+                .map(|spec| Entry::new(spec, now))
+                .collect(),
         }
     }
 
@@ -93,22 +99,41 @@ impl ServiceSchedule {
 
     /// The earliest time a check that is not running is due.
     pub fn next_due(&self) -> Option<Timestamp> {
-        self.entries.iter().filter(|e| !e.running).map(|e| e.next).min()
+        self.entries
+            .iter()
+            .filter(|e| !e.running)
+            .map(|e| e.next)
+            .min()
     }
 
     /// Takes the outcome of a run of `name`. A failure that needs confirming
     /// is due again at once; otherwise the next run is one interval later,
     /// stretched `stretch` times for services that are not critical while the
     /// host is busy. `None` when the service is no longer configured.
-    pub fn finished(&mut self, name: &str, outcome: &CheckOutcome, now: Timestamp, stretch: u32) -> Option<Finished> {
-        let entry = self.entries.iter_mut().find(|e| e.spec.common.name == name)?;
+    pub fn finished(
+        &mut self,
+        name: &str,
+        outcome: &CheckOutcome,
+        now: Timestamp,
+        stretch: u32,
+    ) -> Option<Finished> {
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.spec.common.name == name)?;
         entry.running = false;
         let verdict = entry.confirmer.observe(outcome.state);
         let critical = entry.spec.common.critical;
-        let factor = if critical { 1 } else { i32::try_from(stretch.max(1)).unwrap_or(1) };
+        let factor = if critical {
+            1
+        } else {
+            i32::try_from(stretch.max(1)).unwrap_or(1)
+        };
         entry.next = match verdict {
             Verdict::RetryNow => now,
-            _ => now.saturating_add(entry.spec.common.interval.signed() * factor).unwrap_or(now),
+            _ => now
+                .saturating_add(entry.spec.common.interval.signed() * factor)
+                .unwrap_or(now),
         };
         if matches!(verdict, Verdict::Changed { .. }) || entry.since.is_none() {
             entry.since = Some(now);
@@ -151,7 +176,9 @@ mod tests {
     use crate::checks::FailureKind;
 
     fn specs(text: &str) -> Vec<ServiceSpec> {
-        crate::config::parse(std::path::Path::new("k.toml"), text).unwrap().services
+        crate::config::parse(std::path::Path::new("k.toml"), text)
+            .unwrap()
+            .services
     }
 
     fn two() -> Vec<ServiceSpec> {
@@ -172,11 +199,19 @@ mod tests {
     #[test]
     fn first_runs_are_spread_over_the_interval_and_stable() {
         let many: Vec<ServiceSpec> = (0..100)
-            .map(|i| specs(&format!("[[service]]\nname = \"s{i}\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n")).remove(0))
+            .map(|i| {
+                specs(&format!(
+                    "[[service]]\nname = \"s{i}\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n"
+                ))
+                .remove(0)
+            })
             .collect();
         let mut schedule = ServiceSchedule::new(&many, t(0));
         let first_second = schedule.take_due(t(1)).len();
-        assert!(first_second < 15, "{first_second} of 100 checks due in the first second of 30");
+        assert!(
+            first_second < 15,
+            "{first_second} of 100 checks due in the first second of 30"
+        );
         assert_eq!(schedule.take_due(t(30)).len(), 100 - first_second);
         assert_eq!(spread(&many[7]), spread(&many[7].clone()));
     }
@@ -187,10 +222,22 @@ mod tests {
         assert_eq!(schedule.take_due(t(60)).len(), 2);
         assert!(schedule.take_due(t(120)).is_empty(), "both still running");
         assert_eq!(schedule.next_due(), None);
-        let done = schedule.finished("Shop", &CheckOutcome::up("ok"), t(61), 1).unwrap();
-        assert_eq!(done.verdict, Verdict::Changed { from: None, to: State::Up });
+        let done = schedule
+            .finished("Shop", &CheckOutcome::up("ok"), t(61), 1)
+            .unwrap();
+        assert_eq!(
+            done.verdict,
+            Verdict::Changed {
+                from: None,
+                to: State::Up
+            }
+        );
         assert_eq!(schedule.next_due(), Some(t(91)));
-        assert!(schedule.finished("Gone", &CheckOutcome::up("ok"), t(61), 1).is_none());
+        assert!(
+            schedule
+                .finished("Gone", &CheckOutcome::up("ok"), t(61), 1)
+                .is_none()
+        );
     }
 
     #[test]
@@ -203,9 +250,19 @@ mod tests {
         assert_eq!(first.verdict, Verdict::RetryNow);
         assert_eq!(first.state, State::Up);
         assert_eq!(first.since, t(60));
-        assert_eq!(schedule.take_due(t(90)).len(), 1, "the retry is due at once");
+        assert_eq!(
+            schedule.take_due(t(90)).len(),
+            1,
+            "the retry is due at once"
+        );
         let second = schedule.finished("Shop", &down(), t(91), 1).unwrap();
-        assert_eq!(second.verdict, Verdict::Changed { from: Some(State::Up), to: State::Down });
+        assert_eq!(
+            second.verdict,
+            Verdict::Changed {
+                from: Some(State::Up),
+                to: State::Down
+            }
+        );
         assert_eq!((second.state, second.since), (State::Down, t(91)));
     }
 
@@ -215,7 +272,11 @@ mod tests {
         schedule.take_due(t(60));
         schedule.finished("Shop", &CheckOutcome::up("ok"), t(60), 4);
         schedule.finished("Pay", &CheckOutcome::up("ok"), t(60), 4);
-        assert_eq!(schedule.take_due(t(120)).len(), 1, "Pay is critical: due after its 1 minute");
+        assert_eq!(
+            schedule.take_due(t(120)).len(),
+            1,
+            "Pay is critical: due after its 1 minute"
+        );
         assert_eq!(schedule.take_due(t(180)).len(), 1, "Shop: 4 × 30 s");
     }
 
@@ -226,12 +287,22 @@ mod tests {
         schedule.finished("Pay", &down(), t(60), 1);
         let mut changed = two();
         changed[0].common.interval = crate::config::Duration::from_secs(10);
-        changed.push(specs("[[service]]\nname = \"New\"\ntype = \"tcp\"\nhost = \"h\"\nport = 3\n").remove(0));
+        changed.push(
+            specs("[[service]]\nname = \"New\"\ntype = \"tcp\"\nhost = \"h\"\nport = 3\n")
+                .remove(0),
+        );
         schedule.reconfigure(&changed[1..], t(61));
         assert_eq!(schedule.len(), 2);
         let pay = schedule.finished("Pay", &down(), t(62), 1).unwrap();
-        assert_eq!(pay.verdict, Verdict::Steady(State::Down), "Pay kept its confirmed state");
-        assert!(schedule.finished("Shop", &down(), t(62), 1).is_none(), "Shop was removed");
+        assert_eq!(
+            pay.verdict,
+            Verdict::Steady(State::Down),
+            "Pay kept its confirmed state"
+        );
+        assert!(
+            schedule.finished("Shop", &down(), t(62), 1).is_none(),
+            "Shop was removed"
+        );
         assert!(!schedule.is_empty());
     }
 }

@@ -238,8 +238,16 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     .unwrap()
     .services;
     let mut sim = sim(Scenario::Idle, config, |h| h);
-    let refused = || crate::checks::CheckOutcome::failed(crate::checks::FailureKind::ConnectionRefused, "Shop refused the connection");
-    let up = || crate::checks::CheckOutcome::up("Shop answered").with_response_time(std::time::Duration::from_millis(40));
+    let refused = || {
+        crate::checks::CheckOutcome::failed(
+            crate::checks::FailureKind::ConnectionRefused,
+            "Shop refused the connection",
+        )
+    };
+    let up = || {
+        crate::checks::CheckOutcome::up("Shop answered")
+            .with_response_time(std::time::Duration::from_millis(40))
+    };
     // Runs the service's checks as the runtime would, with the given outcomes in turn.
     let run = |sim: &mut Sim, outcomes: &mut dyn Iterator<Item = crate::checks::CheckOutcome>| {
         for outcome in outcomes {
@@ -259,25 +267,49 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     run(&mut sim, &mut [up(), up()].into_iter());
     run(&mut sim, &mut [refused(), refused()].into_iter());
     let store = sim.agent.store();
-    let open = store.incidents(start(), sim.clock.now() + SignedDuration::from_secs(1)).unwrap();
-    assert_eq!(open.len(), 1, "one outage, confirmed by the immediate retry");
+    let open = store
+        .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        open.len(),
+        1,
+        "one outage, confirmed by the immediate retry"
+    );
     assert_eq!(open[0].ended, None);
     assert_eq!(open[0].cause, "Shop refused the connection");
     let status = &store.service_statuses().unwrap()[0];
     assert_eq!(status.state, crate::checks::State::Down);
-    assert_eq!(status.kind, Some(crate::checks::FailureKind::ConnectionRefused));
+    assert_eq!(
+        status.kind,
+        Some(crate::checks::FailureKind::ConnectionRefused)
+    );
 
     run(&mut sim, &mut [up()].into_iter());
     let store = sim.agent.store();
-    let closed = store.incidents(start(), sim.clock.now() + SignedDuration::from_secs(1)).unwrap();
+    let closed = store
+        .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
+        .unwrap();
     assert!(closed[0].ended.is_some());
-    assert_eq!(store.service_statuses().unwrap()[0].state, crate::checks::State::Up);
+    assert_eq!(
+        store.service_statuses().unwrap()[0].state,
+        crate::checks::State::Up
+    );
     // Five runs; the immediate retry ran at the same simulated instant as the
     // failure it confirmed, and one value per instant is kept.
     assert_eq!(sim.count(services::metric::STATE, "Shop"), 4);
     assert_eq!(sim.count(services::metric::RESPONSE_MS, "Shop"), 3);
     let messages = sim.events("service");
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages.iter().any(|m| m == "Shop is down: Shop refused the connection"), "{messages:?}");
-    assert!(messages.iter().any(|m| m == "Shop is up again: Shop answered"), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "Shop is down: Shop refused the connection"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "Shop is up again: Shop answered"),
+        "{messages:?}"
+    );
 }

@@ -23,6 +23,7 @@
 //! 4. tests against a real peer in `tests/checks_dns.rs`, one per failure kind,
 //!    asserting the kind and that the explanation names the service and cause.
 
+mod batch;
 mod confirm;
 pub mod http;
 mod net;
@@ -39,6 +40,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::RootCertStore;
 
+pub use batch::check_all;
 pub use confirm::{Confirmer, Verdict};
 pub use outcome::{CheckOutcome, FailureKind, State};
 pub use secret::{Secret, SecretError};

@@ -119,7 +119,8 @@ impl Store {
             .map_err(fail)?;
         let mut statuses = Vec::new();
         for row in rows {
-            let (name, state, kind, explanation, since, checked, response_ms) = row.map_err(fail)?;
+            let (name, state, kind, explanation, since, checked, response_ms) =
+                row.map_err(fail)?;
             statuses.push(ServiceStatus {
                 name,
                 state: state_from(&state),
@@ -146,8 +147,13 @@ impl Store {
         let fail = |source| StoreError::sqlite("recording an incident", &self.path, source);
         let open: Option<(i64, String)> = self
             .conn
-            .prepare_cached("SELECT id, state FROM incidents WHERE service = ?1 AND ended_ms IS NULL")
-            .and_then(|mut s| s.query_row([service], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .prepare_cached(
+                "SELECT id, state FROM incidents WHERE service = ?1 AND ended_ms IS NULL",
+            )
+            .and_then(|mut s| {
+                s.query_row([service], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(fail)?;
         let at_ms = at.as_millisecond();
         let change = match (open, to) {
@@ -161,8 +167,17 @@ impl Store {
             (None, State::Up) => IncidentChange::None,
             (Some((id, state)), _) if to.severity() > state_from(&state).severity() => {
                 self.conn
-                    .prepare_cached("UPDATE incidents SET state = ?2, kind = ?3, cause = ?4 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![id, to.as_str(), kind.map(FailureKind::as_str), cause]))
+                    .prepare_cached(
+                        "UPDATE incidents SET state = ?2, kind = ?3, cause = ?4 WHERE id = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            id,
+                            to.as_str(),
+                            kind.map(FailureKind::as_str),
+                            cause
+                        ])
+                    })
                     .map_err(fail)?;
                 IncidentChange::Worsened(id)
             }
@@ -241,20 +256,53 @@ mod tests {
         let (mut store, _dir) = store();
         let slow = Some(FailureKind::Slow);
         let down = Some(FailureKind::HttpStatus);
-        assert_eq!(store.record_transition("Shop", at(0), State::Up, None, "fine").unwrap(), IncidentChange::None);
-        let opened = store.record_transition("Shop", at(1), State::Degraded, slow, "slow").unwrap();
-        let IncidentChange::Opened(id) = opened else { panic!("{opened:?}") };
-        assert_eq!(store.record_transition("Shop", at(2), State::Down, down, "503").unwrap(), IncidentChange::Worsened(id));
-        assert_eq!(store.record_transition("Shop", at(3), State::Degraded, slow, "slow").unwrap(), IncidentChange::None);
+        assert_eq!(
+            store
+                .record_transition("Shop", at(0), State::Up, None, "fine")
+                .unwrap(),
+            IncidentChange::None
+        );
+        let opened = store
+            .record_transition("Shop", at(1), State::Degraded, slow, "slow")
+            .unwrap();
+        let IncidentChange::Opened(id) = opened else {
+            panic!("{opened:?}")
+        };
+        assert_eq!(
+            store
+                .record_transition("Shop", at(2), State::Down, down, "503")
+                .unwrap(),
+            IncidentChange::Worsened(id)
+        );
+        assert_eq!(
+            store
+                .record_transition("Shop", at(3), State::Degraded, slow, "slow")
+                .unwrap(),
+            IncidentChange::None
+        );
         let open = store.incidents(at(0), at(10)).unwrap();
         assert_eq!(open.len(), 1);
-        assert_eq!((open[0].state, open[0].kind, open[0].ended), (State::Down, down, None));
+        assert_eq!(
+            (open[0].state, open[0].kind, open[0].ended),
+            (State::Down, down, None)
+        );
         assert_eq!(open[0].cause, "503");
-        assert_eq!(store.record_transition("Shop", at(4), State::Up, None, "fine").unwrap(), IncidentChange::Closed(id));
+        assert_eq!(
+            store
+                .record_transition("Shop", at(4), State::Up, None, "fine")
+                .unwrap(),
+            IncidentChange::Closed(id)
+        );
         let closed = store.incidents(at(0), at(10)).unwrap();
         assert_eq!(closed[0].ended, Some(at(4)));
-        assert!(store.incidents(at(5), at(10)).unwrap().is_empty(), "ended before the range");
-        assert!(store.incidents(at(-10), at(0)).unwrap().is_empty(), "started after the range");
+        assert!(
+            store.incidents(at(5), at(10)).unwrap().is_empty(),
+            "ended before the range"
+        );
+        assert!(
+            store.incidents(at(-10), at(0)).unwrap().is_empty(),
+            "started after the range"
+        );
     }
 
     #[test]

@@ -138,6 +138,40 @@ impl Drop for Running {
     }
 }
 
+/// A tiny web server on 127.0.0.1 that answers every request with `200 ok`.
+fn web_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+fn two_services(web: u16, closed: u16) -> String {
+    format!(
+        "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{web}/\"\ninterval = \"1s\"\n\
+         [[service]]\nname = \"Warehouse\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = {closed}\ninterval = \"1s\"\n"
+    )
+}
+
 const FAST: &str = "[collect]\ncpu = \"1s\"\nmemory = \"1s\"\ndisk = \"1s\"\nnetwork = \"1s\"\nload = \"1s\"\nuptime = \"1s\"\n";
 
 #[test]
@@ -289,4 +323,47 @@ fn a_bad_edit_while_running_is_rejected_and_a_good_one_applied() {
     running.signal("HUP");
     running.wait_for("the new config", |r| r.log().contains("new configuration"));
     running.stop();
+}
+
+#[test]
+fn check_says_what_is_up_and_what_is_wrong_and_fails_when_something_is_down() {
+    let kw = Keepwatch::new();
+    kw.config(&two_services(web_server(), closed_port()));
+    let out = kw.run(&["check"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a service is down, so check must fail:\n{shown}");
+    let shop = shown.lines().find(|l| l.starts_with("Shop")).unwrap_or_default();
+    assert!(shop.contains("up") && shop.contains("ms"), "{shown}");
+    let warehouse = shown.lines().find(|l| l.starts_with("Warehouse")).unwrap_or_default();
+    assert!(warehouse.contains("DOWN") && warehouse.contains("refused"), "{shown}");
+    assert!(shown.contains("2 services checked: 1 up, 0 degraded, 1 down."), "{shown}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("At least one service is down."));
+
+    let only_shop = kw.run(&["check", "shop"]);
+    assert!(only_shop.status.success(), "{}", String::from_utf8_lossy(&only_shop.stdout));
+    let unknown = kw.run(&["check", "Nope"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("The services are: Shop, Warehouse."));
+}
+
+#[test]
+fn check_without_services_points_at_the_examples() {
+    let kw = Keepwatch::new();
+    kw.config("");
+    let out = kw.run(&["check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Add a [[service]] block"));
+}
+
+#[test]
+fn run_checks_services_and_status_shows_their_state() {
+    let kw = Keepwatch::new();
+    kw.config(&two_services(web_server(), closed_port()));
+    let mut running = kw.start();
+    running.wait_for("both services in the status", |_| {
+        let status = kw.status();
+        status.contains("Shop       up since") && status.contains("Warehouse  DOWN since")
+    });
+    let log = running.stop();
+    assert!(log.contains("Warehouse is down"), "{log}");
+    assert!(kw.status().contains("refused"));
 }

@@ -7,7 +7,8 @@
 //! every run asks the server again.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
+use tokio::net::UdpSocket;
 use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
@@ -31,6 +33,7 @@ use super::{CheckOutcome, Common, FailureKind};
 pub struct DnsSpec {
     /// The name to look up, e.g. `shop.example.com` (always asked as a full
     /// name: no search domains are appended).
+    #[serde(deserialize_with = "domain")]
     pub domain: String,
     /// The record type to ask for: A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT or CAA.
     #[serde(default)]
@@ -59,6 +62,12 @@ impl DnsSpec {
             expect_contains: None,
         }
     }
+}
+
+fn domain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let domain = String::deserialize(deserializer)?;
+    query_name(&domain).map_err(de::Error::custom)?;
+    Ok(domain)
 }
 
 /// A record type a DNS check can ask for; `A` unless set.
@@ -184,7 +193,14 @@ pub(crate) async fn run(common: &Common, spec: &DnsSpec) -> CheckOutcome {
     let record_type = spec.record_type;
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + limit);
-    let result = timeout_at(deadline, resolver.lookup(query, record_type.0)).await;
+    let lookup = timeout_at(deadline, resolver.lookup(query, record_type.0));
+    let result = match spec.server {
+        Some(DnsServer(server)) => tokio::select! {
+            result = lookup => result,
+            refused = refusal(server) => Ok(Err(NetError::from(refused))),
+        },
+        None => lookup.await,
+    };
     let took = started.elapsed();
     let looked_up = Lookup {
         name,
@@ -267,6 +283,31 @@ fn resolver(server: Option<DnsServer>, limit: Duration) -> Result<(TokioResolver
         .build()
         .map_err(|err| format!("the DNS resolver cannot be set up ({err})"))?;
     Ok((resolver, asked))
+}
+
+/// Completes only when nothing listens on the server's UDP port. The
+/// resolver's sockets are not connected, so they never hear the "port
+/// unreachable" that says so; a connected socket does. It sends an empty
+/// datagram, which a DNS server drops without answering.
+async fn refusal(server: SocketAddr) -> io::Error {
+    let probe: io::Result<()> = async {
+        let local = match server {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        };
+        let socket = UdpSocket::bind(local).await?;
+        socket.connect(server).await?;
+        socket.send(&[]).await?;
+        let mut byte = [0_u8; 1];
+        loop {
+            socket.recv(&mut byte).await?;
+        }
+    }
+    .await;
+    match probe {
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => err,
+        _ => std::future::pending().await,
+    }
 }
 
 fn config_error(name: &str, problem: &str) -> CheckOutcome {
@@ -594,9 +635,15 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_domain_is_a_config_error() {
+    fn a_bad_domain_is_reported_when_the_config_is_read() {
         let err = query_name("shop..example").unwrap_err();
         assert!(err.contains("is not a valid DNS name"), "{err}");
+        let err = toml::from_str::<DnsSpec>("domain = \"shop..example\"").unwrap_err();
+        assert!(
+            err.message().contains("is not a valid DNS name"),
+            "{}",
+            err.message()
+        );
         assert!(query_name("shop.example.").unwrap().is_fqdn());
         assert!(query_name("shop.example").unwrap().is_fqdn());
     }

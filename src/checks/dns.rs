@@ -238,20 +238,42 @@ fn query_name(domain: &str) -> Result<Name, String> {
     Ok(query)
 }
 
-/// A resolver asking `server`, or this computer's DNS servers; and how to
-/// name whom it asks in a sentence.
-fn resolver(server: Option<DnsServer>, limit: Duration) -> Result<(TokioResolver, String), String> {
+/// Whom a query goes to, as a sentence names it.
+#[derive(Debug, Clone, PartialEq)]
+struct Asked {
+    /// `127.0.0.1:5353`, or `192.0.2.53 and 192.0.2.54`.
+    servers: String,
+    /// Whether these are this computer's own DNS servers.
+    system: bool,
+    several: bool,
+}
+
+impl fmt::Display for Asked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whose = if self.system {
+            "this computer's"
+        } else {
+            "the"
+        };
+        let servers = if self.several { "servers" } else { "server" };
+        write!(f, "{whose} DNS {servers} {}", self.servers)
+    }
+}
+
+/// A resolver asking `server`, or this computer's DNS servers.
+fn resolver(server: Option<DnsServer>, limit: Duration) -> Result<(TokioResolver, Asked), String> {
     let (config, mut options, asked) = match server {
         Some(DnsServer(addr)) => {
             let mut server = NameServerConfig::udp_and_tcp(addr.ip());
             for connection in &mut server.connections {
                 connection.port = addr.port();
             }
+            let asked = Asked {
+                servers: net::target(&addr.ip().to_string(), addr.port()),
+                system: false,
+                several: false,
+            };
             let config = ResolverConfig::from_name_servers(vec![server]);
-            let asked = format!(
-                "the DNS server {}",
-                net::target(&addr.ip().to_string(), addr.port())
-            );
             (config, ResolverOpts::default(), asked)
         }
         None => {
@@ -259,15 +281,25 @@ fn resolver(server: Option<DnsServer>, limit: Duration) -> Result<(TokioResolver
                 hickory_resolver::system_conf::read_system_conf().map_err(|err| {
                     format!("this computer's DNS settings cannot be read ({err}); set `server`")
                 })?;
-            let servers: Vec<String> = config
-                .name_servers()
-                .iter()
-                .map(|server| server.ip.to_string())
-                .collect();
-            if servers.is_empty() {
-                return Err("this computer has no DNS server configured; set `server`".to_owned());
+            let mut servers: Vec<String> = Vec::new();
+            for server in config.name_servers() {
+                let ip = server.ip.to_string();
+                if !servers.contains(&ip) {
+                    servers.push(ip);
+                }
             }
-            let asked = format!("this computer's DNS servers ({})", servers.join(", "));
+            let Some((last, rest)) = servers.split_last() else {
+                return Err("this computer has no DNS server configured; set `server`".to_owned());
+            };
+            let asked = Asked {
+                servers: if rest.is_empty() {
+                    last.clone()
+                } else {
+                    format!("{} and {last}", rest.join(", "))
+                },
+                system: true,
+                several: !rest.is_empty(),
+            };
             (config, options, asked)
         }
     };
@@ -413,8 +445,7 @@ struct Lookup<'a> {
     name: &'a str,
     domain: &'a str,
     record_type: DnsRecordType,
-    /// Whom the query went to, as a sentence names it.
-    asked: &'a str,
+    asked: &'a Asked,
     limit: Duration,
 }
 
@@ -530,8 +561,7 @@ impl Lookup<'_> {
             NetError::Timeout => return self.timeout(),
             NetError::Io(io) => {
                 if let Some(kind) = net::io_kind(io) {
-                    let target = asked.strip_prefix("the DNS server ").unwrap_or(asked);
-                    return net::failure(kind, name, target, Stage::Connecting, self.limit);
+                    return net::failure(kind, name, &asked.servers, Stage::Connecting, self.limit);
                 }
                 (
                     FailureKind::Other,
@@ -566,9 +596,30 @@ mod tests {
             name: "Shop DNS",
             domain: "shop.example",
             record_type: DnsRecordType(record_type),
-            asked: "the DNS server 192.0.2.53:53",
+            asked: Box::leak(Box::new(Asked {
+                servers: "192.0.2.53:53".into(),
+                system: false,
+                several: false,
+            })),
             limit: Duration::from_secs(2),
         }
+    }
+
+    #[test]
+    fn the_servers_asked_are_named_in_the_singular_or_plural() {
+        assert_eq!(
+            lookup(RecordType::A).asked.to_string(),
+            "the DNS server 192.0.2.53:53"
+        );
+        let system = Asked {
+            servers: "192.0.2.53 and 192.0.2.54".into(),
+            system: true,
+            several: true,
+        };
+        assert_eq!(
+            system.to_string(),
+            "this computer's DNS servers 192.0.2.53 and 192.0.2.54"
+        );
     }
 
     fn mx(preference: u16, exchange: &str) -> Answer {

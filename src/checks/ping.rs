@@ -156,13 +156,13 @@ pub enum Via {
     UnprivilegedIcmp,
     /// A raw ICMP socket (root or `CAP_NET_RAW`).
     RawIcmp,
-    /// A TCP connection to this port; `icmp_refused` holds why ICMP could not
-    /// be used when the method was `auto`.
+    /// A TCP connection to this port, chosen (`method = "tcp"`) or fallen
+    /// back to because this computer does not permit ICMP.
     Tcp {
         /// The port connected to.
         port: u16,
-        /// The system's reason for refusing the ICMP sockets.
-        icmp_refused: Option<String>,
+        /// ICMP was tried first and not permitted.
+        icmp_not_permitted: bool,
     },
 }
 
@@ -173,11 +173,11 @@ impl fmt::Display for Via {
             Self::RawIcmp => f.write_str("via raw ICMP"),
             Self::Tcp {
                 port,
-                icmp_refused: None,
+                icmp_not_permitted: false,
             } => write!(f, "via TCP port {port}"),
             Self::Tcp {
                 port,
-                icmp_refused: Some(_),
+                icmp_not_permitted: true,
             } => write!(
                 f,
                 "via TCP port {port} (ICMP not permitted: {})",
@@ -203,7 +203,7 @@ pub(crate) async fn run(common: &Common, spec: &PingSpec) -> CheckOutcome {
     let started = Instant::now();
     let deadline = started + limit;
     if let (PingMethod::Tcp, Some(port)) = (spec.method, spec.fallback_port) {
-        return by_tcp(common, spec, port, None, deadline).await;
+        return by_tcp(common, spec, port, false, deadline).await;
     }
     let addrs = match net::resolve(name, &spec.host, 0, &spec.host, deadline, limit).await {
         Ok(addrs) => addrs,
@@ -214,9 +214,7 @@ pub(crate) async fn run(common: &Common, spec: &PingSpec) -> CheckOutcome {
         Ok(opened) => opened,
         Err(refused) => {
             return match (spec.method, spec.fallback_port) {
-                (PingMethod::Auto, Some(port)) => {
-                    by_tcp(common, spec, port, Some(refused.to_string()), deadline).await
-                }
+                (PingMethod::Auto, Some(port)) => by_tcp(common, spec, port, true, deadline).await,
                 _ => not_permitted(name, &refused),
             };
         }
@@ -247,11 +245,14 @@ async fn by_tcp(
     common: &Common,
     spec: &PingSpec,
     port: u16,
-    icmp_refused: Option<String>,
+    icmp_not_permitted: bool,
     deadline: Instant,
 ) -> CheckOutcome {
     let name = common.name.as_str();
-    let via = Via::Tcp { port, icmp_refused };
+    let via = Via::Tcp {
+        port,
+        icmp_not_permitted,
+    };
     let remaining = deadline.saturating_duration_since(Instant::now());
     let within = Common {
         timeout: remaining.into(),
@@ -787,12 +788,12 @@ mod tests {
     fn the_tcp_method_says_why_icmp_was_not_used() {
         let chosen = Via::Tcp {
             port: 22,
-            icmp_refused: None,
+            icmp_not_permitted: false,
         };
         assert_eq!(chosen.to_string(), "via TCP port 22");
         let fallen_back = Via::Tcp {
             port: 443,
-            icmp_refused: Some("Permission denied".into()),
+            icmp_not_permitted: true,
         };
         assert!(
             fallen_back

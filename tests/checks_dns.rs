@@ -14,7 +14,10 @@ use hickory_resolver::proto::rr::rdata::{A, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
 use keepwatch::clock::SystemClock;
+use sandbox::{LOOPBACK, Sandbox, in_sandbox};
 use tokio::net::UdpSocket;
+
+mod sandbox;
 
 /// How the test server treats every query.
 #[derive(Clone, Copy)]
@@ -80,7 +83,11 @@ fn answer(query: &Message, server: Server) -> Message {
 
 /// Starts a DNS server on 127.0.0.1 and returns its address.
 async fn serve(server: Server) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1:0", server).await
+}
+
+async fn serve_on(addr: &str, server: Server) -> SocketAddr {
+    let socket = UdpSocket::bind(addr).await.unwrap();
     let addr = socket.local_addr().unwrap();
     tokio::spawn(async move {
         let mut buffer = [0_u8; 4096];
@@ -150,6 +157,40 @@ async fn a_records_resolve_and_are_listed_with_the_server_and_time() {
     );
     let took = outcome.response_time.expect("a response time");
     assert_eq!(outcome.phases, [("dns", took)]);
+}
+
+#[test]
+fn without_a_server_the_check_asks_this_computers_dns_servers() {
+    // This computer's DNS server is the test's, on 127.0.0.1:53, in a
+    // network and mount namespace of the test's own.
+    let sandbox = Sandbox {
+        resolv_conf: Some("nameserver 127.0.0.1\n"),
+        ..LOOPBACK
+    };
+    let Some((found, missing)) = in_sandbox(sandbox, || async {
+        serve_on("127.0.0.1:53", ZONE).await;
+        let spec = |domain: &str| -> ServiceSpec {
+            toml::from_str(&format!(
+                "name = \"Shop DNS\"\ntype = \"dns\"\ndomain = \"{domain}\""
+            ))
+            .unwrap()
+        };
+        (
+            check(&spec("shop.example")).await,
+            check(&spec("shpo.example")).await,
+        )
+    }) else {
+        return;
+    };
+    assert_up(
+        &found,
+        "shop.example has A 203.0.113.10 and 203.0.113.11 (this computer's DNS server 127.0.0.1 answered in ",
+    );
+    assert_failure(
+        &missing,
+        FailureKind::DnsFailure,
+        "the name shpo.example does not exist (NXDOMAIN)",
+    );
 }
 
 #[tokio::test]

@@ -11,12 +11,14 @@
 //!
 //! Every packet goes to 127.0.0.1.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
 use keepwatch::clock::SystemClock;
+use sandbox::{LOOPBACK, Sandbox, in_sandbox};
+
+mod sandbox;
 
 fn router(extra: &str) -> ServiceSpec {
     let text = format!("name = \"Router\"\ntype = \"ping\"\nhost = \"127.0.0.1\"\n{extra}");
@@ -65,152 +67,9 @@ fn assert_failure(outcome: &CheckOutcome, kind: FailureKind, cause: &str) {
     );
 }
 
-/// What the thread a check runs on changes about itself first.
-#[derive(Clone, Copy, Default)]
-struct Sandbox {
-    /// Bring the new namespace's loopback up (it starts down).
-    loopback_up: bool,
-    /// Open `ping_group_range` to every group, for unprivileged ICMP.
-    unprivileged_icmp: bool,
-    /// Make the kernel ignore echo requests, as a host behind a firewall.
-    ignore_pings: bool,
-    /// Drop `CAP_NET_RAW`, as a user that is not root.
-    no_raw_sockets: bool,
-}
-
-/// Runs `body` on a thread in a new network namespace set up as asked;
-/// `None` (after saying why on stderr) where this process may not do that.
-fn in_sandbox<T, F, Fut>(sandbox: Sandbox, body: F) -> Option<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T>,
-{
-    std::thread::spawn(move || {
-        if let Err(why) = sandbox::enter(sandbox) {
-            eprintln!(
-                "\n*** SKIPPED: this test needs a network namespace of its own ({why}); run the tests as root to cover it ***\n"
-            );
-            return None;
-        }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        Some(runtime.block_on(body()))
-    })
-    .join()
-    .unwrap()
-}
-
 fn run_in(sandbox: Sandbox, spec: ServiceSpec) -> Option<CheckOutcome> {
     in_sandbox(sandbox, move || async move { check(&spec).await })
 }
-
-/// Thread-local namespace and capability changes, through the system calls
-/// that `unshare`, `ip link set lo up`, `sysctl` and `setpriv` make.
-mod sandbox {
-    use std::io;
-
-    use super::Sandbox;
-
-    pub fn enter(sandbox: Sandbox) -> Result<(), String> {
-        // SAFETY: unshare only changes the calling thread's namespaces.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(format!("unshare: {}", io::Error::last_os_error()));
-        }
-        let sysctl = |key: &str, value: &str| {
-            std::fs::write(format!("/proc/sys/net/ipv4/{key}"), value)
-                .map_err(|err| format!("setting {key}: {err}"))
-        };
-        if sandbox.unprivileged_icmp {
-            sysctl("ping_group_range", "0 2147483647")?;
-        }
-        if sandbox.ignore_pings {
-            sysctl("icmp_echo_ignore_all", "1")?;
-        }
-        if sandbox.loopback_up {
-            loopback_up().map_err(|err| format!("bringing lo up: {err}"))?;
-        }
-        if sandbox.no_raw_sockets {
-            drop_cap_net_raw().map_err(|err| format!("dropping CAP_NET_RAW: {err}"))?;
-        }
-        Ok(())
-    }
-
-    fn loopback_up() -> io::Result<()> {
-        // SAFETY: a plain socket used for two interface ioctls on a zeroed,
-        // correctly named `ifreq`, then closed.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut request: libc::ifreq = std::mem::zeroed();
-            for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
-                *to = *from as libc::c_char;
-            }
-            let result = if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request) < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                if libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            };
-            libc::close(fd);
-            result
-        }
-    }
-
-    #[repr(C)]
-    struct CapHeader {
-        version: u32,
-        pid: libc::c_int,
-    }
-
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct CapData {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-
-    const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    const CAP_NET_RAW: u32 = 13;
-
-    /// Capabilities belong to threads, so this thread alone loses it.
-    fn drop_cap_net_raw() -> io::Result<()> {
-        let mut header = CapHeader {
-            version: CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        let mut data = [CapData::default(); 2];
-        // SAFETY: capget/capset with a version-3 header and two data words,
-        // as the kernel expects; pid 0 is the calling thread.
-        unsafe {
-            if libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            data[0].effective &= !(1 << CAP_NET_RAW);
-            data[0].permitted &= !(1 << CAP_NET_RAW);
-            if libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    }
-}
-
-const LOOPBACK: Sandbox = Sandbox {
-    loopback_up: true,
-    unprivileged_icmp: false,
-    ignore_pings: false,
-    no_raw_sockets: false,
-};
 
 #[tokio::test]
 async fn localhost_answers_by_whatever_method_this_machine_allows() {

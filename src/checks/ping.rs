@@ -279,14 +279,14 @@ async fn by_tcp(
         None => CheckOutcome::up(format!(
             "{name} is up: {} accepted a connection {via} in {}.",
             spec.host,
-            duration(took)
+            round_trip(took)
         ))
         .with_response_time(outcome.response_time.unwrap_or(took))
         .with_phases(outcome.phases),
         Some(FailureKind::ConnectionRefused) => CheckOutcome::up(format!(
             "{name} is up: {} refused a connection {via} in {}, which proves the host answers.",
             spec.host,
-            duration(took)
+            round_trip(took)
         ))
         .with_response_time(took),
         Some(_) => {

@@ -193,6 +193,27 @@ fn without_a_server_the_check_asks_this_computers_dns_servers() {
     );
 }
 
+#[test]
+fn a_computer_without_dns_servers_is_a_config_problem() {
+    let sandbox = Sandbox {
+        resolv_conf: Some("# no nameserver lines\n"),
+        ..LOOPBACK
+    };
+    let Some(outcome) = in_sandbox(sandbox, || async {
+        let spec: ServiceSpec =
+            toml::from_str("name = \"Shop DNS\"\ntype = \"dns\"\ndomain = \"shop.example\"")
+                .unwrap();
+        check(&spec).await
+    }) else {
+        return;
+    };
+    assert_failure(
+        &outcome,
+        FailureKind::ConfigError,
+        "this computer's DNS settings cannot be read (no nameservers found in config); give the computer a DNS server, or set `server`",
+    );
+}
+
 #[tokio::test]
 async fn an_expected_mail_server_is_found_among_the_mx_records() {
     let server = serve(ZONE).await;

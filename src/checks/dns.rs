@@ -184,7 +184,12 @@ pub(crate) async fn run(common: &Common, spec: &DnsSpec) -> CheckOutcome {
     let limit = common.timeout.std();
     let query = match query_name(&spec.domain) {
         Ok(query) => query,
-        Err(problem) => return config_error(name, &problem),
+        Err(problem) => {
+            return config_error(
+                name,
+                &format!("{problem}; fix it in the service's settings"),
+            );
+        }
     };
     let (resolver, asked) = match resolver(spec.server, limit) {
         Ok(built) => built,
@@ -279,7 +284,11 @@ fn resolver(server: Option<DnsServer>, limit: Duration) -> Result<(TokioResolver
         None => {
             let (config, options) =
                 hickory_resolver::system_conf::read_system_conf().map_err(|err| {
-                    format!("this computer's DNS settings cannot be read ({err}); set `server`")
+                    let err = err.to_string();
+                    let reason = err.strip_prefix("io error: ").unwrap_or(&err);
+                    format!(
+                        "this computer's DNS settings cannot be read ({reason}); give the computer a DNS server, or set `server` in the service's settings"
+                    )
                 })?;
             let mut servers: Vec<String> = Vec::new();
             for server in config.name_servers() {
@@ -289,7 +298,7 @@ fn resolver(server: Option<DnsServer>, limit: Duration) -> Result<(TokioResolver
                 }
             }
             let Some((last, rest)) = servers.split_last() else {
-                return Err("this computer has no DNS server configured; set `server`".to_owned());
+                return Err("this computer has no DNS server configured; give it one, or set `server` in the service's settings".to_owned());
             };
             let asked = Asked {
                 servers: if rest.is_empty() {
@@ -345,9 +354,7 @@ async fn refusal(server: SocketAddr) -> io::Error {
 fn config_error(name: &str, problem: &str) -> CheckOutcome {
     CheckOutcome::failed(
         FailureKind::ConfigError,
-        format!(
-            "{name} cannot be checked: {problem}; fix the service's settings in the config file."
-        ),
+        format!("{name} cannot be checked: {problem}."),
     )
 }
 

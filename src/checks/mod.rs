@@ -25,9 +25,11 @@
 
 mod batch;
 mod confirm;
+pub mod dns;
 pub mod http;
 mod net;
 mod outcome;
+pub mod ping;
 mod secret;
 mod spec;
 pub mod tcp;
@@ -89,6 +91,8 @@ impl Checker {
             match &spec.check {
                 CheckSpec::Http(http) => http::run(common, http, self).await,
                 CheckSpec::Tcp(tcp) => tcp::run(common, tcp).await,
+                CheckSpec::Dns(dns) => dns::run(common, dns).await,
+                CheckSpec::Ping(ping) => ping::run(common, ping).await,
             }
         };
         // Each check keeps to the timeout itself and says where it stopped;

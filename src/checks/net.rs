@@ -2,7 +2,10 @@
 //! failure at the network level is told.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::time::{Instant, timeout_at};
 
 use super::wording::{duration, possessive};
 use super::{CheckOutcome, FailureKind};
@@ -101,6 +104,38 @@ pub(crate) fn dns_failure(name: &str, host: &str, detail: &str) -> CheckOutcome 
             possessive(name)
         ),
     )
+}
+
+/// The addresses of `host` (a name, or an IP address with or without
+/// brackets), looked up by the system before `deadline`; when that fails,
+/// the outcome to report. `target` is how a sentence names what was looked
+/// up (`host:port`, or just the host).
+pub(crate) async fn resolve(
+    name: &str,
+    host: &str,
+    port: u16,
+    target: &str,
+    deadline: Instant,
+    limit: Duration,
+) -> Result<Vec<SocketAddr>, CheckOutcome> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match timeout_at(deadline, tokio::net::lookup_host((bare, port))).await {
+        Err(_) => Err(failure(
+            FailureKind::Timeout,
+            name,
+            target,
+            Stage::Resolving,
+            limit,
+        )),
+        Ok(Err(err)) => Err(dns_failure(name, host, &err.to_string())),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                return Err(dns_failure(name, host, "the name has no addresses"));
+            }
+            Ok(addrs)
+        }
+    }
 }
 
 /// `host:port`, with brackets around an IPv6 address.

@@ -92,13 +92,17 @@ pub enum FailureKind {
     ProtocolError,
     /// The answer came, but later than the response-time budget.
     Slow,
+    /// A DNS name resolved, but not to the expected answer.
+    DnsMismatch,
+    /// Some echo requests (pings) went unanswered, more than allowed.
+    PacketLoss,
     /// A failure keepwatch could not classify; the explanation has the details.
     Other,
 }
 
 impl FailureKind {
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [FailureKind; 22] = [
+    pub const ALL: [FailureKind; 24] = [
         Self::ConfigError,
         Self::DnsFailure,
         Self::ConnectionRefused,
@@ -120,6 +124,8 @@ impl FailureKind {
         Self::BannerMismatch,
         Self::ProtocolError,
         Self::Slow,
+        Self::DnsMismatch,
+        Self::PacketLoss,
         Self::Other,
     ];
 
@@ -147,15 +153,18 @@ impl FailureKind {
             Self::BannerMismatch => "banner_mismatch",
             Self::ProtocolError => "protocol_error",
             Self::Slow => "slow",
+            Self::DnsMismatch => "dns_mismatch",
+            Self::PacketLoss => "packet_loss",
             Self::Other => "other",
         }
     }
 
     /// The state this kind of failure puts a service in: the service still
-    /// works while it is slow or its certificate is about to expire.
+    /// works while it is slow, its certificate is about to expire, or some
+    /// of its packets are lost.
     pub fn state(self) -> State {
         match self {
-            Self::Slow | Self::CertificateExpiring => State::Degraded,
+            Self::Slow | Self::CertificateExpiring | Self::PacketLoss => State::Degraded,
             _ => State::Down,
         }
     }
@@ -258,14 +267,18 @@ mod tests {
     }
 
     #[test]
-    fn only_slow_and_expiring_certificates_leave_a_service_degraded() {
+    fn only_slow_expiring_certificates_and_packet_loss_leave_a_service_degraded() {
         let degraded: Vec<_> = FailureKind::ALL
             .into_iter()
             .filter(|kind| kind.state() == State::Degraded)
             .collect();
         assert_eq!(
             degraded,
-            [FailureKind::CertificateExpiring, FailureKind::Slow]
+            [
+                FailureKind::CertificateExpiring,
+                FailureKind::Slow,
+                FailureKind::PacketLoss
+            ]
         );
     }
 

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Duration;
 
+use super::dns::DnsSpec;
 use super::http::HttpSpec;
+use super::ping::PingSpec;
 use super::tcp::TcpSpec;
 
 /// A service to watch: one `[[service]]` table.
@@ -48,17 +50,23 @@ pub enum CheckSpec {
     Http(Box<HttpSpec>),
     /// A TCP connection, optionally reading the greeting.
     Tcp(TcpSpec),
+    /// A DNS lookup, optionally of an expected answer.
+    Dns(DnsSpec),
+    /// Echo requests (ICMP, or a TCP connection where ICMP is not allowed).
+    Ping(PingSpec),
 }
 
 impl CheckSpec {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["http", "tcp"];
+    pub const TYPES: &[&str] = &["http", "tcp", "dns", "ping"];
 
     /// The `type` name as written in the config.
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Http(_) => "http",
             Self::Tcp(_) => "tcp",
+            Self::Dns(_) => "dns",
+            Self::Ping(_) => "ping",
         }
     }
 
@@ -71,6 +79,8 @@ impl CheckSpec {
         Some(match type_name {
             "http" => HttpSpec::deserialize(settings).map(|http| Self::Http(Box::new(http))),
             "tcp" => TcpSpec::deserialize(settings).map(Self::Tcp),
+            "dns" => DnsSpec::deserialize(settings).map(Self::Dns),
+            "ping" => PingSpec::deserialize(settings).map(Self::Ping),
             _ => return None,
         })
     }

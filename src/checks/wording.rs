@@ -32,6 +32,21 @@ pub fn duration(d: Duration) -> String {
     format!("{} min", (ms + 30_000) / 60_000)
 }
 
+/// A round-trip time, finer than [`duration`] below 10 ms, where network
+/// times on a local network live: `0.05 ms`, `1.2 ms`, `35 ms`.
+pub fn round_trip(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        let hundredths = (micros + 5) / 10;
+        format!("{}.{:02} ms", hundredths / 100, hundredths % 100)
+    } else if micros < 10_000 {
+        let tenths = (micros + 50) / 100;
+        format!("{}.{} ms", tenths / 10, tenths % 10)
+    } else {
+        duration(d)
+    }
+}
+
 /// A day as a person writes it: `3 March 2026` (in UTC).
 pub fn date(at: Timestamp) -> String {
     at.to_zoned_datetime(TimeZone::UTC)
@@ -86,6 +101,18 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(1_960)), "2 s");
         assert_eq!(duration(Duration::from_secs(119)), "119 s");
         assert_eq!(duration(Duration::from_secs(180)), "3 min");
+    }
+
+    #[test]
+    fn round_trips_keep_detail_below_10_ms() {
+        assert_eq!(round_trip(Duration::from_micros(0)), "0.00 ms");
+        assert_eq!(round_trip(Duration::from_micros(48)), "0.05 ms");
+        assert_eq!(round_trip(Duration::from_micros(994)), "0.99 ms");
+        assert_eq!(round_trip(Duration::from_micros(996)), "1.00 ms");
+        assert_eq!(round_trip(Duration::from_micros(1_240)), "1.2 ms");
+        assert_eq!(round_trip(Duration::from_micros(9_940)), "9.9 ms");
+        assert_eq!(round_trip(Duration::from_millis(35)), "35 ms");
+        assert_eq!(round_trip(Duration::from_millis(2_500)), "2.5 s");
     }
 
     #[test]

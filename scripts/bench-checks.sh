@@ -21,7 +21,9 @@ class Ok(BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
     def log_message(self, *args): pass
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
+class Server(ThreadingHTTPServer):
+    def handle_error(self, *args): pass
+Server(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
 PY
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT

@@ -33,6 +33,10 @@ for _ in $(seq "$secs"); do
   r=$(rss); sum=$((sum + r)); n=$((n + 1)); [ "$r" -gt "$peak" ] && peak=$r
 done
 t1=$(ticks); s1=$(date +%s.%N)
-echo "binary: $(stat -c %s "$target/release/keepwatch") bytes; database after run: $(du -b "$dir/data/keepwatch.db" | cut -f1) bytes"
+"$target/release/keepwatch" --config "$dir/keepwatch.toml" status > "$dir/status.txt" 2>&1 || true
+if grep -q '^Services:' "$dir/status.txt"; then
+  echo "services at the end: $(grep -c ' up since' "$dir/status.txt") up, $(grep -c ' DEGRADED since' "$dir/status.txt") degraded, $(grep -c ' DOWN since' "$dir/status.txt") down, $(grep -c 'not checked yet' "$dir/status.txt") not checked yet"
+fi
+echo "binary: $(stat -c %s "$target/release/keepwatch") bytes; database after run: $(cat "$dir"/data/keepwatch.db* | wc -c) bytes (with its WAL)"
 awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v sum="$sum" -v n="$n" -v peak="$peak" 'BEGIN{
   wall=s1-s0; printf "cpu_avg_pct=%.3f rss_avg_mib=%.1f rss_peak_mib=%.1f seconds=%.0f\n", (t1-t0)/hz/wall*100, sum/n/1024, peak/1024, wall }'

@@ -24,9 +24,13 @@
 //!    asserting the kind and that the explanation names the service and cause.
 
 mod confirm;
+mod db;
 pub mod http;
+pub mod mysql;
 mod net;
 mod outcome;
+pub mod postgres;
+pub mod redis;
 mod secret;
 mod spec;
 pub mod tcp;
@@ -87,6 +91,9 @@ impl Checker {
             match &spec.check {
                 CheckSpec::Http(http) => http::run(common, http, self).await,
                 CheckSpec::Tcp(tcp) => tcp::run(common, tcp).await,
+                CheckSpec::Postgres(pg) => postgres::run(common, pg).await,
+                CheckSpec::Mysql(mysql) => mysql::run(common, mysql).await,
+                CheckSpec::Redis(redis) => redis::run(common, redis).await,
             }
         };
         // Each check keeps to the timeout itself and says where it stopped;

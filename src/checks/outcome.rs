@@ -90,6 +90,10 @@ pub enum FailureKind {
     BannerMismatch,
     /// The service did not speak the expected protocol.
     ProtocolError,
+    /// The login worked, but the configured database does not exist.
+    DatabaseMissing,
+    /// The login worked, but the configured query (or command) failed.
+    QueryFailed,
     /// The answer came, but later than the response-time budget.
     Slow,
     /// A failure keepwatch could not classify; the explanation has the details.
@@ -98,7 +102,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [FailureKind; 22] = [
+    pub const ALL: [FailureKind; 24] = [
         Self::ConfigError,
         Self::DnsFailure,
         Self::ConnectionRefused,
@@ -119,6 +123,8 @@ impl FailureKind {
         Self::TooManyRedirects,
         Self::BannerMismatch,
         Self::ProtocolError,
+        Self::DatabaseMissing,
+        Self::QueryFailed,
         Self::Slow,
         Self::Other,
     ];
@@ -146,6 +152,8 @@ impl FailureKind {
             Self::TooManyRedirects => "too_many_redirects",
             Self::BannerMismatch => "banner_mismatch",
             Self::ProtocolError => "protocol_error",
+            Self::DatabaseMissing => "database_missing",
+            Self::QueryFailed => "query_failed",
             Self::Slow => "slow",
             Self::Other => "other",
         }

@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Duration;
 
 use super::http::HttpSpec;
+use super::mysql::MysqlSpec;
+use super::postgres::PostgresSpec;
+use super::redis::RedisSpec;
 use super::tcp::TcpSpec;
 
 /// A service to watch: one `[[service]]` table.
@@ -48,17 +51,26 @@ pub enum CheckSpec {
     Http(Box<HttpSpec>),
     /// A TCP connection, optionally reading the greeting.
     Tcp(TcpSpec),
+    /// A PostgreSQL login, optionally with a query.
+    Postgres(PostgresSpec),
+    /// A MySQL or MariaDB login, optionally with a query.
+    Mysql(MysqlSpec),
+    /// A Redis command, after `AUTH` and `SELECT` when configured.
+    Redis(RedisSpec),
 }
 
 impl CheckSpec {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["http", "tcp"];
+    pub const TYPES: &[&str] = &["http", "tcp", "postgres", "mysql", "redis"];
 
     /// The `type` name as written in the config.
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Http(_) => "http",
             Self::Tcp(_) => "tcp",
+            Self::Postgres(_) => "postgres",
+            Self::Mysql(_) => "mysql",
+            Self::Redis(_) => "redis",
         }
     }
 
@@ -71,6 +83,9 @@ impl CheckSpec {
         Some(match type_name {
             "http" => HttpSpec::deserialize(settings).map(|http| Self::Http(Box::new(http))),
             "tcp" => TcpSpec::deserialize(settings).map(Self::Tcp),
+            "postgres" => PostgresSpec::deserialize(settings).map(Self::Postgres),
+            "mysql" => MysqlSpec::deserialize(settings).map(Self::Mysql),
+            "redis" => RedisSpec::deserialize(settings).map(Self::Redis),
             _ => return None,
         })
     }

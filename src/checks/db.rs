@@ -9,10 +9,15 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde::de::{self, Deserializer, Visitor};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
@@ -100,7 +105,7 @@ impl<'a> Attempt<'a> {
                 Some(Err(err)) => last_error = Some(err),
             }
         }
-        let err = last_error.unwrap_or_else(|| std::io::ErrorKind::NotFound.into());
+        let err = last_error.unwrap_or_else(|| io::ErrorKind::NotFound.into());
         Err(self.io(&err, Stage::Connecting))
     }
 
@@ -122,8 +127,18 @@ impl<'a> Attempt<'a> {
         net::failure(kind, self.name, &self.target, stage, self.limit)
     }
 
+    /// The timeout ran out while logging in over a stream that `heard`
+    /// watched: a peer that sent something other than `protocol` is the
+    /// wrong program, one that sent nothing is stuck.
+    pub fn login_timeout_heard(&self, protocol: &str, heard: &Heard) -> CheckOutcome {
+        match heard.first_bytes() {
+            Some(text) => self.protocol_error(protocol, format_args!("it sent {}", quote(&text))),
+            None => self.network(FailureKind::Timeout, Stage::Waiting),
+        }
+    }
+
     /// An I/O error at `stage`: one of the network failures when it is one.
-    pub fn io(&self, err: &std::io::Error, stage: Stage) -> CheckOutcome {
+    pub fn io(&self, err: &io::Error, stage: Stage) -> CheckOutcome {
         match net::io_kind(err) {
             Some(kind) => self.network(kind, stage),
             None => self.other(err),
@@ -163,10 +178,10 @@ impl<'a> Attempt<'a> {
         self.answered(
             FailureKind::QueryFailed,
             format!(
-                "{} accepted the login, but the {key} {} failed on {} (server: {}): fix `{key}` or what it needs on the server (a table, a permission).",
+                "{} on {} could not run the {key} {} (server: {}): fix `{key}`, or give it what it needs on the server (a table, a key, a permission).",
                 self.name,
-                quote(query),
                 self.target,
+                quote(query),
                 said(detail),
             ),
         )
@@ -192,8 +207,9 @@ impl<'a> Attempt<'a> {
         CheckOutcome::failed(
             FailureKind::Timeout,
             format!(
-                "{} accepted the login, but the {key} {} did not finish within {} (timeout): it may be slow, or waiting for a lock.",
+                "{} on {} did not finish the {key} {} within {} (timeout): it may be slow, or waiting for a lock.",
                 self.name,
+                self.target,
                 quote(query),
                 duration(self.limit)
             ),
@@ -206,8 +222,10 @@ impl<'a> Attempt<'a> {
         self.answered(
             FailureKind::ProtocolError,
             format!(
-                "{} on {} does not answer like a {protocol} server ({detail}): check `port`; another program may be listening there.",
-                self.name, self.target
+                "{} on {} does not answer like a {protocol} server ({}): check `port`; another program may be listening there.",
+                self.name,
+                self.target,
+                said(&detail.to_string())
             ),
         )
     }
@@ -231,8 +249,10 @@ impl<'a> Attempt<'a> {
         CheckOutcome::failed(
             FailureKind::Other,
             format!(
-                "{} could not be checked on {}: {detail}.",
-                self.name, self.target
+                "{} could not be checked on {}: {}.",
+                self.name,
+                self.target,
+                said(&detail.to_string())
             ),
         )
     }
@@ -256,6 +276,78 @@ impl<'a> Attempt<'a> {
         CheckOutcome::failed(kind, explanation)
             .with_response_time(self.started.elapsed())
             .with_phases(self.phases.clone())
+    }
+}
+
+/// What a peer sent first, kept by a [`Listening`] stream.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Heard(Arc<Mutex<Vec<u8>>>);
+
+impl Heard {
+    /// How much of the start of the conversation is kept.
+    const KEEP: usize = 64;
+
+    /// The first bytes the peer sent, as text; `None` if it sent nothing.
+    pub fn first_bytes(&self) -> Option<String> {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// A stream that keeps the first bytes its peer sends in a [`Heard`]. A
+/// client waiting for the rest of a message whose length field is really
+/// some other protocol's text only times out; what was heard tells that
+/// peer from a silent one.
+pub(crate) struct Listening<S> {
+    inner: S,
+    heard: Heard,
+}
+
+impl<S> Listening<S> {
+    /// `inner`, and the record of what its peer sends first.
+    pub fn new(inner: S) -> (Self, Heard) {
+        let heard = Heard::default();
+        (
+            Self {
+                inner,
+                heard: heard.clone(),
+            },
+            heard,
+        )
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Listening<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let mut kept = self.heard.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = Heard::KEEP.saturating_sub(kept.len());
+        let new = &buf.filled()[before..];
+        kept.extend_from_slice(&new[..new.len().min(room)]);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Listening<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -351,7 +443,7 @@ mod tests {
             (
                 attempt.query_failed("query", "SELEC 1", "syntax error at or near \"SELEC\""),
                 FailureKind::QueryFailed,
-                "the query \"SELEC 1\" failed on db:5432 (server: syntax error at or near \"SELEC\"): fix `query`",
+                "on db:5432 could not run the query \"SELEC 1\" (server: syntax error at or near \"SELEC\"): fix `query`",
             ),
             (
                 attempt.protocol_error("PostgreSQL", "unexpected message"),

@@ -167,6 +167,13 @@ fn failure(
     };
     match err {
         mysql_async::Error::Server(server) => server_error(attempt, spec, server, query),
+        // Before the login is done, an I/O error that is not the network's
+        // comes from reading packets that are not MySQL's.
+        mysql_async::Error::Io(IoError::Io(io))
+            if query.is_none() && super::net::io_kind(io).is_none() =>
+        {
+            attempt.protocol_error("MySQL or MariaDB", io)
+        }
         mysql_async::Error::Io(IoError::Io(io)) => attempt.io(io, stage),
         mysql_async::Error::Driver(DriverError::ConnectionClosed) => {
             attempt.network(FailureKind::ConnectionClosed, stage)
@@ -283,7 +290,7 @@ mod tests {
                 1064,
                 Some("SELEC 1"),
                 FailureKind::QueryFailed,
-                "the query \"SELEC 1\" failed",
+                "could not run the query \"SELEC 1\"",
             ),
             (1064, None, FailureKind::Other, "(error 1064)"),
         ];

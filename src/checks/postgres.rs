@@ -76,8 +76,8 @@ pub(crate) async fn run(common: &Common, spec: &PostgresSpec) -> CheckOutcome {
         Ok(password) => password,
         Err(outcome) => return outcome,
     };
-    let stream = match attempt.connect(&spec.host, spec.port).await {
-        Ok(stream) => stream,
+    let (stream, heard) = match attempt.connect(&spec.host, spec.port).await {
+        Ok(stream) => db::Listening::new(stream),
         Err(outcome) => return outcome,
     };
 
@@ -90,7 +90,7 @@ pub(crate) async fn run(common: &Common, spec: &PostgresSpec) -> CheckOutcome {
         config.password(password);
     }
     let (client, connection) = match attempt.within(config.connect_raw(stream, NoTls)).await {
-        None => return attempt.network(FailureKind::Timeout, Stage::Waiting),
+        None => return attempt.login_timeout_heard("PostgreSQL", &heard),
         Some(Err(err)) => return failure(&attempt, spec, &err, None),
         Some(Ok(pair)) => pair,
     };
@@ -284,7 +284,7 @@ mod tests {
                 SqlState::SYNTAX_ERROR,
                 Some("SELEC 1"),
                 FailureKind::QueryFailed,
-                "the query \"SELEC 1\" failed",
+                "could not run the query \"SELEC 1\"",
             ),
             (
                 SqlState::SYNTAX_ERROR,

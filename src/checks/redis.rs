@@ -14,7 +14,7 @@ use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, Value};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use super::db::Attempt;
+use super::db::{Attempt, Heard, Listening};
 use super::net::Stage;
 use super::wording::quote;
 use super::{CheckOutcome, Common, FailureKind, Secret};
@@ -88,8 +88,8 @@ pub(crate) async fn run(common: &Common, spec: &RedisSpec) -> CheckOutcome {
         Ok(password) => password,
         Err(outcome) => return outcome,
     };
-    let stream = match attempt.connect(&spec.host, spec.port).await {
-        Ok(stream) => stream,
+    let (stream, heard) = match attempt.connect(&spec.host, spec.port).await {
+        Ok(stream) => Listening::new(stream),
         Err(outcome) => return outcome,
     };
     // No set-up commands (no `CLIENT SETINFO`, no `AUTH`): each step below
@@ -105,7 +105,7 @@ pub(crate) async fn run(common: &Common, spec: &RedisSpec) -> CheckOutcome {
         };
     // The driver moves the bytes; it ends when `conn` is dropped.
     let driver = tokio::spawn(driver);
-    let outcome = talk(&mut attempt, &mut conn, spec, password).await;
+    let outcome = talk(&mut attempt, &mut conn, &heard, spec, password).await;
     drop(conn);
     driver.abort();
     outcome
@@ -122,17 +122,23 @@ enum Step {
 async fn talk(
     attempt: &mut Attempt<'_>,
     conn: &mut MultiplexedConnection,
+    heard: &Heard,
     spec: &RedisSpec,
     password: Option<String>,
 ) -> CheckOutcome {
     let mut done = Vec::new();
+    let mut link = Link {
+        conn,
+        heard,
+        answered: false,
+    };
     if let Some(password) = password {
         let mut auth = redis::cmd("AUTH");
         if let Some(username) = &spec.username {
             auth.arg(username);
         }
         auth.arg(password);
-        if let Err(outcome) = send(attempt, conn, spec, &auth, Step::Auth).await {
+        if let Err(outcome) = link.send(attempt, spec, &auth, Step::Auth).await {
             return outcome;
         }
         attempt.lap("auth");
@@ -140,7 +146,7 @@ async fn talk(
     }
     if let Some(database) = spec.database {
         let select = redis::cmd("SELECT").arg(database).clone();
-        if let Err(outcome) = send(attempt, conn, spec, &select, Step::Select).await {
+        if let Err(outcome) = link.send(attempt, spec, &select, Step::Select).await {
             return outcome;
         }
         attempt.lap("select");
@@ -151,7 +157,7 @@ async fn talk(
     for word in words {
         command.arg(word);
     }
-    let reply = match send(attempt, conn, spec, &command, Step::Command).await {
+    let reply = match link.send(attempt, spec, &command, Step::Command).await {
         Ok(reply) => reply,
         Err(outcome) => return outcome,
     };
@@ -171,19 +177,36 @@ async fn talk(
     attempt.up(&summary)
 }
 
-/// Sends one command and waits, within the deadline, for its reply.
-async fn send(
-    attempt: &Attempt<'_>,
-    conn: &mut MultiplexedConnection,
-    spec: &RedisSpec,
-    command: &redis::Cmd,
-    step: Step,
-) -> Result<Value, CheckOutcome> {
-    match attempt.within(command.query_async::<Value>(conn)).await {
-        None if step == Step::Command => Err(attempt.query_timeout("command", &spec.command)),
-        None => Err(attempt.network(FailureKind::Timeout, Stage::Waiting)),
-        Some(Err(err)) => Err(failure(attempt, spec, &err, step)),
-        Some(Ok(reply)) => Ok(reply),
+/// The connection, and what the server said so far.
+struct Link<'a> {
+    conn: &'a mut MultiplexedConnection,
+    heard: &'a Heard,
+    /// Whether a command has had its reply.
+    answered: bool,
+}
+
+impl Link<'_> {
+    /// Sends one command and waits, within the deadline, for its reply.
+    async fn send(
+        &mut self,
+        attempt: &Attempt<'_>,
+        spec: &RedisSpec,
+        command: &redis::Cmd,
+        step: Step,
+    ) -> Result<Value, CheckOutcome> {
+        match attempt
+            .within(command.query_async::<Value>(self.conn))
+            .await
+        {
+            None if !self.answered => Err(attempt.login_timeout_heard("Redis", self.heard)),
+            None if step == Step::Command => Err(attempt.query_timeout("command", &spec.command)),
+            None => Err(attempt.network(FailureKind::Timeout, Stage::Waiting)),
+            Some(Err(err)) => Err(failure(attempt, spec, &err, step)),
+            Some(Ok(reply)) => {
+                self.answered = true;
+                Ok(reply)
+            }
+        }
     }
 }
 
@@ -306,7 +329,7 @@ mod tests {
                 "ERR",
                 Step::Command,
                 FailureKind::QueryFailed,
-                "the command \"PING\" failed",
+                "could not run the command \"PING\"",
             ),
         ];
         for (code, step, kind, expected) in cases {

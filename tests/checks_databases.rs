@@ -17,6 +17,7 @@ use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
 use keepwatch::clock::SystemClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio_rustls::rustls;
 
 // ---------------------------------------------------------------- servers
 
@@ -448,6 +449,151 @@ async fn postgres_password_from_an_unset_variable_is_a_config_error() {
         PG,
         FailureKind::ConfigError,
         "KEEPWATCH_TEST_SURELY_UNSET is not set",
+    );
+}
+
+/// The local server's certificate, to trust it: Debian's PostgreSQL uses the
+/// self-signed "snakeoil" one, made for `localhost`.
+fn postgres_certificate() -> Option<String> {
+    let path = std::env::var("KEEPWATCH_TEST_POSTGRES_CA")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ssl-cert-snakeoil.pem".to_owned());
+    if std::path::Path::new(&path).exists() {
+        Some(path)
+    } else {
+        missing(&format!(
+            "PostgreSQL's certificate {path} is not there (set KEEPWATCH_TEST_POSTGRES_CA to the server's certificate)"
+        ))
+    }
+}
+
+#[tokio::test]
+async fn postgres_over_tls_is_up_with_the_handshake_timed() {
+    let Some(server) = postgres() else { return };
+    let Some(ca) = postgres_certificate() else {
+        return;
+    };
+    let outcome = check(&pg(
+        &Server {
+            host: "localhost".into(),
+            ..server
+        },
+        &format!(
+            "user = \"postgres\"\ndatabase = \"test\"\ntls = \"require\"\nca_file = \"{ca}\"\nquery = true"
+        ),
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "tls", "login", "query"],
+        "logged in as `postgres` to `test` over TLS and ran \"SELECT 1\"",
+    );
+}
+
+#[tokio::test]
+async fn postgres_certificate_for_another_name_is_the_wrong_host() {
+    let Some(server) = postgres() else { return };
+    let Some(ca) = postgres_certificate() else {
+        return;
+    };
+    let outcome = check(&pg(
+        &server,
+        &format!("user = \"postgres\"\ndatabase = \"test\"\ntls = \"prefer\"\nca_file = \"{ca}\""),
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::CertificateWrongHost,
+        &format!("certificate is for localhost, not {}", server.host),
+    );
+}
+
+/// This computer trusts the local server's certificate, so an untrusted one
+/// comes from a peer here that accepts TLS as PostgreSQL does ("S") and
+/// presents a self-signed certificate.
+#[tokio::test]
+async fn postgres_self_signed_certificate_is_untrusted() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 8];
+        stream.read_exact(&mut request).await.unwrap();
+        stream.write_all(b"S").await.unwrap();
+        let _ = acceptor.accept(stream).await;
+    });
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "localhost",
+        port,
+        "user = \"shop\"\ntls = \"require\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::CertificateUntrusted,
+        "Orders DB's certificate is self-signed",
+    );
+}
+
+#[tokio::test]
+async fn postgres_tls_required_of_a_server_without_it_is_a_tls_error() {
+    // What PostgreSQL answers to a TLS request when `ssl` is off: "N".
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 8];
+        stream.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47], "an SSLRequest");
+        stream.write_all(b"N").await.unwrap();
+        let _ = stream.read(&mut request).await;
+    });
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        port,
+        "user = \"shop\"\ntls = \"require\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::TlsError,
+        "does not offer TLS, but the check has `tls = \"require\"`",
+    );
+}
+
+#[tokio::test]
+async fn postgres_unreadable_ca_file_is_a_config_error() {
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        closed_port(),
+        "user = \"shop\"\ntls = \"require\"\nca_file = \"/nonexistent/ca.pem\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::ConfigError,
+        "the CA file /nonexistent/ca.pem cannot be read",
     );
 }
 

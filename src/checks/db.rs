@@ -62,6 +62,20 @@ impl<'a> Attempt<'a> {
         self.mark = now;
     }
 
+    /// Ends a stretch made of phases timed elsewhere (`parts`, in order)
+    /// followed by `rest`, which gets the remainder.
+    pub fn lap_parts(&mut self, parts: &[(&'static str, Duration)], rest: &'static str) {
+        let now = self.started.elapsed();
+        let mut left = now.saturating_sub(self.mark);
+        for (phase, took) in parts {
+            let took = (*took).min(left);
+            self.phases.push((phase, took));
+            left -= took;
+        }
+        self.phases.push((rest, left));
+        self.mark = now;
+    }
+
     /// `future`'s output, or `None` if the service's timeout ran out first.
     pub async fn within<F: Future>(&self, future: F) -> Option<F::Output> {
         timeout_at(self.deadline, future).await.ok()
@@ -120,6 +134,17 @@ impl<'a> Attempt<'a> {
                 ),
             )
         })
+    }
+
+    /// The check's own settings cannot be used: `problem` says why.
+    pub fn config_error(&self, problem: impl fmt::Display) -> CheckOutcome {
+        CheckOutcome::failed(
+            FailureKind::ConfigError,
+            format!(
+                "{} cannot be checked: {problem}; fix the service's settings in the config file.",
+                self.name
+            ),
+        )
     }
 
     /// A failure at the network level (refused, timeout, closed) at `stage`.
@@ -517,6 +542,25 @@ mod tests {
             "{}",
             outcome.explanation
         );
+    }
+
+    #[test]
+    fn a_stretch_timed_elsewhere_is_split_into_its_parts_and_the_rest() {
+        let common = common();
+        let mut attempt = Attempt::start(&common, "db", 5432);
+        attempt.lap("connect");
+        std::thread::sleep(Duration::from_millis(20));
+        attempt.lap_parts(&[("tls", Duration::from_millis(5))], "login");
+        let phases = attempt.up("fine").phases;
+        assert_eq!(phases[1], ("tls", Duration::from_millis(5)));
+        assert_eq!(phases[2].0, "login");
+        assert!(phases[2].1 >= Duration::from_millis(14), "{phases:?}");
+
+        // A part cannot take longer than the stretch it is in.
+        attempt.lap_parts(&[("tls", Duration::from_secs(60))], "login");
+        let phases = attempt.up("fine").phases;
+        assert!(phases[3].1 < Duration::from_secs(1), "{phases:?}");
+        assert_eq!(phases[4].0, "login");
     }
 
     #[derive(Debug, serde::Deserialize)]

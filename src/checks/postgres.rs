@@ -3,20 +3,33 @@
 //! answers a query.
 //!
 //! keepwatch opens the TCP connection itself and hands it to tokio-postgres,
-//! so connecting and logging in are timed (and fail) separately.
+//! so connecting, TLS and logging in are timed (and fail) separately. TLS is
+//! rustls with keepwatch's own verifier, as for HTTPS: a certificate is
+//! always verified, and its problems are worded the same way.
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::path::PathBuf;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
 use super::db::{self, Attempt};
 use super::net::Stage;
+use super::tls::{self, SeenCell};
 use super::wording::quote;
-use super::{CheckOutcome, Common, FailureKind, Secret};
+use super::{CheckOutcome, Checker, Common, FailureKind, Secret};
 
 /// Settings of a PostgreSQL check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +58,29 @@ pub struct PostgresSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub query: Option<String>,
+    /// Whether to talk TLS: `off` (the default), `prefer` (when the server
+    /// offers it) or `require`. When TLS is used, the certificate must be
+    /// valid for `host` and signed by an authority this computer trusts or
+    /// one in `ca_file`.
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// A PEM file of extra authorities to trust (a company's own CA, or the
+    /// server's self-signed certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The `tls` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain TCP.
+    #[default]
+    Off,
+    /// TLS when the server offers it, plain TCP when it does not.
+    Prefer,
+    /// TLS, or fail.
+    Require,
 }
 
 fn default_port() -> u16 {
@@ -61,6 +97,8 @@ impl PostgresSpec {
             password: None,
             database: None,
             query: None,
+            tls: TlsMode::Off,
+            ca_file: None,
         }
     }
 
@@ -70,12 +108,18 @@ impl PostgresSpec {
 }
 
 /// Connects, logs in and runs the query within the service's timeout.
-pub(crate) async fn run(common: &Common, spec: &PostgresSpec) -> CheckOutcome {
+pub(crate) async fn run(common: &Common, spec: &PostgresSpec, checker: &Checker) -> CheckOutcome {
     let mut attempt = Attempt::start(common, &spec.host, spec.port);
     let password = match attempt.password(spec.password.as_ref()) {
         Ok(password) => password,
         Err(outcome) => return outcome,
     };
+    let seen = SeenCell::default();
+    let tls = match Rustls::new(spec, checker, &seen) {
+        Ok(tls) => tls,
+        Err(problem) => return attempt.config_error(problem),
+    };
+    let handshake = tls.took.clone();
     let (stream, heard) = match attempt.connect(&spec.host, spec.port).await {
         Ok(stream) => db::Listening::new(stream),
         Err(outcome) => return outcome,
@@ -85,20 +129,34 @@ pub(crate) async fn run(common: &Common, spec: &PostgresSpec) -> CheckOutcome {
     config
         .user(&spec.user)
         .dbname(spec.database())
-        .application_name("keepwatch");
+        .application_name("keepwatch")
+        .ssl_mode(match spec.tls {
+            TlsMode::Off => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            TlsMode::Require => SslMode::Require,
+        });
     if let Some(password) = &password {
         config.password(password);
     }
-    let (client, connection) = match attempt.within(config.connect_raw(stream, NoTls)).await {
+    let (client, connection) = match attempt.within(config.connect_raw(stream, tls)).await {
         None => return attempt.login_timeout_heard("PostgreSQL", &heard),
-        Some(Err(err)) => return failure(&attempt, spec, &err, None),
+        Some(Err(err)) => return failure(&attempt, spec, &err, None, &seen),
         Some(Ok(pair)) => pair,
     };
-    attempt.lap("login");
+    let handshake = *handshake.lock().unwrap_or_else(PoisonError::into_inner);
+    match handshake {
+        Some(took) => attempt.lap_parts(&[("tls", took)], "login"),
+        None => attempt.lap("login"),
+    }
     let mut connection = pin!(connection);
     let mut closed = false;
 
-    let logged_in = format!("logged in as `{}` to `{}`", spec.user, spec.database());
+    let over = if handshake.is_some() { " over TLS" } else { "" };
+    let logged_in = format!(
+        "logged in as `{}` to `{}`{over}",
+        spec.user,
+        spec.database()
+    );
     let outcome = match &spec.query {
         None => attempt.up(&logged_in),
         Some(query) => {
@@ -120,7 +178,7 @@ pub(crate) async fn run(common: &Common, spec: &PostgresSpec) -> CheckOutcome {
                 .await;
             match asked {
                 None => attempt.query_timeout("query", query),
-                Some(Err(err)) => failure(&attempt, spec, &err, Some(query)),
+                Some(Err(err)) => failure(&attempt, spec, &err, Some(query), &seen),
                 Some(Ok(messages)) => {
                     attempt.lap("query");
                     let rows = messages
@@ -145,6 +203,105 @@ pub(crate) async fn run(common: &Common, spec: &PostgresSpec) -> CheckOutcome {
     outcome
 }
 
+/// tokio-postgres' TLS hook: rustls with keepwatch's verifier, timing the
+/// handshake. Not used (and not built) when `tls = "off"`.
+struct Rustls {
+    config: Option<Arc<ClientConfig>>,
+    server: ServerName<'static>,
+    took: Arc<Mutex<Option<Duration>>>,
+}
+
+impl Rustls {
+    fn new(spec: &PostgresSpec, checker: &Checker, seen: &SeenCell) -> Result<Self, String> {
+        let server = ServerName::try_from(spec.host.trim_matches(['[', ']']).to_owned())
+            .map_err(|_| format!("the host {} is not a valid name for TLS", quote(&spec.host)))?;
+        let config = match spec.tls {
+            TlsMode::Off => None,
+            TlsMode::Prefer | TlsMode::Require => {
+                let roots = match &spec.ca_file {
+                    None => checker.system_roots(),
+                    Some(path) => {
+                        Arc::new(tls::with_ca_file(&checker.system_roots(), path).map_err(
+                            |problem| format!("the CA file {} {problem}", path.display()),
+                        )?)
+                    }
+                };
+                Some(Arc::new(tls::client_config(
+                    roots,
+                    checker.clock_arc(),
+                    seen.clone(),
+                )?))
+            }
+        };
+        Ok(Self {
+            config,
+            server,
+            took: Arc::default(),
+        })
+    }
+}
+
+impl<S> TlsConnect<S> for Rustls
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = TlsStream<S>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TlsStream<S>>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            let config = self
+                .config
+                .ok_or_else(|| io::Error::other("TLS is off for this check"))?;
+            let started = Instant::now();
+            let connected = tokio_rustls::TlsConnector::from(config)
+                .connect(self.server, stream)
+                .await;
+            *self.took.lock().unwrap_or_else(PoisonError::into_inner) = Some(started.elapsed());
+            connected.map(TlsStream)
+        })
+    }
+}
+
+/// A rustls stream as tokio-postgres wants it. Without channel binding:
+/// SCRAM logins still work, only the `-PLUS` variant is not offered.
+struct TlsStream<S>(tokio_rustls::client::TlsStream<S>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// What to do about a refused login.
 const AUTH_FIX: &str = "check `user` and `password`, and that the server lets this user connect from this computer (pg_hba.conf)";
 
@@ -155,9 +312,16 @@ fn failure(
     spec: &PostgresSpec,
     err: &tokio_postgres::Error,
     query: Option<&str>,
+    seen: &SeenCell,
 ) -> CheckOutcome {
     if let Some(server) = err.as_db_error() {
         return server_error(attempt, spec, server.code(), server.message(), query);
+    }
+    {
+        let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(rejected) = &seen.error {
+            return tls::failure(attempt.name, &spec.host, rejected, seen.cert.as_ref());
+        }
     }
     let stage = if query.is_some() {
         Stage::Reading
@@ -167,6 +331,13 @@ fn failure(
     let mut cause = err.source();
     while let Some(current) = cause {
         if let Some(io_err) = current.downcast_ref::<io::Error>() {
+            // tokio-rustls hands TLS failures over inside an io::Error.
+            if let Some(tls_err) = io_err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+            {
+                return tls::failure(attempt.name, &spec.host, tls_err, None);
+            }
             return attempt.io(io_err, stage);
         }
         cause = current.source();
@@ -187,6 +358,15 @@ fn failure(
     }
     if detail.starts_with("authentication error") {
         return attempt.auth_failed(&spec.user, &detail, AUTH_FIX);
+    }
+    if detail.contains("server does not support TLS") {
+        return CheckOutcome::failed(
+            FailureKind::TlsError,
+            format!(
+                "{} on {} does not offer TLS, but the check has `tls = \"require\"`: turn on `ssl` in the server's postgresql.conf, or set `tls` to \"prefer\" or \"off\".",
+                attempt.name, attempt.target
+            ),
+        );
     }
     if detail.starts_with("unexpected message") || detail.starts_with("error parsing") {
         return attempt.protocol_error("PostgreSQL", detail);

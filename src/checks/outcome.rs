@@ -90,7 +90,7 @@ pub enum FailureKind {
     BannerMismatch,
     /// The service did not speak the expected protocol.
     ProtocolError,
-    /// The login worked, but the configured database does not exist.
+    /// The database server answers, but the configured database does not exist.
     DatabaseMissing,
     /// The login worked, but the configured query (or command) failed.
     QueryFailed,

@@ -153,7 +153,8 @@ fn web_server() -> u16 {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         }
     });
     port
@@ -331,18 +332,39 @@ fn check_says_what_is_up_and_what_is_wrong_and_fails_when_something_is_down() {
     kw.config(&two_services(web_server(), closed_port()));
     let out = kw.run(&["check"]);
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "a service is down, so check must fail:\n{shown}");
-    let shop = shown.lines().find(|l| l.starts_with("Shop")).unwrap_or_default();
+    assert!(
+        !out.status.success(),
+        "a service is down, so check must fail:\n{shown}"
+    );
+    let shop = shown
+        .lines()
+        .find(|l| l.starts_with("Shop"))
+        .unwrap_or_default();
     assert!(shop.contains("up") && shop.contains("ms"), "{shown}");
-    let warehouse = shown.lines().find(|l| l.starts_with("Warehouse")).unwrap_or_default();
-    assert!(warehouse.contains("DOWN") && warehouse.contains("refused"), "{shown}");
-    assert!(shown.contains("2 services checked: 1 up, 0 degraded, 1 down."), "{shown}");
+    let warehouse = shown
+        .lines()
+        .find(|l| l.starts_with("Warehouse"))
+        .unwrap_or_default();
+    assert!(
+        warehouse.contains("DOWN") && warehouse.contains("refused"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("2 services checked: 1 up, 0 degraded, 1 down."),
+        "{shown}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("At least one service is down."));
 
     let only_shop = kw.run(&["check", "shop"]);
-    assert!(only_shop.status.success(), "{}", String::from_utf8_lossy(&only_shop.stdout));
+    assert!(
+        only_shop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&only_shop.stdout)
+    );
     let unknown = kw.run(&["check", "Nope"]);
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("The services are: Shop, Warehouse."));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("The services are: Shop, Warehouse.")
+    );
 }
 
 #[test]

@@ -7,9 +7,10 @@
 //! on. A [`Confirmer`] turns a series of outcomes into believable state
 //! changes, so one lost packet is not an outage.
 //!
-//! One file per check type ([`http`], [`tcp`]); what they share lives in
-//! `net` (connection failures), `tls` (trust, certificates) and `wording`
-//! (how durations, dates and names read).
+//! One file per check type ([`http`], [`tcp`], [`postgres`], [`mysql`],
+//! [`redis`]); what they share lives in `net` (connection failures), `tls`
+//! (trust, certificates), `db` (logging in to a database, and its failures)
+//! and `wording` (how durations, dates and names read).
 //!
 //! Adding a check type (e.g. `dns`):
 //! 1. `dns.rs` with a `DnsSpec` (serde, `deny_unknown_fields`, no key that
@@ -25,11 +26,15 @@
 
 mod batch;
 mod confirm;
+mod db;
 pub mod dns;
 pub mod http;
+pub mod mysql;
 mod net;
 mod outcome;
 pub mod ping;
+pub mod postgres;
+pub mod redis;
 mod secret;
 mod spec;
 pub mod tcp;
@@ -93,6 +98,9 @@ impl Checker {
                 CheckSpec::Tcp(tcp) => tcp::run(common, tcp).await,
                 CheckSpec::Dns(dns) => dns::run(common, dns).await,
                 CheckSpec::Ping(ping) => ping::run(common, ping).await,
+                CheckSpec::Postgres(pg) => postgres::run(common, pg, self).await,
+                CheckSpec::Mysql(mysql) => mysql::run(common, mysql).await,
+                CheckSpec::Redis(redis) => redis::run(common, redis).await,
             }
         };
         // Each check keeps to the timeout itself and says where it stopped;

@@ -90,6 +90,10 @@ pub enum FailureKind {
     BannerMismatch,
     /// The service did not speak the expected protocol.
     ProtocolError,
+    /// The database server answers, but the configured database does not exist.
+    DatabaseMissing,
+    /// The login worked, but the configured query (or command) failed.
+    QueryFailed,
     /// The answer came, but later than the response-time budget.
     Slow,
     /// A DNS name resolved, but not to the expected answer.
@@ -102,7 +106,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [FailureKind; 24] = [
+    pub const ALL: [FailureKind; 26] = [
         Self::ConfigError,
         Self::DnsFailure,
         Self::ConnectionRefused,
@@ -123,6 +127,8 @@ impl FailureKind {
         Self::TooManyRedirects,
         Self::BannerMismatch,
         Self::ProtocolError,
+        Self::DatabaseMissing,
+        Self::QueryFailed,
         Self::Slow,
         Self::DnsMismatch,
         Self::PacketLoss,
@@ -152,6 +158,8 @@ impl FailureKind {
             Self::TooManyRedirects => "too_many_redirects",
             Self::BannerMismatch => "banner_mismatch",
             Self::ProtocolError => "protocol_error",
+            Self::DatabaseMissing => "database_missing",
+            Self::QueryFailed => "query_failed",
             Self::Slow => "slow",
             Self::DnsMismatch => "dns_mismatch",
             Self::PacketLoss => "packet_loss",

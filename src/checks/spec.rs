@@ -25,7 +25,10 @@ use crate::config::Duration;
 
 use super::dns::DnsSpec;
 use super::http::HttpSpec;
+use super::mysql::MysqlSpec;
 use super::ping::PingSpec;
+use super::postgres::PostgresSpec;
+use super::redis::RedisSpec;
 use super::tcp::TcpSpec;
 
 /// A service to watch: one `[[service]]` table.
@@ -54,11 +57,17 @@ pub enum CheckSpec {
     Dns(DnsSpec),
     /// Echo requests (ICMP, or a TCP connection where ICMP is not allowed).
     Ping(PingSpec),
+    /// A PostgreSQL login, optionally with a query.
+    Postgres(PostgresSpec),
+    /// A MySQL or MariaDB login, optionally with a query.
+    Mysql(MysqlSpec),
+    /// A Redis command, after `AUTH` and `SELECT` when configured.
+    Redis(RedisSpec),
 }
 
 impl CheckSpec {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["http", "tcp", "dns", "ping"];
+    pub const TYPES: &[&str] = &["http", "tcp", "dns", "ping", "postgres", "mysql", "redis"];
 
     /// The `type` name as written in the config.
     pub fn type_name(&self) -> &'static str {
@@ -67,6 +76,9 @@ impl CheckSpec {
             Self::Tcp(_) => "tcp",
             Self::Dns(_) => "dns",
             Self::Ping(_) => "ping",
+            Self::Postgres(_) => "postgres",
+            Self::Mysql(_) => "mysql",
+            Self::Redis(_) => "redis",
         }
     }
 
@@ -81,6 +93,9 @@ impl CheckSpec {
             "tcp" => TcpSpec::deserialize(settings).map(Self::Tcp),
             "dns" => DnsSpec::deserialize(settings).map(Self::Dns),
             "ping" => PingSpec::deserialize(settings).map(Self::Ping),
+            "postgres" => PostgresSpec::deserialize(settings).map(Self::Postgres),
+            "mysql" => MysqlSpec::deserialize(settings).map(Self::Mysql),
+            "redis" => RedisSpec::deserialize(settings).map(Self::Redis),
             _ => return None,
         })
     }

@@ -1,0 +1,1064 @@
+//! PostgreSQL, MySQL/MariaDB and Redis checks against the real local servers
+//! (shared/services.md), plus peers started here that are not databases.
+//! Each failure kind is produced for real where the servers allow it, and
+//! its explanation must name the service and the cause.
+//!
+//! The servers are found through `KEEPWATCH_TEST_POSTGRES`,
+//! `KEEPWATCH_TEST_MYSQL` and `KEEPWATCH_TEST_REDIS` (`host:port`, defaults
+//! on 127.0.0.1). A server that is not there skips its tests, loudly; with
+//! `KEEPWATCH_REQUIRE_SERVICES=1` (as in CI) it fails them.
+
+use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
+use keepwatch::clock::SystemClock;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::rustls;
+
+// ---------------------------------------------------------------- servers
+
+/// A local server the tests talk to.
+#[derive(Debug, Clone)]
+struct Server {
+    host: String,
+    port: u16,
+}
+
+/// The server `what` at `$var` (or `default`), if it accepts connections.
+/// When it does not: a loud skip, or a failure when services are required.
+fn server(what: &str, var: &str, default: &str) -> Option<Server> {
+    let addr = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    let problem = match addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(socket)) => match StdTcpStream::connect_timeout(&socket, Duration::from_secs(2)) {
+            Ok(_) => {
+                let (host, port) = addr.rsplit_once(':').expect("host:port");
+                return Some(Server {
+                    host: host.trim_matches(['[', ']']).to_owned(),
+                    port: port.parse().expect("a port number"),
+                });
+            }
+            Err(err) => err.to_string(),
+        },
+        Ok(None) => "the name has no addresses".to_owned(),
+        Err(err) => err.to_string(),
+    };
+    missing(&format!(
+        "{what} is not reachable at {addr} ({problem}); start it with scripts/test-services.sh, or set {var}=host:port"
+    ))
+}
+
+/// Skips (loudly) or fails the test, as `KEEPWATCH_REQUIRE_SERVICES` says.
+fn missing<T>(why: &str) -> Option<T> {
+    if std::env::var("KEEPWATCH_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("KEEPWATCH_REQUIRE_SERVICES=1 and {why}");
+    }
+    eprintln!("\n*** SKIPPED: {why} ***\n");
+    None
+}
+
+fn postgres() -> Option<Server> {
+    server("PostgreSQL", "KEEPWATCH_TEST_POSTGRES", "127.0.0.1:5432")
+}
+
+fn mariadb() -> Option<Server> {
+    server("MariaDB/MySQL", "KEEPWATCH_TEST_MYSQL", "127.0.0.1:3306")
+}
+
+fn redis() -> Option<Server> {
+    server("Redis", "KEEPWATCH_TEST_REDIS", "127.0.0.1:6379")
+}
+
+/// A port nothing listens on (just released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A peer that is not a database.
+#[derive(Clone, Copy)]
+enum Peer {
+    /// Sends these bytes at once, reads whatever comes, and stays connected.
+    Says(&'static [u8]),
+    /// Reads whatever comes, says nothing, stays connected.
+    Silent,
+}
+
+async fn peer(behaviour: Peer) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Peer::Says(bytes) = behaviour {
+                    let _ = stream.write_all(bytes).await;
+                }
+                let mut sink = [0_u8; 1024];
+                let deadline = tokio::time::sleep(Duration::from_secs(10));
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        read = stream.read(&mut sink) => if matches!(read, Ok(0) | Err(_)) { return },
+                        () = &mut deadline => return,
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// What an SSH server says first: a realistic wrong program on a port.
+const SSH: Peer = Peer::Says(b"SSH-2.0-OpenSSH_9.6p1 Debian-3\r\n");
+
+// ---------------------------------------------------------------- checks
+
+fn spec(name: &str, check: &str, host: &str, port: u16, extra: &str) -> ServiceSpec {
+    let text =
+        format!("name = \"{name}\"\ntype = \"{check}\"\nhost = \"{host}\"\nport = {port}\n{extra}");
+    toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
+}
+
+async fn check(spec: &ServiceSpec) -> CheckOutcome {
+    Checker::new(Arc::new(SystemClock)).run(spec).await
+}
+
+#[track_caller]
+fn assert_up(outcome: &CheckOutcome, phases: &[&str], says: &str) {
+    assert_eq!(outcome.state, State::Up, "{outcome:#?}");
+    assert!(
+        outcome.explanation.contains(says),
+        "does not say {says:?}: {}",
+        outcome.explanation
+    );
+    let names: Vec<_> = outcome.phases.iter().map(|p| p.0).collect();
+    assert_eq!(names, phases, "{outcome:#?}");
+    let total: Duration = outcome.phases.iter().map(|p| p.1).sum();
+    assert!(
+        total <= outcome.response_time.expect("a response time"),
+        "{outcome:#?}"
+    );
+}
+
+#[track_caller]
+fn assert_failure(outcome: &CheckOutcome, name: &str, kind: FailureKind, cause: &str) {
+    assert_eq!(outcome.kind, Some(kind), "{outcome:#?}");
+    assert_eq!(outcome.state, kind.state(), "{outcome:#?}");
+    assert!(
+        outcome.explanation.starts_with(name),
+        "does not name the service: {}",
+        outcome.explanation
+    );
+    assert!(
+        outcome.explanation.contains(cause),
+        "does not say {cause:?}: {}",
+        outcome.explanation
+    );
+}
+
+/// Runs `spec`, which must fail within about `limit`.
+async fn check_quickly(spec: &ServiceSpec, limit: Duration) -> CheckOutcome {
+    let started = Instant::now();
+    let outcome = check(spec).await;
+    assert!(
+        started.elapsed() < limit + Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    outcome
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+const PG: &str = "Orders DB";
+
+fn pg(server: &Server, extra: &str) -> ServiceSpec {
+    spec(PG, "postgres", &server.host, server.port, extra)
+}
+
+#[tokio::test]
+async fn postgres_login_and_query_are_up_with_each_phase_timed() {
+    let Some(server) = postgres() else { return };
+    let outcome = check(&pg(
+        &server,
+        "user = \"postgres\"\ndatabase = \"test\"\nquery = \"SELECT 1 UNION ALL SELECT 2\"",
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "login", "query"],
+        "Orders DB is up: logged in as `postgres` to `test` and ran \"SELECT 1 UNION ALL SELECT 2\" (2 rows) on ",
+    );
+}
+
+#[tokio::test]
+async fn postgres_login_alone_is_up_and_query_true_runs_select_1() {
+    let Some(server) = postgres() else { return };
+    let outcome = check(&pg(&server, "user = \"postgres\"\ndatabase = \"test\"")).await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "login"],
+        "logged in as `postgres` to `test` on",
+    );
+    let outcome = check(&pg(
+        &server,
+        "user = \"postgres\"\ndatabase = \"test\"\nquery = true",
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "login", "query"],
+        "ran \"SELECT 1\" (1 row)",
+    );
+}
+
+#[tokio::test]
+async fn postgres_unknown_role_is_a_refused_login() {
+    let Some(server) = postgres() else { return };
+    let outcome = check(&pg(
+        &server,
+        "user = \"keepwatch_no_such_role\"\ndatabase = \"test\"\npassword = \"whatever\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::AuthFailed,
+        "refused the login of user `keepwatch_no_such_role`",
+    );
+    assert!(
+        outcome
+            .explanation
+            .contains("role \"keepwatch_no_such_role\" does not exist"),
+        "{}",
+        outcome.explanation
+    );
+    assert!(outcome.response_time.is_some());
+}
+
+/// The local server trusts every login from 127.0.0.1, so a wrong password
+/// cannot be refused there (and its config is not ours to change). This peer
+/// answers as a server that checks passwords does: it asks for the password,
+/// then sends PostgreSQL's error for a wrong one (SQLSTATE 28P01).
+#[tokio::test]
+async fn postgres_wrong_password_is_a_refused_login() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut length = [0_u8; 4];
+        stream.read_exact(&mut length).await.unwrap();
+        let mut startup = vec![0_u8; u32::from_be_bytes(length) as usize - 4];
+        stream.read_exact(&mut startup).await.unwrap();
+        // AuthenticationCleartextPassword.
+        stream
+            .write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])
+            .await
+            .unwrap();
+        let mut head = [0_u8; 5];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[0], b'p', "a password message");
+        let mut password =
+            vec![0_u8; u32::from_be_bytes(head[1..].try_into().unwrap()) as usize - 4];
+        stream.read_exact(&mut password).await.unwrap();
+        assert_eq!(password, b"wrong-password\0");
+        let mut fields = Vec::new();
+        for (tag, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "28P01"),
+            (b'M', "password authentication failed for user \"shop\""),
+            (b'F', "auth.c"),
+            (b'L', "323"),
+            (b'R', "auth_failed"),
+        ] {
+            fields.push(tag);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut error = vec![b'E'];
+        error.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+        error.extend_from_slice(&fields);
+        stream.write_all(&error).await.unwrap();
+    });
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        port,
+        "user = \"shop\"\npassword = \"wrong-password\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::AuthFailed,
+        "refused the login of user `shop` on 127.0.0.1",
+    );
+    assert!(
+        outcome
+            .explanation
+            .contains("password authentication failed for user \"shop\""),
+        "{}",
+        outcome.explanation
+    );
+}
+
+#[tokio::test]
+async fn postgres_wrong_port_refuses_the_connection() {
+    let port = closed_port();
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        port,
+        "user = \"postgres\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::ConnectionRefused,
+        &format!("refused the connection on 127.0.0.1:{port}"),
+    );
+}
+
+#[tokio::test]
+async fn postgres_missing_database_says_which() {
+    let Some(server) = postgres() else { return };
+    let outcome = check(&pg(
+        &server,
+        "user = \"postgres\"\ndatabase = \"keepwatch_no_such_db\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::DatabaseMissing,
+        &format!(
+            "the database `keepwatch_no_such_db` does not exist on {}:{} (server: database \"keepwatch_no_such_db\" does not exist): create it or fix `database`",
+            server.host, server.port
+        ),
+    );
+}
+
+#[tokio::test]
+async fn postgres_bad_query_fails_with_the_servers_reason() {
+    let Some(server) = postgres() else { return };
+    let outcome = check(&pg(
+        &server,
+        "user = \"postgres\"\ndatabase = \"test\"\nquery = \"SELECT * FROM keepwatch_no_such_table\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::QueryFailed,
+        "could not run the query \"SELECT * FROM keepwatch_no_such_table\"",
+    );
+    assert!(
+        outcome
+            .explanation
+            .contains("relation \"keepwatch_no_such_table\" does not exist"),
+        "{}",
+        outcome.explanation
+    );
+    let phases: Vec<_> = outcome.phases.iter().map(|p| p.0).collect();
+    assert_eq!(phases, ["dns", "connect", "login"]);
+}
+
+#[tokio::test]
+async fn postgres_slow_query_times_out_saying_so() {
+    let Some(server) = postgres() else { return };
+    let outcome = check_quickly(
+        &pg(
+            &server,
+            "user = \"postgres\"\ndatabase = \"test\"\nquery = \"SELECT pg_sleep(3)\"\ntimeout = \"500ms\"",
+        ),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::Timeout,
+        "did not finish the query \"SELECT pg_sleep(3)\" within 500 ms",
+    );
+}
+
+#[tokio::test]
+async fn postgres_on_a_port_of_another_program_is_a_protocol_error_or_timeout() {
+    let port = peer(SSH).await;
+    let outcome = check_quickly(
+        &spec(
+            PG,
+            "postgres",
+            "127.0.0.1",
+            port,
+            "user = \"postgres\"\ntimeout = \"1s\"",
+        ),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::ProtocolError,
+        "does not answer like a PostgreSQL server",
+    );
+
+    let port = peer(Peer::Silent).await;
+    let outcome = check_quickly(
+        &spec(
+            PG,
+            "postgres",
+            "127.0.0.1",
+            port,
+            "user = \"postgres\"\ntimeout = \"300ms\"",
+        ),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::Timeout,
+        "accepted the connection on 127.0.0.1",
+    );
+}
+
+#[tokio::test]
+async fn postgres_password_from_an_unset_variable_is_a_config_error() {
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        closed_port(),
+        "user = \"shop\"\npassword = \"env:KEEPWATCH_TEST_SURELY_UNSET\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::ConfigError,
+        "KEEPWATCH_TEST_SURELY_UNSET is not set",
+    );
+}
+
+/// The local server's certificate, to trust it: Debian's PostgreSQL uses the
+/// self-signed "snakeoil" one, made for `localhost`.
+fn postgres_certificate() -> Option<String> {
+    let path = std::env::var("KEEPWATCH_TEST_POSTGRES_CA")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ssl-cert-snakeoil.pem".to_owned());
+    if std::path::Path::new(&path).exists() {
+        Some(path)
+    } else {
+        missing(&format!(
+            "PostgreSQL's certificate {path} is not there (set KEEPWATCH_TEST_POSTGRES_CA to the server's certificate)"
+        ))
+    }
+}
+
+#[tokio::test]
+async fn postgres_over_tls_is_up_with_the_handshake_timed() {
+    let Some(server) = postgres() else { return };
+    let Some(ca) = postgres_certificate() else {
+        return;
+    };
+    let outcome = check(&pg(
+        &Server {
+            host: "localhost".into(),
+            ..server
+        },
+        &format!(
+            "user = \"postgres\"\ndatabase = \"test\"\ntls = \"require\"\nca_file = \"{ca}\"\nquery = true"
+        ),
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "tls", "login", "query"],
+        "logged in as `postgres` to `test` over TLS and ran \"SELECT 1\"",
+    );
+}
+
+#[tokio::test]
+async fn postgres_certificate_for_another_name_is_the_wrong_host() {
+    let Some(server) = postgres() else { return };
+    let Some(ca) = postgres_certificate() else {
+        return;
+    };
+    let outcome = check(&pg(
+        &server,
+        &format!("user = \"postgres\"\ndatabase = \"test\"\ntls = \"prefer\"\nca_file = \"{ca}\""),
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::CertificateWrongHost,
+        &format!("certificate is for localhost, not {}", server.host),
+    );
+}
+
+/// This computer trusts the local server's certificate, so an untrusted one
+/// comes from a peer here that accepts TLS as PostgreSQL does ("S") and
+/// presents a self-signed certificate.
+#[tokio::test]
+async fn postgres_self_signed_certificate_is_untrusted() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 8];
+        stream.read_exact(&mut request).await.unwrap();
+        stream.write_all(b"S").await.unwrap();
+        let _ = acceptor.accept(stream).await;
+    });
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "localhost",
+        port,
+        "user = \"shop\"\ntls = \"require\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::CertificateUntrusted,
+        "Orders DB's certificate is self-signed",
+    );
+}
+
+#[tokio::test]
+async fn postgres_tls_required_of_a_server_without_it_is_a_tls_error() {
+    // What PostgreSQL answers to a TLS request when `ssl` is off: "N".
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 8];
+        stream.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47], "an SSLRequest");
+        stream.write_all(b"N").await.unwrap();
+        let _ = stream.read(&mut request).await;
+    });
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        port,
+        "user = \"shop\"\ntls = \"require\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::TlsError,
+        "does not offer TLS, but the check has `tls = \"require\"`",
+    );
+}
+
+#[tokio::test]
+async fn postgres_unreadable_ca_file_is_a_config_error() {
+    let outcome = check(&spec(
+        PG,
+        "postgres",
+        "127.0.0.1",
+        closed_port(),
+        "user = \"shop\"\ntls = \"require\"\nca_file = \"/nonexistent/ca.pem\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        PG,
+        FailureKind::ConfigError,
+        "the CA file /nonexistent/ca.pem cannot be read",
+    );
+}
+
+// ---------------------------------------------------------------- MariaDB / MySQL
+
+const MY: &str = "Shop DB";
+
+fn my(server: &Server, extra: &str) -> ServiceSpec {
+    spec(MY, "mysql", &server.host, server.port, extra)
+}
+
+/// A user that logs in with `right-password` (made here: root has none).
+async fn mariadb_user(server: &Server) {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(server.host.clone())
+        .tcp_port(server.port)
+        .user(Some("root"))
+        .prefer_socket(false);
+    let mut conn = mysql_async::Conn::new(opts).await.expect("log in as root");
+    for host in ["%", "localhost"] {
+        conn.query_drop(format!(
+            "CREATE USER IF NOT EXISTS 'keepwatch_test'@'{host}' IDENTIFIED BY 'right-password'"
+        ))
+        .await
+        .unwrap();
+        conn.query_drop(format!(
+            "ALTER USER 'keepwatch_test'@'{host}' IDENTIFIED BY 'right-password'"
+        ))
+        .await
+        .unwrap();
+    }
+    conn.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn mysql_login_and_query_are_up_with_each_phase_timed() {
+    let Some(server) = mariadb() else { return };
+    let outcome = check(&my(
+        &server,
+        "user = \"root\"\ndatabase = \"test\"\nquery = \"SELECT 1 UNION ALL SELECT 2\"",
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "login", "query"],
+        "Shop DB is up: logged in as `root` to `test` and ran \"SELECT 1 UNION ALL SELECT 2\" (2 rows) on ",
+    );
+    let outcome = check(&my(&server, "user = \"root\"")).await;
+    assert_up(&outcome, &["dns", "login"], "logged in as `root` on");
+}
+
+#[tokio::test]
+async fn mysql_password_is_checked_for_real() {
+    let Some(server) = mariadb() else { return };
+    mariadb_user(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "right-password\n").unwrap();
+    let outcome = check(&my(
+        &server,
+        &format!(
+            "user = \"keepwatch_test\"\npassword = \"file:{}\"\nquery = true",
+            secret.display()
+        ),
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "login", "query"],
+        "logged in as `keepwatch_test` and ran \"SELECT 1\" (1 row)",
+    );
+
+    let outcome = check(&my(
+        &server,
+        "user = \"keepwatch_test\"\npassword = \"wrong-password\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        MY,
+        FailureKind::AuthFailed,
+        "refused the login of user `keepwatch_test`",
+    );
+    assert!(
+        outcome
+            .explanation
+            .contains("Access denied for user 'keepwatch_test'"),
+        "{}",
+        outcome.explanation
+    );
+    assert!(
+        !format!("{outcome:?}").contains("wrong-password"),
+        "the password shows: {outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn mysql_wrong_port_refuses_the_connection() {
+    let port = closed_port();
+    let outcome = check(&spec(MY, "mysql", "127.0.0.1", port, "user = \"root\"")).await;
+    assert_failure(
+        &outcome,
+        MY,
+        FailureKind::ConnectionRefused,
+        &format!("refused the connection on 127.0.0.1:{port}"),
+    );
+}
+
+#[tokio::test]
+async fn mysql_missing_database_says_which() {
+    let Some(server) = mariadb() else { return };
+    let outcome = check(&my(
+        &server,
+        "user = \"root\"\ndatabase = \"keepwatch_no_such_db\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        MY,
+        FailureKind::DatabaseMissing,
+        &format!(
+            "the database `keepwatch_no_such_db` does not exist on {}:{} (server: Unknown database 'keepwatch_no_such_db'): create it or fix `database`",
+            server.host, server.port
+        ),
+    );
+}
+
+#[tokio::test]
+async fn mysql_bad_query_fails_with_the_servers_reason() {
+    let Some(server) = mariadb() else { return };
+    let outcome = check(&my(
+        &server,
+        "user = \"root\"\ndatabase = \"test\"\nquery = \"SELECT * FROM keepwatch_no_such_table\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        MY,
+        FailureKind::QueryFailed,
+        "could not run the query \"SELECT * FROM keepwatch_no_such_table\"",
+    );
+    assert!(
+        outcome
+            .explanation
+            .contains("Table 'test.keepwatch_no_such_table' doesn't exist"),
+        "{}",
+        outcome.explanation
+    );
+}
+
+#[tokio::test]
+async fn mysql_on_a_port_of_another_program_fails_plainly() {
+    let port = peer(SSH).await;
+    let outcome = check_quickly(
+        &spec(
+            MY,
+            "mysql",
+            "127.0.0.1",
+            port,
+            "user = \"root\"\ntimeout = \"1s\"",
+        ),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        MY,
+        FailureKind::ProtocolError,
+        "does not answer like a MySQL or MariaDB server",
+    );
+
+    let port = peer(Peer::Silent).await;
+    let outcome = check_quickly(
+        &spec(
+            MY,
+            "mysql",
+            "127.0.0.1",
+            port,
+            "user = \"root\"\ntimeout = \"300ms\"",
+        ),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        MY,
+        FailureKind::Timeout,
+        "did not finish connecting and logging in on 127.0.0.1",
+    );
+}
+
+// ---------------------------------------------------------------- Redis
+
+const RD: &str = "Cache";
+
+fn rd(server: &Server, extra: &str) -> ServiceSpec {
+    spec(RD, "redis", &server.host, server.port, extra)
+}
+
+/// A redis-server of this test's own, with a password, on a free port;
+/// stopped when dropped.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnRedis {
+    fn start(password: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = closed_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--requirepass",
+                password,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(err) => return missing(&format!("redis-server cannot be started ({err})")),
+        };
+        let own = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let started = Instant::now();
+        while StdTcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(own)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn redis_ping_is_up_with_each_phase_timed() {
+    let Some(server) = redis() else { return };
+    let outcome = check(&rd(&server, "")).await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "command"],
+        "Cache is up: answered \"PING\" on",
+    );
+    let outcome = check(&rd(
+        &server,
+        "database = 3\ncommand = \"EXISTS keepwatch:nothing\"",
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "select", "command"],
+        "Cache is up: opened database 3 and answered \"EXISTS keepwatch:nothing\" on",
+    );
+}
+
+#[tokio::test]
+async fn redis_with_a_password_logs_in_and_refuses_a_wrong_one() {
+    let Some(own) = OwnRedis::start("right-password") else {
+        return;
+    };
+    let outcome = check(&spec(
+        RD,
+        "redis",
+        "127.0.0.1",
+        own.port,
+        "password = \"right-password\"\ndatabase = 1",
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &["dns", "connect", "auth", "select", "command"],
+        "Cache is up: logged in as `default`, opened database 1 and answered \"PING\"",
+    );
+
+    let outcome = check(&spec(
+        RD,
+        "redis",
+        "127.0.0.1",
+        own.port,
+        "password = \"wrong-password\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::AuthFailed,
+        "refused the login of user `default`",
+    );
+    assert!(
+        outcome.explanation.contains("WRONGPASS"),
+        "{}",
+        outcome.explanation
+    );
+
+    let outcome = check(&spec(RD, "redis", "127.0.0.1", own.port, "")).await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::AuthFailed,
+        "the server requires a password: set `password`",
+    );
+    assert!(
+        outcome.explanation.contains("NOAUTH"),
+        "{}",
+        outcome.explanation
+    );
+}
+
+#[tokio::test]
+async fn redis_password_for_a_server_without_one_is_a_refused_login() {
+    let Some(server) = redis() else { return };
+    let outcome = check(&rd(&server, "password = \"some-password\"")).await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::AuthFailed,
+        "the server has no password",
+    );
+    let outcome = check(&rd(
+        &server,
+        "username = \"keepwatch_no_such_user\"\npassword = \"some-password\"",
+    ))
+    .await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::AuthFailed,
+        "refused the login of user `keepwatch_no_such_user`",
+    );
+}
+
+#[tokio::test]
+async fn redis_wrong_port_refuses_the_connection() {
+    let port = closed_port();
+    let outcome = check(&spec(RD, "redis", "127.0.0.1", port, "")).await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::ConnectionRefused,
+        &format!("refused the connection on 127.0.0.1:{port}"),
+    );
+}
+
+#[tokio::test]
+async fn redis_missing_database_says_which() {
+    let Some(server) = redis() else { return };
+    let outcome = check(&rd(&server, "database = 4000")).await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::DatabaseMissing,
+        &format!(
+            "the database `4000` does not exist on {}:{}",
+            server.host, server.port
+        ),
+    );
+}
+
+#[tokio::test]
+async fn redis_bad_command_fails_with_the_servers_reason() {
+    let Some(server) = redis() else { return };
+    let outcome = check(&rd(&server, "command = \"NOSUCHCOMMAND now\"")).await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::QueryFailed,
+        "could not run the command \"NOSUCHCOMMAND now\"",
+    );
+    assert!(
+        outcome.explanation.contains("unknown command"),
+        "{}",
+        outcome.explanation
+    );
+}
+
+#[tokio::test]
+async fn redis_on_a_port_of_another_program_is_a_protocol_error_or_timeout() {
+    let port = peer(SSH).await;
+    let outcome = check_quickly(
+        &spec(RD, "redis", "127.0.0.1", port, "timeout = \"1s\""),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::ProtocolError,
+        "does not answer like a Redis server",
+    );
+
+    let port = peer(Peer::Silent).await;
+    let outcome = check_quickly(
+        &spec(RD, "redis", "127.0.0.1", port, "timeout = \"300ms\""),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        RD,
+        FailureKind::Timeout,
+        "accepted the connection on 127.0.0.1",
+    );
+}
+
+// ---------------------------------------------------------------- all three
+
+#[tokio::test]
+async fn inline_passwords_never_show_in_debug_or_serialized_specs() {
+    for check in ["postgres", "mysql"] {
+        let spec = spec(
+            "DB",
+            check,
+            "db",
+            1,
+            "user = \"shop\"\npassword = \"pw-SECRET-1\"",
+        );
+        let shown = format!("{spec:?} {}", toml::to_string(&spec).unwrap());
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("shop"), "{shown}");
+    }
+    let spec = spec("Cache", "redis", "cache", 1, "password = \"pw-SECRET-2\"");
+    let shown = format!("{spec:?} {}", toml::to_string(&spec).unwrap());
+    assert!(!shown.contains("SECRET"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_resolve_is_a_dns_failure_for_each() {
+    for check in ["postgres", "mysql", "redis"] {
+        let extra = if check == "redis" {
+            ""
+        } else {
+            "user = \"shop\""
+        };
+        let outcome = check_quickly(
+            &spec("DB", check, "db.keepwatch-test.invalid", 1, extra),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_failure(
+            &outcome,
+            "DB",
+            FailureKind::DnsFailure,
+            "host name db.keepwatch-test.invalid could not be found",
+        );
+    }
+}

@@ -175,6 +175,43 @@ const SERVICE_EXAMPLES: &str = r##"
 # host = "mail.example.com"
 # port = 25
 # expect_banner = "ESMTP"
+#
+# [[service]]
+# name = "Shop domain"
+# type = "dns"
+# domain = "shop.example.com"
+# record_type = "A"
+#
+# [[service]]
+# name = "Router"
+# type = "ping"
+# host = "192.168.1.1"
+# fallback_port = 443
+#
+# [[service]]
+# name = "Shop database"
+# type = "postgres"
+# host = "127.0.0.1"
+# user = "shop"
+# password = "env:SHOP_DB_PASSWORD"
+# database = "shop"
+# query = true
+#
+# [[service]]
+# name = "Orders database"
+# type = "mysql"
+# host = "127.0.0.1"
+# user = "monitor"
+# password = "file:/etc/keepwatch/mysql-password"
+# database = "orders"
+#
+# [[service]]
+# name = "Cache"
+# type = "redis"
+# host = "127.0.0.1"
+#
+# Passwords and tokens can stay out of this file: "env:NAME" reads an
+# environment variable, "file:/path" reads a file.
 "##;
 
 /// The commented TOML text for `config`.
@@ -264,7 +301,17 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["Web shop", "Shop health", "Payment gateway", "Mail server"]
+            [
+                "Web shop",
+                "Shop health",
+                "Payment gateway",
+                "Mail server",
+                "Shop domain",
+                "Router",
+                "Shop database",
+                "Orders database",
+                "Cache"
+            ]
         );
     }
 

@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::agent::state_key;
+use crate::checks::wording::duration as duration_words;
 use crate::checks::{CheckOutcome, ServiceSpec, State};
 use crate::collect::metric;
 use crate::observation::Sample;
@@ -192,7 +194,12 @@ fn service_lines(
             State::Up => {
                 let took = status
                     .response_ms
-                    .map(|ms| format!(", answers in {}", ms_words(ms)))
+                    .map(|ms| {
+                        format!(
+                            ", answers in {}",
+                            duration_words(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+                        )
+                    })
                     .unwrap_or_default();
                 let note = if status.kind.is_some() {
                     format!("; last check: {}", status.explanation)
@@ -227,7 +234,7 @@ pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> Str
         };
         let took = outcome
             .response_time
-            .map(|d| ms_words(d.as_secs_f64() * 1000.0))
+            .map(duration_words)
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -249,15 +256,6 @@ pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> Str
         counts[2]
     );
     out
-}
-
-/// Milliseconds as people read them: "42 ms", "1.3 s".
-fn ms_words(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
 }
 
 /// One line per metric family, skipping what was not measured.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::checks::{CheckOutcome, ServiceSpec, State, Verdict};
+use crate::checks::{CheckOutcome, FailureKind, ServiceSpec, State, Verdict};
 use crate::clock::Clock;
 use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
 use crate::config::Config;
@@ -179,8 +179,17 @@ impl Agent {
     /// Takes the outcome of a service check started by [`tick`](Self::tick):
     /// its samples wait for [`save_check_results`](Self::save_check_results);
     /// a confirmed change of state opens or closes an incident at once.
-    pub fn check_finished(&mut self, name: &str, outcome: CheckOutcome) {
+    pub fn check_finished(&mut self, name: &str, mut outcome: CheckOutcome) {
         let now = self.clock.now();
+        if outcome.kind == Some(FailureKind::Slow)
+            && let Some(usual) = self.usual_response_time(name, now)
+        {
+            outcome.explanation = format!(
+                "{} It usually answers in {}.",
+                outcome.explanation,
+                crate::checks::wording::duration(usual)
+            );
+        }
         let Some(finished) = self
             .services
             .finished(name, &outcome, now, self.throttle.stretch())
@@ -227,6 +236,29 @@ impl Agent {
         if let Err(err) = self.writer.store_mut().save_service_status(&status) {
             tracing::warn!("could not save the state of {name}: {err}");
         }
+    }
+
+    /// The median response time of `name` over the last day, for saying how
+    /// unusual a slow answer is; `None` without enough history.
+    fn usual_response_time(&self, name: &str, now: Timestamp) -> Option<std::time::Duration> {
+        let key = SeriesKey::new(self.host.clone(), services::metric::RESPONSE_MS, name);
+        let from = now
+            .saturating_sub(SignedDuration::from_hours(24))
+            .unwrap_or(now);
+        let mut times: Vec<f64> = self
+            .store()
+            .range(&key, from, now)
+            .ok()?
+            .into_iter()
+            .map(|(_, ms)| ms)
+            .collect();
+        if times.len() < 5 {
+            return None;
+        }
+        times.sort_by(f64::total_cmp);
+        Some(std::time::Duration::from_secs_f64(
+            times[times.len() / 2].max(0.0) / 1000.0,
+        ))
     }
 
     fn service_changed(

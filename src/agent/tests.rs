@@ -56,6 +56,24 @@ impl Sim {
         }
     }
 
+    /// Runs the service checks as the runtime would, one outcome per due run.
+    fn run_checks(&mut self, outcomes: impl IntoIterator<Item = crate::checks::CheckOutcome>) {
+        for outcome in outcomes {
+            let checks = loop {
+                let tick = self.agent.tick();
+                if !tick.checks.is_empty() {
+                    break tick.checks;
+                }
+                self.clock.set(tick.wake);
+            };
+            for spec in checks {
+                self.agent
+                    .check_finished(&spec.common.name, outcome.clone());
+            }
+            self.agent.save_check_results();
+        }
+    }
+
     fn count(&self, metric: &str, instance: &str) -> usize {
         let key = SeriesKey::new("sim", metric, instance);
         self.agent
@@ -248,24 +266,8 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
         crate::checks::CheckOutcome::up("Shop answered")
             .with_response_time(std::time::Duration::from_millis(40))
     };
-    // Runs the service's checks as the runtime would, with the given outcomes in turn.
-    let run = |sim: &mut Sim, outcomes: &mut dyn Iterator<Item = crate::checks::CheckOutcome>| {
-        for outcome in outcomes {
-            let checks = loop {
-                let tick = sim.agent.tick();
-                if !tick.checks.is_empty() {
-                    break tick.checks;
-                }
-                sim.clock.set(tick.wake);
-            };
-            for spec in checks {
-                sim.agent.check_finished(&spec.common.name, outcome.clone());
-            }
-            sim.agent.save_check_results();
-        }
-    };
-    run(&mut sim, &mut [up(), up()].into_iter());
-    run(&mut sim, &mut [refused(), refused()].into_iter());
+    sim.run_checks([up(), up()]);
+    sim.run_checks([refused(), refused()]);
     let store = sim.agent.store();
     let open = store
         .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
@@ -284,7 +286,7 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
         Some(crate::checks::FailureKind::ConnectionRefused)
     );
 
-    run(&mut sim, &mut [up()].into_iter());
+    sim.run_checks([up()]);
     let store = sim.agent.store();
     let closed = store
         .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
@@ -311,5 +313,39 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
             .iter()
             .any(|m| m == "Shop is up again: Shop answered"),
         "{messages:?}"
+    );
+}
+
+#[test]
+fn a_slow_answer_says_how_long_the_service_usually_takes() {
+    let mut config = Config::default();
+    config.services = crate::config::parse(
+        std::path::Path::new("k.toml"),
+        "[[service]]\nname = \"Payments\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n",
+    )
+    .unwrap()
+    .services;
+    let mut sim = sim(Scenario::Idle, config, |h| h);
+    let answered = |ms: u64| {
+        crate::checks::CheckOutcome::up("Payments answered")
+            .with_response_time(std::time::Duration::from_millis(ms))
+    };
+    let slow = crate::checks::CheckOutcome::failed(
+        crate::checks::FailureKind::Slow,
+        "Payments answered in 8.2 s, over its 2 s budget.",
+    )
+    .with_response_time(std::time::Duration::from_millis(8200));
+    sim.run_checks([
+        answered(400),
+        answered(380),
+        answered(420),
+        answered(410),
+        answered(390),
+        slow,
+    ]);
+    let status = &sim.agent.store().service_statuses().unwrap()[0];
+    assert_eq!(
+        status.explanation,
+        "Payments answered in 8.2 s, over its 2 s budget. It usually answers in 400 ms."
     );
 }

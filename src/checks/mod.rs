@@ -39,7 +39,7 @@ mod secret;
 mod spec;
 pub mod tcp;
 mod tls;
-mod wording;
+pub(crate) mod wording;
 
 use std::future::Future;
 use std::pin::Pin;

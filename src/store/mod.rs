@@ -8,10 +8,11 @@
 //!   (`synchronous = NORMAL`: a power cut may lose the last transactions, a
 //!   killed process loses nothing).
 //! - **History** is compact: [`Store::maintain`] seals every closed hour of a
-//!   series into one `chunks` row, encoded by [`codec`](self) (delta-of-delta
-//!   timestamps, fixed-point values to 1/100 of their unit, deflate). A row per
-//!   sample costs ~25 bytes; a sealed sample costs 1 to 2 (see
-//!   `benches/storage.rs`).
+//!   series into one `chunks` row, and every finished day's hours into one
+//!   row for the day, encoded by the `codec` module (timestamps as differences
+//!   from the usual interval, fixed-point values to 1/100 of their unit,
+//!   deflate). A row per sample costs ~25 bytes; a sealed sample about 2.3
+//!   (see `benches/storage.rs`).
 //! - **Queries** merge sealed chunks and staging rows, ordered by time, with no
 //!   duplicates: when both hold the same instant, the later write wins.
 //! - **The latest value** of every series is kept apart in `latest`, updated
@@ -55,8 +56,10 @@ use codec::Point;
 
 /// Length of a sealed chunk: an hour keeps `staging` small (at most about two
 /// hours of rows) while a chunk still holds enough samples (360 at 10 s) for
-/// the encoding to pay off.
+/// the encoding to pay off. The SQL of the `chunks_hourly` index repeats it.
 const CHUNK_MS: i64 = 3_600_000;
+/// Length of a compacted chunk: the hours of a finished day (UTC).
+const DAY_MS: i64 = 24 * CHUNK_MS;
 
 /// The keepwatch database: history, latest values, events and agent state.
 ///
@@ -190,7 +193,7 @@ impl Store {
             let mut stage = tx
                 .prepare_cached(
                     "INSERT INTO staging (series_id, at_ms, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (series_id, at_ms) DO UPDATE SET value = excluded.value",
+                     ON CONFLICT (at_ms, series_id) DO UPDATE SET value = excluded.value",
                 )
                 .map_err(fail)?;
             let mut latest = tx
@@ -306,12 +309,12 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT start_ms, data FROM chunks
-                 WHERE series_id = ?1 AND start_ms > ?2 AND start_ms <= ?3
+                 WHERE series_id = ?1 AND start_ms > ?2 AND start_ms <= ?3 AND end_ms >= ?4
                  ORDER BY start_ms",
             )
             .map_err(fail)?;
         let mut rows = stmt
-            .query(params![id, from_ms.saturating_sub(CHUNK_MS), to_ms])
+            .query(params![id, from_ms.saturating_sub(DAY_MS), to_ms, from_ms])
             .map_err(fail)?;
         let mut chunk = Vec::new();
         while let Some(row) = rows.next().map_err(fail)? {
@@ -401,6 +404,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a piece of agent state (e.g. `stopped_at` when starting again).
+    pub fn remove_state(&mut self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM agent_state WHERE key = ?1")
+            .and_then(|mut s| s.execute([key]))
+            .map_err(|source| StoreError::sqlite("saving agent state", &self.path, source))?;
+        Ok(())
+    }
+
     /// A piece of agent state saved with [`set_state`](Store::set_state).
     pub fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
@@ -448,13 +460,16 @@ impl Store {
     }
 
     /// Staging rows of one series between two instants (both included).
+    ///
+    /// Staging is keyed by time, so this reads every series' rows in the
+    /// range; it holds at most about two hours, which keeps that cheap.
     fn staged(&self, id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Point>, StoreError> {
         let fail = |source| StoreError::sqlite("reading recent samples", &self.path, source);
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT at_ms, value FROM staging
-                 WHERE series_id = ?1 AND at_ms BETWEEN ?2 AND ?3 ORDER BY at_ms",
+                 WHERE at_ms BETWEEN ?2 AND ?3 AND series_id = ?1 ORDER BY at_ms",
             )
             .map_err(fail)?;
         let rows = stmt

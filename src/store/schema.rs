@@ -21,12 +21,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     //
     // Times are milliseconds since the Unix epoch. `staging` holds recent raw
     // samples (a row each, durable at once); `maintain` seals each closed hour
-    // of a series into one compressed `chunks` row. `step` is 0 for raw chunks
+    // of a series into one compressed `chunks` row. Staging is keyed by time
+    // first: a batch then lands on the last page or two, where keying by
+    // series first touched a page per series and wrote ~400 KB of WAL for
+    // every 10 s batch of 150 series. `step` is 0 for raw chunks
     // and the bucket length in milliseconds for thinned (averaged) ones.
     //
     // A chunk's `id` is `hour << 32 | series_id` (hours since the epoch), so
     // the chunks of one hour lie together in the file: thinning or deleting an
     // hour frees whole pages, which is what brings the file under its cap.
+    //
+    // `span_ms` is an hour for freshly sealed chunks; once a day is over,
+    // its hours are compacted into one chunk spanning the day (id of its first
+    // hour): 10% smaller, and a month is 30 rows to decode instead of 720.
+    // The partial index finds the hours still waiting for that.
     "CREATE TABLE series (
         id       INTEGER PRIMARY KEY,
         host     TEXT NOT NULL,
@@ -35,21 +43,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (host, metric, instance)
     );
     CREATE TABLE staging (
-        series_id INTEGER NOT NULL,
         at_ms     INTEGER NOT NULL,
+        series_id INTEGER NOT NULL,
         value     REAL NOT NULL,
-        PRIMARY KEY (series_id, at_ms)
+        PRIMARY KEY (at_ms, series_id)
     ) WITHOUT ROWID;
     CREATE TABLE chunks (
         id        INTEGER PRIMARY KEY,
         series_id INTEGER NOT NULL,
         start_ms  INTEGER NOT NULL,
+        span_ms   INTEGER NOT NULL,
         end_ms    INTEGER NOT NULL,
         count     INTEGER NOT NULL,
         step      INTEGER NOT NULL,
         data      BLOB NOT NULL,
         UNIQUE (series_id, start_ms)
     );
+    CREATE INDEX chunks_hourly ON chunks (id) WHERE span_ms = 3600000;
     CREATE TABLE latest (
         series_id INTEGER PRIMARY KEY,
         at_ms     INTEGER NOT NULL,

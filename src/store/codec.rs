@@ -270,6 +270,7 @@ struct TokenReader {
 }
 
 impl TokenReader {
+    #[inline(always)]
     fn next(&mut self, r: &mut Reader<'_>) -> Result<i64, DecodeError> {
         if self.zeros_left > 0 {
             self.zeros_left -= 1;
@@ -292,6 +293,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    #[inline(always)]
     fn byte(&mut self) -> Result<u8, DecodeError> {
         let (&b, rest) = self
             .data
@@ -301,7 +303,15 @@ impl Reader<'_> {
         Ok(b)
     }
 
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Most tokens are one byte.
+        if let Some((&b, rest)) = self.data.split_first()
+            && b < 0x80
+        {
+            self.data = rest;
+            return Ok(u64::from(b));
+        }
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -313,6 +323,7 @@ impl Reader<'_> {
         Err(DecodeError("varint too long"))
     }
 
+    #[inline(always)]
     fn signed(&mut self) -> Result<i64, DecodeError> {
         let n = self.varint()?;
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))

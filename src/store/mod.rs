@@ -308,7 +308,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT start_ms, data FROM chunks
+                "SELECT start_ms, end_ms, data FROM chunks
                  WHERE series_id = ?1 AND start_ms > ?2 AND start_ms <= ?3 AND end_ms >= ?4
                  ORDER BY start_ms",
             )
@@ -319,20 +319,27 @@ impl Store {
         let mut chunk = Vec::new();
         while let Some(row) = rows.next().map_err(fail)? {
             let start: i64 = row.get(0).map_err(fail)?;
+            let end: i64 = row.get(1).map_err(fail)?;
             let data = row
-                .get_ref(1)
+                .get_ref(2)
                 .and_then(|v| Ok(v.as_blob()?))
                 .map_err(fail)?;
-            chunk.clear();
-            codec::decode_into(data, &mut chunk).map_err(|e| self.damaged(id, start, e))?;
-            sealed.extend(chunk.iter().filter(|p| p.0 >= from_ms && p.0 <= to_ms));
+            let damaged = |e| self.damaged(id, start, e);
+            if start >= from_ms && end <= to_ms {
+                codec::decode_into(data, &mut sealed).map_err(damaged)?;
+            } else {
+                chunk.clear();
+                codec::decode_into(data, &mut chunk).map_err(damaged)?;
+                sealed.extend(chunk.iter().filter(|p| p.0 >= from_ms && p.0 <= to_ms));
+            }
         }
         let staged = self.staged(id, from_ms, to_ms)?;
         let merged = maintain::merge(sealed, staged);
-        merged
-            .into_iter()
-            .map(|(at_ms, value)| Ok((self.timestamp(at_ms)?, value)))
-            .collect()
+        let mut history = Vec::with_capacity(merged.len());
+        for (at_ms, value) in merged {
+            history.push((self.timestamp(at_ms)?, value));
+        }
+        Ok(history)
     }
 
     /// Bytes the database occupies (pages in use; free pages are not counted,

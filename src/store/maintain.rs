@@ -71,9 +71,7 @@ impl Store {
         self.enforce_cap(&mut report)?;
         self.reclaim()?;
         report.bytes_after = self.size_on_disk()?;
-        if report != MaintenanceReport::default() {
-            tracing::debug!(?report, "storage maintenance");
-        }
+        tracing::debug!(?report, "storage maintenance");
         Ok(report)
     }
 

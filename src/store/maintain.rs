@@ -69,7 +69,9 @@ impl Store {
         self.seal(sealed_before, &mut report)?;
         self.compact(sealed_before.div_euclid(DAY_MS) * DAY_MS, &mut report)?;
         self.enforce_cap(&mut report)?;
-        self.reclaim()?;
+        // Near the cap the file itself must shrink, since the disk may be
+        // what is running out.
+        self.reclaim(report.thinned_chunks + report.dropped_chunks > 0)?;
         report.bytes_after = self.size_on_disk()?;
         tracing::debug!(?report, "storage maintenance");
         Ok(report)
@@ -353,9 +355,9 @@ impl Store {
         Ok(chunks.len())
     }
 
-    /// Hands free pages back to the file system once there are enough of them
-    /// to matter (`auto_vacuum = INCREMENTAL`).
-    fn reclaim(&mut self) -> Result<(), StoreError> {
+    /// Hands free pages back to the file system (`auto_vacuum = INCREMENTAL`)
+    /// when `now` or once there are enough of them to matter.
+    fn reclaim(&mut self, now: bool) -> Result<(), StoreError> {
         let fail = |source| StoreError::sqlite("reclaiming free space", &self.path, source);
         let (pages, free): (i64, i64) = self
             .conn
@@ -366,7 +368,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(fail)?;
-        if free > 0 && free * RECLAIM_FREE_SHARE > pages - free {
+        if free > 0 && (now || free * RECLAIM_FREE_SHARE > pages - free) {
             let mut stmt = self
                 .conn
                 .prepare("PRAGMA incremental_vacuum")

@@ -358,6 +358,11 @@ fn the_cap_deletes_oldest_history_when_thinning_is_not_enough() {
     assert_eq!(report.thinned_chunks, 12, "{report:?}");
     assert_eq!(report.dropped_chunks, 12, "{report:?}");
     assert!(report.over_cap, "a 4 KB cap cannot hold even the schema");
+    assert_eq!(
+        pragma::<i64>(&store, "freelist_count"),
+        0,
+        "the file shrank"
+    );
     assert!(
         store
             .range(&key("cpu"), at(0), at(6 * 3600 - 1))
@@ -436,6 +441,9 @@ fn agent_state_is_set_replaced_and_read() {
         store.state("throttle").unwrap().as_deref(),
         Some("stretched x4")
     );
+    store.remove_state("throttle").unwrap();
+    store.remove_state("never-set").unwrap();
+    assert_eq!(store.state("throttle").unwrap(), None);
 }
 
 #[test]

@@ -46,8 +46,9 @@ pub struct MaintenanceReport {
 }
 
 impl Store {
-    /// Seals every closed hour of recent samples into chunks, deletes history
-    /// older than the retention, applies the disk cap and reclaims free space.
+    /// Deletes history older than the retention, seals every closed hour of
+    /// recent samples into chunks, compacts finished days, applies the disk
+    /// cap and reclaims free space.
     ///
     /// Call it regularly (every few minutes to every hour); `now` decides which
     /// hours are closed and what is too old. Each step is its own transaction,

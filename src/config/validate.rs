@@ -10,8 +10,7 @@ use crate::calendar::DayHours;
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |section: &str, key: &str, message: String, hint: Option<String>| {
-        let (line, column) =
-            locate(text, section, key).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        let (line, column) = locate(text, section, key).map_or((None, None), |(l, c)| (Some(l), Some(c)));
         problems.push(Problem {
             line,
             column,
@@ -23,21 +22,11 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
 
     let business = &config.business;
     if !business.timezone.is_empty() && jiff::tz::TimeZone::get(&business.timezone).is_err() {
-        let names: Vec<String> = jiff::tz::db()
-            .available()
-            .map(|name| name.to_string())
-            .collect();
+        let names: Vec<String> = jiff::tz::db().available().map(|name| name.to_string()).collect();
         let hint = suggest(&business.timezone, &names)
             .map(|best| format!("did you mean `{best}`?"))
-            .unwrap_or_else(|| {
-                "use an IANA name such as `Europe/Berlin` or `America/New_York`".to_owned()
-            });
-        report(
-            "business",
-            "timezone",
-            format!("unknown time zone `{}`", business.timezone),
-            Some(hint),
-        );
+            .unwrap_or_else(|| "use an IANA name such as `Europe/Berlin` or `America/New_York`".to_owned());
+        report("business", "timezone", format!("unknown time zone `{}`", business.timezone), Some(hint));
     }
     if !business.admin_email.is_empty() && !looks_like_email(&business.admin_email) {
         report(
@@ -58,12 +47,7 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         ("sunday", &hours.sunday),
     ] {
         if let Err(message) = value.parse::<DayHours>() {
-            report(
-                "business.hours",
-                day,
-                message,
-                Some("or write \"closed\"".to_owned()),
-            );
+            report("business.hours", day, message, Some("or write \"closed\"".to_owned()));
         }
     }
 
@@ -107,15 +91,9 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     let throttle = &config.throttle;
     let percent = |value: f64| value > 0.0 && value <= 100.0;
     if !percent(throttle.busy_cpu_percent) {
-        report(
-            "throttle",
-            "busy_cpu_percent",
-            "must be between 0 and 100".to_owned(),
-            None,
-        );
+        report("throttle", "busy_cpu_percent", "must be between 0 and 100".to_owned(), None);
     }
-    if !percent(throttle.calm_cpu_percent) || throttle.calm_cpu_percent >= throttle.busy_cpu_percent
-    {
+    if !percent(throttle.calm_cpu_percent) || throttle.calm_cpu_percent >= throttle.busy_cpu_percent {
         report(
             "throttle",
             "calm_cpu_percent",
@@ -127,28 +105,13 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
     if throttle.busy_load_per_core.is_nan() || throttle.busy_load_per_core <= 0.0 {
-        report(
-            "throttle",
-            "busy_load_per_core",
-            "must be above 0".to_owned(),
-            None,
-        );
+        report("throttle", "busy_load_per_core", "must be above 0".to_owned(), None);
     }
     if !percent(throttle.max_own_cpu_percent) {
-        report(
-            "throttle",
-            "max_own_cpu_percent",
-            "must be between 0 and 100".to_owned(),
-            None,
-        );
+        report("throttle", "max_own_cpu_percent", "must be between 0 and 100".to_owned(), None);
     }
     if !(1..=64).contains(&throttle.max_stretch) {
-        report(
-            "throttle",
-            "max_stretch",
-            "must be between 1 and 64".to_owned(),
-            None,
-        );
+        report("throttle", "max_stretch", "must be between 1 and 64".to_owned(), None);
     }
 
     if !["error", "warn", "info", "debug", "trace"].contains(&config.log.level.as_str()) {
@@ -164,9 +127,7 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
 
 fn looks_like_email(text: &str) -> bool {
     match text.split_once('@') {
-        Some((user, domain)) => {
-            !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace)
-        }
+        Some((user, domain)) => !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace),
         None => false,
     }
 }
@@ -207,17 +168,8 @@ mod tests {
         let found = problems("[business]\ntimezone = \"Europe/Berlni\"\n");
         assert_eq!(found[0].field, "business.timezone");
         assert_eq!((found[0].line, found[0].column), (Some(2), Some(12)));
-        assert_eq!(
-            found[0].hint.as_deref(),
-            Some("did you mean `Europe/Berlin`?")
-        );
-        assert!(
-            parse(
-                Path::new("k.toml"),
-                "[business]\ntimezone = \"America/New_York\"\n"
-            )
-            .is_ok()
-        );
+        assert_eq!(found[0].hint.as_deref(), Some("did you mean `Europe/Berlin`?"));
+        assert!(parse(Path::new("k.toml"), "[business]\ntimezone = \"America/New_York\"\n").is_ok());
     }
 
     #[test]
@@ -253,11 +205,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].field, "throttle.calm_cpu_percent");
         assert_eq!(found[0].line, None);
-        assert!(
-            found[0]
-                .to_string()
-                .starts_with("`throttle.calm_cpu_percent`")
-        );
+        assert!(found[0].to_string().starts_with("`throttle.calm_cpu_percent`"));
     }
 
     #[test]

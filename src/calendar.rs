@@ -35,7 +35,10 @@ impl FromStr for DayHours {
             .split(',')
             .map(|range| {
                 let (start, end) = range.split_once('-').ok_or_else(|| {
-                    format!("\"{}\" is not a range: write it like \"09:00-17:00\"", range.trim())
+                    format!(
+                        "\"{}\" is not a range: write it like \"09:00-17:00\"",
+                        range.trim()
+                    )
                 })?;
                 Ok((parse_time(start)?, parse_time(end)?))
             })
@@ -61,7 +64,9 @@ impl fmt::Display for DayHours {
 
 fn parse_time(text: &str) -> Result<Time, String> {
     let text = text.trim();
-    let invalid = || format!("\"{text}\" is not a time of day: write it as HH:MM, e.g. \"09:00\" or \"17:30\"");
+    let invalid = || {
+        format!("\"{text}\" is not a time of day: write it as HH:MM, e.g. \"09:00\" or \"17:30\"")
+    };
     let (hour, minute) = text.split_once(':').ok_or_else(invalid)?;
     let hour: i8 = hour.parse().map_err(|_| invalid())?;
     let minute: i8 = minute.parse().map_err(|_| invalid())?;
@@ -78,7 +83,10 @@ mod tests {
     #[test]
     fn hours_parse_single_split_overnight_and_closed() {
         let day: DayHours = "09:00-17:00".parse().unwrap();
-        assert_eq!(day.ranges, vec![(Time::constant(9, 0, 0, 0), Time::constant(17, 0, 0, 0))]);
+        assert_eq!(
+            day.ranges,
+            vec![(Time::constant(9, 0, 0, 0), Time::constant(17, 0, 0, 0))]
+        );
         let split: DayHours = "08:00-12:00, 13:30-18:00".parse().unwrap();
         assert_eq!(split.ranges.len(), 2);
         assert_eq!(split.to_string(), "08:00-12:00, 13:30-18:00");
@@ -86,7 +94,10 @@ mod tests {
         assert!(night.ranges[0].1 < night.ranges[0].0);
         assert!("closed".parse::<DayHours>().unwrap().is_closed());
         assert_eq!(DayHours::default().to_string(), "closed");
-        assert_eq!("00:00-24:00".parse::<DayHours>().unwrap().ranges[0].1, Time::MAX);
+        assert_eq!(
+            "00:00-24:00".parse::<DayHours>().unwrap().ranges[0].1,
+            Time::MAX
+        );
     }
 
     #[test]

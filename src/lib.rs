@@ -15,9 +15,14 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
+pub mod agent;
 pub mod calendar;
+pub mod checks;
 pub mod clock;
 pub mod collect;
 pub mod config;
+pub mod deploy;
 pub mod observation;
+pub mod plain;
+pub mod status;
 pub mod store;

@@ -86,10 +86,16 @@ pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|err| {
         let hint = match err.kind() {
             std::io::ErrorKind::NotFound => "run `keepwatch init` to write one, or check the path",
-            std::io::ErrorKind::PermissionDenied => "make the file readable by the user running keepwatch",
+            std::io::ErrorKind::PermissionDenied => {
+                "make the file readable by the user running keepwatch"
+            }
             _ => "check that the path names a readable text file",
         };
-        ConfigError::single(path, format!("cannot read the file: {err}"), Some(hint.to_owned()))
+        ConfigError::single(
+            path,
+            format!("cannot read the file: {err}"),
+            Some(hint.to_owned()),
+        )
     })
 }
 
@@ -264,7 +270,9 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<Problem> {
-        parse(Path::new("keepwatch.toml"), text).unwrap_err().problems
+        parse(Path::new("keepwatch.toml"), text)
+            .unwrap_err()
+            .problems
     }
 
     #[test]
@@ -274,7 +282,11 @@ mod tests {
 
     #[test]
     fn values_override_defaults_and_the_rest_stays_default() {
-        let config = parse(Path::new("k.toml"), "[collect]\ncpu = \"5s\"\n[storage]\nmax_size = \"2GB\"\n").unwrap();
+        let config = parse(
+            Path::new("k.toml"),
+            "[collect]\ncpu = \"5s\"\n[storage]\nmax_size = \"2GB\"\n",
+        )
+        .unwrap();
         assert_eq!(config.collect.cpu, super::super::Duration::from_secs(5));
         assert_eq!(config.storage.max_size.0, 2_000_000_000);
         assert_eq!(config.collect.memory, Config::default().collect.memory);
@@ -294,7 +306,10 @@ mod tests {
     #[test]
     fn a_key_nothing_like_the_known_ones_lists_them() {
         let found = problems("[storage]\nbananas = 3\n");
-        assert_eq!(found[0].hint.as_deref(), Some("known keys here: retention, max_size"));
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("known keys here: retention, max_size")
+        );
     }
 
     #[test]
@@ -310,11 +325,26 @@ mod tests {
         let text = "[collect]\ncpu = 10\ndisk = \"1 fortnight\"\n[throttle]\nmax_strech = 4\nenabled = \"yes\"\n";
         let found = problems(text);
         let lines: Vec<_> = found.iter().map(|p| p.line).collect();
-        assert_eq!(lines, vec![Some(2), Some(3), Some(5), Some(6)], "{found:#?}");
-        assert!(found[0].message.contains("a duration in quotes"), "{}", found[0].message);
+        assert_eq!(
+            lines,
+            vec![Some(2), Some(3), Some(5), Some(6)],
+            "{found:#?}"
+        );
+        assert!(
+            found[0].message.contains("a duration in quotes"),
+            "{}",
+            found[0].message
+        );
         assert_eq!(found[0].field, "collect.cpu");
-        assert!(found[1].message.contains("unknown unit"), "{}", found[1].message);
-        assert_eq!(found[2].hint.as_deref(), Some("did you mean `max_stretch`?"));
+        assert!(
+            found[1].message.contains("unknown unit"),
+            "{}",
+            found[1].message
+        );
+        assert_eq!(
+            found[2].hint.as_deref(),
+            Some("did you mean `max_stretch`?")
+        );
         assert_eq!(found[3].field, "throttle.enabled");
     }
 

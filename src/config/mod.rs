@@ -17,6 +17,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::ServiceSpec;
+
 /// Everything keepwatch can be told. Every field has a default, so an empty
 /// file (or no file at all) is a valid configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -34,6 +36,11 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// What keepwatch writes to its own log.
     pub log: LogConfig,
+    /// How service checks are run.
+    pub checks: ChecksConfig,
+    /// The services to check, one `[[service]]` table each.
+    #[serde(rename = "service", skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSpec>,
 }
 
 /// Identity and data location of this agent.
@@ -185,6 +192,20 @@ impl Default for ThrottleConfig {
             max_own_cpu_percent: 2.0,
             max_stretch: 8,
         }
+    }
+}
+
+/// Running service checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChecksConfig {
+    /// At most this many checks run at the same time; the rest wait their turn.
+    pub max_concurrent: usize,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        Self { max_concurrent: 64 }
     }
 }
 

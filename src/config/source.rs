@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::load::{ConfigError, parse, read};
 use super::Config;
+use super::load::{ConfigError, parse, read};
 
 /// Where the config in force came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +41,10 @@ pub fn default_path(current_dir: &Path, user_config_dir: Option<&Path>) -> PathB
 
 /// Where the copy of the last config that loaded without problems is kept.
 pub fn last_good_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".last-good");
     path.with_file_name(name)
 }
@@ -85,7 +88,10 @@ pub fn load_and_remember(path: &Path) -> Result<Config, ConfigError> {
     if std::fs::read_to_string(&backup).ok().as_deref() != Some(text.as_str())
         && let Err(err) = std::fs::write(&backup, &text)
     {
-        tracing::warn!("could not keep a copy of the good config at {}: {err}", backup.display());
+        tracing::warn!(
+            "could not keep a copy of the good config at {}: {err}",
+            backup.display()
+        );
     }
     Ok(config)
 }
@@ -98,10 +104,19 @@ mod tests {
     fn the_local_file_wins_over_the_user_folder() {
         let dir = tempfile::tempdir().unwrap();
         let user = dir.path().join("user");
-        assert_eq!(default_path(dir.path(), Some(&user)), user.join("keepwatch/keepwatch.toml"));
-        assert_eq!(default_path(dir.path(), None), dir.path().join("keepwatch.toml"));
+        assert_eq!(
+            default_path(dir.path(), Some(&user)),
+            user.join("keepwatch/keepwatch.toml")
+        );
+        assert_eq!(
+            default_path(dir.path(), None),
+            dir.path().join("keepwatch.toml")
+        );
         std::fs::write(dir.path().join("keepwatch.toml"), "").unwrap();
-        assert_eq!(default_path(dir.path(), Some(&user)), dir.path().join("keepwatch.toml"));
+        assert_eq!(
+            default_path(dir.path(), Some(&user)),
+            dir.path().join("keepwatch.toml")
+        );
     }
 
     #[test]
@@ -126,7 +141,10 @@ mod tests {
 
         std::fs::write(&path, "[collect]\ncpu = \"5 seconds\"\n").unwrap();
         let fallback = load_for_start(&path, true).unwrap();
-        assert_eq!(fallback.config.collect.cpu, crate::config::Duration::from_secs(5));
+        assert_eq!(
+            fallback.config.collect.cpu,
+            crate::config::Duration::from_secs(5)
+        );
         match fallback.origin {
             Origin::LastGood(err) => assert_eq!(err.problems[0].line, Some(2)),
             other => panic!("expected the last good copy, got {other:?}"),

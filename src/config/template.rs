@@ -10,22 +10,34 @@ use super::load::table_header;
 /// Explanations shown above each section and key, by dotted path. A test
 /// checks that every key of the config has one.
 const DOCS: &[(&str, &str)] = &[
-    ("agent", "This computer, as keepwatch names it, and where it keeps its data."),
-    ("agent.name", "Name of this computer in reports and alerts. Empty: use its host name."),
+    (
+        "agent",
+        "This computer, as keepwatch names it, and where it keeps its data.",
+    ),
+    (
+        "agent.name",
+        "Name of this computer in reports and alerts. Empty: use its host name.",
+    ),
     (
         "agent.data_dir",
         "Folder for keepwatch's database. Empty: the usual per-user data folder\n\
          (Linux: ~/.local/share/keepwatch, macOS: ~/Library/Application Support/keepwatch,\n\
          Windows: %LOCALAPPDATA%\\keepwatch).",
     ),
-    ("business", "Your business. Alerts and reports treat opening hours differently from nights and weekends."),
+    (
+        "business",
+        "Your business. Alerts and reports treat opening hours differently from nights and weekends.",
+    ),
     ("business.name", "Shown in reports and messages."),
     (
         "business.timezone",
         "Time zone of your opening hours, e.g. \"Europe/Berlin\" or \"America/New_York\".\n\
          Empty: this computer's time zone.",
     ),
-    ("business.admin_email", "Who looks after the systems and gets the alerts."),
+    (
+        "business.admin_email",
+        "Who looks after the systems and gets the alerts.",
+    ),
     (
         "business.hours",
         "Opening hours per day: \"09:00-17:00\", several ranges \"08:00-12:00, 13:00-17:00\",\n\
@@ -43,14 +55,29 @@ const DOCS: &[(&str, &str)] = &[
         "How often to measure this computer. Durations: \"10s\", \"5m\", \"1h\"; \"off\" stops one.",
     ),
     ("collect.cpu", "Processor use, in total and per core."),
-    ("collect.per_core", "Also keep each core's use (true or false)."),
+    (
+        "collect.per_core",
+        "Also keep each core's use (true or false).",
+    ),
     ("collect.memory", "Memory and swap use."),
     ("collect.disk", "Used and free space of each disk."),
-    ("collect.network", "Traffic in and out, and errors, of each network connection."),
-    ("collect.load", "Load average: how many programs wait for the processor."),
-    ("collect.uptime", "Time since the computer started (shows unexpected restarts)."),
+    (
+        "collect.network",
+        "Traffic in and out, and errors, of each network connection.",
+    ),
+    (
+        "collect.load",
+        "Load average: how many programs wait for the processor.",
+    ),
+    (
+        "collect.uptime",
+        "Time since the computer started (shows unexpected restarts).",
+    ),
     ("storage", "How much history to keep."),
-    ("storage.retention", "History older than this is deleted, e.g. \"30d\" or \"365d\"."),
+    (
+        "storage.retention",
+        "History older than this is deleted, e.g. \"30d\" or \"365d\".",
+    ),
     (
         "storage.max_size",
         "Most disk space the database may use, e.g. \"500MB\" or \"2GB\". Near it, the oldest\n\
@@ -62,13 +89,40 @@ const DOCS: &[(&str, &str)] = &[
          so monitoring never makes a busy server slower. It logs when it does.",
     ),
     ("throttle.enabled", "true or false."),
-    ("throttle.busy_cpu_percent", "Busy when total processor use is above this (percent)..."),
-    ("throttle.busy_load_per_core", "...or when the load average per core is above this."),
-    ("throttle.calm_cpu_percent", "Calm again below this processor use (percent)."),
-    ("throttle.max_own_cpu_percent", "keepwatch also slows down if it uses more than this much of one core (percent)."),
-    ("throttle.max_stretch", "Measure at most this many times less often."),
+    (
+        "throttle.busy_cpu_percent",
+        "Busy when total processor use is above this (percent)...",
+    ),
+    (
+        "throttle.busy_load_per_core",
+        "...or when the load average per core is above this.",
+    ),
+    (
+        "throttle.calm_cpu_percent",
+        "Calm again below this processor use (percent).",
+    ),
+    (
+        "throttle.max_own_cpu_percent",
+        "keepwatch also slows down if it uses more than this much of one core (percent).",
+    ),
+    (
+        "throttle.max_stretch",
+        "Measure at most this many times less often.",
+    ),
+    ("checks", "How service checks are run."),
+    (
+        "checks.max_concurrent",
+        "At most this many checks run at the same time; the others wait their turn.",
+    ),
+    (
+        "service",
+        "A service to check (see the examples at the end of this file).",
+    ),
     ("log", "keepwatch's own messages."),
-    ("log.level", "How much to say: \"error\", \"warn\", \"info\" or \"debug\"."),
+    (
+        "log.level",
+        "How much to say: \"error\", \"warn\", \"info\" or \"debug\".",
+    ),
 ];
 
 const HEADER: &str = "\
@@ -79,6 +133,49 @@ const HEADER: &str = "\
 # save it: a mistake is reported with its line number, and keepwatch keeps
 # running on the last good version until you fix it.
 ";
+
+/// Examples of services, commented out; a test checks that they are valid.
+const SERVICE_EXAMPLES: &str = r##"
+# ---------------------------------------------------------------------------
+# Services to check. Each [[service]] block below is one service: remove the
+# "# " in front of a block's lines to switch it on, and adjust it. Then run
+# `keepwatch check` to try them all once and see what keepwatch finds.
+#
+# Settings every service has: name, type, interval ("30s"), timeout ("10s"),
+# slow_after (answers slower than this count as degraded), retries (1: a failed
+# check is retried at once before it counts), confirm_after (1: how many failed
+# checks in a row change the state), critical, external, revenue_per_hour,
+# tags, depends_on (names of other services, or "internet").
+#
+# [[service]]
+# name = "Web shop"
+# type = "http"
+# url = "https://shop.example.com/"
+# critical = true
+# revenue_per_hour = 250.0
+# slow_after = "2s"
+#
+# [[service]]
+# name = "Shop health"
+# type = "http"
+# url = "https://shop.example.com/health"
+# json = { status = "ok" }
+# depends_on = ["Web shop"]
+#
+# [[service]]
+# name = "Payment gateway"
+# type = "http"
+# url = "https://api.payments.example/health"
+# external = true
+# depends_on = ["internet"]
+#
+# [[service]]
+# name = "Mail server"
+# type = "tcp"
+# host = "mail.example.com"
+# port = 25
+# expect_banner = "ESMTP"
+"##;
 
 /// The commented TOML text for `config`.
 pub fn commented(config: &Config) -> String {
@@ -106,6 +203,7 @@ pub fn commented(config: &Config) -> String {
         out.push_str(line);
         out.push('\n');
     }
+    out.push_str(SERVICE_EXAMPLES);
     out
 }
 
@@ -126,9 +224,15 @@ mod tests {
     #[test]
     fn the_commented_defaults_read_back_as_the_defaults() {
         let text = commented(&Config::default());
-        assert_eq!(parse(Path::new("k.toml"), &text).unwrap(), Config::default());
+        assert_eq!(
+            parse(Path::new("k.toml"), &text).unwrap(),
+            Config::default()
+        );
         assert!(text.starts_with("# keepwatch configuration."));
-        assert!(text.contains("# Processor use, in total and per core.\ncpu = \"10s\"\n"), "{text}");
+        assert!(
+            text.contains("# Processor use, in total and per core.\ncpu = \"10s\"\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -143,6 +247,28 @@ mod tests {
     }
 
     #[test]
+    fn the_service_examples_are_valid_once_uncommented() {
+        let uncommented: String = SERVICE_EXAMPLES
+            .lines()
+            .filter(|line| {
+                line.starts_with("# [[") || line.starts_with("# ") && line.contains(" = ")
+            })
+            .filter(|line| !line.contains("Settings every service"))
+            .map(|line| format!("{}\n", &line[2..]))
+            .collect();
+        let config = parse(Path::new("k.toml"), &uncommented).unwrap();
+        let names: Vec<_> = config
+            .services
+            .iter()
+            .map(|s| s.common.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["Web shop", "Shop health", "Payment gateway", "Mail server"]
+        );
+    }
+
+    #[test]
     fn every_setting_is_explained() {
         let values = toml::to_string(&Config::default()).unwrap();
         let mut section = String::new();
@@ -154,11 +280,16 @@ mod tests {
                 }
                 None => format!("{section}.{}", line.split_once('=').unwrap().0.trim()),
             };
-            assert!(DOCS.iter().any(|(key, _)| *key == path), "no explanation for `{path}` in DOCS");
-        }
-        for (key, _) in DOCS {
             assert!(
-                values.contains(&format!("[{key}]")) || values.contains(&format!("\n{} =", key.rsplit('.').next().unwrap())),
+                DOCS.iter().any(|(key, _)| *key == path),
+                "no explanation for `{path}` in DOCS"
+            );
+        }
+        // `[[service]]` tables appear only once services are configured.
+        for (key, _) in DOCS.iter().filter(|(key, _)| *key != "service") {
+            assert!(
+                values.contains(&format!("[{key}]"))
+                    || values.contains(&format!("\n{} =", key.rsplit('.').next().unwrap())),
                 "DOCS explains `{key}`, which the config no longer has"
             );
         }

@@ -183,7 +183,7 @@ impl fmt::Display for ByteSize {
             ("MB", 1_000_000),
             ("KB", 1_000),
         ] {
-            if self.0 >= factor && self.0 % factor == 0 {
+            if self.0 >= factor && self.0.is_multiple_of(factor) {
                 return write!(f, "{}{name}", self.0 / factor);
             }
         }

@@ -10,7 +10,8 @@ use crate::calendar::DayHours;
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |section: &str, key: &str, message: String, hint: Option<String>| {
-        let (line, column) = locate(text, section, key).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        let (line, column) =
+            locate(text, section, key).map_or((None, None), |(l, c)| (Some(l), Some(c)));
         problems.push(Problem {
             line,
             column,
@@ -22,11 +23,21 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
 
     let business = &config.business;
     if !business.timezone.is_empty() && jiff::tz::TimeZone::get(&business.timezone).is_err() {
-        let names: Vec<String> = jiff::tz::db().available().map(|name| name.to_string()).collect();
+        let names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.to_string())
+            .collect();
         let hint = suggest(&business.timezone, &names)
             .map(|best| format!("did you mean `{best}`?"))
-            .unwrap_or_else(|| "use an IANA name such as `Europe/Berlin` or `America/New_York`".to_owned());
-        report("business", "timezone", format!("unknown time zone `{}`", business.timezone), Some(hint));
+            .unwrap_or_else(|| {
+                "use an IANA name such as `Europe/Berlin` or `America/New_York`".to_owned()
+            });
+        report(
+            "business",
+            "timezone",
+            format!("unknown time zone `{}`", business.timezone),
+            Some(hint),
+        );
     }
     if !business.admin_email.is_empty() && !looks_like_email(&business.admin_email) {
         report(
@@ -47,7 +58,12 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         ("sunday", &hours.sunday),
     ] {
         if let Err(message) = value.parse::<DayHours>() {
-            report("business.hours", day, message, Some("or write \"closed\"".to_owned()));
+            report(
+                "business.hours",
+                day,
+                message,
+                Some("or write \"closed\"".to_owned()),
+            );
         }
     }
 
@@ -91,9 +107,15 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     let throttle = &config.throttle;
     let percent = |value: f64| value > 0.0 && value <= 100.0;
     if !percent(throttle.busy_cpu_percent) {
-        report("throttle", "busy_cpu_percent", "must be between 0 and 100".to_owned(), None);
+        report(
+            "throttle",
+            "busy_cpu_percent",
+            "must be between 0 and 100".to_owned(),
+            None,
+        );
     }
-    if !percent(throttle.calm_cpu_percent) || throttle.calm_cpu_percent >= throttle.busy_cpu_percent {
+    if !percent(throttle.calm_cpu_percent) || throttle.calm_cpu_percent >= throttle.busy_cpu_percent
+    {
         report(
             "throttle",
             "calm_cpu_percent",
@@ -105,15 +127,38 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
     if throttle.busy_load_per_core.is_nan() || throttle.busy_load_per_core <= 0.0 {
-        report("throttle", "busy_load_per_core", "must be above 0".to_owned(), None);
+        report(
+            "throttle",
+            "busy_load_per_core",
+            "must be above 0".to_owned(),
+            None,
+        );
     }
     if !percent(throttle.max_own_cpu_percent) {
-        report("throttle", "max_own_cpu_percent", "must be between 0 and 100".to_owned(), None);
+        report(
+            "throttle",
+            "max_own_cpu_percent",
+            "must be between 0 and 100".to_owned(),
+            None,
+        );
     }
     if !(1..=64).contains(&throttle.max_stretch) {
-        report("throttle", "max_stretch", "must be between 1 and 64".to_owned(), None);
+        report(
+            "throttle",
+            "max_stretch",
+            "must be between 1 and 64".to_owned(),
+            None,
+        );
     }
 
+    if config.checks.max_concurrent == 0 {
+        report(
+            "checks",
+            "max_concurrent",
+            "must be at least 1".to_owned(),
+            None,
+        );
+    }
     if !["error", "warn", "info", "debug", "trace"].contains(&config.log.level.as_str()) {
         report(
             "log",
@@ -122,12 +167,85 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
             Some("use one of error, warn, info, debug".to_owned()),
         );
     }
+    check_services(config, text, &mut problems);
     problems
+}
+
+/// Names must be unique (they identify a service in history, alerts and
+/// reports) and `depends_on` must name a configured service or `"internet"`.
+fn check_services(config: &Config, text: &str, problems: &mut Vec<Problem>) {
+    let names: Vec<String> = config
+        .services
+        .iter()
+        .map(|s| s.common.name.clone())
+        .collect();
+    for (index, service) in config.services.iter().enumerate() {
+        let name = &service.common.name;
+        let at = locate_service(text, name, index);
+        let mut report = |message: String, hint: Option<String>| {
+            problems.push(Problem {
+                line: at.map(|(line, _)| line),
+                column: at.map(|(_, column)| column),
+                field: format!("service[{index}]"),
+                message,
+                hint,
+            });
+        };
+        if names[..index].contains(name) {
+            report(
+                format!("there is already a service named \"{name}\""),
+                Some("give each service its own name".to_owned()),
+            );
+        }
+        for parent in &service.common.depends_on {
+            if parent == name {
+                report(format!("\"{name}\" cannot depend on itself"), None);
+            } else if parent != "internet" && !names.contains(parent) {
+                let hint = suggest(parent, &names)
+                    .map(|best| format!("did you mean \"{best}\"?"))
+                    .unwrap_or_else(|| "name another [[service]], or \"internet\"".to_owned());
+                report(
+                    format!("depends_on names \"{parent}\", which is not a configured service"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+}
+
+/// The position of the `name = "..."` line of the `index`-th `[[service]]`.
+fn locate_service(text: &str, name: &str, index: usize) -> Option<(usize, usize)> {
+    let mut seen = 0;
+    let mut in_service = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_service = trimmed.replace(' ', "") == "[[service]]";
+            if in_service {
+                seen += 1;
+            }
+        } else if in_service
+            && seen == index + 1
+            && let Some((key, value)) = trimmed.split_once('=')
+            && key.trim() == "name"
+            && value.trim().trim_matches('"') == name
+        {
+            return Some(position(
+                text,
+                offset + line.len() - line.trim_start().len(),
+            ));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn looks_like_email(text: &str) -> bool {
     match text.split_once('@') {
-        Some((user, domain)) => !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace),
+        Some((user, domain)) => {
+            !user.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace)
+        }
         None => false,
     }
 }
@@ -168,8 +286,17 @@ mod tests {
         let found = problems("[business]\ntimezone = \"Europe/Berlni\"\n");
         assert_eq!(found[0].field, "business.timezone");
         assert_eq!((found[0].line, found[0].column), (Some(2), Some(12)));
-        assert_eq!(found[0].hint.as_deref(), Some("did you mean `Europe/Berlin`?"));
-        assert!(parse(Path::new("k.toml"), "[business]\ntimezone = \"America/New_York\"\n").is_ok());
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("did you mean `Europe/Berlin`?")
+        );
+        assert!(
+            parse(
+                Path::new("k.toml"),
+                "[business]\ntimezone = \"America/New_York\"\n"
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -205,7 +332,42 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].field, "throttle.calm_cpu_percent");
         assert_eq!(found[0].line, None);
-        assert!(found[0].to_string().starts_with("`throttle.calm_cpu_percent`"));
+        assert!(
+            found[0]
+                .to_string()
+                .starts_with("`throttle.calm_cpu_percent`")
+        );
+    }
+
+    #[test]
+    fn services_need_unique_names_and_known_dependencies() {
+        let text = "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 80\n\
+                    depends_on = [\"Databse\", \"internet\"]\n\
+                    [[service]]\nname = \"Database\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 5432\n\
+                    [[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 81\n\
+                    depends_on = [\"Shop\"]\n[checks]\nmax_concurrent = 0\n";
+        let found = problems(text);
+        let summary: Vec<_> = found
+            .iter()
+            .map(|p| (p.line, p.message.as_str(), p.hint.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    Some(2),
+                    "depends_on names \"Databse\", which is not a configured service",
+                    Some("did you mean \"Database\"?")
+                ),
+                (
+                    Some(13),
+                    "there is already a service named \"Shop\"",
+                    Some("give each service its own name")
+                ),
+                (Some(13), "\"Shop\" cannot depend on itself", None),
+                (Some(19), "must be at least 1", None),
+            ]
+        );
     }
 
     #[test]

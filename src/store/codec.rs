@@ -46,8 +46,10 @@ pub(crate) type Point = (i64, f64);
 const STORED: u8 = 0;
 /// Format byte of a blob holding the deflated layout.
 const DEFLATED: u8 = 1;
-/// Version of the layout, so a future encoding can be told apart.
-const VERSION: u8 = 1;
+/// Version of the layout, so a future encoding can be told apart. Version 1
+/// (still read) stored timestamps as delta-of-deltas and had no `interval`.
+const VERSION: u8 = 2;
+const VERSION_DELTA_OF_DELTA: u8 = 1;
 /// Finest scale: values are kept to 10^-2 of their unit.
 const FINEST_SCALE: i32 = -2;
 /// Largest magnitude of a fixed-point value: integers up to 2^53 convert to
@@ -130,7 +132,8 @@ pub(crate) fn decode_into(blob: &[u8], points: &mut Vec<Point>) -> Result<(), De
         _ => return Err(DecodeError("unknown chunk format")),
     };
     let mut r = Reader { data: layout };
-    if r.byte()? != VERSION {
+    let version = r.byte()?;
+    if version != VERSION && version != VERSION_DELTA_OF_DELTA {
         return Err(DecodeError("unknown chunk layout version"));
     }
     let count = usize::try_from(r.varint()?).map_err(|_| DecodeError("count too large"))?;
@@ -150,14 +153,21 @@ pub(crate) fn decode_into(blob: &[u8], points: &mut Vec<Point>) -> Result<(), De
     let divisor = r.varint()? as i64;
     let mut time = r.signed()?;
     let first_fixed = r.signed()?;
-    let usual = r.signed()?;
+    let usual = if version == VERSION { r.signed()? } else { 0 };
 
     let start = points.len();
     points.reserve(count.min(1 << 16));
     points.push((time, 0.0));
     let mut times = TokenReader::default();
+    let mut interval = 0i64;
     for _ in 1..count {
-        time = time.wrapping_add(usual.wrapping_add(times.next(&mut r)?));
+        let token = times.next(&mut r)?;
+        interval = if version == VERSION {
+            usual.wrapping_add(token)
+        } else {
+            interval.wrapping_add(token)
+        };
+        time = time.wrapping_add(interval);
         points.push((time, 0.0));
     }
     let mut values = TokenReader::default();
@@ -499,6 +509,20 @@ mod tests {
             damaged[i] ^= 0x5a;
             let _ = decode(&damaged);
         }
+    }
+
+    #[test]
+    fn version_1_chunks_with_delta_of_deltas_still_decode() {
+        // (1000, 1.0), (2000, 2.0), (3000, 3.0) as the first release wrote it:
+        // count 3, scale -2, divisor 100, first time 1000, first value 100,
+        // then delta-of-deltas 1000 and a run of one zero, then values 1, 1.
+        let blob = [
+            STORED, 1, 3, 3, 100, 0xd0, 0x0f, 0xc8, 0x01, 0xd0, 0x0f, 0, 1, 2, 2,
+        ];
+        assert_eq!(
+            decode(&blob).unwrap(),
+            [(1000, 1.0), (2000, 2.0), (3000, 3.0)]
+        );
     }
 
     #[test]

@@ -41,10 +41,12 @@ mod codec;
 mod error;
 mod maintain;
 mod schema;
+mod services;
 
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use maintain::MaintenanceReport;
+pub use services::{Incident, IncidentChange, ServiceStatus};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -413,7 +415,7 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a piece of agent state (e.g. `stopped_at` when starting again).
+    /// Forgets a piece of agent state (e.g. `stopped_at` when the agent starts again).
     pub fn remove_state(&mut self, key: &str) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("DELETE FROM agent_state WHERE key = ?1")

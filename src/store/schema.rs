@@ -21,20 +21,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     //
     // Times are milliseconds since the Unix epoch. `staging` holds recent raw
     // samples (a row each, durable at once); `maintain` seals each closed hour
-    // of a series into one compressed `chunks` row. Staging is keyed by time
-    // first: a batch then lands on the last page or two, where keying by
-    // series first touched a page per series and wrote ~400 KB of WAL for
-    // every 10 s batch of 150 series. `step` is 0 for raw chunks
+    // of a series into one compressed `chunks` row. `step` is 0 for raw chunks
     // and the bucket length in milliseconds for thinned (averaged) ones.
     //
     // A chunk's `id` is `hour << 32 | series_id` (hours since the epoch), so
     // the chunks of one hour lie together in the file: thinning or deleting an
     // hour frees whole pages, which is what brings the file under its cap.
-    //
-    // `span_ms` is an hour for freshly sealed chunks; once a day is over,
-    // its hours are compacted into one chunk spanning the day (id of its first
-    // hour): 10% smaller, and a month is 30 rows to decode instead of 720.
-    // The partial index finds the hours still waiting for that.
     "CREATE TABLE series (
         id       INTEGER PRIMARY KEY,
         host     TEXT NOT NULL,
@@ -43,23 +35,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (host, metric, instance)
     );
     CREATE TABLE staging (
-        at_ms     INTEGER NOT NULL,
         series_id INTEGER NOT NULL,
+        at_ms     INTEGER NOT NULL,
         value     REAL NOT NULL,
-        PRIMARY KEY (at_ms, series_id)
+        PRIMARY KEY (series_id, at_ms)
     ) WITHOUT ROWID;
     CREATE TABLE chunks (
         id        INTEGER PRIMARY KEY,
         series_id INTEGER NOT NULL,
         start_ms  INTEGER NOT NULL,
-        span_ms   INTEGER NOT NULL,
         end_ms    INTEGER NOT NULL,
         count     INTEGER NOT NULL,
         step      INTEGER NOT NULL,
         data      BLOB NOT NULL,
         UNIQUE (series_id, start_ms)
     );
-    CREATE INDEX chunks_hourly ON chunks (id) WHERE span_ms = 3600000;
     CREATE TABLE latest (
         series_id INTEGER PRIMARY KEY,
         at_ms     INTEGER NOT NULL,
@@ -76,6 +66,52 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 2: services. Response times and states are series like any other; these
+    // tables hold what a series cannot: the last explanation of each service,
+    // and incidents from the confirmed start of a problem to its recovery.
+    "CREATE TABLE service_status (
+        name        TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        kind        TEXT,
+        explanation TEXT NOT NULL,
+        since_ms    INTEGER NOT NULL,
+        checked_ms  INTEGER NOT NULL,
+        response_ms REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE incidents (
+        id         INTEGER PRIMARY KEY,
+        service    TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        ended_ms   INTEGER,
+        state      TEXT NOT NULL,
+        kind       TEXT,
+        cause      TEXT NOT NULL
+    );
+    CREATE INDEX incidents_by_start ON incidents (started_ms);
+    CREATE INDEX open_incidents ON incidents (service) WHERE ended_ms IS NULL;",
+    // 3: staging keyed by time first, and day-long chunks.
+    //
+    // Keyed by series first, every 10 s batch of 150 series touched a page per
+    // series and wrote ~400 KB of WAL; keyed by time first, a batch lands on
+    // the last page or two (a write went from 2.5 ms to 0.5 ms).
+    //
+    // `span_ms` is an hour for freshly sealed chunks; once a day is over, its
+    // hours are compacted into one chunk spanning the day, with the id of its
+    // first hour: 10% smaller, and a month is 30 rows to decode instead of
+    // 720. The partial index finds the hours still waiting for that; its
+    // literal span must stay equal to `CHUNK_MS`.
+    "CREATE TABLE staging_by_time (
+        at_ms     INTEGER NOT NULL,
+        series_id INTEGER NOT NULL,
+        value     REAL NOT NULL,
+        PRIMARY KEY (at_ms, series_id)
+    ) WITHOUT ROWID;
+    INSERT INTO staging_by_time (at_ms, series_id, value)
+        SELECT at_ms, series_id, value FROM staging;
+    DROP TABLE staging;
+    ALTER TABLE staging_by_time RENAME TO staging;
+    ALTER TABLE chunks ADD COLUMN span_ms INTEGER NOT NULL DEFAULT 3600000;
+    CREATE INDEX chunks_hourly ON chunks (id) WHERE span_ms = 3600000;",
 ];
 
 /// The schema version this binary writes.
@@ -89,7 +125,11 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     migrate_with(conn, path, MIGRATIONS)
 }
 
-fn migrate_with(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), StoreError> {
+pub(super) fn migrate_with(
+    conn: &mut Connection,
+    path: &Path,
+    migrations: &[&str],
+) -> Result<(), StoreError> {
     let open_error = |source| StoreError::sqlite("schema upgrade", path, source);
     let supported = migrations.len() as i64;
     // IMMEDIATE: two processes opening a fresh file at once must not both

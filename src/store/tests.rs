@@ -655,3 +655,50 @@ fn the_hourly_index_matches_the_chunk_length() {
         "update the chunks_hourly index and compact()"
     );
 }
+
+#[test]
+fn a_database_from_before_day_chunks_is_upgraded_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+            .unwrap();
+        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..2]).unwrap();
+        // A staged sample, and an hourly chunk in the first chunk layout.
+        conn.execute_batch(
+            "INSERT INTO series (id, host, metric, instance) VALUES (1, 'web1', 'cpu', '');
+             INSERT INTO staging (series_id, at_ms, value) VALUES (1, 7200000, 4.0);
+             INSERT INTO chunks (id, series_id, start_ms, end_ms, count, step, data)
+             VALUES (1, 1, 0, 3000, 3, 0, x'0001030364d00fc801d00f00010202');",
+        )
+        .unwrap();
+    }
+    let mut store = open_in_path(&path);
+    assert_eq!(
+        pragma::<i64>(&store, "user_version"),
+        schema::current_version()
+    );
+    let epoch = Timestamp::UNIX_EPOCH;
+    let expected = [
+        (epoch + SignedDuration::from_secs(1), 1.0),
+        (epoch + SignedDuration::from_secs(2), 2.0),
+        (epoch + SignedDuration::from_secs(3), 3.0),
+        (epoch + SignedDuration::from_hours(2), 4.0),
+    ];
+    let all = |store: &Store| {
+        store
+            .range(&key("cpu"), epoch, epoch + SignedDuration::from_hours(48))
+            .unwrap()
+    };
+    assert_eq!(all(&store), expected);
+    let report = store
+        .maintain(epoch + SignedDuration::from_hours(48))
+        .unwrap();
+    assert_eq!(report.compacted_chunks, 1);
+    assert_eq!(all(&store), expected);
+}
+
+fn open_in_path(path: &std::path::Path) -> Store {
+    Store::open(path, &StorageConfig::default()).unwrap()
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Service-check benchmark: `keepwatch run` (release) checking N local HTTP
+# services every 30 s, plus host metrics, measured like scripts/footprint.sh.
+#
+#   scripts/bench-checks.sh [N=25] [SECONDS=120] [WARMUP=35]
+#
+# The targets are one small Python web server on 127.0.0.1 (its own CPU is
+# not counted). Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-25}
+secs=${2:-120}
+warm=${3:-35}
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$port" <<'PY' &
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args): pass
+class Server(ThreadingHTTPServer):
+    def handle_error(self, *args): pass
+Server(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
+PY
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
+for i in $(seq "$n"); do
+  printf '[[service]]\nname = "service %d"\ntype = "http"\nurl = "http://127.0.0.1:%d/s%d"\ninterval = "30s"\n' "$i" "$port" "$i"
+done > "$dir/services.toml"
+echo "checking $n services every 30 s"
+scripts/footprint.sh "$secs" "$warm" "$dir/services.toml"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Makes sure the local servers the tests talk to are running (PostgreSQL,
+# MariaDB, Redis on 127.0.0.1), installing them from Debian's packages on a
+# plain machine. Needs root for installing and starting; harmless when all
+# are already up.
+set -uo pipefail
+
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # port name
+  for _ in $(seq 60); do up "$1" && { echo "$2 is up on 127.0.0.1:$1"; return 0; }; sleep 1; done
+  echo "$2 did not come up on 127.0.0.1:$1" >&2; return 1
+}
+
+need_install=()
+command -v pg_ctlcluster >/dev/null || need_install+=(postgresql)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server)
+command -v redis-server >/dev/null || need_install+=(redis-server)
+if [ ${#need_install[@]} -gt 0 ]; then
+  echo "installing ${need_install[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}"
+fi
+
+status=0
+if ! up 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for 5432 PostgreSQL || status=1
+  su postgres -c "psql -tc \"SELECT 1 FROM pg_database WHERE datname='test'\" | grep -q 1 || createdb test" || true
+else echo "PostgreSQL is up on 127.0.0.1:5432"; fi
+if ! up 3306; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  wait_for 3306 MariaDB || status=1
+  mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test" 2>/dev/null || true
+else echo "MariaDB is up on 127.0.0.1:3306"; fi
+if ! up 6379; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  wait_for 6379 Redis || status=1
+else echo "Redis is up on 127.0.0.1:6379"; fi
+exit $status

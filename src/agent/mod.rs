@@ -1,0 +1,404 @@
+//! The runtime of `keepwatch run`: collects each metric family on its
+//! interval, writes to the store, throttles itself on a busy host, keeps the
+//! store within its budget, and takes config changes without restarting.
+//!
+//! [`Agent`] holds the logic and is driven by [`Agent::tick`] with the time
+//! from its clock, so tests walk it through days with a simulated clock;
+//! [`run`] is the thin async loop around it that sleeps, listens for signals
+//! and watches the config file.
+
+mod runtime;
+mod schedule;
+mod services;
+
+pub use runtime::{RunOptions, Shutdown, run};
+pub use schedule::Schedule;
+pub use services::{Finished, ServiceSchedule, metric as service_metric};
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::checks::{CheckOutcome, ServiceSpec, State, Verdict};
+use crate::clock::Clock;
+use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
+use crate::config::Config;
+use crate::observation::{Sample, SeriesKey};
+use crate::store::{
+    BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
+};
+
+/// How often the store is compacted and trimmed when the host is calm.
+const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
+
+/// Keys of the agent's entries in the store's state table, read by `status`.
+pub mod state_key {
+    /// When the running agent last recorded anything (RFC 3339).
+    pub const LAST_SEEN: &str = "last_seen";
+    /// When the agent last stopped cleanly; removed while it runs.
+    pub const STOPPED_AT: &str = "stopped_at";
+    /// The current throttling state, in words.
+    pub const THROTTLE: &str = "throttle";
+    /// When the running agent expects to record again (RFC 3339), to tell a
+    /// running agent from a silent one.
+    pub const NEXT_BY: &str = "next_by";
+}
+
+/// What [`Agent::tick`] leaves for the runtime to do.
+#[derive(Debug)]
+pub struct Tick {
+    /// When the agent next has something to do.
+    pub wake: Timestamp,
+    /// Service checks to start now; report each with [`Agent::check_finished`].
+    pub checks: Vec<Arc<ServiceSpec>>,
+}
+
+/// One monitored host: its schedule, its source of metrics and its store.
+pub struct Agent {
+    config: Config,
+    host: String,
+    pub(crate) clock: Arc<dyn Clock>,
+    source: Box<dyn MetricsSource>,
+    writer: BufferedWriter,
+    throttle: Throttle,
+    schedule: Schedule,
+    services: ServiceSchedule,
+    check_samples: Vec<Sample>,
+    told: HashSet<String>,
+    last_cpu: Option<f64>,
+    last_load: Option<f64>,
+    next_maintenance: Timestamp,
+}
+
+impl Agent {
+    /// An agent for `host`, everything due at once.
+    pub fn new(
+        config: Config,
+        host: String,
+        clock: Arc<dyn Clock>,
+        source: Box<dyn MetricsSource>,
+        store: Store,
+    ) -> Self {
+        let now = clock.now();
+        let mut agent = Self {
+            throttle: Throttle::new(&config.throttle),
+            schedule: Schedule::new(&config.collect, now),
+            services: ServiceSchedule::new(&config.services, now),
+            check_samples: Vec::new(),
+            writer: BufferedWriter::new(store),
+            config,
+            host,
+            clock,
+            source,
+            told: HashSet::new(),
+            last_cpu: None,
+            last_load: None,
+            next_maintenance: now.saturating_add(MAINTENANCE_EVERY).unwrap_or(now),
+        };
+        agent.note_started(now);
+        agent
+    }
+
+    fn note_started(&mut self, now: Timestamp) {
+        let store = self.writer.store_mut();
+        let results = [
+            store.remove_state(state_key::STOPPED_AT),
+            store.set_state(state_key::LAST_SEEN, &now.to_string()),
+            store.set_state(state_key::THROTTLE, "normal intervals"),
+            store.record_event(
+                now,
+                "started",
+                &format!("keepwatch started, watching {}", self.host),
+            ),
+        ];
+        for result in results {
+            if let Err(err) = result {
+                tracing::warn!("could not record the start in the store: {err}");
+            }
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store, for reading what was recorded.
+    pub fn store(&self) -> &Store {
+        self.writer.store()
+    }
+
+    /// How many times the configured intervals are stretched right now.
+    pub fn stretch(&self) -> u32 {
+        self.throttle.stretch()
+    }
+
+    /// Does everything that is due now; returns the checks to start and when
+    /// something is next due.
+    pub fn tick(&mut self) -> Tick {
+        let now = self.clock.now();
+        let checks = self.services.take_due(now);
+        let due = self.schedule.due(now);
+        if !due.is_empty() {
+            let detail = if self.throttle.skips_optional_work() || !self.config.collect.per_core {
+                Detail::Essential
+            } else {
+                Detail::Full
+            };
+            let mut samples = Vec::new();
+            for family in &due {
+                samples.extend(self.collect(*family, detail, now));
+            }
+            let change = self.writer.push(&samples);
+            self.report_health(change, now);
+            self.evaluate_throttle(now);
+            for family in due {
+                self.schedule
+                    .ran(family, now, &self.config.collect, self.throttle.stretch());
+            }
+        }
+        self.flush(now);
+        if now >= self.next_maintenance {
+            self.maintain(now);
+        }
+        let wake = self
+            .schedule
+            .next_due()
+            .unwrap_or(self.next_maintenance)
+            .min(self.next_maintenance);
+        let store = self.writer.store_mut();
+        for (key, value) in [(state_key::LAST_SEEN, now), (state_key::NEXT_BY, wake)] {
+            if let Err(err) = store.set_state(key, &value.to_string()) {
+                tracing::debug!("could not record {key}: {err}");
+            }
+        }
+        Tick { wake, checks }
+    }
+
+    /// Takes the outcome of a service check started by [`tick`](Self::tick):
+    /// its samples wait for [`save_check_results`](Self::save_check_results);
+    /// a confirmed change of state opens or closes an incident at once.
+    pub fn check_finished(&mut self, name: &str, outcome: CheckOutcome) {
+        let now = self.clock.now();
+        let Some(finished) = self
+            .services
+            .finished(name, &outcome, now, self.throttle.stretch())
+        else {
+            return;
+        };
+        let key = |metric: &str| SeriesKey::new(self.host.clone(), metric, name);
+        self.check_samples.push(Sample {
+            key: key(services::metric::STATE),
+            at: now,
+            value: f64::from(outcome.state.severity()),
+        });
+        if let Some(took) = outcome.response_time {
+            self.check_samples.push(Sample {
+                key: key(services::metric::RESPONSE_MS),
+                at: now,
+                value: took.as_secs_f64() * 1000.0,
+            });
+        }
+        match finished.verdict {
+            Verdict::Changed { from, to } => self.service_changed(name, from, to, &outcome, now),
+            Verdict::RetryNow => {
+                tracing::debug!("{}; checking again at once to confirm", outcome.explanation)
+            }
+            Verdict::Pending { streak, needed, .. } => {
+                tracing::info!(
+                    "{} (seen {streak} of {needed} times needed to confirm)",
+                    outcome.explanation
+                );
+            }
+            Verdict::Steady(_) => {}
+        }
+        let status = ServiceStatus {
+            name: name.to_owned(),
+            state: finished.state,
+            kind: outcome.kind,
+            explanation: outcome.explanation,
+            since: finished.since,
+            checked_at: now,
+            response_ms: outcome
+                .response_time
+                .map(|took| took.as_secs_f64() * 1000.0),
+        };
+        if let Err(err) = self.writer.store_mut().save_service_status(&status) {
+            tracing::warn!("could not save the state of {name}: {err}");
+        }
+    }
+
+    fn service_changed(
+        &mut self,
+        name: &str,
+        from: Option<State>,
+        to: State,
+        outcome: &CheckOutcome,
+        now: Timestamp,
+    ) {
+        let change = self.writer.store_mut().record_transition(
+            name,
+            now,
+            to,
+            outcome.kind,
+            &outcome.explanation,
+        );
+        let message = match (from, to) {
+            (None, State::Up) => return,
+            (_, State::Up) => format!("{name} is up again: {}", outcome.explanation),
+            (_, State::Degraded) => format!("{name} is degraded: {}", outcome.explanation),
+            (_, State::Down) => format!("{name} is down: {}", outcome.explanation),
+        };
+        match change {
+            Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => {
+                tracing::warn!("{message} (incident {id})")
+            }
+            Ok(IncidentChange::Closed(id)) => tracing::info!("{message} (incident {id} closed)"),
+            Ok(IncidentChange::None) => tracing::info!("{message}"),
+            Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),
+        }
+        self.event(now, "service", &message);
+    }
+
+    /// Writes the samples of the checks finished since the last call, in one transaction.
+    pub fn save_check_results(&mut self) {
+        if self.check_samples.is_empty() {
+            return;
+        }
+        let samples = std::mem::take(&mut self.check_samples);
+        let change = self.writer.push(&samples);
+        self.report_health(change, self.clock.now());
+    }
+
+    fn collect(
+        &mut self,
+        family: Family,
+        detail: Detail,
+        now: Timestamp,
+    ) -> Vec<crate::observation::Sample> {
+        match self.source.collect(family, detail) {
+            Ok(readings) => {
+                for reading in &readings {
+                    match reading.metric {
+                        metric::CPU_USAGE_PERCENT => self.last_cpu = Some(reading.value),
+                        metric::LOAD_1 => self.last_load = Some(reading.value),
+                        _ => {}
+                    }
+                }
+                readings
+                    .iter()
+                    .map(|r| r.to_sample(&self.host, now))
+                    .collect()
+            }
+            Err(err) => {
+                if matches!(err, CollectError::Unsupported { .. }) {
+                    self.schedule.drop_family(family);
+                }
+                let message = err.to_string();
+                if self.told.insert(message.clone()) {
+                    tracing::warn!("{message}");
+                    self.event(now, "collect", &message);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn evaluate_throttle(&mut self, now: Timestamp) {
+        let cores = self.source.cpu_count().max(1) as f64;
+        let load = HostLoad {
+            cpu_percent: self.last_cpu,
+            load_per_core: self.last_load.map(|load| load / cores),
+            own_cpu_percent: self.source.own_cpu_percent(),
+        };
+        if let Some(change) = self.throttle.observe(load, now) {
+            let message = change.to_string();
+            tracing::warn!("{message}");
+            self.event(now, "throttle", &message);
+            let state = match self.throttle.stretch() {
+                1 => "normal intervals".to_owned(),
+                n => format!("host busy, measuring {n}× less often"),
+            };
+            if let Err(err) = self
+                .writer
+                .store_mut()
+                .set_state(state_key::THROTTLE, &state)
+            {
+                tracing::debug!("could not record the throttling state: {err}");
+            }
+        }
+    }
+
+    fn flush(&mut self, now: Timestamp) {
+        let change = self.writer.flush();
+        self.report_health(change, now);
+    }
+
+    /// Logs a change of storage health once, and records it for `status`.
+    fn report_health(&mut self, change: Option<HealthChange>, now: Timestamp) {
+        let Some(change) = change else { return };
+        match change.health {
+            StorageHealth::Healthy => tracing::info!("{change}"),
+            StorageHealth::Degraded { .. } => tracing::error!("{change}"),
+        }
+        self.event(now, "storage", &change.to_string());
+    }
+
+    fn maintain(&mut self, now: Timestamp) {
+        let every = MAINTENANCE_EVERY * i32::try_from(self.throttle.stretch()).unwrap_or(1);
+        self.next_maintenance = now.saturating_add(every).unwrap_or(now);
+        match self.writer.store_mut().maintain(now) {
+            Ok(report) => tracing::debug!("storage maintenance: {report:?}"),
+            Err(err) => tracing::warn!("storage maintenance failed, will retry: {err}"),
+        }
+    }
+
+    /// Puts a new config in force: intervals, throttling and storage limits
+    /// change at once; the host name and data folder need a restart.
+    pub fn apply(&mut self, config: Config) {
+        let now = self.clock.now();
+        if config.agent != self.config.agent {
+            tracing::warn!(
+                "changes to [agent] (name, data_dir) take effect when keepwatch restarts"
+            );
+        }
+        self.schedule.reconfigure(&config.collect, now);
+        self.services.reconfigure(&config.services, now);
+        self.throttle.update_config(&config.throttle);
+        self.writer.store_mut().update_config(&config.storage);
+        self.config = config;
+        self.event(now, "config", "configuration reloaded");
+    }
+
+    /// Records something notable for `status`; failures to do so are only logged.
+    pub fn event(&mut self, now: Timestamp, kind: &str, message: &str) {
+        if let Err(err) = self.writer.store_mut().record_event(now, kind, message) {
+            tracing::debug!("could not record event {kind}: {err}");
+        }
+    }
+
+    /// Saves everything still in memory and records a clean stop.
+    pub fn shutdown(&mut self) {
+        let now = self.clock.now();
+        self.save_check_results();
+        self.flush(now);
+        let pending = self.writer.buffered();
+        if pending > 0 {
+            tracing::error!(
+                "{pending} measurements could not be saved before stopping (storage unavailable)"
+            );
+        }
+        self.event(now, "stopped", "keepwatch stopped");
+        if let Err(err) = self
+            .writer
+            .store_mut()
+            .set_state(state_key::STOPPED_AT, &now.to_string())
+        {
+            tracing::warn!("could not record the clean stop: {err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

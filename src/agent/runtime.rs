@@ -1,0 +1,269 @@
+//! The async loop around [`Agent`]: sleep until something is due, stop on
+//! Ctrl-C / SIGTERM, reload the config on SIGHUP or when the file changes.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use super::Agent;
+use crate::checks::{CheckOutcome, Checker, ServiceSpec};
+use crate::clock::Clock;
+use crate::config::load_and_remember;
+
+/// How `run` watches its config file.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The config file to reload when it changes (it may not exist yet).
+    pub config_path: PathBuf,
+    /// How often to look at the file's modification time.
+    pub watch_every: std::time::Duration,
+}
+
+/// Runs `agent` until `shutdown` completes, then saves everything and records
+/// a clean stop.
+pub async fn run(
+    mut agent: Agent,
+    clock: Arc<dyn Clock>,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut watcher = FileWatch::new(&options.config_path);
+    let mut watch = tokio::time::interval(options.watch_every);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hangup = Hangup::new();
+    let checker = Arc::new(Checker::new(clock.clone()));
+    let (results_tx, mut results) = mpsc::unbounded_channel();
+    let mut limit = Limit::new(agent.config().checks.max_concurrent);
+    tokio::pin!(shutdown);
+    loop {
+        let tick = agent.tick();
+        for spec in tick.checks {
+            let permit = limit.acquire(agent.config().checks.max_concurrent);
+            tokio::spawn(run_check(checker.clone(), permit, spec, results_tx.clone()));
+        }
+        let wait = clock.now().duration_until(tick.wake);
+        let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(wait) => {}
+            Some((name, outcome)) = results.recv() => {
+                agent.check_finished(&name, outcome);
+                // Whatever else finished meanwhile goes into the same transaction.
+                while let Ok((name, outcome)) = results.try_recv() {
+                    agent.check_finished(&name, outcome);
+                }
+                agent.save_check_results();
+            }
+            _ = watch.tick() => {
+                if watcher.changed() {
+                    reload(&mut agent, &options.config_path, "the config file changed");
+                }
+            }
+            () = hangup.recv() => {
+                watcher.changed();
+                reload(&mut agent, &options.config_path, "asked to reload (SIGHUP)");
+            }
+        }
+    }
+    tracing::info!("stopping: saving what is in memory");
+    agent.shutdown();
+}
+
+/// Runs one check once it may (at most `max_concurrent` at a time) and sends
+/// its outcome back. The check bounds its own time, so a hanging service only
+/// holds its own slot.
+async fn run_check(
+    checker: Arc<Checker>,
+    permit: Arc<Semaphore>,
+    spec: Arc<ServiceSpec>,
+    results: mpsc::UnboundedSender<(String, CheckOutcome)>,
+) {
+    let Ok(_slot) = permit.acquire_owned().await else {
+        return;
+    };
+    let outcome = checker.run(&spec).await;
+    // The receiver is gone only when keepwatch is stopping.
+    let _ = results.send((spec.common.name.clone(), outcome));
+}
+
+/// The concurrency limit of checks, replaced when the config changes it.
+struct Limit {
+    size: usize,
+    semaphore: Arc<Semaphore>,
+}
+
+impl Limit {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            semaphore: Arc::new(Semaphore::new(size.max(1))),
+        }
+    }
+
+    /// The semaphore to wait on, resized first if the limit changed.
+    fn acquire(&mut self, size: usize) -> Arc<Semaphore> {
+        if size != self.size {
+            *self = Self::new(size);
+        }
+        self.semaphore.clone()
+    }
+}
+
+/// Loads the file again; a broken file is reported and the config in force stays.
+fn reload(agent: &mut Agent, path: &Path, why: &str) {
+    match load_and_remember(path) {
+        Ok(config) if &config == agent.config() => tracing::debug!("{why}; nothing to change"),
+        Ok(config) => {
+            tracing::info!(
+                "{why}: new configuration from {} is in force",
+                path.display()
+            );
+            agent.apply(config);
+        }
+        Err(err) => {
+            tracing::error!(
+                "{why}, but the new file cannot be used; keepwatch keeps running on the previous configuration.\n{err}"
+            );
+            let first = err
+                .problems
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let now = agent.clock.now();
+            agent.event(
+                now,
+                "config",
+                &format!("rejected a change to {}: {first}", path.display()),
+            );
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `systemctl stop` and `kill` send). The
+/// handlers are installed when this is created, so create it first thing: a
+/// stop request that arrives while keepwatch is still starting is then
+/// honoured cleanly instead of killing the process.
+pub struct Shutdown {
+    #[cfg(unix)]
+    signals: (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+    #[cfg(windows)]
+    ctrl_c: tokio::signal::windows::CtrlC,
+}
+
+impl Shutdown {
+    /// Starts listening; needs a running Tokio runtime.
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                signals: (
+                    signal(SignalKind::interrupt())?,
+                    signal(SignalKind::terminate())?,
+                ),
+            })
+        }
+        #[cfg(windows)]
+        {
+            Ok(Self {
+                ctrl_c: tokio::signal::windows::ctrl_c()?,
+            })
+        }
+    }
+
+    /// Completes when a stop was requested.
+    pub async fn requested(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.signals.0.recv() => {}
+            _ = self.signals.1.recv() => {}
+        }
+        #[cfg(windows)]
+        self.ctrl_c.recv().await;
+    }
+}
+
+/// SIGHUP on Unix; never on other systems (they rely on the file watch).
+struct Hangup {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangup {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|err| {
+                    tracing::warn!(
+                        "cannot listen for SIGHUP ({err}); config changes are still picked up"
+                    )
+                })
+                .ok();
+            Self { signal }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            signal.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Notices when a file's modification time or size changes (or it appears).
+struct FileWatch {
+    path: PathBuf,
+    seen: Option<(SystemTime, u64)>,
+}
+
+impl FileWatch {
+    fn new(path: &Path) -> Self {
+        let mut watch = Self {
+            path: path.to_path_buf(),
+            seen: None,
+        };
+        watch.changed();
+        watch
+    }
+
+    fn changed(&mut self) -> bool {
+        let now = std::fs::metadata(&self.path).ok().map(|meta| {
+            (
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                meta.len(),
+            )
+        });
+        let changed = now.is_some() && now != self.seen;
+        self.seen = now;
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_watch_notices_appearing_and_changing_files_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepwatch.toml");
+        let mut watch = FileWatch::new(&path);
+        assert!(!watch.changed());
+        std::fs::write(&path, "a").unwrap();
+        assert!(watch.changed());
+        assert!(!watch.changed());
+        std::fs::write(&path, "ab").unwrap();
+        assert!(watch.changed());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!watch.changed());
+    }
+}

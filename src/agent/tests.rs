@@ -1,0 +1,315 @@
+//! The agent walked through hours of simulated time on a simulated host, with
+//! a real SQLite store.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::clock::SimClock;
+use crate::collect::{Scenario, SimulatedHost};
+use crate::config::Duration;
+use crate::observation::SeriesKey;
+use crate::status::{self, Liveness};
+
+struct Sim {
+    agent: Agent,
+    clock: SimClock,
+    _dir: tempfile::TempDir,
+}
+
+fn start() -> Timestamp {
+    "2026-11-23T08:00:00Z".parse().unwrap()
+}
+
+fn sim(
+    scenario: Scenario,
+    config: Config,
+    tweak: impl FnOnce(SimulatedHost) -> SimulatedHost,
+) -> Sim {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = SimClock::new(start());
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let host = tweak(SimulatedHost::new(scenario, shared.clone()));
+    let store = Store::open(&dir.path().join("keepwatch.db"), &config.storage).unwrap();
+    let agent = Agent::new(config, "sim".to_owned(), shared, Box::new(host), store);
+    Sim {
+        agent,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Sim {
+    /// Runs the agent as `run` would, until `length` of simulated time has passed.
+    fn run_for(&mut self, length: SignedDuration) -> usize {
+        let end = self.clock.now() + length;
+        let mut ticks = 0;
+        loop {
+            let wake = self.agent.tick().wake;
+            ticks += 1;
+            if wake > end {
+                self.clock.set(end);
+                return ticks;
+            }
+            self.clock.set(wake.max(self.clock.now()));
+        }
+    }
+
+    fn count(&self, metric: &str, instance: &str) -> usize {
+        let key = SeriesKey::new("sim", metric, instance);
+        self.agent
+            .store()
+            .range(
+                &key,
+                start(),
+                self.clock.now() + SignedDuration::from_secs(1),
+            )
+            .unwrap()
+            .len()
+    }
+
+    fn events(&self, kind: &str) -> Vec<String> {
+        self.agent
+            .store()
+            .recent_events(100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.message)
+            .collect()
+    }
+}
+
+#[test]
+fn each_family_is_collected_on_its_own_interval() {
+    let mut sim = sim(Scenario::Idle, Config::default(), |h| h.with_cpu_count(2));
+    sim.run_for(SignedDuration::from_hours(1));
+    // Due at the start and every interval after it, the last one at the hour.
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 361);
+    assert_eq!(sim.count(metric::CPU_CORE_USAGE_PERCENT, "1"), 361);
+    assert_eq!(sim.count(metric::MEMORY_USED_PERCENT, ""), 361);
+    assert_eq!(sim.count(metric::LOAD_1, ""), 361);
+    assert_eq!(sim.count(metric::HOST_UPTIME_SECONDS, ""), 13);
+    assert_eq!(sim.agent.stretch(), 1);
+}
+
+#[test]
+fn a_busy_host_stretches_intervals_skips_per_core_detail_and_says_so() {
+    let mut sim = sim(Scenario::Busy, Config::default(), |h| h.with_cpu_count(2));
+    sim.run_for(SignedDuration::from_hours(1));
+    assert_eq!(sim.agent.stretch(), 8);
+    let cpu = sim.count(metric::CPU_USAGE_PERCENT, "");
+    assert!(
+        cpu < 60,
+        "a host busy for an hour should be measured far less than 361 times, got {cpu}"
+    );
+    assert!(
+        sim.count(metric::CPU_CORE_USAGE_PERCENT, "0") < 3,
+        "per-core detail is optional work and is skipped while throttled"
+    );
+    let throttle = sim.events("throttle");
+    assert_eq!(throttle.len(), 3, "{throttle:?}");
+    assert!(throttle.iter().all(|m| m.contains("busy")), "{throttle:?}");
+    let state = sim.agent.store().state(state_key::THROTTLE).unwrap();
+    assert_eq!(state.as_deref(), Some("host busy, measuring 8× less often"));
+}
+
+#[test]
+fn the_agent_recovers_normal_intervals_when_the_host_calms_down() {
+    let scenario = Scenario::Recovering {
+        busy_for: SignedDuration::from_mins(10),
+    };
+    let mut sim = sim(scenario, Config::default(), |h| h);
+    sim.run_for(SignedDuration::from_hours(2));
+    assert_eq!(sim.agent.stretch(), 1);
+    assert_eq!(
+        sim.agent
+            .store()
+            .state(state_key::THROTTLE)
+            .unwrap()
+            .as_deref(),
+        Some("normal intervals")
+    );
+}
+
+#[test]
+fn disabled_throttling_never_stretches() {
+    let mut config = Config::default();
+    config.throttle.enabled = false;
+    let mut sim = sim(Scenario::Busy, config, |h| h);
+    sim.run_for(SignedDuration::from_mins(30));
+    assert_eq!(sim.agent.stretch(), 1);
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 181);
+}
+
+#[test]
+fn a_family_the_os_lacks_is_reported_once_and_the_rest_carries_on() {
+    let mut sim = sim(Scenario::Idle, Config::default(), |h| {
+        h.with_unsupported(Family::Load, "Windows")
+    });
+    sim.run_for(SignedDuration::from_mins(10));
+    assert_eq!(sim.count(metric::LOAD_1, ""), 0);
+    assert_eq!(sim.count(metric::MEMORY_USED_PERCENT, ""), 61);
+    assert_eq!(
+        sim.events("collect"),
+        vec![
+            "load average is not available on Windows; keepwatch carries on without it".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn a_new_config_changes_intervals_at_once() {
+    let mut sim = sim(Scenario::Idle, Config::default(), |h| h);
+    sim.run_for(SignedDuration::from_mins(10));
+    let before = sim.count(metric::CPU_USAGE_PERCENT, "");
+    let mut config = Config::default();
+    config.collect.cpu = Duration::from_secs(5);
+    config.collect.disk = Duration::default();
+    let disks_before = sim.count(metric::DISK_USED_PERCENT, "/");
+    sim.agent.apply(config);
+    sim.run_for(SignedDuration::from_mins(10));
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, "") - before, 120);
+    assert_eq!(
+        sim.count(metric::DISK_USED_PERCENT, "/"),
+        disks_before,
+        "disk was switched off"
+    );
+    assert_eq!(
+        sim.events("config"),
+        vec!["configuration reloaded".to_owned()]
+    );
+}
+
+#[test]
+fn status_tells_running_silent_and_stopped_apart() {
+    let mut sim = sim(Scenario::Idle, Config::default(), |h| h);
+    let db = std::path::Path::new("keepwatch.db");
+    sim.run_for(SignedDuration::from_mins(1));
+    let now = sim.clock.now();
+    let liveness = |sim: &Sim, at| {
+        status::summarize(sim.agent.store(), db, at)
+            .unwrap()
+            .liveness
+    };
+    assert!(matches!(liveness(&sim, now), Liveness::Running { .. }));
+    // No measurement for two minutes although one was due within 10 s: killed or frozen.
+    assert!(matches!(
+        liveness(&sim, now + SignedDuration::from_mins(2)),
+        Liveness::Silent { .. }
+    ));
+    sim.agent.shutdown();
+    assert_eq!(liveness(&sim, now), Liveness::Stopped { at: now });
+    let events = status::summarize(sim.agent.store(), db, now)
+        .unwrap()
+        .events;
+    assert_eq!(
+        events.first().map(|e| e.1.as_str()),
+        Some("keepwatch started, watching sim")
+    );
+    assert_eq!(
+        events.last().map(|e| e.1.as_str()),
+        Some("keepwatch stopped")
+    );
+}
+
+#[test]
+fn storage_maintenance_runs_every_ten_minutes_and_keeps_the_latest_state() {
+    let mut sim = sim(Scenario::Idle, Config::default(), |h| h);
+    sim.run_for(SignedDuration::from_hours(3));
+    let latest = sim.agent.store().latest().unwrap();
+    assert!(
+        latest
+            .iter()
+            .any(|s| s.key.metric == metric::CPU_USAGE_PERCENT)
+    );
+    // All three hours can still be read back after maintenance sealed them.
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 3 * 360 + 1);
+}
+
+#[test]
+fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
+    let mut config = Config::default();
+    config.services = crate::config::parse(
+        std::path::Path::new("k.toml"),
+        "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\ninterval = \"30s\"\n",
+    )
+    .unwrap()
+    .services;
+    let mut sim = sim(Scenario::Idle, config, |h| h);
+    let refused = || {
+        crate::checks::CheckOutcome::failed(
+            crate::checks::FailureKind::ConnectionRefused,
+            "Shop refused the connection",
+        )
+    };
+    let up = || {
+        crate::checks::CheckOutcome::up("Shop answered")
+            .with_response_time(std::time::Duration::from_millis(40))
+    };
+    // Runs the service's checks as the runtime would, with the given outcomes in turn.
+    let run = |sim: &mut Sim, outcomes: &mut dyn Iterator<Item = crate::checks::CheckOutcome>| {
+        for outcome in outcomes {
+            let checks = loop {
+                let tick = sim.agent.tick();
+                if !tick.checks.is_empty() {
+                    break tick.checks;
+                }
+                sim.clock.set(tick.wake);
+            };
+            for spec in checks {
+                sim.agent.check_finished(&spec.common.name, outcome.clone());
+            }
+            sim.agent.save_check_results();
+        }
+    };
+    run(&mut sim, &mut [up(), up()].into_iter());
+    run(&mut sim, &mut [refused(), refused()].into_iter());
+    let store = sim.agent.store();
+    let open = store
+        .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        open.len(),
+        1,
+        "one outage, confirmed by the immediate retry"
+    );
+    assert_eq!(open[0].ended, None);
+    assert_eq!(open[0].cause, "Shop refused the connection");
+    let status = &store.service_statuses().unwrap()[0];
+    assert_eq!(status.state, crate::checks::State::Down);
+    assert_eq!(
+        status.kind,
+        Some(crate::checks::FailureKind::ConnectionRefused)
+    );
+
+    run(&mut sim, &mut [up()].into_iter());
+    let store = sim.agent.store();
+    let closed = store
+        .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
+        .unwrap();
+    assert!(closed[0].ended.is_some());
+    assert_eq!(
+        store.service_statuses().unwrap()[0].state,
+        crate::checks::State::Up
+    );
+    // Five runs; the immediate retry ran at the same simulated instant as the
+    // failure it confirmed, and one value per instant is kept.
+    assert_eq!(sim.count(services::metric::STATE, "Shop"), 4);
+    assert_eq!(sim.count(services::metric::RESPONSE_MS, "Shop"), 3);
+    let messages = sim.events("service");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "Shop is down: Shop refused the connection"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "Shop is up again: Shop answered"),
+        "{messages:?}"
+    );
+}

@@ -1,0 +1,348 @@
+//! `keepwatch init`: a few plain questions (or none, with `--defaults`), then a
+//! commented `keepwatch.toml` generated from the typed defaults.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+use crate::calendar::DayHours;
+use crate::config::{Config, commented};
+
+/// What `init` was asked to do.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Where to write the file.
+    pub path: PathBuf,
+    /// Ask nothing; use the defaults (and the detected time zone).
+    pub defaults: bool,
+    /// Replace an existing file (a backup copy is kept).
+    pub force: bool,
+    /// The time zone detected on this computer, offered as the answer.
+    pub detected_timezone: Option<String>,
+}
+
+/// Why `init` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The file is there and `--force` was not given.
+    #[error("{} already exists; keepwatch left it alone. To replace it (a backup copy is kept), run `keepwatch init --force`", .0.display())]
+    Exists(PathBuf),
+    /// Reading answers or writing files failed.
+    #[error("could not write {}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The new config file.
+    pub path: PathBuf,
+    /// Where the previous file was moved, when one was replaced.
+    pub backup: Option<PathBuf>,
+}
+
+/// Asks the questions on `input`/`output` (unless `defaults`), then writes the file.
+pub fn run(
+    options: &InitOptions,
+    now: Timestamp,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> Result<Written, InitError> {
+    if options.path.exists() && !options.force {
+        return Err(InitError::Exists(options.path.clone()));
+    }
+    let mut config = Config::default();
+    config.business.timezone = options.detected_timezone.clone().unwrap_or_default();
+    if !options.defaults {
+        ask_questions(&mut config, input, output).map_err(|source| InitError::Io {
+            path: options.path.clone(),
+            source,
+        })?;
+    }
+    write(&options.path, &commented(&config), now)
+}
+
+fn ask_questions(
+    config: &mut Config,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(
+        output,
+        "A few questions to set keepwatch up. Press Enter to accept the answer in [brackets].\n"
+    )?;
+    let business = &mut config.business;
+    business.name = ask(
+        input,
+        output,
+        "Name of your business",
+        &business.name,
+        |_| Ok(()),
+    )?;
+    business.timezone = ask(
+        input,
+        output,
+        "Time zone (like Europe/Berlin)",
+        &business.timezone,
+        |tz| {
+            if tz.is_empty() || jiff::tz::TimeZone::get(tz).is_ok() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "\"{tz}\" is not a time zone keepwatch knows; write it like Europe/Berlin or America/New_York"
+                ))
+            }
+        },
+    )?;
+    let hours = |text: &str| text.parse::<DayHours>().map(|_| ());
+    let weekdays = ask(
+        input,
+        output,
+        "Opening hours Monday to Friday",
+        &business.hours.monday,
+        hours,
+    )?;
+    for day in [
+        &mut business.hours.monday,
+        &mut business.hours.tuesday,
+        &mut business.hours.wednesday,
+        &mut business.hours.thursday,
+        &mut business.hours.friday,
+    ] {
+        day.clone_from(&weekdays);
+    }
+    business.hours.saturday = ask(
+        input,
+        output,
+        "Opening hours on Saturday",
+        &business.hours.saturday,
+        hours,
+    )?;
+    business.hours.sunday = ask(
+        input,
+        output,
+        "Opening hours on Sunday",
+        &business.hours.sunday,
+        hours,
+    )?;
+    business.admin_email = ask(
+        input,
+        output,
+        "Your email address, for alerts",
+        &business.admin_email,
+        |email| {
+            if email.is_empty() || (email.contains('@') && !email.contains(' ')) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "\"{email}\" does not look like an email address (like admin@example.com)"
+                ))
+            }
+        },
+    )?;
+    Ok(())
+}
+
+/// Asks until the answer is valid; Enter (or the end of input) keeps the default.
+fn ask(
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+    question: &str,
+    default: &str,
+    valid: impl Fn(&str) -> Result<(), String>,
+) -> std::io::Result<String> {
+    loop {
+        let shown = if default.is_empty() { "none" } else { default };
+        write!(output, "{question} [{shown}]: ")?;
+        output.flush()?;
+        let mut line = String::new();
+        if input.read_line(&mut line)? == 0 {
+            writeln!(output)?;
+            return Ok(default.to_owned());
+        }
+        let answer = line.trim();
+        if answer.is_empty() {
+            return Ok(default.to_owned());
+        }
+        match valid(answer) {
+            Ok(()) => return Ok(answer.to_owned()),
+            Err(why) => writeln!(output, "  {why}. Please try again.")?,
+        }
+    }
+}
+
+fn write(path: &Path, text: &str, now: Timestamp) -> Result<Written, InitError> {
+    let io_error = |source| InitError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_error)?;
+    }
+    let backup = if path.exists() {
+        let mut name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(format!(".backup-{}", now.strftime("%Y%m%d-%H%M%S")));
+        let backup = path.with_file_name(name);
+        std::fs::copy(path, &backup).map_err(io_error)?;
+        Some(backup)
+    } else {
+        None
+    };
+    // Write beside the target and rename, so a crash never leaves half a file.
+    let partial = path.with_extension("toml.partial");
+    std::fs::write(&partial, text).map_err(io_error)?;
+    std::fs::rename(&partial, path).map_err(io_error)?;
+    Ok(Written {
+        path: path.to_path_buf(),
+        backup,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn options(dir: &Path) -> InitOptions {
+        InitOptions {
+            path: dir.join("conf").join("keepwatch.toml"),
+            defaults: false,
+            force: false,
+            detected_timezone: Some("Europe/Berlin".to_owned()),
+        }
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_ask_nothing_and_write_a_config_that_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            defaults: true,
+            ..options(dir.path())
+        };
+        let mut out = Vec::new();
+        let written = run(&opts, now(), &mut "".as_bytes(), &mut out).unwrap();
+        assert!(out.is_empty());
+        let config = parse(
+            &written.path,
+            &std::fs::read_to_string(&written.path).unwrap(),
+        )
+        .unwrap();
+        let mut expected = Config::default();
+        expected.business.timezone = "Europe/Berlin".to_owned();
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn answers_end_up_in_the_file_and_bad_answers_are_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = "Müller Shop\nMars/Olympus\nAmerica/New_York\n8 till 6\n08:00-18:00\n10:00-14:00\n\nbob\nbob@example.com\n";
+        let mut out = Vec::new();
+        let written = run(
+            &options(dir.path()),
+            now(),
+            &mut answers.as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(
+            shown.contains("Time zone (like Europe/Berlin) [Europe/Berlin]: "),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"Mars/Olympus\" is not a time zone"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"8 till 6\" is not a range"), "{shown}");
+        assert!(
+            shown.contains("\"bob\" does not look like an email address"),
+            "{shown}"
+        );
+        let config = parse(
+            &written.path,
+            &std::fs::read_to_string(&written.path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config.business.name, "Müller Shop");
+        assert_eq!(config.business.timezone, "America/New_York");
+        assert_eq!(config.business.hours.wednesday, "08:00-18:00");
+        assert_eq!(config.business.hours.saturday, "10:00-14:00");
+        assert_eq!(config.business.hours.sunday, "closed");
+        assert_eq!(config.business.admin_email, "bob@example.com");
+    }
+
+    #[test]
+    fn the_end_of_input_accepts_the_remaining_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        let written = run(
+            &options(dir.path()),
+            now(),
+            &mut "Shop\n".as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        let config = parse(
+            &written.path,
+            &std::fs::read_to_string(&written.path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config.business.name, "Shop");
+        assert_eq!(config.business.hours, Config::default().business.hours);
+    }
+
+    #[test]
+    fn an_existing_file_is_kept_unless_forced_and_then_backed_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            defaults: true,
+            ..options(dir.path())
+        };
+        std::fs::create_dir_all(opts.path.parent().unwrap()).unwrap();
+        std::fs::write(&opts.path, "# mine\n").unwrap();
+        let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("--force"), "{err}");
+        assert_eq!(std::fs::read_to_string(&opts.path).unwrap(), "# mine\n");
+
+        let forced = InitOptions {
+            force: true,
+            ..opts
+        };
+        let written = run(&forced, now(), &mut "".as_bytes(), &mut Vec::new()).unwrap();
+        let backup = written.backup.unwrap();
+        assert!(backup.ends_with("keepwatch.toml.backup-20261123-100000"));
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), "# mine\n");
+        assert!(
+            std::fs::read_to_string(&written.path)
+                .unwrap()
+                .starts_with("# keepwatch configuration.")
+        );
+    }
+
+    #[test]
+    fn an_unwritable_place_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let opts = InitOptions {
+            path: blocker.join("keepwatch.toml"),
+            defaults: true,
+            ..options(dir.path())
+        };
+        let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().starts_with("could not write"), "{err}");
+    }
+}

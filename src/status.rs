@@ -1,0 +1,590 @@
+//! `keepwatch status`: the latest state of this host, in plain words.
+//!
+//! Reads only what the store already holds, so it works while `keepwatch run`
+//! is running (or after it stopped) and never touches the collectors.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::agent::state_key;
+use crate::checks::{CheckOutcome, ServiceSpec, State};
+use crate::collect::metric;
+use crate::observation::Sample;
+use crate::plain;
+use crate::store::{ServiceStatus, Store, StoreError};
+
+/// Whether the agent is running, judged from when it last wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Liveness {
+    /// It wrote recently (within a few of its intervals).
+    Running {
+        /// When it last recorded anything.
+        last_seen: Timestamp,
+    },
+    /// It stopped cleanly at this time.
+    Stopped {
+        /// When it stopped.
+        at: Timestamp,
+    },
+    /// Nothing recent, and no clean stop recorded: killed, crashed, or the computer is off.
+    Silent {
+        /// When it last recorded anything.
+        last_seen: Timestamp,
+    },
+    /// It never ran with this database.
+    Never,
+}
+
+/// What the status page says about the agent itself.
+#[derive(Debug, Clone)]
+pub struct AgentSummary {
+    /// Running, stopped, silent or never started.
+    pub liveness: Liveness,
+    /// The database file and its size on disk.
+    pub database: (String, u64),
+    /// The current throttling state in words, if the agent recorded one.
+    pub throttle: Option<String>,
+    /// Notable recent happenings, newest last.
+    pub events: Vec<(Timestamp, String)>,
+}
+
+/// How late past its promised next measurement the agent may be before it
+/// counts as silent (a busy host, a slow disk).
+const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+
+/// Reads what the agent recorded about itself from the store.
+pub fn summarize(
+    store: &Store,
+    database: &Path,
+    now: Timestamp,
+) -> Result<AgentSummary, StoreError> {
+    let time = |key: &str| -> Result<Option<Timestamp>, StoreError> {
+        Ok(store.state(key)?.and_then(|text| text.parse().ok()))
+    };
+    let liveness = match (time(state_key::STOPPED_AT)?, time(state_key::LAST_SEEN)?) {
+        (Some(at), _) => Liveness::Stopped { at },
+        (None, Some(last_seen)) => {
+            let promised = time(state_key::NEXT_BY)?.unwrap_or(last_seen);
+            if now <= promised.saturating_add(GRACE).unwrap_or(promised) {
+                Liveness::Running { last_seen }
+            } else {
+                Liveness::Silent { last_seen }
+            }
+        }
+        (None, None) => Liveness::Never,
+    };
+    let events = store
+        .recent_events(8)?
+        .into_iter()
+        .rev()
+        .map(|event| (event.at, event.message))
+        .collect();
+    Ok(AgentSummary {
+        liveness,
+        database: (database.display().to_string(), store.size_on_disk()?),
+        throttle: store.state(state_key::THROTTLE)?,
+        events,
+    })
+}
+
+/// The full status text: the agent, each configured service, each host.
+pub fn render(
+    agent: &AgentSummary,
+    services: &[ServiceSpec],
+    states: &[ServiceStatus],
+    latest: &[Sample],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
+    let mut out = String::new();
+    let when = |at: Timestamp| {
+        at.to_zoned_datetime(tz.clone())
+            .strftime("%a %d %b %H:%M:%S")
+            .to_string()
+    };
+    let ago = |at: Timestamp| plain::duration(now.duration_since(at).as_secs_f64().max(0.0));
+    let state = match &agent.liveness {
+        Liveness::Running { last_seen } => {
+            format!("running (last measurement {} ago)", ago(*last_seen))
+        }
+        Liveness::Stopped { at } => {
+            format!("not running: stopped on {} ({} ago)", when(*at), ago(*at))
+        }
+        Liveness::Silent { last_seen } => format!(
+            "not running: silent since {} ({} ago) without a clean stop; was it killed, or is the computer off?",
+            when(*last_seen),
+            ago(*last_seen)
+        ),
+        Liveness::Never => "has not run yet: start it with `keepwatch run`".to_owned(),
+    };
+    let _ = writeln!(out, "keepwatch {state}");
+    let _ = writeln!(
+        out,
+        "Data: {} ({})",
+        agent.database.0,
+        plain::bytes(agent.database.1 as f64)
+    );
+    if let Some(throttle) = &agent.throttle {
+        let _ = writeln!(out, "Self-throttling: {throttle}");
+    }
+
+    if !services.is_empty() {
+        let _ = writeln!(out, "\nServices:");
+        out.push_str(&service_lines(services, states, now, tz));
+    }
+
+    let mut by_host: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+    for sample in latest {
+        by_host
+            .entry(sample.key.host.as_str())
+            .or_default()
+            .push(sample);
+    }
+    for (host, samples) in by_host {
+        let newest = samples.iter().map(|s| s.at).max().unwrap_or(now);
+        let _ = writeln!(out, "\n{host}, as measured {}:", when(newest));
+        out.push_str(&host_lines(&samples));
+    }
+    if latest.is_empty() {
+        let _ = writeln!(out, "\nNo measurements yet.");
+    }
+    if !agent.events.is_empty() {
+        let _ = writeln!(out, "\nRecent events:");
+        for (at, message) in &agent.events {
+            let _ = writeln!(out, "  {}  {message}", when(*at));
+        }
+    }
+    out
+}
+
+/// One line per configured service: its state, since when, and what is wrong.
+fn service_lines(
+    services: &[ServiceSpec],
+    states: &[ServiceStatus],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
+    let width = services
+        .iter()
+        .map(|s| s.common.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for spec in services {
+        let name = &spec.common.name;
+        let Some(status) = states.iter().find(|s| &s.name == name) else {
+            let _ = writeln!(out, "  {name:<width$}  not checked yet");
+            continue;
+        };
+        let since = format!(
+            "since {} ({})",
+            status
+                .since
+                .to_zoned_datetime(tz.clone())
+                .strftime("%a %d %b %H:%M"),
+            plain::duration(now.duration_since(status.since).as_secs_f64().max(0.0))
+        );
+        let line = match status.state {
+            State::Up => {
+                let took = status
+                    .response_ms
+                    .map(|ms| format!(", answers in {}", ms_words(ms)))
+                    .unwrap_or_default();
+                let note = if status.kind.is_some() {
+                    format!("; last check: {}", status.explanation)
+                } else {
+                    String::new()
+                };
+                format!("up {since}{took}{note}")
+            }
+            State::Degraded => format!("DEGRADED {since}: {}", status.explanation),
+            State::Down => format!("DOWN {since}: {}", status.explanation),
+        };
+        let _ = writeln!(out, "  {name:<width$}  {line}");
+    }
+    out
+}
+
+/// The results of `keepwatch check`, one paragraph per service, and a summary line.
+pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> String {
+    let width = services
+        .iter()
+        .map(|s| s.common.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    let mut counts = [0usize; 3];
+    for (spec, outcome) in services.iter().zip(outcomes) {
+        counts[usize::from(outcome.state.severity())] += 1;
+        let state = match outcome.state {
+            State::Up => "up      ",
+            State::Degraded => "DEGRADED",
+            State::Down => "DOWN    ",
+        };
+        let took = outcome
+            .response_time
+            .map(|d| ms_words(d.as_secs_f64() * 1000.0))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {state}  {took:>8}  {}",
+            spec.common.name, outcome.explanation
+        );
+    }
+    let noun = if services.len() == 1 {
+        "service"
+    } else {
+        "services"
+    };
+    let _ = writeln!(
+        out,
+        "\n{} {noun} checked: {} up, {} degraded, {} down.",
+        services.len(),
+        counts[0],
+        counts[1],
+        counts[2]
+    );
+    out
+}
+
+/// Milliseconds as people read them: "42 ms", "1.3 s".
+fn ms_words(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// One line per metric family, skipping what was not measured.
+fn host_lines(samples: &[&Sample]) -> String {
+    let value = |name: &str, instance: &str| {
+        samples
+            .iter()
+            .find(|s| s.key.metric == name && s.key.instance == instance)
+            .map(|s| s.value)
+    };
+    let instances = |name: &str| {
+        let mut found: Vec<&str> = samples
+            .iter()
+            .filter(|s| s.key.metric == name)
+            .map(|s| s.key.instance.as_str())
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    let mut lines = Vec::new();
+
+    if let Some(cpu) = value(metric::CPU_USAGE_PERCENT, "") {
+        let cores = instances(metric::CPU_CORE_USAGE_PERCENT);
+        let busiest = cores
+            .iter()
+            .filter_map(|core| value(metric::CPU_CORE_USAGE_PERCENT, core))
+            .fold(None, |max: Option<f64>, v| {
+                Some(max.map_or(v, |m| m.max(v)))
+            });
+        let detail = match busiest {
+            Some(top) => format!(
+                " ({} cores, busiest at {})",
+                cores.len(),
+                plain::percent(top)
+            ),
+            None => String::new(),
+        };
+        lines.push(format!("CPU       {} used{detail}", plain::percent(cpu)));
+    }
+    if let (Some(used), Some(total)) = (
+        value(metric::MEMORY_USED_BYTES, ""),
+        value(metric::MEMORY_TOTAL_BYTES, ""),
+    ) {
+        let percent = value(metric::MEMORY_USED_PERCENT, "").unwrap_or(0.0);
+        let swap = match (
+            value(metric::SWAP_USED_BYTES, ""),
+            value(metric::SWAP_TOTAL_BYTES, ""),
+        ) {
+            (Some(used), Some(total)) if total > 0.0 => {
+                format!("; swap {} of {}", plain::bytes(used), plain::bytes(total))
+            }
+            _ => "; no swap".to_owned(),
+        };
+        lines.push(format!(
+            "Memory    {} of {} used ({}){swap}",
+            plain::bytes(used),
+            plain::bytes(total),
+            plain::percent(percent)
+        ));
+    }
+    for mount in instances(metric::DISK_USED_PERCENT) {
+        let used = value(metric::DISK_USED_PERCENT, mount).unwrap_or(0.0);
+        let free = value(metric::DISK_FREE_BYTES, mount)
+            .map(|free| format!(", {} free", plain::bytes(free)))
+            .unwrap_or_default();
+        lines.push(format!(
+            "Disk {mount:<5}{} used{free}",
+            plain::percent(used)
+        ));
+    }
+    for iface in instances(metric::NET_RX_BYTES_PER_SEC) {
+        let rate = |name| {
+            value(name, iface).map_or("unknown".to_owned(), |v| format!("{}/s", plain::bytes(v)))
+        };
+        let errors = value(metric::NET_RX_ERRORS, iface).unwrap_or(0.0)
+            + value(metric::NET_TX_ERRORS, iface).unwrap_or(0.0);
+        let errors = if errors > 0.0 {
+            format!(", {errors} errors since the previous measurement")
+        } else {
+            ", no errors".to_owned()
+        };
+        lines.push(format!(
+            "Network   {iface}: in {}, out {}{errors}",
+            rate(metric::NET_RX_BYTES_PER_SEC),
+            rate(metric::NET_TX_BYTES_PER_SEC)
+        ));
+    }
+    if let Some(load) = value(metric::LOAD_1, "") {
+        let longer = match (value(metric::LOAD_5, ""), value(metric::LOAD_15, "")) {
+            (Some(five), Some(fifteen)) => format!(" (5 min: {five:.2}, 15 min: {fifteen:.2})"),
+            _ => String::new(),
+        };
+        lines.push(format!("Load      {load:.2} over the last minute{longer}"));
+    }
+    if let Some(uptime) = value(metric::HOST_UPTIME_SECONDS, "") {
+        lines.push(format!("Up for    {}", plain::duration(uptime)));
+    }
+    lines.iter().map(|line| format!("  {line}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::SeriesKey;
+
+    fn at() -> Timestamp {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    fn sample(metric: &str, instance: &str, value: f64) -> Sample {
+        Sample {
+            key: SeriesKey::new("web1", metric, instance),
+            at: at(),
+            value,
+        }
+    }
+
+    fn summary(liveness: Liveness) -> AgentSummary {
+        AgentSummary {
+            liveness,
+            database: ("/data/keepwatch.db".to_owned(), 2_300_000),
+            throttle: None,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_host_reads_as_plain_sentences() {
+        let latest = vec![
+            sample(metric::CPU_USAGE_PERCENT, "", 12.3),
+            sample(metric::CPU_CORE_USAGE_PERCENT, "0", 40.0),
+            sample(metric::CPU_CORE_USAGE_PERCENT, "1", 5.0),
+            sample(metric::MEMORY_USED_BYTES, "", 3_100_000_000.0),
+            sample(metric::MEMORY_TOTAL_BYTES, "", 16_000_000_000.0),
+            sample(metric::MEMORY_USED_PERCENT, "", 19.4),
+            sample(metric::SWAP_USED_BYTES, "", 0.0),
+            sample(metric::SWAP_TOTAL_BYTES, "", 0.0),
+            sample(metric::DISK_USED_PERCENT, "/", 45.0),
+            sample(metric::DISK_FREE_BYTES, "/", 120_000_000_000.0),
+            sample(metric::NET_RX_BYTES_PER_SEC, "eth0", 1_200_000.0),
+            sample(metric::NET_TX_BYTES_PER_SEC, "eth0", 300_000.0),
+            sample(metric::NET_RX_ERRORS, "eth0", 2.0),
+            sample(metric::LOAD_1, "", 0.52),
+            sample(metric::LOAD_5, "", 0.4),
+            sample(metric::LOAD_15, "", 0.3),
+            sample(metric::HOST_UPTIME_SECONDS, "", 273_600.0),
+        ];
+        let mut agent = summary(Liveness::Running { last_seen: at() });
+        agent.throttle = Some("normal intervals".to_owned());
+        agent.events = vec![(at(), "keepwatch started".to_owned())];
+        let text = render(
+            &agent,
+            &[],
+            &[],
+            &latest,
+            at() + jiff::SignedDuration::from_secs(4),
+            &TimeZone::UTC,
+        );
+        for expected in [
+            "keepwatch running (last measurement 4 seconds ago)",
+            "Data: /data/keepwatch.db (2.3 MB)",
+            "Self-throttling: normal intervals",
+            "web1, as measured Mon 23 Nov 10:00:00:",
+            "  CPU       12% used (2 cores, busiest at 40%)",
+            "  Memory    3.1 GB of 16 GB used (19%); no swap",
+            "  Disk /    45% used, 120 GB free",
+            "  Network   eth0: in 1.2 MB/s, out 300 KB/s, 2 errors since the previous measurement",
+            "  Load      0.52 over the last minute (5 min: 0.40, 15 min: 0.30)",
+            "  Up for    3 days 4 hours",
+            "Recent events:\n  Mon 23 Nov 10:00:00  keepwatch started",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn each_liveness_is_explained() {
+        let later = at() + jiff::SignedDuration::from_hours(3);
+        let stopped = render(
+            &summary(Liveness::Stopped { at: at() }),
+            &[],
+            &[],
+            &[],
+            later,
+            &TimeZone::UTC,
+        );
+        assert!(
+            stopped.contains("not running: stopped on Mon 23 Nov 10:00:00 (3 hours ago)"),
+            "{stopped}"
+        );
+        assert!(stopped.contains("No measurements yet."));
+        let silent = render(
+            &summary(Liveness::Silent { last_seen: at() }),
+            &[],
+            &[],
+            &[],
+            later,
+            &TimeZone::UTC,
+        );
+        assert!(silent.contains("without a clean stop"), "{silent}");
+        let never = render(
+            &summary(Liveness::Never),
+            &[],
+            &[],
+            &[],
+            later,
+            &TimeZone::UTC,
+        );
+        assert!(never.contains("start it with `keepwatch run`"), "{never}");
+    }
+
+    #[test]
+    fn swap_in_use_and_missing_details_are_handled() {
+        let latest = vec![
+            sample(metric::CPU_USAGE_PERCENT, "", 3.0),
+            sample(metric::MEMORY_USED_BYTES, "", 1e9),
+            sample(metric::MEMORY_TOTAL_BYTES, "", 2e9),
+            sample(metric::SWAP_USED_BYTES, "", 5e8),
+            sample(metric::SWAP_TOTAL_BYTES, "", 1e9),
+            sample(metric::NET_RX_BYTES_PER_SEC, "wlan0", 10.0),
+        ];
+        let text = render(
+            &summary(Liveness::Running { last_seen: at() }),
+            &[],
+            &[],
+            &latest,
+            at(),
+            &TimeZone::UTC,
+        );
+        assert!(text.contains("  CPU       3% used\n"), "{text}");
+        assert!(text.contains("swap 500 MB of 1.0 GB"), "{text}");
+        assert!(
+            text.contains("wlan0: in 10 bytes/s, out unknown, no errors"),
+            "{text}"
+        );
+    }
+
+    fn services() -> Vec<ServiceSpec> {
+        let text = "[[service]]\nname = \"Web shop\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n\
+                    [[service]]\nname = \"Payments\"\ntype = \"tcp\"\nhost = \"h\"\nport = 2\n\
+                    [[service]]\nname = \"Mail\"\ntype = \"tcp\"\nhost = \"h\"\nport = 3\n\
+                    [[service]]\nname = \"Backup\"\ntype = \"tcp\"\nhost = \"h\"\nport = 4\n";
+        crate::config::parse(std::path::Path::new("k.toml"), text)
+            .unwrap()
+            .services
+    }
+
+    #[test]
+    fn each_service_says_its_state_since_when_and_what_is_wrong() {
+        use crate::checks::FailureKind;
+        let status = |name: &str, state, kind, explanation: &str, response_ms| ServiceStatus {
+            name: name.to_owned(),
+            state,
+            kind,
+            explanation: explanation.to_owned(),
+            since: at(),
+            checked_at: at(),
+            response_ms,
+        };
+        let states = vec![
+            status("Web shop", State::Up, None, "fine", Some(120.0)),
+            status(
+                "Payments",
+                State::Down,
+                Some(FailureKind::ConnectionRefused),
+                "Payments refused the connection.",
+                None,
+            ),
+            status(
+                "Mail",
+                State::Degraded,
+                Some(FailureKind::Slow),
+                "Mail answered in 2.5 s, over its 1 s budget.",
+                Some(2500.0),
+            ),
+        ];
+        let later = at() + jiff::SignedDuration::from_mins(5);
+        let text = render(
+            &summary(Liveness::Running { last_seen: later }),
+            &services(),
+            &states,
+            &[],
+            later,
+            &TimeZone::UTC,
+        );
+        for expected in [
+            "Services:\n",
+            "  Web shop  up since Mon 23 Nov 10:00 (5 minutes), answers in 120 ms\n",
+            "  Payments  DOWN since Mon 23 Nov 10:00 (5 minutes): Payments refused the connection.\n",
+            "  Mail      DEGRADED since Mon 23 Nov 10:00 (5 minutes): Mail answered in 2.5 s, over its 1 s budget.\n",
+            "  Backup    not checked yet\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn check_results_end_with_a_count_per_state() {
+        use crate::checks::FailureKind;
+        use std::time::Duration;
+        let outcomes = vec![
+            CheckOutcome::up("Web shop answered with HTTP 200.")
+                .with_response_time(Duration::from_millis(42)),
+            CheckOutcome::failed(
+                FailureKind::ConnectionRefused,
+                "Payments refused the connection.",
+            ),
+            CheckOutcome::failed(FailureKind::Slow, "Mail was slow.")
+                .with_response_time(Duration::from_millis(2500)),
+            CheckOutcome::up("Backup answered."),
+        ];
+        let text = render_checks(&services(), &outcomes);
+        assert!(
+            text.contains("Web shop  up           42 ms  Web shop answered with HTTP 200.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Payments  DOWN                Payments refused the connection.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Mail      DEGRADED     2.5 s  Mail was slow.\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n4 services checked: 2 up, 1 degraded, 1 down.\n"),
+            "{text}"
+        );
+    }
+}

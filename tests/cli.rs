@@ -1,0 +1,369 @@
+//! keepwatch as a new user meets it: the real binary, a real config file, a
+//! real SQLite store, real signals. Each test gets its own home folder.
+
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A sandbox with its own home, config file and data folder.
+struct Keepwatch {
+    dir: tempfile::TempDir,
+}
+
+impl Keepwatch {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.home().join("keepwatch.toml")
+    }
+
+    /// Writes `keepwatch.toml`; the data folder is always inside the sandbox.
+    fn config(&self, text: &str) -> &Self {
+        let data = self.home().join("data");
+        let full = format!(
+            "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{text}",
+            data.display()
+        );
+        std::fs::write(self.config_path(), full).expect("write config");
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keepwatch"));
+        command
+            .args(args)
+            .current_dir(self.home())
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TZ", "UTC");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keepwatch")
+    }
+
+    fn status(&self) -> String {
+        let out = self.run(&["status"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `keepwatch run` with its log going to `log.txt`.
+    fn start(&self) -> Running {
+        let log = self.home().join("log.txt");
+        let child = self
+            .command(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start keepwatch run");
+        Running { child, log }
+    }
+}
+
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "could not send {name}");
+    }
+
+    /// Waits (polling, at most 30 s) until `check` holds.
+    fn wait_for(&mut self, what: &str, mut check: impl FnMut(&mut Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check(self) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "keepwatch exited ({status}) while waiting for {what}; log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(mut self) -> String {
+        self.signal("TERM");
+        let status = self.child.wait().expect("wait");
+        let log = self.log();
+        assert!(
+            status.success(),
+            "keepwatch did not stop cleanly ({status}); log:\n{log}"
+        );
+        log
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny web server on 127.0.0.1 that answers every request with `200 ok`.
+fn web_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+fn two_services(web: u16, closed: u16) -> String {
+    format!(
+        "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{web}/\"\ninterval = \"1s\"\n\
+         [[service]]\nname = \"Warehouse\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = {closed}\ninterval = \"1s\"\n"
+    )
+}
+
+const FAST: &str = "[collect]\ncpu = \"1s\"\nmemory = \"1s\"\ndisk = \"1s\"\nnetwork = \"1s\"\nload = \"1s\"\nuptime = \"1s\"\n";
+
+#[test]
+fn init_writes_a_commented_config_and_never_overwrites_silently() {
+    let kw = Keepwatch::new();
+    let path = kw.config_path();
+    let out = kw.run(&["--config", path.to_str().unwrap(), "init", "--defaults"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("# Processor use, in total and per core.\ncpu = \"10s\""),
+        "{text}"
+    );
+
+    let again = kw.run(&["--config", path.to_str().unwrap(), "init", "--defaults"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+
+    let forced = kw.run(&[
+        "--config",
+        path.to_str().unwrap(),
+        "init",
+        "--defaults",
+        "--force",
+    ]);
+    assert!(forced.status.success());
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("The previous file was kept as"));
+}
+
+#[test]
+fn init_asks_plain_questions_and_writes_the_answers() {
+    let kw = Keepwatch::new();
+    let mut child = kw
+        .command(&["init"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"Corner Shop\nEurope/Vienna\n08:00-18:00\n09:00-13:00\nclosed\nit@corner.example\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("Name of your business [My Business]: "),
+        "{shown}"
+    );
+    // With no keepwatch.toml in the current folder, init writes the per-user one.
+    let written = kw.home().join(".config/keepwatch/keepwatch.toml");
+    let text = std::fs::read_to_string(&written).unwrap();
+    for expected in [
+        "name = \"Corner Shop\"",
+        "timezone = \"Europe/Vienna\"",
+        "friday = \"08:00-18:00\"",
+        "saturday = \"09:00-13:00\"",
+        "admin_email = \"it@corner.example\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
+
+#[test]
+fn with_no_config_at_all_it_monitors_this_host_with_defaults() {
+    let kw = Keepwatch::new();
+    let mut running = kw.start();
+    let database = kw.home().join(".local/share/keepwatch/keepwatch.db");
+    running.wait_for("memory in the status", |_| {
+        database.exists() && kw.status().contains("Memory")
+    });
+    let status = kw.status();
+    assert!(status.contains("keepwatch running"), "{status}");
+    let log = running.stop();
+    assert!(log.contains("built-in defaults"), "{log}");
+    assert!(kw.status().contains("not running: stopped"));
+}
+
+#[test]
+fn run_collects_every_family_into_sqlite_and_stops_cleanly() {
+    let kw = Keepwatch::new();
+    kw.config(FAST);
+    let mut running = kw.start();
+    running.wait_for("CPU, disk and load in the status", |_| {
+        let status = kw.status();
+        ["CPU", "Memory", "Disk /", "Load", "Up for"]
+            .iter()
+            .all(|part| status.contains(part))
+    });
+    let log = running.stop();
+    assert!(log.contains("stopped cleanly"), "{log}");
+    let status = kw.status();
+    assert!(status.contains("not running: stopped"), "{status}");
+    assert!(status.contains("testhost, as measured"), "{status}");
+    assert!(kw.home().join("data/keepwatch.db").exists());
+}
+
+#[test]
+fn a_broken_config_without_a_good_copy_stops_with_every_problem() {
+    let kw = Keepwatch::new();
+    kw.config("[collect]\ncpu = 5\nmemroy = \"1s\"\n");
+    let out = kw.run(&["run"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has 2 problems"), "{err}");
+    assert!(err.contains("line 5, column 7: `collect.cpu`"), "{err}");
+    assert!(err.contains("did you mean `memory`?"), "{err}");
+}
+
+#[test]
+fn a_broken_config_at_start_runs_on_the_last_good_copy_and_says_so() {
+    let kw = Keepwatch::new();
+    kw.config(FAST);
+    let mut first = kw.start();
+    first.wait_for("a first measurement", |_| kw.status().contains("Memory"));
+    first.stop();
+
+    std::fs::write(kw.config_path(), "[collect]\ncpu = \"fast\"\n").unwrap();
+    let mut second = kw.start();
+    second.wait_for("the warning", |r| r.log().contains("BROKEN"));
+    let log = second.stop();
+    assert!(log.contains("`collect.cpu`"), "{log}");
+    assert!(log.contains("keepwatch.toml.last-good"), "{log}");
+}
+
+#[test]
+fn a_bad_edit_while_running_is_rejected_and_a_good_one_applied() {
+    let kw = Keepwatch::new();
+    kw.config(FAST);
+    let mut running = kw.start();
+    running.wait_for("a first measurement", |_| kw.status().contains("Memory"));
+
+    std::fs::write(kw.config_path(), "[collect]\ncpu = \"1 sec\"\n").unwrap();
+    running.signal("HUP");
+    running.wait_for("the rejection", |r| r.log().contains("cannot be used"));
+    assert!(running.log().contains("unknown unit"));
+    assert!(kw.status().contains("rejected a change"));
+
+    kw.config("[collect]\ncpu = \"2s\"\n");
+    running.signal("HUP");
+    running.wait_for("the new config", |r| r.log().contains("new configuration"));
+    running.stop();
+}
+
+#[test]
+fn check_says_what_is_up_and_what_is_wrong_and_fails_when_something_is_down() {
+    let kw = Keepwatch::new();
+    kw.config(&two_services(web_server(), closed_port()));
+    let out = kw.run(&["check"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a service is down, so check must fail:\n{shown}");
+    let shop = shown.lines().find(|l| l.starts_with("Shop")).unwrap_or_default();
+    assert!(shop.contains("up") && shop.contains("ms"), "{shown}");
+    let warehouse = shown.lines().find(|l| l.starts_with("Warehouse")).unwrap_or_default();
+    assert!(warehouse.contains("DOWN") && warehouse.contains("refused"), "{shown}");
+    assert!(shown.contains("2 services checked: 1 up, 0 degraded, 1 down."), "{shown}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("At least one service is down."));
+
+    let only_shop = kw.run(&["check", "shop"]);
+    assert!(only_shop.status.success(), "{}", String::from_utf8_lossy(&only_shop.stdout));
+    let unknown = kw.run(&["check", "Nope"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("The services are: Shop, Warehouse."));
+}
+
+#[test]
+fn check_without_services_points_at_the_examples() {
+    let kw = Keepwatch::new();
+    kw.config("");
+    let out = kw.run(&["check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Add a [[service]] block"));
+}
+
+#[test]
+fn run_checks_services_and_status_shows_their_state() {
+    let kw = Keepwatch::new();
+    kw.config(&two_services(web_server(), closed_port()));
+    let mut running = kw.start();
+    running.wait_for("both services in the status", |_| {
+        let status = kw.status();
+        status.contains("Shop       up since") && status.contains("Warehouse  DOWN since")
+    });
+    let log = running.stop();
+    assert!(log.contains("Warehouse is down"), "{log}");
+    assert!(kw.status().contains("refused"));
+}

@@ -9,7 +9,7 @@ use crate::observation::Sample;
 
 /// How many samples wait in memory at most: about 20 minutes of 5 hosts and
 /// 25 services, in a few MB of memory.
-pub const DEFAULT_CAPACITY: usize = 100_000;
+pub const BUFFER_CAPACITY: usize = 100_000;
 
 /// Whether the store is taking writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +70,9 @@ pub struct BufferedWriter {
 }
 
 impl BufferedWriter {
-    /// Wraps `store`, keeping at most [`DEFAULT_CAPACITY`] samples in memory.
+    /// Wraps `store`, keeping at most [`BUFFER_CAPACITY`] samples in memory.
     pub fn new(store: Store) -> Self {
-        Self::with_capacity(store, DEFAULT_CAPACITY)
+        Self::with_capacity(store, BUFFER_CAPACITY)
     }
 
     /// Wraps `store`, keeping at most `capacity` samples in memory; beyond it
@@ -106,7 +106,9 @@ impl BufferedWriter {
     ///
     /// Returns the health change this caused, if any.
     pub fn flush(&mut self) -> Option<HealthChange> {
-        if self.pending.is_empty() && self.health == StorageHealth::Healthy {
+        // An empty write would succeed without telling whether the disk has
+        // room again.
+        if self.pending.is_empty() {
             return None;
         }
         match self.store.write(self.pending.make_contiguous()) {
@@ -177,7 +179,7 @@ impl BufferedWriter {
 mod tests {
     use super::*;
     use crate::observation::SeriesKey;
-    use crate::store::tests::{at, key, open_in, sample};
+    use crate::store::tests::{at, open_in, sample};
 
     fn set_page_limit(writer: &BufferedWriter, pages: i64) {
         writer
@@ -309,6 +311,16 @@ mod tests {
         let (store, pending) = writer.into_parts();
         assert_eq!(pending, [sample("cpu", 0, 1.0)]);
         assert!(store.latest().is_err());
-        let _ = key("cpu");
+    }
+
+    #[test]
+    fn nothing_to_flush_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = BufferedWriter::new(open_in(&dir));
+        assert_eq!(writer.flush(), None);
+        assert_eq!(writer.health(), &StorageHealth::Healthy);
+        assert_eq!(writer.push(&[]), None);
+        writer.store_mut().set_state("k", "v").unwrap();
+        assert_eq!(writer.store().state("k").unwrap().as_deref(), Some("v"));
     }
 }

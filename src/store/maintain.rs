@@ -1,11 +1,14 @@
 //! Housekeeping: sealing recent samples into compact chunks, retention, the
 //! disk cap, and giving freed space back to the file system.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::codec::{self, Point};
-use super::{CHUNK_MS, Store, StoreError};
+use super::{CHUNK_MS, DAY_MS, Store, StoreError};
 
 /// Thinned history keeps one average per 5 minutes: still enough for a month's
 /// graph and for reports, at a thirtieth of the samples of a 10 s series.
@@ -23,6 +26,8 @@ pub struct MaintenanceReport {
     pub sealed_chunks: usize,
     /// Samples moved from staging into chunks.
     pub sealed_samples: usize,
+    /// Day-long chunks made from the hourly chunks of a finished day.
+    pub compacted_chunks: usize,
     /// Chunks deleted because they were older than the retention.
     pub expired_chunks: usize,
     /// Staging samples deleted because they were older than the retention.
@@ -41,8 +46,9 @@ pub struct MaintenanceReport {
 }
 
 impl Store {
-    /// Seals every closed hour of recent samples into chunks, deletes history
-    /// older than the retention, applies the disk cap and reclaims free space.
+    /// Deletes history older than the retention, seals every closed hour of
+    /// recent samples into chunks, compacts finished days, applies the disk
+    /// cap and reclaims free space.
     ///
     /// Call it regularly (every few minutes to every hour); `now` decides which
     /// hours are closed and what is too old. Each step is its own transaction,
@@ -60,13 +66,15 @@ impl Store {
                 .unwrap_or(Timestamp::MIN);
             self.expire(cutoff.as_millisecond(), &mut report)?;
         }
-        self.seal(now_ms.div_euclid(CHUNK_MS) * CHUNK_MS, &mut report)?;
+        let sealed_before = now_ms.div_euclid(CHUNK_MS) * CHUNK_MS;
+        self.seal(sealed_before, &mut report)?;
+        self.compact(sealed_before.div_euclid(DAY_MS) * DAY_MS, &mut report)?;
         self.enforce_cap(&mut report)?;
-        self.reclaim()?;
+        // Near the cap the file itself must shrink, since the disk may be
+        // what is running out.
+        self.reclaim(report.thinned_chunks + report.dropped_chunks > 0)?;
         report.bytes_after = self.size_on_disk()?;
-        if report != MaintenanceReport::default() {
-            tracing::debug!(?report, "storage maintenance");
-        }
+        tracing::debug!(?report, "storage maintenance");
         Ok(report)
     }
 
@@ -93,71 +101,136 @@ impl Store {
     }
 
     /// Moves staging samples before `cutoff_ms` (an hour boundary) into chunks.
+    ///
+    /// Staging is read in time order, one hour of all series at a time, so
+    /// memory stays bounded by an hour of samples even after a long gap.
     fn seal(&mut self, cutoff_ms: i64, report: &mut MaintenanceReport) -> Result<(), StoreError> {
         let path = &self.path;
         let fail = |source| StoreError::sqlite("sealing history", path, source);
         let tx = self.conn.transaction().map_err(fail)?;
-        let series: Vec<i64> = tx
-            .prepare("SELECT DISTINCT series_id FROM staging WHERE at_ms < ?1")
-            .and_then(|mut s| s.query_map([cutoff_ms], |r| r.get(0))?.collect())
-            .map_err(fail)?;
         {
             let mut staged = tx
-                .prepare_cached(
-                    "SELECT at_ms, value FROM staging
-                     WHERE series_id = ?1 AND at_ms < ?2 ORDER BY at_ms",
+                .prepare(
+                    "SELECT at_ms, series_id, value FROM staging
+                     WHERE at_ms < ?1 ORDER BY at_ms, series_id",
                 )
                 .map_err(fail)?;
-            let mut existing = tx
-                .prepare_cached("SELECT data FROM chunks WHERE id = ?1")
-                .map_err(fail)?;
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO chunks (id, series_id, start_ms, end_ms, count, step, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
-                     ON CONFLICT (id) DO UPDATE
-                     SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data",
-                )
-                .map_err(fail)?;
-            for id in series {
-                let points: Vec<Point> = staged
-                    .query_map([id, cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .and_then(|rows| rows.collect())
-                    .map_err(fail)?;
-                for hour in points.chunk_by(|a, b| chunk_hour(a.0) == chunk_hour(b.0)) {
-                    let start = chunk_hour(hour[0].0) * CHUNK_MS;
-                    let chunk_id = chunk_id(id, start).map_err(fail)?;
-                    let old: Option<Vec<u8>> = existing
-                        .query_row([chunk_id], |r| r.get(0))
-                        .optional()
-                        .map_err(fail)?;
-                    let merged = match old {
-                        Some(blob) => {
-                            let sealed = codec::decode(&blob)
-                                .map_err(|e| self_damaged(path, id, start, e))?;
-                            merge(sealed, hour.to_vec())
-                        }
-                        None => hour.to_vec(),
-                    };
-                    let end = merged.last().map_or(start, |p| p.0);
-                    upsert
-                        .execute(params![
-                            chunk_id,
-                            id,
-                            start,
-                            end,
-                            merged.len() as i64,
-                            codec::encode(&merged)
-                        ])
-                        .map_err(fail)?;
-                    report.sealed_chunks += 1;
-                    report.sealed_samples += hour.len();
+            let mut rows = staged.query([cutoff_ms]).map_err(fail)?;
+            let mut hour = None;
+            let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
+            while let Some(row) = rows.next().map_err(fail)? {
+                let at_ms: i64 = row.get(0).map_err(fail)?;
+                let series_id: i64 = row.get(1).map_err(fail)?;
+                let value: f64 = row.get(2).map_err(fail)?;
+                let this_hour = chunk_hour(at_ms);
+                if hour != Some(this_hour) {
+                    if let Some(done) = hour {
+                        seal_hour(&tx, path, done, std::mem::take(&mut by_series), report)?;
+                    }
+                    hour = Some(this_hour);
                 }
+                by_series.entry(series_id).or_default().push((at_ms, value));
+            }
+            if let Some(done) = hour {
+                seal_hour(&tx, path, done, by_series, report)?;
             }
         }
         tx.execute("DELETE FROM staging WHERE at_ms < ?1", [cutoff_ms])
             .map_err(fail)?;
         tx.commit().map_err(fail)
+    }
+
+    /// Merges the hourly chunks of every day that ends by `before_ms` into one
+    /// chunk per series and day.
+    fn compact(
+        &mut self,
+        before_ms: i64,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), StoreError> {
+        let limit = hour_first_id(chunk_hour(before_ms));
+        loop {
+            // The literal span lets SQLite use the small partial index.
+            let oldest: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT id FROM chunks WHERE span_ms = 3600000 AND id < ?1 ORDER BY id LIMIT 1",
+                    [limit],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|source| StoreError::sqlite("compacting history", &self.path, source))?;
+            let Some(id) = oldest else {
+                return Ok(());
+            };
+            let day_start = ((id >> 32) * CHUNK_MS).div_euclid(DAY_MS) * DAY_MS;
+            report.compacted_chunks += self.compact_day(day_start)?;
+        }
+    }
+
+    /// Replaces the chunks of the day starting at `day_start` by one chunk
+    /// per series; returns how many it wrote.
+    fn compact_day(&mut self, day_start: i64) -> Result<usize, StoreError> {
+        let path = &self.path;
+        let fail = |source| StoreError::sqlite("compacting history", path, source);
+        let first = hour_first_id(chunk_hour(day_start));
+        let end = hour_first_id(chunk_hour(day_start + DAY_MS));
+        let tx = self.conn.transaction().map_err(fail)?;
+        let mut by_series: BTreeMap<i64, (i64, Vec<Point>)> = BTreeMap::new();
+        {
+            let mut stmt = tx
+                .prepare("SELECT series_id, start_ms, step, data FROM chunks WHERE id >= ?1 AND id < ?2 ORDER BY id")
+                .map_err(fail)?;
+            let mut rows = stmt.query([first, end]).map_err(fail)?;
+            while let Some(row) = rows.next().map_err(fail)? {
+                let series_id: i64 = row.get(0).map_err(fail)?;
+                let start_ms: i64 = row.get(1).map_err(fail)?;
+                let step: i64 = row.get(2).map_err(fail)?;
+                let data = row
+                    .get_ref(3)
+                    .and_then(|v| Ok(v.as_blob()?))
+                    .map_err(fail)?;
+                let entry = by_series.entry(series_id).or_default();
+                entry.0 = entry.0.max(step);
+                // Ids run hour by hour, so each series' points arrive in order.
+                codec::decode_into(data, &mut entry.1)
+                    .map_err(|e| self_damaged(path, series_id, start_ms, e))?;
+            }
+        }
+        tx.execute(
+            "DELETE FROM chunks WHERE id >= ?1 AND id < ?2",
+            [first, end],
+        )
+        .map_err(fail)?;
+        let written = by_series.len();
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(fail)?;
+            for (series_id, (step, mut points)) in by_series {
+                // A partly thinned day is thinned whole: one resolution per chunk.
+                if step > 0 {
+                    points = downsample(&points, step);
+                }
+                let end_ms = points.last().map_or(day_start, |p| p.0);
+                insert
+                    .execute(params![
+                        chunk_id(series_id, day_start).map_err(fail)?,
+                        series_id,
+                        day_start,
+                        DAY_MS,
+                        end_ms,
+                        points.len() as i64,
+                        step,
+                        codec::encode(&points)
+                    ])
+                    .map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)?;
+        Ok(written)
     }
 
     /// Keeps the database under the configured cap: above 90% of it, thins the
@@ -225,20 +298,22 @@ impl Store {
             .map_err(|source| StoreError::sqlite("finding old history", &self.path, source))
     }
 
-    /// Replaces the raw chunks of `hour` by 5-minute averages; returns how
-    /// many chunks it thinned.
+    /// Replaces the raw chunks starting in `hour` (hourly ones, or day-long
+    /// ones when it is the first hour of their day) by 5-minute averages;
+    /// returns how many chunks it thinned.
     fn thin(&mut self, hour: i64) -> Result<usize, StoreError> {
         let path = &self.path;
         let fail = |source| StoreError::sqlite("thinning old history", path, source);
         let tx = self.conn.transaction().map_err(fail)?;
-        let chunks: Vec<(i64, i64, Vec<u8>)> = tx
+        let chunks: Vec<(i64, i64, i64, Vec<u8>)> = tx
             .prepare(
-                "SELECT id, series_id, data FROM chunks WHERE id >= ?1 AND id < ?2 AND step = 0",
+                "SELECT id, series_id, span_ms, data FROM chunks
+                 WHERE id >= ?1 AND id < ?2 AND step = 0",
             )
             .and_then(|mut s| {
                 s.query_map(
                     [hour_first_id(hour), hour_first_id(hour.saturating_add(1))],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?
                 .collect()
             })
@@ -254,11 +329,11 @@ impl Store {
         {
             let mut insert = tx
                 .prepare(
-                    "INSERT INTO chunks (id, series_id, start_ms, end_ms, count, step, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(fail)?;
-            for (id, series_id, blob) in &chunks {
+            for (id, series_id, span_ms, blob) in &chunks {
                 let points =
                     codec::decode(blob).map_err(|e| self_damaged(path, *series_id, start_ms, e))?;
                 let thinned = downsample(&points, THIN_STEP_MS);
@@ -268,6 +343,7 @@ impl Store {
                         id,
                         series_id,
                         start_ms,
+                        span_ms,
                         end,
                         thinned.len() as i64,
                         THIN_STEP_MS,
@@ -280,9 +356,9 @@ impl Store {
         Ok(chunks.len())
     }
 
-    /// Hands free pages back to the file system once there are enough of them
-    /// to matter (`auto_vacuum = INCREMENTAL`).
-    fn reclaim(&mut self) -> Result<(), StoreError> {
+    /// Hands free pages back to the file system (`auto_vacuum = INCREMENTAL`)
+    /// when `now` or once there are enough of them to matter.
+    fn reclaim(&mut self, now: bool) -> Result<(), StoreError> {
         let fail = |source| StoreError::sqlite("reclaiming free space", &self.path, source);
         let (pages, free): (i64, i64) = self
             .conn
@@ -293,7 +369,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(fail)?;
-        if free > 0 && free * RECLAIM_FREE_SHARE > pages - free {
+        if free > 0 && (now || free * RECLAIM_FREE_SHARE > pages - free) {
             let mut stmt = self
                 .conn
                 .prepare("PRAGMA incremental_vacuum")
@@ -303,6 +379,69 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Writes the chunks of one hour, merging into chunks that already exist
+/// (samples that arrived late).
+fn seal_hour(
+    tx: &Transaction<'_>,
+    path: &Path,
+    hour: i64,
+    by_series: BTreeMap<i64, Vec<Point>>,
+    report: &mut MaintenanceReport,
+) -> Result<(), StoreError> {
+    let fail = |source| StoreError::sqlite("sealing history", path, source);
+    // The chunk already covering this hour, if any: the hour's own, or its
+    // day's once the day was compacted.
+    let mut existing = tx
+        .prepare_cached(
+            "SELECT id, start_ms, span_ms, data FROM chunks
+             WHERE id IN (?1, ?2) AND start_ms <= ?3 AND start_ms + span_ms > ?3",
+        )
+        .map_err(fail)?;
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+             ON CONFLICT (id) DO UPDATE
+             SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data",
+        )
+        .map_err(fail)?;
+    let hour_start = hour * CHUNK_MS;
+    let day_start = hour_start.div_euclid(DAY_MS) * DAY_MS;
+    for (series_id, points) in by_series {
+        let hour_id = chunk_id(series_id, hour_start).map_err(fail)?;
+        let day_id = chunk_id(series_id, day_start).map_err(fail)?;
+        let old: Option<(i64, i64, i64, Vec<u8>)> = existing
+            .query_row([hour_id, day_id, hour_start], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(fail)?;
+        report.sealed_samples += points.len();
+        let (id, start, span, merged) = match old {
+            Some((id, start, span, blob)) => {
+                let sealed =
+                    codec::decode(&blob).map_err(|e| self_damaged(path, series_id, start, e))?;
+                (id, start, span, merge(sealed, points))
+            }
+            None => (hour_id, hour_start, CHUNK_MS, points),
+        };
+        let end = merged.last().map_or(start, |p| p.0);
+        upsert
+            .execute(params![
+                id,
+                series_id,
+                start,
+                span,
+                end,
+                merged.len() as i64,
+                codec::encode(&merged)
+            ])
+            .map_err(fail)?;
+        report.sealed_chunks += 1;
+    }
+    Ok(())
 }
 
 /// The hour since the epoch (the chunk) an instant belongs to.
@@ -324,7 +463,7 @@ fn chunk_id(series_id: i64, start_ms: i64) -> rusqlite::Result<i64> {
 }
 
 fn self_damaged(
-    path: &std::path::Path,
+    path: &Path,
     series_id: i64,
     start_ms: i64,
     error: codec::DecodeError,

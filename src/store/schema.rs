@@ -89,6 +89,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX incidents_by_start ON incidents (started_ms);
     CREATE INDEX open_incidents ON incidents (service) WHERE ended_ms IS NULL;",
+    // 3: staging keyed by time first, and day-long chunks.
+    //
+    // Keyed by series first, every 10 s batch of 150 series touched a page per
+    // series and wrote ~400 KB of WAL; keyed by time first, a batch lands on
+    // the last page or two (a write went from 2.5 ms to 0.5 ms).
+    //
+    // `span_ms` is an hour for freshly sealed chunks; once a day is over, its
+    // hours are compacted into one chunk spanning the day, with the id of its
+    // first hour: 10% smaller, and a month is 30 rows to decode instead of
+    // 720. The partial index finds the hours still waiting for that; its
+    // literal span must stay equal to `CHUNK_MS`.
+    "CREATE TABLE staging_by_time (
+        at_ms     INTEGER NOT NULL,
+        series_id INTEGER NOT NULL,
+        value     REAL NOT NULL,
+        PRIMARY KEY (at_ms, series_id)
+    ) WITHOUT ROWID;
+    INSERT INTO staging_by_time (at_ms, series_id, value)
+        SELECT at_ms, series_id, value FROM staging;
+    DROP TABLE staging;
+    ALTER TABLE staging_by_time RENAME TO staging;
+    ALTER TABLE chunks ADD COLUMN span_ms INTEGER NOT NULL DEFAULT 3600000;
+    CREATE INDEX chunks_hourly ON chunks (id) WHERE span_ms = 3600000;",
 ];
 
 /// The schema version this binary writes.
@@ -102,7 +125,11 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     migrate_with(conn, path, MIGRATIONS)
 }
 
-fn migrate_with(conn: &mut Connection, path: &Path, migrations: &[&str]) -> Result<(), StoreError> {
+pub(super) fn migrate_with(
+    conn: &mut Connection,
+    path: &Path,
+    migrations: &[&str],
+) -> Result<(), StoreError> {
     let open_error = |source| StoreError::sqlite("schema upgrade", path, source);
     let supported = migrations.len() as i64;
     // IMMEDIATE: two processes opening a fresh file at once must not both

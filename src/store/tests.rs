@@ -358,6 +358,11 @@ fn the_cap_deletes_oldest_history_when_thinning_is_not_enough() {
     assert_eq!(report.thinned_chunks, 12, "{report:?}");
     assert_eq!(report.dropped_chunks, 12, "{report:?}");
     assert!(report.over_cap, "a 4 KB cap cannot hold even the schema");
+    assert_eq!(
+        pragma::<i64>(&store, "freelist_count"),
+        0,
+        "the file shrank"
+    );
     assert!(
         store
             .range(&key("cpu"), at(0), at(6 * 3600 - 1))
@@ -436,6 +441,9 @@ fn agent_state_is_set_replaced_and_read() {
         store.state("throttle").unwrap().as_deref(),
         Some("stretched x4")
     );
+    store.remove_state("throttle").unwrap();
+    store.remove_state("never-set").unwrap();
+    assert_eq!(store.state("throttle").unwrap(), None);
 }
 
 #[test]
@@ -500,4 +508,197 @@ fn damaged_history_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("damaged history"), "{err}");
     store.write(&[sample("cpu", 1, 1.0)]).unwrap();
     assert!(store.maintain(at(3600)).is_err());
+}
+
+fn chunk_rows(store: &Store) -> Vec<(String, i64, i64, i64)> {
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT s.metric, c.start_ms, c.span_ms, c.count FROM chunks c
+             JOIN series s ON s.id = c.series_id ORDER BY c.id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_finished_day_is_compacted_into_one_chunk_per_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    fill(&mut store, &["cpu", "mem"], 26);
+    let before = store.range(&key("cpu"), at(0), at(26 * 3600)).unwrap();
+    // Hourly maintenance through the day, as the agent runs it.
+    for hour in 1..=26 {
+        let report = store.maintain(at(hour * 3600)).unwrap();
+        assert_eq!(
+            report.compacted_chunks,
+            if hour == 24 { 2 } else { 0 },
+            "hour {hour}"
+        );
+    }
+    let day = t0().as_millisecond();
+    let rows = chunk_rows(&store);
+    assert_eq!(
+        rows[..2],
+        [
+            ("cpu".to_owned(), day, DAY_MS, 8640),
+            ("mem".to_owned(), day, DAY_MS, 8640)
+        ]
+    );
+    assert_eq!(rows.len(), 2 + 2 * 2, "hours 24 and 25 stay hourly");
+
+    let after = store.range(&key("cpu"), at(0), at(26 * 3600)).unwrap();
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() <= 0.005 + 1e-9);
+    }
+    // Bounds inside the day chunk and across the day boundary.
+    let window = store
+        .range(&key("cpu"), at(3600 * 23 + 5), at(3600 * 24 + 15))
+        .unwrap();
+    assert_eq!(window.first().unwrap().0, at(3600 * 23 + 10));
+    assert_eq!(window.last().unwrap().0, at(3600 * 24 + 10));
+    assert_eq!(window.len(), 361);
+}
+
+#[test]
+fn late_samples_for_a_compacted_day_join_its_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    store
+        .write(&[sample("cpu", 3600 * 5, 5.0), sample("cpu", 3600 * 7, 7.0)])
+        .unwrap();
+    store.maintain(at(3600 * 25)).unwrap();
+    assert_eq!(chunk_rows(&store).len(), 1);
+    // A backlog brings an hour of that day that had nothing yet.
+    store
+        .write(&[sample("cpu", 3600 * 6, 6.0), sample("cpu", 3600 * 7, 70.0)])
+        .unwrap();
+    let report = store.maintain(at(3600 * 25)).unwrap();
+    assert_eq!(
+        report.sealed_chunks, 2,
+        "hours 6 and 7, both into the day's chunk"
+    );
+    assert_eq!(
+        chunk_rows(&store),
+        [("cpu".to_owned(), t0().as_millisecond(), DAY_MS, 3)]
+    );
+    assert_eq!(
+        values(&store.range(&key("cpu"), at(0), at(3600 * 24)).unwrap()),
+        [5.0, 6.0, 70.0]
+    );
+}
+
+#[test]
+fn thinning_reaches_compacted_days_and_a_partly_thinned_day_is_thinned_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    let metrics: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    fill(&mut store, &metrics, 20);
+    store.maintain(at(20 * 3600)).unwrap();
+    // Thin the first hours of the day while it is still hourly...
+    let size = store.size_on_disk().unwrap();
+    store.update_config(&StorageConfig {
+        max_size: ByteSize(size * 100 / 95),
+        ..StorageConfig::default()
+    });
+    let report = store.maintain(at(20 * 3600)).unwrap();
+    assert!(report.thinned_chunks > 0);
+    store.update_config(&StorageConfig::default());
+    // ...then finish the day: its chunk is thinned as a whole.
+    fill_from(&mut store, &metrics, 20, 25);
+    let report = store.maintain(at(25 * 3600)).unwrap();
+    assert_eq!(report.compacted_chunks, 10);
+    let day = store.range(&key("m0"), at(0), at(24 * 3600 - 1)).unwrap();
+    assert_eq!(day.len(), 288, "5-minute averages for the whole day");
+
+    // A cap reached again thins the next raw history: hour 24 first.
+    let size = store.size_on_disk().unwrap();
+    store.update_config(&StorageConfig {
+        max_size: ByteSize(size * 100 / 95),
+        ..StorageConfig::default()
+    });
+    store.maintain(at(25 * 3600)).unwrap();
+    let hour = store
+        .range(&key("m0"), at(24 * 3600), at(25 * 3600 - 1))
+        .unwrap();
+    assert_eq!(hour.len(), 12);
+}
+
+/// Like [`fill`], from hour `from` to hour `to`.
+fn fill_from(store: &mut Store, metrics: &[&str], from: i64, to: i64) {
+    for tick in from * 360..to * 360 {
+        let batch: Vec<Sample> = metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                sample(
+                    m,
+                    tick * 10,
+                    (tick as f64 * 0.37 + i as f64).sin() * 50.0 + 50.0,
+                )
+            })
+            .collect();
+        store.write(&batch).unwrap();
+    }
+}
+
+#[test]
+fn the_hourly_index_matches_the_chunk_length() {
+    assert_eq!(
+        CHUNK_MS, 3_600_000,
+        "update the chunks_hourly index and compact()"
+    );
+}
+
+#[test]
+fn a_database_from_before_day_chunks_is_upgraded_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+            .unwrap();
+        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..2]).unwrap();
+        // A staged sample, and an hourly chunk in the first chunk layout.
+        conn.execute_batch(
+            "INSERT INTO series (id, host, metric, instance) VALUES (1, 'web1', 'cpu', '');
+             INSERT INTO staging (series_id, at_ms, value) VALUES (1, 7200000, 4.0);
+             INSERT INTO chunks (id, series_id, start_ms, end_ms, count, step, data)
+             VALUES (1, 1, 0, 3000, 3, 0, x'0001030364d00fc801d00f00010202');",
+        )
+        .unwrap();
+    }
+    let mut store = open_in_path(&path);
+    assert_eq!(
+        pragma::<i64>(&store, "user_version"),
+        schema::current_version()
+    );
+    let epoch = Timestamp::UNIX_EPOCH;
+    let expected = [
+        (epoch + SignedDuration::from_secs(1), 1.0),
+        (epoch + SignedDuration::from_secs(2), 2.0),
+        (epoch + SignedDuration::from_secs(3), 3.0),
+        (epoch + SignedDuration::from_hours(2), 4.0),
+    ];
+    let all = |store: &Store| {
+        store
+            .range(&key("cpu"), epoch, epoch + SignedDuration::from_hours(48))
+            .unwrap()
+    };
+    assert_eq!(all(&store), expected);
+    let report = store
+        .maintain(epoch + SignedDuration::from_hours(48))
+        .unwrap();
+    assert_eq!(report.compacted_chunks, 1);
+    assert_eq!(all(&store), expected);
+}
+
+fn open_in_path(path: &std::path::Path) -> Store {
+    Store::open(path, &StorageConfig::default()).unwrap()
 }

@@ -250,7 +250,119 @@ impl FileWatch {
 
 #[cfg(test)]
 mod tests {
+    use jiff::{SignedDuration, Timestamp};
+
     use super::*;
+    use crate::collect::{Scenario, SimulatedHost, metric};
+    use crate::config::Config;
+    use crate::observation::SeriesKey;
+    use crate::store::Store;
+
+    /// Wall time that follows Tokio's paused test clock, so `run` can be
+    /// driven through simulated minutes.
+    #[derive(Debug)]
+    struct TokioClock {
+        start: Timestamp,
+        base: tokio::time::Instant,
+    }
+
+    impl Clock for TokioClock {
+        fn now(&self) -> Timestamp {
+            let elapsed = SignedDuration::try_from(self.base.elapsed()).unwrap_or_default();
+            self.start + elapsed
+        }
+    }
+
+    fn agent(dir: &Path, config: Config) -> (Agent, Arc<dyn Clock>) {
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock {
+            start: "2026-11-23T09:00:00Z".parse().unwrap(),
+            base: tokio::time::Instant::now(),
+        });
+        let host = SimulatedHost::new(Scenario::Idle, clock.clone());
+        let store = Store::open(&dir.join("kw.db"), &config.storage).unwrap();
+        (
+            Agent::new(
+                config,
+                "sim".to_owned(),
+                clock.clone(),
+                Box::new(host),
+                store,
+            ),
+            clock,
+        )
+    }
+
+    fn options(path: PathBuf) -> RunOptions {
+        RunOptions {
+            config_path: path,
+            watch_every: std::time::Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_collects_on_schedule_until_stopped_and_records_a_clean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (agent, clock) = agent(dir.path(), Config::default());
+        let stop = tokio::time::sleep(std::time::Duration::from_secs(600));
+        run(agent, clock, options(dir.path().join("none.toml")), stop).await;
+        let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
+        let key = SeriesKey::new("sim", metric::CPU_USAGE_PERCENT, "");
+        let from: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+        let cpu = store
+            .range(&key, from, from + SignedDuration::from_mins(11))
+            .unwrap();
+        assert_eq!(cpu.len(), 61, "every 10 s for 10 minutes");
+        assert!(
+            store
+                .state(crate::agent::state_key::STOPPED_AT)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_rejects_a_broken_edit_and_applies_a_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepwatch.toml");
+        std::fs::write(&path, "[collect]\ncpu = \"10s\"\n").unwrap();
+        let (agent, clock) = agent(dir.path(), Config::default());
+        let edits = {
+            let path = path.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                std::fs::write(&path, "[collect]\ncpu = \"10 seconds\"\n").unwrap();
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                std::fs::write(&path, "[collect]\ncpu = \"5s\"\n").unwrap();
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+        };
+        run(agent, clock, options(path.clone()), edits).await;
+        let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
+        let events: Vec<String> = store
+            .recent_events(20)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert!(
+            events.iter().any(|m| m.starts_with("rejected a change to")),
+            "{events:?}"
+        );
+        assert!(
+            events.iter().any(|m| m == "configuration reloaded"),
+            "{events:?}"
+        );
+        let key = SeriesKey::new("sim", metric::CPU_USAGE_PERCENT, "");
+        let from: Timestamp = "2026-11-23T09:01:05Z".parse().unwrap();
+        let last_minute = store
+            .range(&key, from, from + SignedDuration::from_secs(54))
+            .unwrap();
+        assert!(
+            last_minute.len() >= 10,
+            "every 5 s once the good edit is in force: {}",
+            last_minute.len()
+        );
+    }
 
     #[test]
     fn a_file_watch_notices_appearing_and_changing_files_once() {

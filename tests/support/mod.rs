@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
 use keepwatch::clock::SystemClock;
@@ -57,4 +58,13 @@ pub fn assert_failure(outcome: &CheckOutcome, name: &str, kind: FailureKind, cau
         "does not say {cause:?}: {}",
         outcome.explanation
     );
+}
+
+/// Runs `spec`'s check once, which must be over (up or not) in less than
+/// `within`.
+pub async fn check_within(spec: &ServiceSpec, within: Duration) -> CheckOutcome {
+    let started = Instant::now();
+    let outcome = check(spec).await;
+    assert!(started.elapsed() < within, "took {:?}", started.elapsed());
+    outcome
 }

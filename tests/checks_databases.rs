@@ -13,11 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
-use keepwatch::clock::SystemClock;
+use keepwatch::checks::{CheckOutcome, FailureKind, ServiceSpec, State};
+use support::{assert_failure, check, check_within, closed_port, service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
+
+mod support;
 
 // ---------------------------------------------------------------- servers
 
@@ -72,15 +74,6 @@ fn redis() -> Option<Server> {
     server("Redis", "KEEPWATCH_TEST_REDIS", "127.0.0.1:6379")
 }
 
-/// A port nothing listens on (just released).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A peer that is not a database.
 #[derive(Clone, Copy)]
 enum Peer {
@@ -122,11 +115,7 @@ const SSH: Peer = Peer::Says(b"SSH-2.0-OpenSSH_9.6p1 Debian-3\r\n");
 fn spec(name: &str, check: &str, host: &str, port: u16, extra: &str) -> ServiceSpec {
     let text =
         format!("name = \"{name}\"\ntype = \"{check}\"\nhost = \"{host}\"\nport = {port}\n{extra}");
-    toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
-async fn check(spec: &ServiceSpec) -> CheckOutcome {
-    Checker::new(Arc::new(SystemClock)).run(spec).await
+    service(&text)
 }
 
 #[track_caller]
@@ -146,32 +135,9 @@ fn assert_up(outcome: &CheckOutcome, phases: &[&str], says: &str) {
     );
 }
 
-#[track_caller]
-fn assert_failure(outcome: &CheckOutcome, name: &str, kind: FailureKind, cause: &str) {
-    assert_eq!(outcome.kind, Some(kind), "{outcome:#?}");
-    assert_eq!(outcome.state, kind.state(), "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with(name),
-        "does not name the service: {}",
-        outcome.explanation
-    );
-    assert!(
-        outcome.explanation.contains(cause),
-        "does not say {cause:?}: {}",
-        outcome.explanation
-    );
-}
-
 /// Runs `spec`, which must fail within about `limit`.
 async fn check_quickly(spec: &ServiceSpec, limit: Duration) -> CheckOutcome {
-    let started = Instant::now();
-    let outcome = check(spec).await;
-    assert!(
-        started.elapsed() < limit + Duration::from_secs(1),
-        "took {:?}",
-        started.elapsed()
-    );
-    outcome
+    check_within(spec, limit + Duration::from_secs(1)).await
 }
 
 // ---------------------------------------------------------------- PostgreSQL

@@ -6,18 +6,20 @@
 //! harder, and it costs no extra build.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
-use keepwatch::clock::SystemClock;
+use keepwatch::checks::{FailureKind, ServiceSpec};
 use sandbox::{LOOPBACK, Sandbox, in_sandbox};
+use support::{assert_failure, assert_up, check, check_within, service};
 use tokio::net::UdpSocket;
 
 mod sandbox;
+mod support;
+
+const SHOP_DNS: &str = "Shop DNS";
 
 /// How the test server treats every query.
 #[derive(Clone, Copy)]
@@ -112,37 +114,7 @@ async fn serve_on(addr: &str, server: Server) -> SocketAddr {
 
 fn shop_dns(server: SocketAddr, extra: &str) -> ServiceSpec {
     let text = format!("name = \"Shop DNS\"\ntype = \"dns\"\nserver = \"{server}\"\n{extra}");
-    toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
-async fn check(spec: &ServiceSpec) -> CheckOutcome {
-    Checker::new(Arc::new(SystemClock)).run(spec).await
-}
-
-#[track_caller]
-fn assert_up(outcome: &CheckOutcome, says: &str) {
-    assert_eq!(outcome.state, State::Up, "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with("Shop DNS: ") && outcome.explanation.contains(says),
-        "does not say {says:?}: {}",
-        outcome.explanation
-    );
-}
-
-#[track_caller]
-fn assert_failure(outcome: &CheckOutcome, kind: FailureKind, cause: &str) {
-    assert_eq!(outcome.kind, Some(kind), "{outcome:#?}");
-    assert_eq!(outcome.state, kind.state(), "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with("Shop DNS"),
-        "does not name the service: {}",
-        outcome.explanation
-    );
-    assert!(
-        outcome.explanation.contains(cause),
-        "does not say {cause:?}: {}",
-        outcome.explanation
-    );
+    service(&text)
 }
 
 #[tokio::test]
@@ -151,6 +123,7 @@ async fn a_records_resolve_and_are_listed_with_the_server_and_time() {
     let outcome = check(&shop_dns(server, "domain = \"shop.example\"")).await;
     assert_up(
         &outcome,
+        "Shop DNS: ",
         &format!(
             "shop.example has A 203.0.113.10 and 203.0.113.11 (the DNS server {server} answered in "
         ),
@@ -170,10 +143,9 @@ fn without_a_server_the_check_asks_this_computers_dns_servers() {
     let Some((found, missing)) = in_sandbox(sandbox, || async {
         serve_on("127.0.0.1:53", ZONE).await;
         let spec = |domain: &str| -> ServiceSpec {
-            toml::from_str(&format!(
+            service(&format!(
                 "name = \"Shop DNS\"\ntype = \"dns\"\ndomain = \"{domain}\""
             ))
-            .unwrap()
         };
         (
             check(&spec("shop.example")).await,
@@ -184,10 +156,12 @@ fn without_a_server_the_check_asks_this_computers_dns_servers() {
     };
     assert_up(
         &found,
+        "Shop DNS: ",
         "shop.example has A 203.0.113.10 and 203.0.113.11 (this computer's DNS server 127.0.0.1 answered in ",
     );
     assert_failure(
         &missing,
+        SHOP_DNS,
         FailureKind::DnsFailure,
         "the name shpo.example does not exist (NXDOMAIN)",
     );
@@ -200,15 +174,14 @@ fn a_computer_without_dns_servers_is_a_config_problem() {
         ..LOOPBACK
     };
     let Some(outcome) = in_sandbox(sandbox, || async {
-        let spec: ServiceSpec =
-            toml::from_str("name = \"Shop DNS\"\ntype = \"dns\"\ndomain = \"shop.example\"")
-                .unwrap();
+        let spec = service("name = \"Shop DNS\"\ntype = \"dns\"\ndomain = \"shop.example\"");
         check(&spec).await
     }) else {
         return;
     };
     assert_failure(
         &outcome,
+        SHOP_DNS,
         FailureKind::ConfigError,
         "this computer's DNS settings cannot be read (no nameservers found in config); give the computer a DNS server, or set `server`",
     );
@@ -224,6 +197,7 @@ async fn an_expected_mail_server_is_found_among_the_mx_records() {
     .await;
     assert_up(
         &outcome,
+        "Shop DNS: ",
         "shop.example has MX 10 mail.shop.example and 20 backup-mail.shop.example",
     );
 }
@@ -236,7 +210,7 @@ async fn a_txt_record_containing_the_expected_text_is_up() {
         "domain = \"shop.example\"\nrecord_type = \"txt\"\nexpect_contains = \"v=spf1\"",
     ))
     .await;
-    assert_up(&outcome, "has TXT \"v=spf1 mx -all\"");
+    assert_up(&outcome, "Shop DNS: ", "has TXT \"v=spf1 mx -all\"");
 }
 
 #[tokio::test]
@@ -249,6 +223,7 @@ async fn an_unexpected_address_is_a_mismatch() {
     .await;
     assert_failure(
         &outcome,
+        SHOP_DNS,
         FailureKind::DnsMismatch,
         "shop.example's A records are 203.0.113.10 and 203.0.113.11, not the expected 198.51.100.7",
     );
@@ -265,6 +240,7 @@ async fn a_missing_text_in_txt_records_is_a_mismatch() {
     .await;
     assert_failure(
         &outcome,
+        SHOP_DNS,
         FailureKind::DnsMismatch,
         "none of shop.example's TXT records contains \"v=DMARC1\"",
     );
@@ -274,7 +250,7 @@ async fn a_missing_text_in_txt_records_is_a_mismatch() {
 async fn a_name_that_does_not_exist_is_nxdomain() {
     let server = serve(ZONE).await;
     let outcome = check(&shop_dns(server, "domain = \"shpo.example\"")).await;
-    assert_failure(&outcome, FailureKind::DnsFailure, "NXDOMAIN");
+    assert_failure(&outcome, SHOP_DNS, FailureKind::DnsFailure, "NXDOMAIN");
     assert_eq!(
         outcome.explanation,
         "Shop DNS: the name shpo.example does not exist (NXDOMAIN): check the spelling or the DNS zone."
@@ -291,6 +267,7 @@ async fn a_name_without_that_record_type_says_so() {
     .await;
     assert_failure(
         &outcome,
+        SHOP_DNS,
         FailureKind::DnsFailure,
         "mail.shop.example exists but has no AAAA record",
     );
@@ -310,7 +287,7 @@ async fn a_failing_server_is_a_dns_failure_naming_the_error() {
     ] {
         let server = serve(Server::Fails(code)).await;
         let outcome = check(&shop_dns(server, "domain = \"shop.example\"")).await;
-        assert_failure(&outcome, FailureKind::DnsFailure, says);
+        assert_failure(&outcome, SHOP_DNS, FailureKind::DnsFailure, says);
         assert!(
             outcome
                 .explanation
@@ -324,19 +301,14 @@ async fn a_failing_server_is_a_dns_failure_naming_the_error() {
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_within_the_timeout() {
     let server = serve(Server::Silent).await;
-    let started = Instant::now();
-    let outcome = check(&shop_dns(
-        server,
-        "domain = \"shop.example\"\ntimeout = \"300ms\"",
-    ))
+    let outcome = check_within(
+        &shop_dns(server, "domain = \"shop.example\"\ntimeout = \"300ms\""),
+        Duration::from_secs(2),
+    )
     .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
     assert_failure(
         &outcome,
+        SHOP_DNS,
         FailureKind::Timeout,
         &format!("the DNS server {server} did not answer within 300 ms (timeout)"),
     );
@@ -357,6 +329,7 @@ async fn a_port_without_a_server_refuses_the_connection() {
     .await;
     assert_failure(
         &outcome,
+        SHOP_DNS,
         FailureKind::ConnectionRefused,
         &format!("refused the connection on {server}"),
     );
@@ -370,7 +343,12 @@ async fn a_late_answer_is_slow() {
         "domain = \"shop.example\"\nslow_after = \"100ms\"",
     ))
     .await;
-    assert_failure(&outcome, FailureKind::Slow, "over its 100 ms budget");
+    assert_failure(
+        &outcome,
+        SHOP_DNS,
+        FailureKind::Slow,
+        "over its 100 ms budget",
+    );
 }
 
 #[test]

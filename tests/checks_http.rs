@@ -5,17 +5,20 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::checks::{
-    CheckOutcome, Checker, Confirmer, FailureKind, ServiceSpec, State, Verdict,
-};
+use keepwatch::checks::{Checker, Confirmer, FailureKind, ServiceSpec, State, Verdict};
 use keepwatch::clock::{SimClock, SystemClock};
+use support::{assert_failure, check, check_within, closed_port, service};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+
+mod support;
+
+const SHOP: &str = "Shop";
 
 // ---------------------------------------------------------------- servers
 
@@ -157,12 +160,6 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, handler: Handl
     }
 }
 
-/// A port on 127.0.0.1 that was just free: bound, then released.
-async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 // ---------------------------------------------------------------- certificates
 
 /// A test certificate authority, its certificate written to a PEM file.
@@ -253,35 +250,11 @@ fn written(days: i64) -> String {
 
 // ---------------------------------------------------------------- helpers
 
-fn service(toml: &str) -> ServiceSpec {
-    toml::from_str(toml).unwrap_or_else(|err| panic!("{err}\n{toml}"))
-}
-
 /// An HTTP service named "Shop" at `url`, with more settings in `extra`.
 fn shop(url: &str, extra: &str) -> ServiceSpec {
     service(&format!(
         "name = \"Shop\"\ntype = \"http\"\nurl = \"{url}\"\ntimeout = \"5s\"\n{extra}"
     ))
-}
-
-async fn check(spec: &ServiceSpec) -> CheckOutcome {
-    Checker::new(Arc::new(SystemClock)).run(spec).await
-}
-
-#[track_caller]
-fn assert_failure(outcome: &CheckOutcome, kind: FailureKind, cause: &str) {
-    assert_eq!(outcome.kind, Some(kind), "{outcome:#?}");
-    assert_eq!(outcome.state, kind.state(), "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with("Shop"),
-        "does not name the service: {}",
-        outcome.explanation
-    );
-    assert!(
-        outcome.explanation.contains(cause),
-        "does not say {cause:?}: {}",
-        outcome.explanation
-    );
 }
 
 // ---------------------------------------------------------------- plain HTTP
@@ -313,6 +286,7 @@ async fn a_503_is_down_and_says_the_application_is_failing() {
     let outcome = check(&shop(&format!("http://{addr}/"), "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::HttpStatus,
         "HTTP 503 (Service Unavailable): the web server is up but the application behind it is failing",
     );
@@ -341,7 +315,7 @@ async fn an_answer_over_budget_is_slow_not_down() {
     })
     .await;
     let outcome = check(&shop(&format!("http://{addr}/"), "slow_after = \"100ms\"")).await;
-    assert_failure(&outcome, FailureKind::Slow, "over its 100 ms budget");
+    assert_failure(&outcome, SHOP, FailureKind::Slow, "over its 100 ms budget");
     assert_eq!(outcome.state, State::Degraded);
     assert!(outcome.response_time.unwrap() >= Duration::from_millis(300));
     assert_eq!(outcome.http_status, Some(200));
@@ -353,14 +327,13 @@ async fn a_hanging_server_times_out_at_the_configured_limit() {
     let spec = service(&format!(
         "name = \"Shop\"\ntype = \"http\"\nurl = \"http://{addr}/\"\ntimeout = \"300ms\"\n"
     ));
-    let started = Instant::now();
-    let outcome = check(&spec).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
+    let outcome = check_within(&spec, Duration::from_secs(3)).await;
+    assert_failure(
+        &outcome,
+        SHOP,
+        FailureKind::Timeout,
+        "accepted the connection",
     );
-    assert_failure(&outcome, FailureKind::Timeout, "accepted the connection");
     assert!(
         outcome.explanation.contains("did not answer within 300 ms"),
         "{}",
@@ -377,6 +350,7 @@ async fn an_answer_that_stalls_halfway_times_out_while_reading() {
     let outcome = check(&spec).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::Timeout,
         "started answering but did not finish within 300 ms",
     );
@@ -393,6 +367,7 @@ async fn a_page_without_the_expected_text_is_a_body_mismatch() {
     .await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::BodyMismatch,
         "page does not contain \"Add to cart\"",
     );
@@ -404,6 +379,7 @@ async fn a_page_without_the_expected_text_is_a_body_mismatch() {
     .await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::BodyMismatch,
         "does not match the pattern /[0-9]+ in stock/",
     );
@@ -432,6 +408,7 @@ async fn a_health_endpoint_is_judged_by_its_json_fields() {
     let outcome = check(&shop(&format!("http://{addr}/db-down"), conditions)).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::JsonMismatch,
         "says checks.db = \"down\", where \"up\" is expected",
     );
@@ -439,6 +416,7 @@ async fn a_health_endpoint_is_judged_by_its_json_fields() {
     let outcome = check(&shop(&format!("http://{addr}/html"), conditions)).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::JsonInvalid,
         "answer is not valid JSON",
     );
@@ -461,7 +439,12 @@ async fn redirects_are_followed_and_a_loop_is_too_many_redirects() {
     assert_eq!(outcome.state, State::Up, "{outcome:#?}");
 
     let outcome = check(&shop(&format!("http://{addr}/loop"), "max_redirects = 3")).await;
-    assert_failure(&outcome, FailureKind::TooManyRedirects, "kept redirecting");
+    assert_failure(
+        &outcome,
+        SHOP,
+        FailureKind::TooManyRedirects,
+        "kept redirecting",
+    );
     assert!(
         outcome.explanation.contains("loop"),
         "{}",
@@ -469,15 +452,21 @@ async fn redirects_are_followed_and_a_loop_is_too_many_redirects() {
     );
 
     let outcome = check(&shop(&format!("http://{addr}/old"), "max_redirects = 0")).await;
-    assert_failure(&outcome, FailureKind::HttpStatus, "it redirects to /new");
+    assert_failure(
+        &outcome,
+        SHOP,
+        FailureKind::HttpStatus,
+        "it redirects to /new",
+    );
 }
 
 #[tokio::test]
 async fn a_released_port_refuses_the_connection() {
-    let port = closed_port().await;
+    let port = closed_port();
     let outcome = check(&shop(&format!("http://127.0.0.1:{port}/"), "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::ConnectionRefused,
         &format!("refused the connection on 127.0.0.1:{port}"),
     );
@@ -489,6 +478,7 @@ async fn a_name_that_does_not_exist_is_a_dns_failure() {
     let outcome = check(&shop("http://shop.keepwatch-test.invalid/", "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::DnsFailure,
         "host name shop.keepwatch-test.invalid could not be found",
     );
@@ -500,6 +490,7 @@ async fn a_server_that_hangs_up_is_a_closed_connection() {
     let outcome = check(&shop(&format!("http://{addr}/"), "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::ConnectionClosed,
         "closed the connection",
     );
@@ -511,6 +502,7 @@ async fn a_server_that_does_not_speak_http_is_a_protocol_error() {
     let outcome = check(&shop(&format!("http://{addr}/"), "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::ProtocolError,
         "did not answer in HTTP",
     );
@@ -555,6 +547,7 @@ async fn credentials_are_sent_and_a_rejection_is_an_authentication_failure() {
     .await;
     assert_failure(
         &header,
+        SHOP,
         FailureKind::ConfigError,
         "KEEPWATCH_TEST_API_KEY is not set",
     );
@@ -568,12 +561,18 @@ async fn credentials_are_sent_and_a_rejection_is_an_authentication_failure() {
     .await;
     assert_failure(
         &wrong,
+        SHOP,
         FailureKind::AuthFailed,
         "rejected keepwatch's credentials (HTTP 401 (Unauthorized))",
     );
 
     let none = check(&shop(&url, "")).await;
-    assert_failure(&none, FailureKind::HttpStatus, "it requires credentials");
+    assert_failure(
+        &none,
+        SHOP,
+        FailureKind::HttpStatus,
+        "it requires credentials",
+    );
 }
 
 #[tokio::test]
@@ -581,6 +580,7 @@ async fn settings_that_cannot_work_are_config_errors() {
     let outcome = check(&shop("ftp://shop.example/", "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::ConfigError,
         "must start with http:// or https://",
     );
@@ -592,6 +592,7 @@ async fn settings_that_cannot_work_are_config_errors() {
     .await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::ConfigError,
         "the environment variable KEEPWATCH_TEST_SURELY_UNSET is not set",
     );
@@ -603,12 +604,18 @@ async fn settings_that_cannot_work_are_config_errors() {
     .await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::ConfigError,
         "the CA file /nonexistent/ca.pem cannot be read",
     );
 
     let outcome = check(&shop("http://127.0.0.1:1/", "method = \"GE T\"")).await;
-    assert_failure(&outcome, FailureKind::ConfigError, "is not an HTTP method");
+    assert_failure(
+        &outcome,
+        SHOP,
+        FailureKind::ConfigError,
+        "is not an HTTP method",
+    );
 }
 
 // ---------------------------------------------------------------- HTTPS
@@ -652,6 +659,7 @@ async fn an_expired_certificate_is_down_with_its_end_date() {
     let outcome = check(&https_shop(addr, &authority, "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateExpired,
         &format!("certificate expired on {}: renew it", written(-3)),
     );
@@ -667,6 +675,7 @@ async fn a_certificate_ending_soon_is_degraded_with_its_end_date() {
     let outcome = check(&https_shop(addr, &authority, "cert_expiry_warning = 14")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateExpiring,
         &format!("certificate expires on {}", written(5)),
     );
@@ -702,6 +711,7 @@ async fn the_certificate_judged_is_the_one_at_the_end_of_the_redirects() {
     let outcome = check(&spec).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateExpiring,
         &format!("expires on {}", written(5)),
     );
@@ -717,6 +727,7 @@ async fn a_certificate_for_another_name_is_the_wrong_host() {
     let outcome = check(&https_shop(addr, &authority, "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateWrongHost,
         "certificate is for shop.example, not localhost",
     );
@@ -730,6 +741,7 @@ async fn a_self_signed_certificate_is_untrusted() {
     let outcome = check(&shop(&format!("https://localhost:{}/", addr.port()), "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateUntrusted,
         "certificate is self-signed",
     );
@@ -744,6 +756,7 @@ async fn a_certificate_from_an_unknown_authority_is_untrusted_and_names_it() {
     let outcome = check(&https_shop(addr, &trusted, "")).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateUntrusted,
         "signed by \"Shady Corp CA\", an authority this computer does not trust",
     );
@@ -753,7 +766,7 @@ async fn a_certificate_from_an_unknown_authority_is_untrusted_and_names_it() {
 async fn https_to_a_plain_http_port_is_a_tls_error() {
     let addr = serve(None, |_| ok("plain")).await;
     let outcome = check(&shop(&format!("https://localhost:{}/", addr.port()), "")).await;
-    assert_failure(&outcome, FailureKind::TlsError, "use an http:// URL");
+    assert_failure(&outcome, SHOP, FailureKind::TlsError, "use an http:// URL");
 }
 
 #[tokio::test]
@@ -772,6 +785,7 @@ async fn certificates_are_judged_at_the_checkers_clock_time() {
     let outcome = checker.run(&spec).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateExpiring,
         &format!("expires on {}", written(30)),
     );
@@ -781,6 +795,7 @@ async fn certificates_are_judged_at_the_checkers_clock_time() {
     let outcome = checker.run(&spec).await;
     assert_failure(
         &outcome,
+        SHOP,
         FailureKind::CertificateExpired,
         &format!("expired on {}", written(30)),
     );
@@ -790,7 +805,7 @@ async fn certificates_are_judged_at_the_checkers_clock_time() {
 
 #[tokio::test]
 async fn a_real_outage_is_confirmed_by_one_immediate_retry() {
-    let port = closed_port().await;
+    let port = closed_port();
     let spec = shop(
         &format!("http://127.0.0.1:{port}/"),
         "retries = 1\nconfirm_after = 1",

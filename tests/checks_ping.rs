@@ -11,22 +11,20 @@
 //!
 //! Every packet goes to 127.0.0.1.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
-use keepwatch::clock::SystemClock;
+use keepwatch::checks::{CheckOutcome, FailureKind, ServiceSpec, State};
 use sandbox::{LOOPBACK, Sandbox, in_sandbox};
+use support::{assert_failure, assert_up, check, closed_port, service};
 
 mod sandbox;
+mod support;
+
+const ROUTER: &str = "Router";
 
 fn router(extra: &str) -> ServiceSpec {
     let text = format!("name = \"Router\"\ntype = \"ping\"\nhost = \"127.0.0.1\"\n{extra}");
-    toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
-async fn check(spec: &ServiceSpec) -> CheckOutcome {
-    Checker::new(Arc::new(SystemClock)).run(spec).await
+    service(&text)
 }
 
 /// A TCP port on 127.0.0.1 that accepts connections (open while the listener lives).
@@ -34,37 +32,6 @@ fn listening() -> (std::net::TcpListener, u16) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     (listener, port)
-}
-
-/// A TCP port on 127.0.0.1 with nothing listening.
-fn closed_port() -> u16 {
-    listening().1
-}
-
-#[track_caller]
-fn assert_up(outcome: &CheckOutcome, says: &str) {
-    assert_eq!(outcome.state, State::Up, "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with("Router ") && outcome.explanation.contains(says),
-        "does not say {says:?}: {}",
-        outcome.explanation
-    );
-}
-
-#[track_caller]
-fn assert_failure(outcome: &CheckOutcome, kind: FailureKind, cause: &str) {
-    assert_eq!(outcome.kind, Some(kind), "{outcome:#?}");
-    assert_eq!(outcome.state, kind.state(), "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with("Router"),
-        "does not name the service: {}",
-        outcome.explanation
-    );
-    assert!(
-        outcome.explanation.contains(cause),
-        "does not say {cause:?}: {}",
-        outcome.explanation
-    );
 }
 
 fn run_in(sandbox: Sandbox, spec: ServiceSpec) -> Option<CheckOutcome> {
@@ -101,6 +68,7 @@ fn unprivileged_icmp_is_used_where_the_group_range_allows_it() {
     };
     assert_up(
         &outcome,
+        "Router ",
         "answered 3 of 3 pings to 127.0.0.1 via unprivileged ICMP (round trip average ",
     );
     assert!(outcome.response_time.unwrap() < Duration::from_secs(1));
@@ -113,6 +81,7 @@ fn raw_icmp_is_used_where_unprivileged_icmp_is_off() {
     };
     assert_up(
         &outcome,
+        "Router ",
         "answered 5 of 5 pings to 127.0.0.1 via raw ICMP (round trip average ",
     );
 }
@@ -144,6 +113,7 @@ fn without_icmp_the_fallback_port_proves_the_host_is_up_and_says_how_to_allow_ic
     };
     assert_up(
         &accepted,
+        "Router ",
         &format!(
             "Router is up: 127.0.0.1 accepted a connection via TCP port {open} (ICMP not permitted: allow it with `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"` or `setcap cap_net_raw+ep`"
         ),
@@ -151,6 +121,7 @@ fn without_icmp_the_fallback_port_proves_the_host_is_up_and_says_how_to_allow_ic
     assert!(accepted.response_time.is_some());
     assert_up(
         &refused,
+        "Router ",
         &format!("127.0.0.1 refused a connection via TCP port {closed} (ICMP not permitted: "),
     );
     assert!(
@@ -163,6 +134,7 @@ fn without_icmp_the_fallback_port_proves_the_host_is_up_and_says_how_to_allow_ic
     for outcome in [no_fallback, icmp_only] {
         assert_failure(
             &outcome,
+            ROUTER,
             FailureKind::ConfigError,
             "cannot be pinged: this computer does not let keepwatch send ICMP (",
         );
@@ -184,6 +156,7 @@ async fn the_tcp_method_counts_accepted_and_refused_connections_as_up() {
     .await;
     assert_up(
         &outcome,
+        "Router ",
         &format!("Router is up: 127.0.0.1 accepted a connection via TCP port {open} in "),
     );
     let names: Vec<_> = outcome.phases.iter().map(|p| p.0).collect();
@@ -196,6 +169,7 @@ async fn the_tcp_method_counts_accepted_and_refused_connections_as_up() {
     .await;
     assert_up(
         &outcome,
+        "Router ",
         &format!("refused a connection via TCP port {closed} in "),
     );
     assert!(!outcome.explanation.contains("not permitted"));
@@ -203,13 +177,12 @@ async fn the_tcp_method_counts_accepted_and_refused_connections_as_up() {
 
 #[tokio::test]
 async fn a_name_that_does_not_exist_is_a_dns_failure() {
-    let spec: ServiceSpec = toml::from_str(
-        "name = \"Router\"\ntype = \"ping\"\nhost = \"router.keepwatch-test.invalid\"\n",
-    )
-    .unwrap();
+    let spec =
+        service("name = \"Router\"\ntype = \"ping\"\nhost = \"router.keepwatch-test.invalid\"\n");
     let outcome = check(&spec).await;
     assert_failure(
         &outcome,
+        ROUTER,
         FailureKind::DnsFailure,
         "host name router.keepwatch-test.invalid could not be found",
     );
@@ -227,6 +200,7 @@ fn a_host_without_a_route_is_unreachable_at_once() {
     assert!(started.elapsed() < Duration::from_secs(2), "{outcome:#?}");
     assert_failure(
         &outcome,
+        ROUTER,
         FailureKind::HostUnreachable,
         "cannot be reached at 127.0.0.1 (no route to the host; 3 pings tried via raw ICMP)",
     );
@@ -243,6 +217,7 @@ fn a_host_without_a_route_is_unreachable_by_tcp_too() {
     };
     assert_failure(
         &outcome,
+        ROUTER,
         FailureKind::HostUnreachable,
         "cannot be reached at 127.0.0.1:22 (no route to the host): the machine may be off, or the network path to it is broken (checked via TCP port 22).",
     );
@@ -265,6 +240,7 @@ fn a_host_that_ignores_pings_is_down_after_the_timeout() {
     );
     assert_failure(
         &outcome,
+        ROUTER,
         FailureKind::HostUnreachable,
         "answered none of 3 pings to 127.0.0.1 via raw ICMP within 500 ms (100% packet loss)",
     );

@@ -1,13 +1,16 @@
 //! TCP checks against real listeners on 127.0.0.1.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
-use keepwatch::clock::SystemClock;
+use keepwatch::checks::{FailureKind, ServiceSpec, State};
+use support::{assert_failure, check, check_within, service};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+
+mod support;
+
+const MAIL: &str = "Mail";
 
 /// What the listener does with each connection.
 #[derive(Clone, Copy)]
@@ -47,27 +50,7 @@ async fn listen(greeting: Greeting) -> SocketAddr {
 fn mail(host: &str, port: u16, extra: &str) -> ServiceSpec {
     let text =
         format!("name = \"Mail\"\ntype = \"tcp\"\nhost = \"{host}\"\nport = {port}\n{extra}");
-    toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
-async fn check(spec: &ServiceSpec) -> CheckOutcome {
-    Checker::new(Arc::new(SystemClock)).run(spec).await
-}
-
-#[track_caller]
-fn assert_failure(outcome: &CheckOutcome, kind: FailureKind, cause: &str) {
-    assert_eq!(outcome.kind, Some(kind), "{outcome:#?}");
-    assert_eq!(outcome.state, kind.state(), "{outcome:#?}");
-    assert!(
-        outcome.explanation.starts_with("Mail"),
-        "does not name the service: {}",
-        outcome.explanation
-    );
-    assert!(
-        outcome.explanation.contains(cause),
-        "does not say {cause:?}: {}",
-        outcome.explanation
-    );
+    service(&text)
 }
 
 const SMTP: Greeting = Greeting::Line("220 mail.example.com ESMTP Postfix\r\n", Duration::ZERO);
@@ -119,6 +102,7 @@ async fn another_banner_is_a_mismatch() {
     let outcome = check(&mail("127.0.0.1", addr.port(), "expect_banner = \"ESMTP\"")).await;
     assert_failure(
         &outcome,
+        MAIL,
         FailureKind::BannerMismatch,
         "greeting on 127.0.0.1",
     );
@@ -134,19 +118,21 @@ async fn another_banner_is_a_mismatch() {
 #[tokio::test]
 async fn a_silent_service_times_out_waiting_for_its_banner() {
     let addr = listen(Greeting::Silent).await;
-    let started = Instant::now();
-    let outcome = check(&mail(
-        "127.0.0.1",
-        addr.port(),
-        "expect_banner = \"ESMTP\"\ntimeout = \"300ms\"",
-    ))
+    let outcome = check_within(
+        &mail(
+            "127.0.0.1",
+            addr.port(),
+            "expect_banner = \"ESMTP\"\ntimeout = \"300ms\"",
+        ),
+        Duration::from_secs(2),
+    )
     .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
+    assert_failure(
+        &outcome,
+        MAIL,
+        FailureKind::Timeout,
+        "accepted the connection",
     );
-    assert_failure(&outcome, FailureKind::Timeout, "accepted the connection");
     assert!(
         outcome.explanation.contains("did not answer within 300 ms"),
         "{}",
@@ -160,6 +146,7 @@ async fn a_service_that_hangs_up_without_a_banner_closed_the_connection() {
     let outcome = check(&mail("127.0.0.1", addr.port(), "expect_banner = \"ESMTP\"")).await;
     assert_failure(
         &outcome,
+        MAIL,
         FailureKind::ConnectionClosed,
         "closed the connection",
     );
@@ -174,7 +161,7 @@ async fn a_slow_banner_is_degraded() {
         "expect_banner = \"ESMTP\"\nslow_after = \"100ms\"",
     ))
     .await;
-    assert_failure(&outcome, FailureKind::Slow, "over its 100 ms budget");
+    assert_failure(&outcome, MAIL, FailureKind::Slow, "over its 100 ms budget");
 }
 
 #[tokio::test]
@@ -186,6 +173,7 @@ async fn a_released_port_refuses_the_connection() {
     let outcome = check(&mail("127.0.0.1", port, "")).await;
     assert_failure(
         &outcome,
+        MAIL,
         FailureKind::ConnectionRefused,
         &format!("refused the connection on 127.0.0.1:{port}"),
     );
@@ -196,6 +184,7 @@ async fn a_name_that_does_not_exist_is_a_dns_failure() {
     let outcome = check(&mail("mail.keepwatch-test.invalid", 25, "")).await;
     assert_failure(
         &outcome,
+        MAIL,
         FailureKind::DnsFailure,
         "host name mail.keepwatch-test.invalid could not be found",
     );

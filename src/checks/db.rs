@@ -7,6 +7,7 @@
 //! a problem; each turns its client's errors into one of the calls here, so a
 //! refused login or a missing database reads the same for every server.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -385,6 +386,19 @@ pub(crate) fn rows(count: usize) -> String {
     }
 }
 
+/// The first I/O error in the chain of `err` and its sources: how a client
+/// library reports a broken or refused connection.
+pub(crate) fn io_cause<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if let Some(io_err) = current.downcast_ref::<io::Error>() {
+            return Some(io_err);
+        }
+        cause = current.source();
+    }
+    None
+}
+
 /// A server's own message, on one line and not too long, to quote in a sentence.
 fn said(detail: &str) -> String {
     const LIMIT: usize = 160;
@@ -438,17 +452,11 @@ pub(crate) mod sql_query {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn common() -> Common {
-        Common {
-            name: "Orders DB".into(),
-            ..Common::default()
-        }
-    }
+    use crate::checks::testing::{assert_explains, named};
 
     #[test]
     fn each_database_failure_names_the_service_target_and_cause() {
-        let common = common();
+        let common = named("Orders DB");
         let attempt = Attempt::start(&common, "db", 5432);
         let cases = [
             (
@@ -487,23 +495,13 @@ mod tests {
             ),
         ];
         for (outcome, kind, expected) in cases {
-            assert_eq!(outcome.kind, Some(kind));
-            assert!(
-                outcome.explanation.starts_with("Orders DB "),
-                "{}",
-                outcome.explanation
-            );
-            assert!(
-                outcome.explanation.contains(expected),
-                "{}",
-                outcome.explanation
-            );
+            assert_explains(&outcome, kind, "Orders DB ", expected);
         }
     }
 
     #[test]
     fn a_missing_password_secret_is_a_config_error() {
-        let common = common();
+        let common = named("Orders DB");
         let attempt = Attempt::start(&common, "db", 5432);
         assert_eq!(attempt.password(None).unwrap(), None);
         let inline = Secret::parse("s3cret");
@@ -526,7 +524,7 @@ mod tests {
 
     #[test]
     fn phases_follow_each_other() {
-        let common = common();
+        let common = named("Orders DB");
         let mut attempt = Attempt::start(&common, "::1", 6379);
         attempt.lap("dns");
         std::thread::sleep(Duration::from_millis(5));
@@ -546,7 +544,7 @@ mod tests {
 
     #[test]
     fn a_stretch_timed_elsewhere_is_split_into_its_parts_and_the_rest() {
-        let common = common();
+        let common = named("Orders DB");
         let mut attempt = Attempt::start(&common, "db", 5432);
         attempt.lap("connect");
         std::thread::sleep(Duration::from_millis(20));

@@ -944,6 +944,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::assert_explains;
     use serde_json::json;
 
     fn spec() -> HttpSpec {
@@ -1082,16 +1083,11 @@ mod tests {
         spec.expect_status = StatusSet::codes(&[200]);
         for (code, expected) in cases {
             let outcome = judge("Shop", &spec, &answer(code, "")).unwrap();
-            assert_eq!(outcome.kind, Some(FailureKind::HttpStatus), "{code}");
-            assert!(
-                outcome.explanation.starts_with("Shop answered with HTTP "),
-                "{}",
-                outcome.explanation
-            );
-            assert!(
-                outcome.explanation.contains(expected),
-                "{}",
-                outcome.explanation
+            assert_explains(
+                &outcome,
+                FailureKind::HttpStatus,
+                "Shop answered with HTTP ",
+                expected,
             );
         }
         let moved = Answer {

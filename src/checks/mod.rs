@@ -38,6 +38,8 @@ pub mod redis;
 mod secret;
 mod spec;
 pub mod tcp;
+#[cfg(test)]
+mod testing;
 mod tls;
 pub(crate) mod wording;
 

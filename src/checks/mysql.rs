@@ -239,13 +239,11 @@ fn server_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{assert_explains, named};
 
     #[test]
     fn server_errors_have_their_own_words() {
-        let common = Common {
-            name: "Shop DB".into(),
-            ..Common::default()
-        };
+        let common = named("Shop DB");
         let attempt = Attempt::start(&common, "db", 3306);
         let spec: MysqlSpec =
             toml::from_str("host = \"db\"\nuser = \"shop\"\ndatabase = \"shop\"").unwrap();
@@ -301,17 +299,7 @@ mod tests {
                 state: "HY000".into(),
             };
             let outcome = server_error(&attempt, &spec, &server, query);
-            assert_eq!(outcome.kind, Some(kind), "{code}");
-            assert!(
-                outcome.explanation.starts_with("Shop DB "),
-                "{}",
-                outcome.explanation
-            );
-            assert!(
-                outcome.explanation.contains(expected),
-                "{}",
-                outcome.explanation
-            );
+            assert_explains(&outcome, kind, "Shop DB ", expected);
         }
     }
 }

@@ -150,6 +150,7 @@ pub(crate) fn target(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::assert_explains;
 
     #[test]
     fn common_io_errors_map_to_their_kinds() {
@@ -220,17 +221,7 @@ mod tests {
         ];
         for (kind, stage, expected) in cases {
             let outcome = failure(kind, "Database", "db:5432", stage, limit);
-            assert_eq!(outcome.kind, Some(kind));
-            assert!(
-                outcome.explanation.starts_with("Database "),
-                "{}",
-                outcome.explanation
-            );
-            assert!(
-                outcome.explanation.contains(expected),
-                "{}",
-                outcome.explanation
-            );
+            assert_explains(&outcome, kind, "Database ", expected);
         }
     }
 

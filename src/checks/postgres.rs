@@ -328,19 +328,15 @@ fn failure(
     } else {
         Stage::Waiting
     };
-    let mut cause = err.source();
-    while let Some(current) = cause {
-        if let Some(io_err) = current.downcast_ref::<io::Error>() {
-            // tokio-rustls hands TLS failures over inside an io::Error.
-            if let Some(tls_err) = io_err
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<rustls::Error>())
-            {
-                return tls::failure(attempt.name, &spec.host, tls_err, None);
-            }
-            return attempt.io(io_err, stage);
+    if let Some(io_err) = err.source().and_then(db::io_cause) {
+        // tokio-rustls hands TLS failures over inside an io::Error.
+        if let Some(tls_err) = io_err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            return tls::failure(attempt.name, &spec.host, tls_err, None);
         }
-        cause = current.source();
+        return attempt.io(io_err, stage);
     }
     if err.is_closed() {
         return attempt.network(FailureKind::ConnectionClosed, stage);
@@ -413,19 +409,13 @@ fn server_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn common() -> Common {
-        Common {
-            name: "Orders DB".into(),
-            ..Common::default()
-        }
-    }
+    use crate::checks::testing::named;
 
     /// What a server that checks passwords answers to a wrong one; the local
     /// test server trusts every login, so this one is replayed here.
     #[test]
     fn a_wrong_password_is_a_refused_login() {
-        let common = common();
+        let common = named("Orders DB");
         let attempt = Attempt::start(&common, "db", 5432);
         let spec = PostgresSpec::new("db", "shop");
         let outcome = server_error(
@@ -444,7 +434,7 @@ mod tests {
 
     #[test]
     fn server_states_have_their_own_words() {
-        let common = common();
+        let common = named("Orders DB");
         let attempt = Attempt::start(&common, "db", 5432);
         let spec = PostgresSpec::new("db", "shop");
         let cases = [

@@ -6,15 +6,12 @@
 //! command, so connecting, `AUTH`, `SELECT` and the command are timed (and
 //! fail) separately.
 
-use std::error::Error as StdError;
-use std::io;
-
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, Value};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use super::db::{Attempt, Heard, Listening};
+use super::db::{self, Attempt, Heard, Listening};
 use super::net::Stage;
 use super::wording::quote;
 use super::{CheckOutcome, Common, FailureKind, Secret};
@@ -219,12 +216,8 @@ fn failure(attempt: &Attempt<'_>, spec: &RedisSpec, err: &RedisError, step: Step
         };
         return server_error(attempt, spec, code, &message, step);
     }
-    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(current) = cause {
-        if let Some(io_err) = current.downcast_ref::<io::Error>() {
-            return attempt.io(io_err, Stage::Waiting);
-        }
-        cause = current.source();
+    if let Some(io_err) = db::io_cause(err) {
+        return attempt.io(io_err, Stage::Waiting);
     }
     if err.is_connection_dropped() {
         return attempt.network(FailureKind::ConnectionClosed, Stage::Waiting);
@@ -284,13 +277,11 @@ fn server_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{assert_explains, named};
 
     #[test]
     fn error_replies_have_their_own_words() {
-        let common = Common {
-            name: "Cache".into(),
-            ..Common::default()
-        };
+        let common = named("Cache");
         let attempt = Attempt::start(&common, "cache", 6379);
         let mut spec = RedisSpec::new("cache");
         spec.database = Some(40);
@@ -334,17 +325,7 @@ mod tests {
         ];
         for (code, step, kind, expected) in cases {
             let outcome = server_error(&attempt, &spec, code, &format!("{code} something"), step);
-            assert_eq!(outcome.kind, Some(kind), "{code}");
-            assert!(
-                outcome.explanation.starts_with("Cache "),
-                "{}",
-                outcome.explanation
-            );
-            assert!(
-                outcome.explanation.contains(expected),
-                "{}",
-                outcome.explanation
-            );
+            assert_explains(&outcome, kind, "Cache ", expected);
         }
     }
 

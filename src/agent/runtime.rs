@@ -303,7 +303,7 @@ mod tests {
     async fn run_collects_on_schedule_until_stopped_and_records_a_clean_stop() {
         let dir = tempfile::tempdir().unwrap();
         let (agent, clock) = agent(dir.path(), Config::default());
-        let stop = tokio::time::sleep(std::time::Duration::from_secs(600));
+        let stop = tokio::time::sleep(std::time::Duration::from_secs(605));
         run(agent, clock, options(dir.path().join("none.toml")), stop).await;
         let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
         let key = SeriesKey::new("sim", metric::CPU_USAGE_PERCENT, "");

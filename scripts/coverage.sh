@@ -7,5 +7,5 @@ if ! cargo tarpaulin --version >/dev/null 2>&1; then
   cargo install cargo-tarpaulin --locked --quiet
 fi
 cargo tarpaulin --engine llvm --skip-clean --target-dir target/coverage \
-  --out Stdout --timeout 300 "$@" 2>&1 | tee target/coverage.txt | grep -E '^\|\||coverage,' || true
+  --out Stdout --timeout 300 "$@" 2>&1 | tee target/coverage.txt | grep -E '^\|\| src' || true
 grep -E 'coverage, ' target/coverage.txt | tail -n1

@@ -1,12 +1,241 @@
-//! The business calendar: opening hours of each weekday.
+//! The business calendar: opening hours of each weekday, holidays and
+//! special days, in the business's time zone.
 //!
 //! keepwatch alerts and reports differently in and out of business hours; this
-//! module owns how opening hours are written and what they mean.
+//! module owns how opening hours are written and answers "is this instant in
+//! business hours, and which period is it in?". Everything is computed in
+//! local civil time, so DST changes need no special cases: on the night the
+//! clocks go forward, a range over the skipped hour is simply an hour shorter.
 
 use std::fmt;
 use std::str::FromStr;
 
-use jiff::civil::Time;
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime, Time, Weekday};
+use jiff::tz::TimeZone;
+
+use crate::config::BusinessConfig;
+
+/// A day the business is closed: one date, or the same day every year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holiday {
+    /// `"2026-12-31"`.
+    Once(Date),
+    /// `"12-25"`: month and day, every year.
+    Yearly {
+        /// 1–12.
+        month: i8,
+        /// 1–31.
+        day: i8,
+    },
+}
+
+impl Holiday {
+    fn covers(self, date: Date) -> bool {
+        match self {
+            Holiday::Once(once) => once == date,
+            Holiday::Yearly { month, day } => date.month() == month && date.day() == day,
+        }
+    }
+}
+
+impl FromStr for Holiday {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let invalid = || {
+            format!(
+                "\"{text}\" is not a date: write \"2026-12-31\" for one day, or \"12-25\" for every year"
+            )
+        };
+        if let Ok(date) = text.parse::<Date>() {
+            return Ok(Holiday::Once(date));
+        }
+        let (month, day) = text.split_once('-').ok_or_else(invalid)?;
+        let (month, day): (i8, i8) = (
+            month.parse().map_err(|_| invalid())?,
+            day.parse().map_err(|_| invalid())?,
+        );
+        // 2024 is a leap year, so 02-29 is accepted as a yearly holiday.
+        Date::new(2024, month, day).map_err(|_| invalid())?;
+        Ok(Holiday::Yearly { month, day })
+    }
+}
+
+/// Parses the date of a special day (`"2026-12-24"`).
+pub fn parse_special_date(text: &str) -> Result<Date, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a date: write it like \"2026-12-24\""))
+}
+
+/// Where an instant falls in the business's week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Period {
+    /// Open, in the range that started on `day` (the day before, for a range
+    /// past midnight).
+    Open {
+        /// The day the range belongs to.
+        day: Date,
+        /// The range as written.
+        range: (Time, Time),
+    },
+    /// Closed: outside the day's hours, a closed weekday, or a holiday.
+    Closed {
+        /// Why, in words: "outside opening hours", "closed on Sundays", "holiday".
+        why: &'static str,
+    },
+}
+
+impl Period {
+    /// `true` in business hours.
+    pub fn is_open(&self) -> bool {
+        matches!(self, Period::Open { .. })
+    }
+}
+
+/// The business's opening hours, holidays and special days in its time zone.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    tz: TimeZone,
+    week: [DayHours; 7],
+    holidays: Vec<Holiday>,
+    special: Vec<(Date, DayHours)>,
+}
+
+impl Calendar {
+    /// The calendar of `[business]`; an empty time zone means `system`.
+    /// The config was validated, so an error here names what is still wrong.
+    pub fn from_config(business: &BusinessConfig, system: TimeZone) -> Result<Self, String> {
+        let tz = match business.timezone.as_str() {
+            "" => system,
+            name => TimeZone::get(name).map_err(|err| format!("time zone `{name}`: {err}"))?,
+        };
+        let h = &business.hours;
+        let week = [
+            &h.monday,
+            &h.tuesday,
+            &h.wednesday,
+            &h.thursday,
+            &h.friday,
+            &h.saturday,
+            &h.sunday,
+        ]
+        .map(|text| text.parse::<DayHours>());
+        let week = match week {
+            [Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f), Ok(g)] => [a, b, c, d, e, f, g],
+            other => return Err(other.into_iter().find_map(Result::err).unwrap_or_default()),
+        };
+        let holidays = business
+            .holidays
+            .iter()
+            .map(|text| text.parse())
+            .collect::<Result<Vec<_>, _>>()?;
+        let special = business
+            .special_days
+            .iter()
+            .map(|(date, hours)| Ok((parse_special_date(date)?, hours.parse::<DayHours>()?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self {
+            tz,
+            week,
+            holidays,
+            special,
+        })
+    }
+
+    /// The time zone the hours are in.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The hours of one date, and why it is closed when it has none.
+    fn hours_of(&self, date: Date) -> (&DayHours, &'static str) {
+        if let Some((_, hours)) = self.special.iter().find(|(day, _)| *day == date) {
+            return (hours, "closed on this special day");
+        }
+        if self.holidays.iter().any(|holiday| holiday.covers(date)) {
+            return (&CLOSED, "holiday");
+        }
+        let hours = &self.week[date.weekday().to_monday_zero_offset() as usize];
+        (hours, closed_on(date.weekday()))
+    }
+
+    /// Is `at` in business hours, and in which period?
+    pub fn period_at(&self, at: Timestamp) -> Period {
+        let local = self.tz.to_datetime(at);
+        let (date, time) = (local.date(), local.time());
+        let (today, why) = self.hours_of(date);
+        for &(start, end) in &today.ranges {
+            let open = if end > start {
+                start <= time && time < end
+            } else {
+                start <= time
+            };
+            if open {
+                return Period::Open {
+                    day: date,
+                    range: (start, end),
+                };
+            }
+        }
+        if let Ok(yesterday) = date.yesterday() {
+            for &(start, end) in &self.hours_of(yesterday).0.ranges {
+                if end <= start && time < end {
+                    return Period::Open {
+                        day: yesterday,
+                        range: (start, end),
+                    };
+                }
+            }
+        }
+        if today.is_closed() {
+            Period::Closed { why }
+        } else {
+            Period::Closed {
+                why: "outside opening hours",
+            }
+        }
+    }
+
+    /// The next instant after `after` at which a range opens, looking up to
+    /// two weeks ahead (enough for any week with an open day).
+    pub fn next_opening(&self, after: Timestamp) -> Option<Timestamp> {
+        let mut date = self.tz.to_datetime(after).date();
+        for _ in 0..15 {
+            let opening = self
+                .hours_of(date)
+                .0
+                .ranges
+                .iter()
+                .filter_map(|&(start, _)| {
+                    self.tz.to_timestamp(DateTime::from_parts(date, start)).ok()
+                })
+                .filter(|at| *at > after)
+                .min();
+            if opening.is_some() {
+                return opening;
+            }
+            date = date.tomorrow().ok()?;
+        }
+        None
+    }
+}
+
+static CLOSED: DayHours = DayHours { ranges: Vec::new() };
+
+fn closed_on(weekday: Weekday) -> &'static str {
+    match weekday {
+        Weekday::Monday => "closed on Mondays",
+        Weekday::Tuesday => "closed on Tuesdays",
+        Weekday::Wednesday => "closed on Wednesdays",
+        Weekday::Thursday => "closed on Thursdays",
+        Weekday::Friday => "closed on Fridays",
+        Weekday::Saturday => "closed on Saturdays",
+        Weekday::Sunday => "closed on Sundays",
+    }
+}
 
 /// The opening hours of one day: zero or more ranges. A range whose end is not
 /// after its start runs past midnight into the next day (`"18:00-02:00"`).
@@ -79,6 +308,225 @@ fn parse_time(text: &str) -> Result<Time, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Berlin shop: weekdays 09-17, Saturday 10-14, a bar night Friday
+    /// 20:00-02:00, Christmas Eve short, Black Friday late, 25 Dec and one
+    /// company holiday closed.
+    fn shop() -> Calendar {
+        let mut business = BusinessConfig {
+            timezone: "Europe/Berlin".to_owned(),
+            holidays: vec!["12-25".to_owned(), "2026-10-02".to_owned()],
+            ..BusinessConfig::default()
+        };
+        business.hours.friday = "09:00-17:00, 20:00-02:00".to_owned();
+        business.hours.saturday = "10:00-14:00".to_owned();
+        business
+            .special_days
+            .insert("2026-12-24".to_owned(), "08:00-12:00".to_owned());
+        business
+            .special_days
+            .insert("2026-11-27".to_owned(), "09:00-23:00".to_owned());
+        Calendar::from_config(&business, TimeZone::UTC).unwrap()
+    }
+
+    fn at(local: &str) -> Timestamp {
+        let dt: DateTime = local.parse().unwrap();
+        TimeZone::get("Europe/Berlin")
+            .unwrap()
+            .to_timestamp(dt)
+            .unwrap()
+    }
+
+    #[test]
+    fn walks_a_week_of_days_nights_and_weekends() {
+        let cal = shop();
+        for (local, open, why) in [
+            ("2026-11-23T08:59:59", false, "outside opening hours"), // Monday before opening
+            ("2026-11-23T09:00:00", true, ""),
+            ("2026-11-23T16:59:59", true, ""),
+            ("2026-11-23T17:00:00", false, "outside opening hours"),
+            ("2026-11-24T03:00:00", false, "outside opening hours"), // Tuesday night
+            ("2026-11-20T21:00:00", true, ""),                       // Friday bar night
+            ("2026-11-21T01:30:00", true, ""), // ...past midnight into Saturday
+            ("2026-11-21T02:00:00", false, "outside opening hours"),
+            ("2026-11-21T11:00:00", true, ""), // Saturday
+            ("2026-11-22T11:00:00", false, "closed on Sundays"),
+        ] {
+            let period = cal.period_at(at(local));
+            assert_eq!(period.is_open(), open, "{local}: {period:?}");
+            if let Period::Closed { why: got } = period {
+                assert_eq!(got, why, "{local}");
+            }
+        }
+        assert_eq!(
+            cal.period_at(at("2026-11-21T01:30:00")),
+            Period::Open {
+                day: "2026-11-20".parse().unwrap(),
+                range: (Time::constant(20, 0, 0, 0), Time::constant(2, 0, 0, 0))
+            }
+        );
+    }
+
+    #[test]
+    fn holidays_and_special_days_override_the_week() {
+        let cal = shop();
+        assert_eq!(
+            cal.period_at(at("2026-12-25T10:00:00")),
+            Period::Closed { why: "holiday" }
+        );
+        assert_eq!(
+            cal.period_at(at("2027-12-25T10:00:00")),
+            Period::Closed { why: "holiday" }
+        );
+        assert_eq!(
+            cal.period_at(at("2026-10-02T10:00:00")),
+            Period::Closed { why: "holiday" }
+        );
+        assert!(
+            cal.period_at(at("2027-10-01T10:00:00")).is_open(),
+            "a one-off holiday is not yearly"
+        );
+        assert!(cal.period_at(at("2026-12-24T11:00:00")).is_open());
+        assert!(
+            !cal.period_at(at("2026-12-24T13:00:00")).is_open(),
+            "Christmas Eve closes at noon"
+        );
+        assert!(
+            cal.period_at(at("2026-11-27T22:30:00")).is_open(),
+            "Black Friday runs late"
+        );
+        assert!(
+            !cal.period_at(
+                at("2026-11-27T21:00:00")
+                    .saturating_add(jiff::SignedDuration::from_hours(3))
+                    .unwrap()
+            )
+            .is_open()
+        );
+    }
+
+    #[test]
+    fn both_dst_changes_keep_local_hours() {
+        let mut business = BusinessConfig {
+            timezone: "Europe/Berlin".to_owned(),
+            ..BusinessConfig::default()
+        };
+        business.hours.sunday = "01:00-04:00".to_owned();
+        let cal = Calendar::from_config(&business, TimeZone::UTC).unwrap();
+        // 29 March 2026: 02:00 local jumps to 03:00. 00:30 UTC is 01:30 CET, open;
+        // 01:30 UTC is 03:30 CEST, still open; 02:00 UTC is 04:00 CEST, closed.
+        for (utc, open) in [
+            ("2026-03-29T00:30:00Z", true),
+            ("2026-03-29T01:30:00Z", true),
+            ("2026-03-29T02:00:00Z", false),
+        ] {
+            assert_eq!(cal.period_at(utc.parse().unwrap()).is_open(), open, "{utc}");
+        }
+        // 25 October 2026: 03:00 CEST falls back to 02:00 CET; the range lasts 4 real hours.
+        for (utc, open) in [
+            ("2026-10-24T23:00:00Z", true),
+            ("2026-10-25T01:30:00Z", true),
+            ("2026-10-25T02:59:00Z", true),
+            ("2026-10-25T03:00:00Z", false),
+        ] {
+            assert_eq!(cal.period_at(utc.parse().unwrap()).is_open(), open, "{utc}");
+        }
+        // Weekday 09:00 is 08:00 UTC in winter and 07:00 UTC in summer.
+        assert!(
+            cal.period_at("2026-03-27T08:00:00Z".parse().unwrap())
+                .is_open()
+        );
+        assert!(
+            cal.period_at("2026-03-30T07:00:00Z".parse().unwrap())
+                .is_open()
+        );
+        assert!(
+            !cal.period_at("2026-03-30T06:59:00Z".parse().unwrap())
+                .is_open()
+        );
+    }
+
+    #[test]
+    fn the_next_opening_skips_nights_weekends_and_holidays() {
+        let cal = shop();
+        assert_eq!(
+            cal.next_opening(at("2026-11-23T20:00:00")),
+            Some(at("2026-11-24T09:00:00"))
+        );
+        assert_eq!(
+            cal.next_opening(at("2026-11-21T15:00:00")),
+            Some(at("2026-11-23T09:00:00")),
+            "Saturday afternoon → Monday"
+        );
+        assert_eq!(
+            cal.next_opening(at("2026-11-20T18:00:00")),
+            Some(at("2026-11-20T20:00:00")),
+            "the bar night"
+        );
+        assert_eq!(
+            cal.next_opening(at("2026-12-24T13:00:00")),
+            Some(at("2026-12-26T10:00:00")),
+            "past Christmas to Saturday"
+        );
+        let mut never = BusinessConfig::default();
+        for day in [
+            &mut never.hours.monday,
+            &mut never.hours.tuesday,
+            &mut never.hours.wednesday,
+            &mut never.hours.thursday,
+            &mut never.hours.friday,
+        ] {
+            *day = "closed".to_owned();
+        }
+        let closed = Calendar::from_config(&never, TimeZone::UTC).unwrap();
+        assert_eq!(closed.next_opening(at("2026-11-23T20:00:00")), None);
+        assert_eq!(closed.time_zone(), &TimeZone::UTC);
+    }
+
+    #[test]
+    fn holidays_and_special_dates_parse_or_say_how_to_write_them() {
+        assert_eq!(
+            "12-25".parse::<Holiday>().unwrap(),
+            Holiday::Yearly { month: 12, day: 25 }
+        );
+        assert_eq!(
+            "02-29".parse::<Holiday>().unwrap(),
+            Holiday::Yearly { month: 2, day: 29 }
+        );
+        assert!(matches!(
+            "2026-12-31".parse::<Holiday>().unwrap(),
+            Holiday::Once(_)
+        ));
+        for bad in ["christmas", "13-01", "12", "2026-02-30"] {
+            assert!(
+                bad.parse::<Holiday>().unwrap_err().contains("\"12-25\""),
+                "{bad}"
+            );
+        }
+        assert!(
+            parse_special_date("24.12.")
+                .unwrap_err()
+                .contains("2026-12-24")
+        );
+        let bad = BusinessConfig {
+            holidays: vec!["xmas".to_owned()],
+            ..BusinessConfig::default()
+        };
+        assert!(Calendar::from_config(&bad, TimeZone::UTC).is_err());
+        let bad_hours = BusinessConfig {
+            hours: crate::config::WeeklyHours {
+                sunday: "all day".to_owned(),
+                ..crate::config::WeeklyHours::default()
+            },
+            ..BusinessConfig::default()
+        };
+        assert!(Calendar::from_config(&bad_hours, TimeZone::UTC).is_err());
+        let bad_zone = BusinessConfig {
+            timezone: "Mars/Olympus".to_owned(),
+            ..BusinessConfig::default()
+        };
+        assert!(Calendar::from_config(&bad_zone, TimeZone::UTC).is_err());
+    }
 
     #[test]
     fn hours_parse_single_split_overnight_and_closed() {

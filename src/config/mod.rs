@@ -13,6 +13,7 @@ pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember
 pub use template::commented;
 pub use units::{ByteSize, Duration};
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,10 @@ pub struct BusinessConfig {
     pub admin_email: String,
     /// Opening hours per weekday.
     pub hours: WeeklyHours,
+    /// Days the business is closed: `"2026-12-31"` once, `"12-25"` every year.
+    pub holidays: Vec<String>,
+    /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
+    pub special_days: BTreeMap<String, String>,
 }
 
 impl Default for BusinessConfig {
@@ -75,6 +80,8 @@ impl Default for BusinessConfig {
             timezone: String::new(),
             admin_email: String::new(),
             hours: WeeklyHours::default(),
+            holidays: Vec::new(),
+            special_days: BTreeMap::new(),
         }
     }
 }

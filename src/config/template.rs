@@ -43,6 +43,14 @@ const DOCS: &[(&str, &str)] = &[
         "Opening hours per day: \"09:00-17:00\", several ranges \"08:00-12:00, 13:00-17:00\",\n\
          past midnight \"18:00-02:00\", or \"closed\".",
     ),
+    (
+        "business.holidays",
+        "Days you are closed: \"2026-12-31\" for one date, \"12-25\" for every year.",
+    ),
+    (
+        "business.special_days",
+        "Days with their own hours, e.g. \"2026-12-24\" = \"08:00-12:00\" or \"2026-11-27\" = \"09:00-23:00\".",
+    ),
     ("business.hours.monday", ""),
     ("business.hours.tuesday", ""),
     ("business.hours.wednesday", ""),

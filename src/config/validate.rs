@@ -4,7 +4,7 @@
 use super::Config;
 use super::Duration;
 use super::load::{Problem, position, suggest, table_header};
-use crate::calendar::DayHours;
+use crate::calendar::{DayHours, Holiday, parse_special_date};
 
 /// Every semantic problem of `config`, located in `text` where possible.
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
@@ -64,6 +64,19 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
                 message,
                 Some("or write \"closed\"".to_owned()),
             );
+        }
+    }
+
+    for holiday in &business.holidays {
+        if let Err(message) = holiday.parse::<Holiday>() {
+            report("business", "holidays", message, None);
+        }
+    }
+    for (date, hours) in &business.special_days {
+        if let Err(message) =
+            parse_special_date(date).and_then(|_| hours.parse::<DayHours>().map(|_| ()))
+        {
+            report("business.special_days", date, message, None);
         }
     }
 
@@ -367,6 +380,29 @@ mod tests {
                 (Some(13), "\"Shop\" cannot depend on itself", None),
                 (Some(19), "must be at least 1", None),
             ]
+        );
+    }
+
+    #[test]
+    fn holidays_and_special_days_are_checked() {
+        let text = "[business]\nholidays = [\"12-25\", \"xmas\"]\n[business.special_days]\n\"2026-12-24\" = \"8 to 12\"\n\"24.12.\" = \"08:00-12:00\"\n";
+        let found = problems(text);
+        let fields: Vec<_> = found.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("business.holidays", Some(2)),
+                ("business.special_days.2026-12-24", Some(4)),
+                ("business.special_days.24.12.", Some(5)),
+            ],
+            "{found:#?}"
+        );
+        assert!(
+            parse(
+                Path::new("k.toml"),
+                "[business.special_days]\n\"2026-12-24\" = \"08:00-12:00\"\n"
+            )
+            .is_ok()
         );
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use keepwatch::agent::{self, Agent, RunOptions, Shutdown};
+use keepwatch::calendar::Calendar;
 use keepwatch::checks::{Checker, State, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
@@ -158,17 +159,14 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     }
     let store = Store::open(&database, &loaded.config.storage).map_err(|err| err.to_string())?;
     let now = SystemClock.now();
-    let tz = match loaded.config.business.timezone.as_str() {
-        "" => jiff::tz::TimeZone::system(),
-        name => jiff::tz::TimeZone::get(name).unwrap_or_else(|_| jiff::tz::TimeZone::system()),
-    };
+    let calendar = Calendar::from_config(&loaded.config.business, jiff::tz::TimeZone::system())?;
     let summary = status::summarize(&store, &database, now).map_err(|err| err.to_string())?;
     let latest = store.latest().map_err(|err| err.to_string())?;
     let states = store.service_statuses().map_err(|err| err.to_string())?;
     let services = &loaded.config.services;
     print!(
         "{}",
-        status::render(&summary, services, &states, &latest, now, &tz)
+        status::render(&summary, services, &states, &latest, now, &calendar)
     );
     Ok(())
 }

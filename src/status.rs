@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::agent::state_key;
+use crate::calendar::{Calendar, Period};
 use crate::checks::wording::duration as duration_words;
 use crate::checks::{CheckOutcome, ServiceSpec, State};
 use crate::collect::metric;
@@ -100,8 +101,9 @@ pub fn render(
     states: &[ServiceStatus],
     latest: &[Sample],
     now: Timestamp,
-    tz: &TimeZone,
+    calendar: &Calendar,
 ) -> String {
+    let tz = calendar.time_zone();
     let mut out = String::new();
     let when = |at: Timestamp| {
         at.to_zoned_datetime(tz.clone())
@@ -133,6 +135,7 @@ pub fn render(
     if let Some(throttle) = &agent.throttle {
         let _ = writeln!(out, "Self-throttling: {throttle}");
     }
+    let _ = writeln!(out, "Business hours: {}", business_hours(calendar, now));
 
     if !services.is_empty() {
         let _ = writeln!(out, "\nServices:");
@@ -161,6 +164,30 @@ pub fn render(
         }
     }
     out
+}
+
+/// "open now (09:00-17:00)" or "closed (holiday); opens Mon 23 Nov 09:00".
+fn business_hours(calendar: &Calendar, now: Timestamp) -> String {
+    match calendar.period_at(now) {
+        Period::Open {
+            range: (start, end),
+            ..
+        } => {
+            format!(
+                "open now ({}-{})",
+                start.strftime("%H:%M"),
+                end.strftime("%H:%M")
+            )
+        }
+        Period::Closed { why } => match calendar.next_opening(now) {
+            Some(next) => format!(
+                "closed now ({why}); opens {}",
+                next.to_zoned_datetime(calendar.time_zone().clone())
+                    .strftime("%a %d %b %H:%M")
+            ),
+            None => format!("closed now ({why}); no opening hours in the next two weeks"),
+        },
+    }
 }
 
 /// One line per configured service: its state, since when, and what is wrong.
@@ -361,6 +388,15 @@ mod tests {
     use super::*;
     use crate::observation::SeriesKey;
 
+    /// Weekdays 09:00-17:00 in UTC.
+    fn utc() -> Calendar {
+        let business = crate::config::BusinessConfig {
+            timezone: "UTC".to_owned(),
+            ..crate::config::BusinessConfig::default()
+        };
+        Calendar::from_config(&business, TimeZone::UTC).unwrap()
+    }
+
     fn at() -> Timestamp {
         "2026-11-23T10:00:00Z".parse().unwrap()
     }
@@ -412,12 +448,13 @@ mod tests {
             &[],
             &latest,
             at() + jiff::SignedDuration::from_secs(4),
-            &TimeZone::UTC,
+            &utc(),
         );
         for expected in [
             "keepwatch running (last measurement 4 seconds ago)",
             "Data: /data/keepwatch.db (2.3 MB)",
             "Self-throttling: normal intervals",
+            "Business hours: open now (09:00-17:00)",
             "web1, as measured Mon 23 Nov 10:00:00:",
             "  CPU       12% used (2 cores, busiest at 40%)",
             "  Memory    3.1 GB of 16 GB used (19%); no swap",
@@ -440,30 +477,31 @@ mod tests {
             &[],
             &[],
             later,
-            &TimeZone::UTC,
+            &utc(),
         );
         assert!(
             stopped.contains("not running: stopped on Mon 23 Nov 10:00:00 (3 hours ago)"),
             "{stopped}"
         );
         assert!(stopped.contains("No measurements yet."));
+        let evening = at() + jiff::SignedDuration::from_hours(9);
+        let closed = render(&summary(Liveness::Never), &[], &[], &[], evening, &utc());
+        assert!(
+            closed.contains(
+                "Business hours: closed now (outside opening hours); opens Tue 24 Nov 09:00"
+            ),
+            "{closed}"
+        );
         let silent = render(
             &summary(Liveness::Silent { last_seen: at() }),
             &[],
             &[],
             &[],
             later,
-            &TimeZone::UTC,
+            &utc(),
         );
         assert!(silent.contains("without a clean stop"), "{silent}");
-        let never = render(
-            &summary(Liveness::Never),
-            &[],
-            &[],
-            &[],
-            later,
-            &TimeZone::UTC,
-        );
+        let never = render(&summary(Liveness::Never), &[], &[], &[], later, &utc());
         assert!(never.contains("start it with `keepwatch run`"), "{never}");
     }
 
@@ -483,7 +521,7 @@ mod tests {
             &[],
             &latest,
             at(),
-            &TimeZone::UTC,
+            &utc(),
         );
         assert!(text.contains("  CPU       3% used\n"), "{text}");
         assert!(text.contains("swap 500 MB of 1.0 GB"), "{text}");
@@ -539,7 +577,7 @@ mod tests {
             &states,
             &[],
             later,
-            &TimeZone::UTC,
+            &utc(),
         );
         for expected in [
             "Services:\n",

@@ -187,23 +187,23 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
         .filter(|spec| name.is_none_or(|name| spec.common.name.eq_ignore_ascii_case(name)))
         .cloned()
         .collect();
+    if config.services.is_empty() {
+        return Err(format!(
+            "There are no services in {} yet. Add a [[service]] block (the file has examples at its end).",
+            path.display()
+        ));
+    }
     if services.is_empty() {
         let known: Vec<_> = config
             .services
             .iter()
             .map(|s| s.common.name.as_str())
             .collect();
-        return Err(match (name, known.is_empty()) {
-            (_, true) => format!(
-                "There are no services in {} yet. Add a [[service]] block (the file has examples at its end).",
-                path.display()
-            ),
-            (Some(name), false) => format!(
-                "No service is named \"{name}\". The services are: {}.",
-                known.join(", ")
-            ),
-            (None, false) => unreachable!("services exist but none was selected without a name"),
-        });
+        return Err(format!(
+            "No service is named \"{}\". The services are: {}.",
+            name.unwrap_or_default(),
+            known.join(", ")
+        ));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -163,10 +163,20 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     let summary = status::summarize(&store, &database, now).map_err(|err| err.to_string())?;
     let latest = store.latest().map_err(|err| err.to_string())?;
     let states = store.service_statuses().map_err(|err| err.to_string())?;
-    let services = &loaded.config.services;
+    let month_ago = now
+        .saturating_sub(jiff::SignedDuration::from_hours(24 * 30))
+        .unwrap_or(now);
+    let incidents = store
+        .incidents(month_ago, now)
+        .map_err(|err| err.to_string())?;
+    let services = status::ServicesView {
+        specs: &loaded.config.services,
+        states: &states,
+        incidents: &incidents,
+    };
     print!(
         "{}",
-        status::render(&summary, services, &states, &latest, now, &calendar)
+        status::render(&summary, services, &latest, now, &calendar)
     );
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::checks::{CheckOutcome, ServiceSpec, State};
 use crate::collect::metric;
 use crate::observation::Sample;
 use crate::plain;
-use crate::store::{ServiceStatus, Store, StoreError};
+use crate::store::{Incident, ServiceStatus, Store, StoreError};
 
 /// Whether the agent is running, judged from when it last wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,11 +94,21 @@ pub fn summarize(
     })
 }
 
+/// What the status page shows about services.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServicesView<'a> {
+    /// The configured services, in config order.
+    pub specs: &'a [ServiceSpec],
+    /// Their stored current states.
+    pub states: &'a [ServiceStatus],
+    /// Recent incidents, oldest first, for "last problem" of services now up.
+    pub incidents: &'a [Incident],
+}
+
 /// The full status text: the agent, each configured service, each host.
 pub fn render(
     agent: &AgentSummary,
-    services: &[ServiceSpec],
-    states: &[ServiceStatus],
+    services: ServicesView<'_>,
     latest: &[Sample],
     now: Timestamp,
     calendar: &Calendar,
@@ -137,9 +147,9 @@ pub fn render(
     }
     let _ = writeln!(out, "Business hours: {}", business_hours(calendar, now));
 
-    if !services.is_empty() {
+    if !services.specs.is_empty() {
         let _ = writeln!(out, "\nServices:");
-        out.push_str(&service_lines(services, states, now, tz));
+        out.push_str(&service_lines(services, now, tz));
     }
 
     let mut by_host: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
@@ -191,12 +201,12 @@ fn business_hours(calendar: &Calendar, now: Timestamp) -> String {
 }
 
 /// One line per configured service: its state, since when, and what is wrong.
-fn service_lines(
-    services: &[ServiceSpec],
-    states: &[ServiceStatus],
-    now: Timestamp,
-    tz: &TimeZone,
-) -> String {
+fn service_lines(view: ServicesView<'_>, now: Timestamp, tz: &TimeZone) -> String {
+    let ServicesView {
+        specs: services,
+        states,
+        incidents,
+    } = view;
     let width = services
         .iter()
         .map(|s| s.common.name.chars().count())
@@ -228,10 +238,22 @@ fn service_lines(
                         )
                     })
                     .unwrap_or_default();
-                let note = if status.kind.is_some() {
-                    format!("; last check: {}", status.explanation)
-                } else {
-                    String::new()
+                let last_problem = incidents
+                    .iter()
+                    .rev()
+                    .find(|incident| &incident.service == name && incident.ended.is_some());
+                let note = match (status.kind, last_problem) {
+                    (Some(_), _) => format!("; last check: {}", status.explanation),
+                    (None, Some(incident)) => format!(
+                        "; last problem {} ago: {}",
+                        plain::duration(
+                            now.duration_since(incident.ended.unwrap_or(now))
+                                .as_secs_f64()
+                                .max(0.0)
+                        ),
+                        incident.cause
+                    ),
+                    (None, None) => String::new(),
                 };
                 format!("up {since}{took}{note}")
             }
@@ -444,8 +466,7 @@ mod tests {
         agent.events = vec![(at(), "keepwatch started".to_owned())];
         let text = render(
             &agent,
-            &[],
-            &[],
+            ServicesView::default(),
             &latest,
             at() + jiff::SignedDuration::from_secs(4),
             &utc(),
@@ -473,8 +494,7 @@ mod tests {
         let later = at() + jiff::SignedDuration::from_hours(3);
         let stopped = render(
             &summary(Liveness::Stopped { at: at() }),
-            &[],
-            &[],
+            ServicesView::default(),
             &[],
             later,
             &utc(),
@@ -485,7 +505,13 @@ mod tests {
         );
         assert!(stopped.contains("No measurements yet."));
         let evening = at() + jiff::SignedDuration::from_hours(9);
-        let closed = render(&summary(Liveness::Never), &[], &[], &[], evening, &utc());
+        let closed = render(
+            &summary(Liveness::Never),
+            ServicesView::default(),
+            &[],
+            evening,
+            &utc(),
+        );
         assert!(
             closed.contains(
                 "Business hours: closed now (outside opening hours); opens Tue 24 Nov 09:00"
@@ -494,14 +520,19 @@ mod tests {
         );
         let silent = render(
             &summary(Liveness::Silent { last_seen: at() }),
-            &[],
-            &[],
+            ServicesView::default(),
             &[],
             later,
             &utc(),
         );
         assert!(silent.contains("without a clean stop"), "{silent}");
-        let never = render(&summary(Liveness::Never), &[], &[], &[], later, &utc());
+        let never = render(
+            &summary(Liveness::Never),
+            ServicesView::default(),
+            &[],
+            later,
+            &utc(),
+        );
         assert!(never.contains("start it with `keepwatch run`"), "{never}");
     }
 
@@ -517,8 +548,7 @@ mod tests {
         ];
         let text = render(
             &summary(Liveness::Running { last_seen: at() }),
-            &[],
-            &[],
+            ServicesView::default(),
             &latest,
             at(),
             &utc(),
@@ -571,17 +601,31 @@ mod tests {
             ),
         ];
         let later = at() + jiff::SignedDuration::from_mins(5);
+        let specs = services();
+        let incidents = vec![Incident {
+            id: 1,
+            service: "Web shop".to_owned(),
+            started: at() - jiff::SignedDuration::from_hours(3),
+            ended: Some(at() - jiff::SignedDuration::from_hours(2)),
+            state: State::Down,
+            kind: Some(FailureKind::HttpStatus),
+            cause: "Web shop answered with HTTP 503.".to_owned(),
+        }];
+        let view = ServicesView {
+            specs: &specs,
+            states: &states,
+            incidents: &incidents,
+        };
         let text = render(
             &summary(Liveness::Running { last_seen: later }),
-            &services(),
-            &states,
+            view,
             &[],
             later,
             &utc(),
         );
         for expected in [
             "Services:\n",
-            "  Web shop  up since Mon 23 Nov 10:00 (5 minutes), answers in 120 ms\n",
+            "  Web shop  up since Mon 23 Nov 10:00 (5 minutes), answers in 120 ms; last problem 2 hours 5 minutes ago: Web shop answered with HTTP 503.\n",
             "  Payments  DOWN since Mon 23 Nov 10:00 (5 minutes): Payments refused the connection.\n",
             "  Mail      DEGRADED since Mon 23 Nov 10:00 (5 minutes): Mail answered in 2.5 s, over its 1 s budget.\n",
             "  Backup    not checked yet\n",

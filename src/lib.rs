@@ -9,6 +9,8 @@
 //!   retention and a disk-space cap.
 //! - [`agent`] is the runtime of `keepwatch run`: it schedules collection, writes
 //!   to the store and reloads the configuration.
+//! - [`alert`] turns threshold rules over observations into alert events
+//!   (opened, escalated, resolved), classified as emergency or not.
 //! - [`config`] is the typed `keepwatch.toml`, its loading and validation, and
 //!   the commented file `keepwatch init` writes.
 //! - [`clock`] is where time comes from, so tests can simulate days in milliseconds.
@@ -16,6 +18,7 @@
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
 pub mod agent;
+pub mod alert;
 pub mod calendar;
 pub mod checks;
 pub mod clock;

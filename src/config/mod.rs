@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::RuleConfig;
 use crate::checks::ServiceSpec;
 
 /// Everything keepwatch can be told. Every field has a default, so an empty
@@ -42,6 +43,9 @@ pub struct Config {
     /// The services to check, one `[[service]]` table each.
     #[serde(rename = "service", skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceSpec>,
+    /// The alert rules, one `[[rule]]` table each.
+    #[serde(rename = "rule", skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleConfig>,
 }
 
 /// Identity and data location of this agent.

@@ -126,6 +126,10 @@ const DOCS: &[(&str, &str)] = &[
         "service",
         "A service to check (see the examples at the end of this file).",
     ),
+    (
+        "rule",
+        "An alert rule (see the examples at the end of this file).",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",
@@ -142,8 +146,8 @@ const HEADER: &str = "\
 # running on the last good version until you fix it.
 ";
 
-/// Examples of services, commented out; a test checks that they are valid.
-const SERVICE_EXAMPLES: &str = r##"
+/// Examples of services and alert rules, commented out; a test checks that they are valid.
+const EXAMPLES: &str = r##"
 # ---------------------------------------------------------------------------
 # Services to check. Each [[service]] block below is one service: remove the
 # "# " in front of a block's lines to switch it on, and adjust it. Then run
@@ -220,6 +224,24 @@ const SERVICE_EXAMPLES: &str = r##"
 #
 # Passwords and tokens can stay out of this file: "env:NAME" reads an
 # environment variable, "file:/path" reads a file.
+#
+# ---------------------------------------------------------------------------
+# Alert rules. A [[rule]] alerts when a metric stays above a threshold for
+# the hold time ("for"); it clears only below clear_below (default: the lowest
+# threshold), so a value hovering around a threshold does not flap. off_hours
+# sets other thresholds for nights, weekends and holidays. Metrics include
+# cpu.usage_percent, memory.used_percent, disk.used_percent (instance: the
+# mount point), load.1, service.state (0 up, 1 degraded, 2 down; instance: the
+# service's name) and service.response_ms.
+#
+# [[rule]]
+# name = "Disk filling up"
+# metric = "disk.used_percent"
+# instance = "/"
+# above = { warning = 80.0, critical = 90.0 }
+# off_hours = { warning = 90.0, critical = 95.0 }
+# for = "5m"
+# clear_below = 75.0
 "##;
 
 /// The commented TOML text for `config`.
@@ -248,7 +270,7 @@ pub fn commented(config: &Config) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    out.push_str(SERVICE_EXAMPLES);
+    out.push_str(EXAMPLES);
     out
 }
 
@@ -293,7 +315,7 @@ mod tests {
 
     #[test]
     fn the_service_examples_are_valid_once_uncommented() {
-        let uncommented: String = SERVICE_EXAMPLES
+        let uncommented: String = EXAMPLES
             .lines()
             .filter(|line| {
                 line.starts_with("# [[") || line.starts_with("# ") && line.contains(" = ")
@@ -321,6 +343,21 @@ mod tests {
                 "Cache"
             ]
         );
+        assert_eq!(config.rules.len(), 1);
+        assert_eq!(config.rules[0].name, "Disk filling up");
+        assert_eq!(config.rules[0].hold, crate::config::Duration::from_mins(5));
+    }
+
+    #[test]
+    fn rules_round_trip_through_the_commented_file() {
+        let uncommented = "[[rule]]\nname = \"Disk\"\nmetric = \"disk.used_percent\"\n\
+                           above = { warning = 80.0 }\noff_hours = { critical = 95.0 }\n";
+        let mut config = parse(Path::new("k.toml"), uncommented).unwrap();
+        assert_eq!(config.rules[0].off_hours.unwrap().critical, Some(95.0));
+        config.rules[0].clear_below = Some(70.0);
+        let text = commented(&config);
+        assert!(text.contains("# An alert rule"), "{text}");
+        assert_eq!(parse(Path::new("k.toml"), &text).unwrap(), config);
     }
 
     #[test]
@@ -340,8 +377,11 @@ mod tests {
                 "no explanation for `{path}` in DOCS"
             );
         }
-        // `[[service]]` tables appear only once services are configured.
-        for (key, _) in DOCS.iter().filter(|(key, _)| *key != "service") {
+        // `[[service]]` and `[[rule]]` tables appear only once configured.
+        for (key, _) in DOCS
+            .iter()
+            .filter(|(key, _)| !["service", "rule"].contains(key))
+        {
             assert!(
                 values.contains(&format!("[{key}]"))
                     || values.contains(&format!("\n{} =", key.rsplit('.').next().unwrap())),

@@ -4,6 +4,7 @@
 use super::Config;
 use super::Duration;
 use super::load::{Problem, position, suggest, table_header};
+use crate::alert::metric_names;
 use crate::calendar::{DayHours, Holiday, parse_special_date};
 
 /// Every semantic problem of `config`, located in `text` where possible.
@@ -181,7 +182,106 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
     check_services(config, text, &mut problems);
+    check_rules(config, text, &mut problems);
     problems
+}
+
+/// A rule needs a known metric, at least one threshold, warning below
+/// critical, and a clearing level no higher than the lowest threshold (else an
+/// alert would clear while still above its threshold).
+fn check_rules(config: &Config, text: &str, problems: &mut Vec<Problem>) {
+    let metrics: Vec<String> = metric_names().into_iter().map(str::to_owned).collect();
+    for (index, rule) in config.rules.iter().enumerate() {
+        let mut report = |key: &str, message: String, hint: Option<String>| {
+            let at = locate_in_array(text, "rule", index, key);
+            problems.push(Problem {
+                line: at.map(|(line, _)| line),
+                column: at.map(|(_, column)| column),
+                field: format!("rule[{index}].{key}"),
+                message,
+                hint,
+            });
+        };
+        if !metrics.contains(&rule.metric) {
+            let hint = suggest(&rule.metric, &metrics)
+                .map(|best| format!("did you mean \"{best}\"?"))
+                .unwrap_or_else(|| format!("use one of {}", metrics.join(", ")));
+            report(
+                "metric",
+                format!("unknown metric \"{}\"", rule.metric),
+                Some(hint),
+            );
+        }
+        let schedules = [("above", true), ("off_hours", false)];
+        let written = if rule.off_hours.is_some() { 2 } else { 1 };
+        for (key, business_hours) in schedules.into_iter().take(written) {
+            let thresholds = rule.thresholds(business_hours);
+            if let (Some(warning), Some(critical)) = (thresholds.warning, thresholds.critical)
+                && warning >= critical
+            {
+                report(
+                    key,
+                    format!("warning ({warning}) must be below critical ({critical})"),
+                    None,
+                );
+            }
+            if let (Some(clear), Some(lowest)) = (rule.clear_below, thresholds.lowest())
+                && clear > lowest
+            {
+                report(
+                    "clear_below",
+                    format!("{clear} is above the threshold {lowest} of `{key}`"),
+                    Some(
+                        "an alert clears below clear_below; keep it at or under the warning"
+                            .to_owned(),
+                    ),
+                );
+            }
+        }
+        // Off-hours thresholds only add to the day's, so this covers both.
+        if rule.thresholds(false).lowest().is_none() {
+            report(
+                "above",
+                "the rule has no threshold".to_owned(),
+                Some("write e.g. above = { warning = 80.0, critical = 90.0 }".to_owned()),
+            );
+        }
+    }
+}
+
+/// The position of `key` in the `index`-th `[[table]]` (its sub-tables
+/// included), or of its header when the key is not written.
+fn locate_in_array(text: &str, table: &str, index: usize, key: &str) -> Option<(usize, usize)> {
+    let header = format!("[[{table}]]");
+    let sub = format!("[{table}.");
+    let mut seen = 0;
+    let mut inside = false;
+    let mut header_at = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let start = offset + line.len() - line.trim_start().len();
+        if trimmed.starts_with('[') {
+            let compact = trimmed.replace(' ', "");
+            if compact == header {
+                seen += 1;
+                if seen == index + 1 {
+                    header_at = Some(position(text, start));
+                }
+            }
+            inside = seen == index + 1 && (compact == header || compact.starts_with(&sub));
+            if inside && compact == format!("{sub}{key}]") {
+                return Some(position(text, start));
+            }
+        } else if inside
+            && let Some((name, _)) = trimmed.split_once('=')
+            && name.trim() == key
+        {
+            return Some(position(text, start));
+        }
+        offset += line.len();
+    }
+    header_at
 }
 
 /// Names must be unique (they identify a service in history, alerts and
@@ -410,5 +510,75 @@ mod tests {
     fn syntax_and_meaning_problems_come_together() {
         let found = problems("[collect]\nmemroy = \"1s\"\n[log]\nlevel = \"loud\"\n");
         assert_eq!(found.len(), 2);
+    }
+
+    #[test]
+    fn rules_need_known_metrics_ordered_thresholds_and_a_sane_clearing_level() {
+        let text = "[[rule]]\nname = \"ok\"\nmetric = \"service.state\"\nabove = { warning = 0.5, critical = 1.5 }\n\
+                    [[rule]]\nname = \"typo\"\nmetric = \"disk.used_percnt\"\nabove = { warning = 90.0, critical = 80.0 }\n\
+                    [[rule]]\nname = \"night\"\nmetric = \"disk.used_percent\"\nclear_below = 85.0\n\
+                    [rule.above]\nwarning = 80.0\n[rule.off_hours]\nwarning = 95.0\ncritical = 95.0\n\
+                    [[rule]]\nname = \"empty\"\nmetric = \"nonsense\"\n";
+        let found = problems(text);
+        let summary: Vec<_> = found
+            .iter()
+            .map(|p| {
+                (
+                    p.field.as_str(),
+                    p.line,
+                    p.message.as_str(),
+                    p.hint.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "rule[1].metric",
+                    Some(7),
+                    "unknown metric \"disk.used_percnt\"",
+                    Some("did you mean \"disk.used_percent\"?")
+                ),
+                (
+                    "rule[1].above",
+                    Some(8),
+                    "warning (90) must be below critical (80)",
+                    None
+                ),
+                (
+                    "rule[2].clear_below",
+                    Some(12),
+                    "85 is above the threshold 80 of `above`",
+                    Some("an alert clears below clear_below; keep it at or under the warning")
+                ),
+                (
+                    "rule[2].off_hours",
+                    Some(15),
+                    "warning (95) must be below critical (95)",
+                    None
+                ),
+                (
+                    "rule[3].above",
+                    Some(18),
+                    "the rule has no threshold",
+                    Some("write e.g. above = { warning = 80.0, critical = 90.0 }")
+                ),
+                (
+                    "rule[3].metric",
+                    Some(20),
+                    "unknown metric \"nonsense\"",
+                    found[5].hint.as_deref()
+                ),
+            ],
+            "{found:#?}"
+        );
+        assert!(
+            found[5]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("service.response_ms")
+        );
     }
 }

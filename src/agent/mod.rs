@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::alert::{AlertEvent, Class, Delivery, Evaluator, classify, classify_host, delivery};
+use crate::calendar::Calendar;
 use crate::checks::{CheckOutcome, FailureKind, ServiceSpec, State, Verdict};
 use crate::clock::Clock;
 use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
@@ -65,6 +67,8 @@ pub struct Agent {
     schedule: Schedule,
     services: ServiceSchedule,
     check_samples: Vec<Sample>,
+    evaluator: Evaluator,
+    calendar: Option<Calendar>,
     told: HashSet<String>,
     last_cpu: Option<f64>,
     last_load: Option<f64>,
@@ -86,6 +90,8 @@ impl Agent {
             schedule: Schedule::new(&config.collect, now),
             services: ServiceSchedule::new(&config.services, now),
             check_samples: Vec::new(),
+            evaluator: Evaluator::new(&config.rules),
+            calendar: calendar_of(&config),
             writer: BufferedWriter::new(store),
             config,
             host,
@@ -150,6 +156,7 @@ impl Agent {
             for family in &due {
                 samples.extend(self.collect(*family, detail, now));
             }
+            self.evaluate_rules(&samples, now);
             let change = self.writer.push(&samples);
             self.report_health(change, now);
             self.evaluate_throttle(now);
@@ -299,8 +306,85 @@ impl Agent {
             return;
         }
         let samples = std::mem::take(&mut self.check_samples);
+        let now = self.clock.now();
+        self.evaluate_rules(&samples, now);
         let change = self.writer.push(&samples);
-        self.report_health(change, self.clock.now());
+        self.report_health(change, now);
+    }
+
+    /// Feeds new samples to the alert rules, with business hours from the calendar.
+    fn evaluate_rules(&mut self, samples: &[Sample], now: Timestamp) {
+        if self.config.rules.is_empty() {
+            return;
+        }
+        let business_hours = self
+            .calendar
+            .as_ref()
+            .is_none_or(|c| c.period_at(now).is_open());
+        for sample in samples {
+            for event in self.evaluator.observe(sample, business_hours) {
+                self.alert(&event, business_hours, now);
+            }
+        }
+    }
+
+    /// Logs an alert event and records it for `status` (delivery through
+    /// notification channels is the next step of the alerting work).
+    fn alert(&mut self, event: &AlertEvent, business_hours: bool, now: Timestamp) {
+        let (rule, key, severity, value, verb) = match event {
+            AlertEvent::Opened {
+                rule,
+                key,
+                severity,
+                value,
+                ..
+            } => (rule, key, severity, value, "opened"),
+            AlertEvent::Escalated {
+                rule,
+                key,
+                severity,
+                value,
+                ..
+            } => (rule, key, severity, value, "escalated"),
+            AlertEvent::Resolved {
+                rule,
+                key,
+                severity,
+                value,
+                ..
+            } => (rule, key, severity, value, "resolved"),
+        };
+        let critical_service = key.metric.starts_with("service.")
+            && self
+                .config
+                .services
+                .iter()
+                .any(|s| s.common.name == key.instance && s.common.critical);
+        let class = if key.metric.starts_with("service.") {
+            classify(*severity, critical_service, business_hours)
+        } else {
+            classify_host(*severity, business_hours)
+        };
+        let urgency = match (class, delivery(class, business_hours)) {
+            (Class::Emergency, _) => "emergency",
+            (Class::NonEmergency, Delivery::Now) => "not an emergency",
+            (Class::NonEmergency, Delivery::NextOpening) => {
+                "not an emergency; can wait for the next opening"
+            }
+        };
+        let what = if key.instance.is_empty() {
+            format!("{} on {}", key.metric, key.host)
+        } else {
+            format!("{} of {} on {}", key.metric, key.instance, key.host)
+        };
+        let severity = format!("{severity:?}").to_lowercase();
+        let message =
+            format!("Alert \"{rule}\" {verb}: {what} is {value:.1} ({severity}; {urgency})");
+        match event {
+            AlertEvent::Resolved { .. } => tracing::info!("{message}"),
+            _ => tracing::warn!("{message}"),
+        }
+        self.event(now, "alert", &message);
     }
 
     fn collect(
@@ -397,6 +481,10 @@ impl Agent {
         }
         self.schedule.reconfigure(&config.collect, now);
         self.services.reconfigure(&config.services, now);
+        if config.rules != self.config.rules {
+            self.evaluator = Evaluator::new(&config.rules);
+        }
+        self.calendar = calendar_of(&config);
         self.throttle.update_config(&config.throttle);
         self.writer.store_mut().update_config(&config.storage);
         self.config = config;
@@ -434,3 +522,13 @@ impl Agent {
 
 #[cfg(test)]
 mod tests;
+
+/// The business calendar of `config`; `None` (every hour counts as business
+/// hours) only if it cannot be built, which validation rules out.
+fn calendar_of(config: &Config) -> Option<Calendar> {
+    Calendar::from_config(&config.business, jiff::tz::TimeZone::system())
+        .map_err(|err| {
+            tracing::warn!("business hours unusable, treating every hour as open: {err}")
+        })
+        .ok()
+}

@@ -349,3 +349,29 @@ fn a_slow_answer_says_how_long_the_service_usually_takes() {
         "Payments answered in 8.2 s, over its 2 s budget. It usually answers in 400 ms."
     );
 }
+
+#[test]
+fn a_rule_opens_an_alert_after_its_hold_time_and_classifies_it() {
+    let mut config = crate::config::parse(
+        std::path::Path::new("k.toml"),
+        "[business]\ntimezone = \"UTC\"\n\
+         [[rule]]\nname = \"CPU busy\"\nmetric = \"cpu.usage_percent\"\nabove = { warning = 80, critical = 99 }\nfor = \"1m\"\n",
+    )
+    .unwrap();
+    config.throttle.enabled = false;
+    // Monday 08:00 UTC: before opening, so a warning can wait for the morning.
+    let mut sim = sim(Scenario::Busy, config, |h| h);
+    sim.run_for(SignedDuration::from_secs(50));
+    assert!(sim.events("alert").is_empty(), "still within the hold time");
+    sim.run_for(SignedDuration::from_mins(2));
+    let alerts = sim.events("alert");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].starts_with("Alert \"CPU busy\" opened: cpu.usage_percent on sim is 9"),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts[0].ends_with("(warning; not an emergency; can wait for the next opening)"),
+        "{alerts:?}"
+    );
+}

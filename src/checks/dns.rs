@@ -19,7 +19,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::time::timeout_at;
 
@@ -121,19 +121,10 @@ impl FromStr for DnsRecordType {
     }
 }
 
-impl<'de> Deserialize<'de> for DnsRecordType {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(de::Error::custom)
-    }
-}
-
-impl Serialize for DnsRecordType {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+crate::config::string_serde!(
+    DnsRecordType,
+    "a record type in quotes, e.g. \"A\" or \"MX\""
+);
 
 /// The address of a DNS server: an IP address, port 53 unless given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,19 +155,10 @@ impl fmt::Display for DnsServer {
     }
 }
 
-impl<'de> Deserialize<'de> for DnsServer {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(de::Error::custom)
-    }
-}
-
-impl Serialize for DnsServer {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+crate::config::string_serde!(
+    DnsServer,
+    "a DNS server address in quotes, e.g. \"127.0.0.1:5353\""
+);
 
 /// Asks for the record within the service's timeout and judges the answers.
 pub(crate) async fn run(common: &Common, spec: &DnsSpec) -> CheckOutcome {

@@ -11,6 +11,7 @@ mod validate;
 pub use load::{ConfigError, Problem, load_file, parse};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::commented;
+pub(crate) use units::string_serde;
 pub use units::{ByteSize, Duration};
 
 use std::collections::BTreeMap;

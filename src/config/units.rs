@@ -4,8 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A length of time written like `"30s"`, `"5m"`, `"1h30m"`, `"30d"`; `"off"`
 /// (or `"0s"`) means "never", for intervals that can be switched off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -191,23 +189,28 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// Serialises a type as its `Display` text and reads it back through
+/// `FromStr`, so the config shows `"30s"` and a bad value gets the type's own
+/// explanation. `$expecting` describes the value for type errors.
 macro_rules! string_serde {
     ($ty:ty, $expecting:literal) => {
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
             }
         }
 
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
                 struct Visitor;
-                impl serde::de::Visitor<'_> for Visitor {
+                impl ::serde::de::Visitor<'_> for Visitor {
                     type Value = $ty;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                         f.write_str($expecting)
                     }
-                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$ty, E> {
+                    fn visit_str<E: ::serde::de::Error>(self, v: &str) -> Result<$ty, E> {
                         v.parse().map_err(E::custom)
                     }
                 }
@@ -216,6 +219,7 @@ macro_rules! string_serde {
         }
     };
 }
+pub(crate) use string_serde;
 
 string_serde!(Duration, "a duration in quotes, e.g. \"30s\" or \"5m\"");
 string_serde!(ByteSize, "a size in quotes, e.g. \"500MB\"");
@@ -223,6 +227,7 @@ string_serde!(ByteSize, "a size in quotes, e.g. \"500MB\"");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::{Deserialize, Serialize};
 
     #[test]
     fn durations_parse_and_print_round_trip() {

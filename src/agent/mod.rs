@@ -174,11 +174,15 @@ impl Agent {
             .next_due()
             .unwrap_or(self.next_maintenance)
             .min(self.next_maintenance);
-        let store = self.writer.store_mut();
-        for (key, value) in [(state_key::LAST_SEEN, now), (state_key::NEXT_BY, wake)] {
-            if let Err(err) = store.set_state(key, &value.to_string()) {
-                tracing::debug!("could not record {key}: {err}");
-            }
+        let (last_seen, next_by) = (now.to_string(), wake.to_string());
+        let times = [
+            (state_key::LAST_SEEN, last_seen.as_str()),
+            (state_key::NEXT_BY, next_by.as_str()),
+        ];
+        if let Err(err) = self.writer.store_mut().set_states(&times) {
+            tracing::debug!(
+                "could not record when keepwatch last measured and measures next: {err}"
+            );
         }
         Tick { wake, checks }
     }
@@ -354,14 +358,13 @@ impl Agent {
                 ..
             } => (rule, key, severity, value, "resolved"),
         };
-        let critical_service = key.metric.starts_with("service.")
-            && self
+        let class = if key.metric.starts_with("service.") {
+            let critical = self
                 .config
                 .services
                 .iter()
                 .any(|s| s.common.name == key.instance && s.common.critical);
-        let class = if key.metric.starts_with("service.") {
-            classify(*severity, critical_service, business_hours)
+            classify(*severity, critical, business_hours)
         } else {
             classify_host(*severity, business_hours)
         };

@@ -405,14 +405,26 @@ impl Store {
     /// Remembers a small piece of agent state (e.g. `started_at`, `pid`,
     /// `throttle_mode`) across restarts, replacing any previous value.
     pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO agent_state (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .and_then(|mut s| s.execute([key, value]))
-            .map_err(|source| StoreError::sqlite("saving agent state", &self.path, source))?;
-        Ok(())
+        self.set_states(&[(key, value)])
+    }
+
+    /// Like [`set_state`](Store::set_state) for several pieces at once, in one
+    /// transaction (the agent records two on every tick).
+    pub fn set_states(&mut self, entries: &[(&str, &str)]) -> Result<(), StoreError> {
+        let fail = |source| StoreError::sqlite("saving agent state", &self.path, source);
+        let tx = self.conn.transaction().map_err(fail)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO agent_state (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(fail)?;
+            for (key, value) in entries {
+                stmt.execute([key, value]).map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)
     }
 
     /// Forgets a piece of agent state (e.g. `stopped_at` when the agent starts again).

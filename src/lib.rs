@@ -25,6 +25,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod deploy;
+pub mod notify;
 pub mod observation;
 pub mod plain;
 pub mod status;

@@ -1,0 +1,149 @@
+//! Notification channels: each delivers one composed [`Message`] (email, SMS,
+//! webhook, chat, log). Which alerts go into a message, to which channel and
+//! when is decided by the alert engine; the durable outbox retries a failed
+//! delivery. A channel only sends.
+//!
+//! Adding a channel is one file with a settings struct that implements
+//! [`Notifier`], plus a variant of [`ChannelKind`] (see docs/adding-a-channel.md).
+
+mod log;
+
+pub use log::LogChannel;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+/// One message, composed once and stored in the outbox as is, so a retry
+/// after a restart sends exactly what would have been sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Unique per outbox entry; sent as the email Message-ID and the webhook's
+    /// delivery id, so a receiver can drop a repeat.
+    pub id: String,
+    /// One line: what is wrong (the email subject, the chat title).
+    pub subject: String,
+    /// The whole message in plain text: what is wrong, since when, what it
+    /// affects, and how to acknowledge.
+    pub text: String,
+    /// The same as simple HTML, for email.
+    pub html: String,
+    /// At most about 160 characters, for SMS.
+    pub short: String,
+    /// The alerts behind the message, for webhooks (JSON).
+    pub data: serde_json::Value,
+}
+
+/// Why a channel could not deliver a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct SendError {
+    /// What went wrong, in words that name the server or setting to fix.
+    pub reason: String,
+    /// Retrying cannot help until the config changes (a rejected password, a
+    /// refused recipient); the outbox still retries, but less often.
+    pub permanent: bool,
+}
+
+impl SendError {
+    /// A failure that may pass (a server down or slow).
+    pub fn temporary(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that needs a config change.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// A boxed future, so channels of different types sit behind one trait object.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Delivers a message through one channel. The seam tests use to stand in for
+/// a provider that cannot run on the test machine.
+pub trait Notifier: Send + Sync {
+    /// Sends `message`; returns once the receiving server has accepted it.
+    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a>;
+}
+
+/// One `[[channel]]` table: a name the escalation steps refer to, and the
+/// channel type with its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Channel {
+    /// How escalation steps name this channel, e.g. `"admin-email"`.
+    pub name: String,
+    /// At most this many messages an hour; more alerts wait and are sent
+    /// together in the next message allowed.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: u32,
+    /// The channel type and its settings.
+    #[serde(flatten)]
+    pub kind: ChannelKind,
+}
+
+fn default_max_per_hour() -> u32 {
+    20
+}
+
+/// The channel types, picked by `type = "..."`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// keepwatch's own log (standard output, or its log file).
+    Log(LogChannel),
+}
+
+impl ChannelKind {
+    /// Every `type` name, as written in the config.
+    pub const TYPES: &[&str] = &["log"];
+
+    /// The sender of this channel type.
+    pub fn notifier(&self) -> &dyn Notifier {
+        match self {
+            Self::Log(channel) => channel,
+        }
+    }
+}
+
+impl Channel {
+    /// The channel every config has without saying so: keepwatch's log.
+    pub const LOG: &str = "log";
+
+    /// The built-in `log` channel.
+    pub fn log() -> Self {
+        Self {
+            name: Self::LOG.to_owned(),
+            max_per_hour: default_max_per_hour(),
+            kind: ChannelKind::Log(LogChannel::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_table_names_its_type_and_unknown_keys_are_refused() {
+        let channel: Channel = toml::from_str("name = \"audit\"\ntype = \"log\"").unwrap();
+        assert_eq!(channel.name, "audit");
+        assert_eq!(channel.max_per_hour, 20);
+        assert_eq!(channel.kind, ChannelKind::Log(LogChannel::default()));
+        let err = toml::from_str::<Channel>("name = \"a\"\ntype = \"log\"\nloud = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("loud"), "{err}");
+        let err = toml::from_str::<Channel>("name = \"a\"\ntype = \"pager\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pager"), "{err}");
+    }
+}

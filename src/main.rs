@@ -56,6 +56,60 @@ enum Command {
         /// Only the service with this name.
         name: Option<String>,
     },
+    /// Acknowledge an alert: escalation and reminders stop; you still hear
+    /// when it is resolved.
+    Ack {
+        /// The alert's number, as messages and `keepwatch status` show it.
+        id: i64,
+        /// Who acknowledges (shown in later messages).
+        #[arg(long, env = "USER", default_value = "the admin")]
+        by: String,
+    },
+    /// List the open alerts.
+    Alerts,
+    /// Work on alert channels.
+    Alert {
+        #[command(subcommand)]
+        action: AlertAction,
+    },
+    /// Hold back alerts during planned or unplanned work.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertAction {
+    /// Send a test message through every channel (or one) and report the
+    /// result or the exact error.
+    Test {
+        /// Only this channel.
+        channel: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MaintenanceAction {
+    /// Start a maintenance window now.
+    Start {
+        /// How long, e.g. "30m" or "2h".
+        #[arg(long = "for", value_name = "DURATION")]
+        length: String,
+        /// Only alerts about this service (repeat for several); default: everything.
+        #[arg(long = "service", value_name = "NAME")]
+        services: Vec<String>,
+        /// What the work is, for messages and `status`.
+        #[arg(long, default_value = "unplanned work")]
+        reason: String,
+    },
+    /// End a maintenance window early (all running ones without an ID).
+    Stop {
+        /// The window's number, as `keepwatch maintenance list` shows it.
+        id: Option<i64>,
+    },
+    /// List the maintenance windows in force or planned.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +124,12 @@ fn main() -> ExitCode {
         Command::Run => run_agent(&path, explicit),
         Command::Status => show_status(&path, explicit),
         Command::Check { name } => check_services(&path, explicit, name.as_deref()),
+        Command::Ack { id, by } => acknowledge(&path, explicit, id, &by),
+        Command::Alerts => list_alerts(&path, explicit),
+        Command::Alert {
+            action: AlertAction::Test { channel },
+        } => test_channels(&path, explicit, channel.as_deref()),
+        Command::Maintenance { action } => maintenance(&path, explicit, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,6 +238,170 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
         "{}",
         status::render(&summary, services, &latest, now, &calendar)
     );
+    print!("{}", alerts_text(&store, now, &calendar)?);
+    Ok(())
+}
+
+fn alerts_text(store: &Store, now: jiff::Timestamp, calendar: &Calendar) -> Result<String, String> {
+    let alerts = store.open_alerts().map_err(|err| err.to_string())?;
+    let windows = store.maintenance_windows(now).map_err(|err| err.to_string())?;
+    let waiting = store.outbox_waiting().map_err(|err| err.to_string())?;
+    Ok(status::render_alerts(&alerts, &windows, waiting, now, calendar))
+}
+
+/// The store of an existing database, for commands that act on what `run` recorded.
+fn existing_store(config: &Config) -> Result<Store, String> {
+    let database = database_path(config)?;
+    if !database.exists() {
+        return Err(format!(
+            "keepwatch has not run yet on this computer (no data in {}). Start it with `keepwatch run`.",
+            database.display()
+        ));
+    }
+    Store::open(&database, &config.storage).map_err(|err| err.to_string())
+}
+
+fn acknowledge(path: &Path, explicit: bool, id: i64, by: &str) -> Result<(), String> {
+    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let mut store = existing_store(&loaded.config)?;
+    let alert = store
+        .acknowledge(id, by, SystemClock.now())
+        .map_err(|err| err.to_string())?;
+    println!(
+        "Alert {id} ({}) is acknowledged by {by}: keepwatch stops escalating and reminding. You still hear when it is resolved.",
+        alert.title
+    );
+    Ok(())
+}
+
+fn list_alerts(path: &Path, explicit: bool) -> Result<(), String> {
+    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let store = existing_store(&loaded.config)?;
+    let calendar = Calendar::from_config(&loaded.config.business, jiff::tz::TimeZone::system())?;
+    print!("{}", alerts_text(&store, SystemClock.now(), &calendar)?);
+    Ok(())
+}
+
+fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), String> {
+    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    if let Origin::LastGood(err) = &loaded.origin {
+        return Err(format!("{err}\nFix these problems first; `keepwatch alert test` only tests a valid config."));
+    }
+    let config = loaded.config;
+    let mut channels = config.channels.clone();
+    channels.push(keepwatch::notify::Channel::log());
+    let known: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
+    channels.retain(|c| only.is_none_or(|name| c.name == name));
+    if channels.is_empty() {
+        return Err(format!(
+            "No channel is named \"{}\". The channels are: {}.",
+            only.unwrap_or_default(),
+            known.join(", ")
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start: {err}"))?;
+    init_logging(&config);
+    let results = runtime.block_on(keepwatch::notify::test_channels(
+        &channels,
+        &config.business.name,
+        SystemClock.now(),
+    ));
+    let mut failed = 0;
+    for (name, result) in &results {
+        match result {
+            Ok(()) => println!("{name}: sent (the receiving server accepted it)"),
+            Err(err) => {
+                failed += 1;
+                println!("{name}: FAILED: {}", err.reason);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} channels failed.", results.len()));
+    }
+    Ok(())
+}
+
+fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result<(), String> {
+    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let config = loaded.config;
+    let mut store = existing_store(&config)?;
+    let now = SystemClock.now();
+    let calendar = Calendar::from_config(&config.business, jiff::tz::TimeZone::system())?;
+    let local = |at: jiff::Timestamp| {
+        at.to_zoned_datetime(calendar.time_zone().clone())
+            .strftime("%a %d %b %H:%M")
+            .to_string()
+    };
+    match action {
+        MaintenanceAction::Start {
+            length,
+            services,
+            reason,
+        } => {
+            let length: config::Duration = length.parse().map_err(|err| {
+                format!("--for {length}: {err}. Write a length like \"30m\" or \"2h\".")
+            })?;
+            if length.is_off() {
+                return Err("--for needs a length above zero, like \"30m\" or \"2h\".".to_owned());
+            }
+            let names: Vec<&str> = config.services.iter().map(|s| s.common.name.as_str()).collect();
+            if let Some(unknown) = services.iter().find(|s| !names.contains(&s.as_str())) {
+                return Err(format!(
+                    "No service is named \"{unknown}\". The services are: {}.",
+                    names.join(", ")
+                ));
+            }
+            let end = now.checked_add(length.signed()).map_err(|err| err.to_string())?;
+            let id = store
+                .add_maintenance(&reason, &services, now, end)
+                .map_err(|err| err.to_string())?;
+            let what = if services.is_empty() {
+                "everything".to_owned()
+            } else {
+                services.join(", ")
+            };
+            println!(
+                "Maintenance {id} started: alerts about {what} are held back until {}. End it early with `keepwatch maintenance stop {id}`.",
+                local(end)
+            );
+        }
+        MaintenanceAction::Stop { id } => {
+            let ended = store.end_maintenance(id, now).map_err(|err| err.to_string())?;
+            match (ended, id) {
+                (0, Some(id)) => return Err(format!("Maintenance {id} is not running (see `keepwatch maintenance list`).")),
+                (0, None) => println!("No maintenance window is running."),
+                (n, _) => println!("Ended {n} maintenance window(s); alerts flow again."),
+            }
+        }
+        MaintenanceAction::List => {
+            let tz = calendar.time_zone();
+            let mut any = false;
+            for window in &config.maintenance {
+                let Ok(parsed) = window.parse() else { continue };
+                any = true;
+                match (parsed.active_until(now, tz), parsed.next_start(now, tz)) {
+                    (Some(until), _) => println!("{} (planned): in force until {}", window.name, local(until)),
+                    (None, Some(start)) => println!("{} (planned): next from {}", window.name, local(start)),
+                    (None, None) => println!("{} (planned): over", window.name),
+                }
+            }
+            for window in store.maintenance_windows(now).map_err(|err| err.to_string())? {
+                any = true;
+                let what = if window.services.is_empty() { "everything".to_owned() } else { window.services.join(", ") };
+                println!(
+                    "{} ({}): {what}, {} until {} — end it with `keepwatch maintenance stop {}`",
+                    window.id, window.name, local(window.start), local(window.end), window.id
+                );
+            }
+            if !any {
+                println!("No maintenance windows. Plan one with a [[maintenance]] block in the config, or start one now with `keepwatch maintenance start --for 1h`.");
+            }
+        }
+    }
     Ok(())
 }
 

@@ -405,6 +405,65 @@ fn host_lines(samples: &[&Sample]) -> String {
     lines.iter().map(|line| format!("  {line}\n")).collect()
 }
 
+/// The open alerts and running maintenance windows, for `keepwatch status`
+/// and `keepwatch alerts`: number, what, since when, who was told, and how to
+/// acknowledge.
+pub fn render_alerts(
+    alerts: &[crate::store::AlertRecord],
+    windows: &[crate::store::StoredWindow],
+    waiting_messages: usize,
+    now: Timestamp,
+    calendar: &Calendar,
+) -> String {
+    let tz = calendar.time_zone();
+    let when = |at: Timestamp| {
+        at.to_zoned_datetime(tz.clone())
+            .strftime("%a %d %b %H:%M")
+            .to_string()
+    };
+    let mut out = String::new();
+    if alerts.is_empty() {
+        out.push_str("Alerts: none open.\n");
+    } else {
+        out.push_str(&format!("Alerts ({} open):\n", alerts.len()));
+    }
+    for alert in alerts {
+        let ago = plain::duration(now.duration_since(alert.opened_at).as_secs_f64().max(0.0));
+        let state = match (&alert.acked, &alert.silenced, alert.cause) {
+            (Some((at, by)), _, _) => format!("acknowledged by {by} at {}", when(*at)),
+            (None, Some(reason), _) => format!("held back ({reason})"),
+            (None, None, Some(cause)) => format!("explained by alert {cause}"),
+            (None, None, None) => format!("not acknowledged: keepwatch ack {}", alert.id),
+        };
+        let urgency = if alert.emergency { "emergency" } else { "not an emergency" };
+        out.push_str(&format!(
+            "  {:>4}  {} — since {} ({ago}); {urgency}; {state}\n",
+            alert.id,
+            alert.title,
+            when(alert.opened_at)
+        ));
+    }
+    for window in windows.iter().filter(|w| w.start <= now) {
+        let what = if window.services.is_empty() {
+            "everything".to_owned()
+        } else {
+            window.services.join(", ")
+        };
+        out.push_str(&format!(
+            "Maintenance {} ({}): alerts about {what} held back until {}.\n",
+            window.id,
+            window.name,
+            when(window.end)
+        ));
+    }
+    if waiting_messages > 0 {
+        out.push_str(&format!(
+            "{waiting_messages} alert message(s) waiting to be delivered (a channel is failing; see the log).\n"
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

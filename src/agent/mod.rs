@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::alert::{AlertEvent, Class, Delivery, Evaluator, classify, classify_host, delivery};
+use crate::alert::engine::{Alerter, Problem, service_fingerprint};
+use crate::alert::{AlertEvent, Evaluator, Severity};
 use crate::calendar::Calendar;
 use crate::checks::{CheckOutcome, FailureKind, ServiceSpec, State, Verdict};
 use crate::clock::Clock;
@@ -68,6 +69,9 @@ pub struct Agent {
     services: ServiceSchedule,
     check_samples: Vec<Sample>,
     evaluator: Evaluator,
+    alerter: Alerter,
+    /// Messages put in the outbox since the runtime last asked.
+    queued: usize,
     calendar: Option<Calendar>,
     told: HashSet<String>,
     last_cpu: Option<f64>,
@@ -91,6 +95,8 @@ impl Agent {
             services: ServiceSchedule::new(&config.services, now),
             check_samples: Vec::new(),
             evaluator: Evaluator::new(&config.rules),
+            alerter: Alerter::new(&config),
+            queued: 0,
             calendar: calendar_of(&config),
             writer: BufferedWriter::new(store),
             config,
@@ -166,6 +172,7 @@ impl Agent {
             }
         }
         self.flush(now);
+        let alerts_next = self.tend_alerts(now);
         if now >= self.next_maintenance {
             self.maintain(now);
         }
@@ -174,6 +181,7 @@ impl Agent {
             .next_due()
             .unwrap_or(self.next_maintenance)
             .min(self.next_maintenance);
+        let wake = alerts_next.map_or(wake, |at| wake.min(at.max(now)));
         let (last_seen, next_by) = (now.to_string(), wake.to_string());
         let times = [
             (state_key::LAST_SEEN, last_seen.as_str()),
@@ -302,6 +310,55 @@ impl Agent {
             Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),
         }
         self.event(now, "service", &message);
+        let fingerprint = service_fingerprint(name);
+        let store = self.writer.store_mut();
+        let result = match to {
+            State::Up => self.alerter.clear(store, &fingerprint, now),
+            State::Degraded | State::Down => {
+                let (title, severity) = match to {
+                    State::Down => (format!("{name} is down"), Severity::Critical),
+                    _ => (format!("{name} is degraded"), Severity::Warning),
+                };
+                let problem = Problem {
+                    fingerprint: &fingerprint,
+                    service: Some(name),
+                    host: &self.host,
+                    title: &title,
+                    detail: &outcome.explanation,
+                    severity,
+                    since: now,
+                };
+                self.alerter
+                    .raise(store, &problem, self.calendar.as_ref(), now)
+            }
+        };
+        if let Err(err) = result {
+            tracing::error!("could not record the alert for {name}: {err}");
+        }
+    }
+
+    /// Carries out what alerting has due now (messages, escalation steps,
+    /// reminders); returns when it next has something due.
+    fn tend_alerts(&mut self, now: Timestamp) -> Option<Timestamp> {
+        match self
+            .alerter
+            .tend(self.writer.store_mut(), self.calendar.as_ref(), now)
+        {
+            Ok(tended) => {
+                self.queued += tended.queued;
+                tended.next
+            }
+            Err(err) => {
+                tracing::error!("alerting could not read or update the store, will retry: {err}");
+                None
+            }
+        }
+    }
+
+    /// How many messages went into the outbox since the last call: the
+    /// runtime wakes the sender when there are any.
+    pub fn take_queued(&mut self) -> usize {
+        std::mem::take(&mut self.queued)
     }
 
     /// Writes the samples of the checks finished since the last call, in one transaction.
@@ -314,6 +371,7 @@ impl Agent {
         self.evaluate_rules(&samples, now);
         let change = self.writer.push(&samples);
         self.report_health(change, now);
+        self.tend_alerts(now);
     }
 
     /// Feeds new samples to the alert rules, with business hours from the calendar.
@@ -327,14 +385,14 @@ impl Agent {
             .is_none_or(|c| c.period_at(now).is_open());
         for sample in samples {
             for event in self.evaluator.observe(sample, business_hours) {
-                self.alert(&event, business_hours, now);
+                self.alert(&event, now);
             }
         }
     }
 
-    /// Logs an alert event and records it for `status` (delivery through
-    /// notification channels is the next step of the alerting work).
-    fn alert(&mut self, event: &AlertEvent, business_hours: bool, now: Timestamp) {
+    /// Turns a rule's event into an alert (opened, worse or resolved), and
+    /// logs and records it for `status`.
+    fn alert(&mut self, event: &AlertEvent, now: Timestamp) {
         let (rule, key, severity, value, verb) = match event {
             AlertEvent::Opened {
                 rule,
@@ -342,52 +400,76 @@ impl Agent {
                 severity,
                 value,
                 ..
-            } => (rule, key, severity, value, "opened"),
+            } => (rule, key, *severity, value, "opened"),
             AlertEvent::Escalated {
                 rule,
                 key,
                 severity,
                 value,
                 ..
-            } => (rule, key, severity, value, "escalated"),
+            } => (rule, key, *severity, value, "escalated"),
             AlertEvent::Resolved {
                 rule,
                 key,
                 severity,
                 value,
                 ..
-            } => (rule, key, severity, value, "resolved"),
-        };
-        let class = if key.metric.starts_with("service.") {
-            let critical = self
-                .config
-                .services
-                .iter()
-                .any(|s| s.common.name == key.instance && s.common.critical);
-            classify(*severity, critical, business_hours)
-        } else {
-            classify_host(*severity, business_hours)
-        };
-        let urgency = match (class, delivery(class, business_hours)) {
-            (Class::Emergency, _) => "emergency",
-            (Class::NonEmergency, Delivery::Now) => "not an emergency",
-            (Class::NonEmergency, Delivery::NextOpening) => {
-                "not an emergency; can wait for the next opening"
-            }
+            } => (rule, key, *severity, value, "resolved"),
         };
         let what = if key.instance.is_empty() {
             format!("{} on {}", key.metric, key.host)
         } else {
             format!("{} of {} on {}", key.metric, key.instance, key.host)
         };
-        let severity = format!("{severity:?}").to_lowercase();
-        let message =
-            format!("Alert \"{rule}\" {verb}: {what} is {value:.1} ({severity}; {urgency})");
-        match event {
-            AlertEvent::Resolved { .. } => tracing::info!("{message}"),
-            _ => tracing::warn!("{message}"),
+        let level = format!("{severity:?}").to_lowercase();
+        let message = format!("Alert \"{rule}\" {verb}: {what} is {value:.1} ({level})");
+        let fingerprint = format!(
+            "rule:{rule}:{}:{}:{}",
+            key.host, key.metric, key.instance
+        );
+        let service = key
+            .metric
+            .starts_with("service.")
+            .then_some(key.instance.as_str());
+        let time_zone = self.time_zone();
+        let store = self.writer.store_mut();
+        let result = match event {
+            AlertEvent::Resolved { at, .. } => {
+                tracing::info!("{message}");
+                self.alerter.clear(store, &fingerprint, *at)
+            }
+            AlertEvent::Opened { since, .. } | AlertEvent::Escalated { since, .. } => {
+                tracing::warn!("{message}");
+                let title = format!("{rule}: {what} is {value:.1}");
+                let detail = format!(
+                    "The rule \"{rule}\" is above its {level} threshold (since {}).",
+                    since
+                        .to_zoned_datetime(time_zone)
+                        .strftime("%H:%M")
+                );
+                let problem = Problem {
+                    fingerprint: &fingerprint,
+                    service,
+                    host: &key.host,
+                    title: &title,
+                    detail: &detail,
+                    severity,
+                    since: *since,
+                };
+                self.alerter
+                    .raise(store, &problem, self.calendar.as_ref(), now)
+            }
+        };
+        if let Err(err) = result {
+            tracing::error!("could not record the alert \"{rule}\": {err}");
         }
         self.event(now, "alert", &message);
+    }
+
+    fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.calendar
+            .as_ref()
+            .map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone())
     }
 
     fn collect(
@@ -487,6 +569,7 @@ impl Agent {
         if config.rules != self.config.rules {
             self.evaluator = Evaluator::new(&config.rules);
         }
+        self.alerter = Alerter::new(&config);
         self.calendar = calendar_of(&config);
         self.throttle.update_config(&config.throttle);
         self.writer.store_mut().update_config(&config.storage);

@@ -6,12 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use super::Agent;
 use crate::checks::{CheckOutcome, Checker, ServiceSpec};
 use crate::clock::Clock;
 use crate::config::load_and_remember;
+use crate::notify::{Outbox, channels};
+use crate::store::Store;
+
+/// How long a stopping keepwatch waits for messages being sent.
+const OUTBOX_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How `run` watches its config file.
 #[derive(Debug, Clone)]
@@ -37,9 +42,28 @@ pub async fn run(
     let checker = Arc::new(Checker::new(clock.clone()));
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut limit = Limit::new(agent.config().checks.max_concurrent);
+    let wake = Arc::new(Notify::new());
+    let (channels_tx, channels_rx) = watch::channel(channels(&agent.config().channels));
+    let (stop_outbox, outbox_stopped) = oneshot::channel::<()>();
+    let outbox = match Store::open(agent.store().path(), &agent.config().storage) {
+        Ok(store) => Some(tokio::spawn(Outbox::new(store, clock.clone()).run(
+            wake.clone(),
+            channels_rx,
+            async {
+                let _ = outbox_stopped.await;
+            },
+        ))),
+        Err(err) => {
+            tracing::error!("alerts cannot be sent: the outbox cannot open the database: {err}");
+            None
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         let tick = agent.tick();
+        if agent.take_queued() > 0 {
+            wake.notify_one();
+        }
         for spec in tick.checks {
             let permit = limit.acquire(agent.config().checks.max_concurrent);
             tokio::spawn(run_check(checker.clone(), permit, spec, results_tx.clone()));
@@ -56,20 +80,34 @@ pub async fn run(
                     agent.check_finished(&name, outcome);
                 }
                 agent.save_check_results();
+                if agent.take_queued() > 0 {
+                    wake.notify_one();
+                }
             }
             _ = watch.tick() => {
                 if watcher.changed() {
                     reload(&mut agent, &options.config_path, "the config file changed");
+                    channels_tx.send_replace(channels(&agent.config().channels));
                 }
             }
             () = hangup.recv() => {
                 watcher.changed();
                 reload(&mut agent, &options.config_path, "asked to reload (SIGHUP)");
+                channels_tx.send_replace(channels(&agent.config().channels));
             }
         }
     }
     tracing::info!("stopping: saving what is in memory");
     agent.shutdown();
+    if agent.take_queued() > 0 {
+        wake.notify_one();
+    }
+    let _ = stop_outbox.send(());
+    if let Some(outbox) = outbox
+        && tokio::time::timeout(OUTBOX_GRACE, outbox).await.is_err()
+    {
+        tracing::warn!("stopped while alerts were being sent; they are kept and sent at the next start");
+    }
 }
 
 /// Runs one check once it may (at most `max_concurrent` at a time) and sends

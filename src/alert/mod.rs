@@ -6,7 +6,15 @@
 //! the samples' timestamps, the time. Delivery, escalation and storage are
 //! elsewhere.
 
+pub mod compose;
+pub mod engine;
+mod escalation;
+mod maintenance;
 mod rules;
+
+pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
+
+pub use escalation::{AlertingConfig, Due, Policy, Progress, Step, due, next_slot, retry_after};
 
 pub use rules::{
     AlertEvent, Class, Delivery, Evaluator, RuleConfig, Severity, Thresholds, classify,

@@ -19,8 +19,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::RuleConfig;
+use crate::alert::{AlertingConfig, MaintenanceConfig, RuleConfig};
 use crate::checks::ServiceSpec;
+use crate::notify::Channel;
 
 /// Everything keepwatch can be told. Every field has a default, so an empty
 /// file (or no file at all) is a valid configuration.
@@ -44,9 +45,17 @@ pub struct Config {
     /// The services to check, one `[[service]]` table each.
     #[serde(rename = "service", skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceSpec>,
+    /// Who is told about alerts, when, and how closely messages may follow.
+    pub alerting: AlertingConfig,
     /// The alert rules, one `[[rule]]` table each.
     #[serde(rename = "rule", skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleConfig>,
+    /// Where alerts are sent, one `[[channel]]` table each.
+    #[serde(rename = "channel", skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
+    /// Planned maintenance, one `[[maintenance]]` table each.
+    #[serde(rename = "maintenance", skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<MaintenanceConfig>,
 }
 
 /// Identity and data location of this agent.

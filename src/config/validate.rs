@@ -6,6 +6,7 @@ use super::Duration;
 use super::load::{Problem, position, suggest, table_header};
 use crate::alert::metric_names;
 use crate::calendar::{DayHours, Holiday, parse_special_date};
+use crate::notify::Channel;
 
 /// Every semantic problem of `config`, located in `text` where possible.
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
@@ -183,7 +184,135 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     }
     check_services(config, text, &mut problems);
     check_rules(config, text, &mut problems);
+    check_alerting(config, text, &mut problems);
     problems
+}
+
+/// Channels need unique names and valid settings; escalation steps must name
+/// channels that exist, in time order; maintenance windows must parse.
+fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
+    let mut names: Vec<String> = vec![Channel::LOG.to_owned()];
+    for (index, channel) in config.channels.iter().enumerate() {
+        let mut report = |key: &str, message: String, hint: Option<String>| {
+            let at = locate_in_array(text, "channel", index, key);
+            problems.push(Problem {
+                line: at.map(|(line, _)| line),
+                column: at.map(|(_, column)| column),
+                field: format!("channel[{index}].{key}"),
+                message,
+                hint,
+            });
+        };
+        if channel.name.trim().is_empty() {
+            report(
+                "name",
+                "a channel needs a name".to_owned(),
+                Some("e.g. name = \"admin-email\"; escalation steps refer to it".to_owned()),
+            );
+        } else if names.contains(&channel.name) {
+            let message = if channel.name == Channel::LOG {
+                "\"log\" is the built-in channel that writes to keepwatch's log".to_owned()
+            } else {
+                format!("there is already a channel named \"{}\"", channel.name)
+            };
+            report("name", message, Some("give each channel its own name".to_owned()));
+        }
+        names.push(channel.name.clone());
+        for problem in channel.kind.problems() {
+            report("type", problem, None);
+        }
+    }
+    let alerting = &config.alerting;
+    for (key, steps) in [
+        ("business_hours", &alerting.business_hours),
+        ("off_hours", &alerting.off_hours),
+    ] {
+        let mut report = |message: String, hint: Option<String>| {
+            let at = locate(text, "alerting", key);
+            problems.push(Problem {
+                line: at.map(|(line, _)| line),
+                column: at.map(|(_, column)| column),
+                field: format!("alerting.{key}"),
+                message,
+                hint,
+            });
+        };
+        if steps.is_empty() {
+            report(
+                "no step: nobody would be told".to_owned(),
+                Some("add e.g. { after = \"0m\", notify = [\"log\"] }".to_owned()),
+            );
+        }
+        for pair in steps.windows(2) {
+            if pair[1].after < pair[0].after {
+                report(
+                    format!(
+                        "the step after {} comes before the step after {}",
+                        pair[1].after, pair[0].after
+                    ),
+                    Some("list the steps in time order".to_owned()),
+                );
+            }
+        }
+        for step in steps {
+            if step.notify.is_empty() {
+                report(
+                    format!("the step after {} notifies nobody", step.after),
+                    Some("name at least one channel in notify".to_owned()),
+                );
+            }
+            for name in step.notify.iter().filter(|n| !names.contains(n)) {
+                let hint = suggest(name, &names)
+                    .map(|best| format!("did you mean \"{best}\"?"))
+                    .unwrap_or_else(|| {
+                        format!("add a [[channel]] named \"{name}\", or use one of {}", names.join(", "))
+                    });
+                report(format!("\"{name}\" is not a channel"), Some(hint));
+            }
+        }
+    }
+    if alerting.flapping_changes > 0 && alerting.flapping_window.is_off() {
+        report_at(
+            problems,
+            text,
+            "alerting",
+            "flapping_window",
+            "flapping detection needs a window".to_owned(),
+            Some("set e.g. \"30m\", or flapping_changes = 0 to turn it off".to_owned()),
+        );
+    }
+    for (index, window) in config.maintenance.iter().enumerate() {
+        if let Err(messages) = window.parse() {
+            let at = locate_in_array(text, "maintenance", index, "name");
+            for message in messages {
+                problems.push(Problem {
+                    line: at.map(|(line, _)| line),
+                    column: at.map(|(_, column)| column),
+                    field: format!("maintenance[{index}]"),
+                    message,
+                    hint: None,
+                });
+            }
+        }
+    }
+}
+
+fn report_at(
+    problems: &mut Vec<Problem>,
+    text: &str,
+    section: &str,
+    key: &str,
+    message: String,
+    hint: Option<String>,
+) {
+    let at = locate(text, section, key);
+    problems.push(Problem {
+        line: at.map(|(line, _)| line),
+        column: at.map(|(_, column)| column),
+        field: format!("{section}.{key}"),
+        message,
+        hint,
+    });
 }
 
 /// A rule needs a known metric, at least one threshold, warning below

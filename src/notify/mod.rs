@@ -7,8 +7,10 @@
 //! [`Notifier`], plus a variant of [`ChannelKind`] (see docs/adding-a-channel.md).
 
 mod log;
+pub mod outbox;
 
 pub use log::LogChannel;
+pub use outbox::{Channels, Outbox, channels};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -105,6 +107,13 @@ impl ChannelKind {
     /// Every `type` name, as written in the config.
     pub const TYPES: &[&str] = &["log"];
 
+    /// What is wrong with the settings, each naming the setting and the fix.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Log(_) => Vec::new(),
+        }
+    }
+
     /// The sender of this channel type.
     pub fn notifier(&self) -> &dyn Notifier {
         match self {
@@ -125,6 +134,49 @@ impl Channel {
             kind: ChannelKind::Log(LogChannel::default()),
         }
     }
+}
+
+/// The message `keepwatch alert test` sends.
+pub fn test_message(business: &str, channel: &str, now: jiff::Timestamp) -> Message {
+    let text = format!(
+        "This is a test message from keepwatch for {business}. If you read it, the channel \"{channel}\" works. Nothing is wrong."
+    );
+    Message {
+        id: format!("test.{}.{channel}", now.as_millisecond()),
+        subject: format!("[{business}] Test message from keepwatch"),
+        html: format!("<html><body><p>{text}</p></body></html>"),
+        short: format!("{business}: keepwatch test message for \"{channel}\". Nothing is wrong."),
+        data: serde_json::json!({ "business": business, "test": true, "alerts": [] }),
+        text,
+    }
+}
+
+/// Sends a test message through each of `channels` (all of them side by
+/// side) and returns each channel's name with its result, in order.
+pub async fn test_channels(
+    channels: &[Channel],
+    business: &str,
+    now: jiff::Timestamp,
+) -> Vec<(String, Result<(), SendError>)> {
+    let mut sending = tokio::task::JoinSet::new();
+    for (index, channel) in channels.iter().cloned().enumerate() {
+        let message = test_message(business, &channel.name, now);
+        sending.spawn(async move {
+            let result = channel.kind.notifier().send(&message).await;
+            (index, channel.name, result)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = sending.join_next().await {
+        if let Ok(result) = joined {
+            results.push(result);
+        }
+    }
+    results.sort_by_key(|(index, _, _)| *index);
+    results
+        .into_iter()
+        .map(|(_, name, result)| (name, result))
+        .collect()
 }
 
 #[cfg(test)]

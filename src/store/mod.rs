@@ -36,6 +36,7 @@
 //! could not be measured is a gap, not a number. Timestamps are kept to the
 //! millisecond.
 
+mod alerts;
 mod buffered;
 mod codec;
 mod error;
@@ -43,6 +44,7 @@ mod maintain;
 mod schema;
 mod services;
 
+pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWindow};
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use maintain::MaintenanceReport;

@@ -112,6 +112,65 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE staging_by_time RENAME TO staging;
     ALTER TABLE chunks ADD COLUMN span_ms INTEGER NOT NULL DEFAULT 3600000;
     CREATE INDEX chunks_hourly ON chunks (id) WHERE span_ms = 3600000;",
+    // 4: alerting. An alert lives from the start of a problem to its
+    // resolution; `notices` are what each channel still has to be told,
+    // waiting to be grouped into one message; `outbox` holds composed
+    // messages until a channel has accepted them, so neither a mail server
+    // that is down nor a restart loses one; `maintenance` holds windows
+    // started from the command line.
+    "CREATE TABLE alerts (
+        id           INTEGER PRIMARY KEY,
+        fingerprint  TEXT NOT NULL,
+        service      TEXT,
+        host         TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        detail       TEXT NOT NULL,
+        severity     INTEGER NOT NULL,
+        emergency    INTEGER NOT NULL,
+        opened_ms    INTEGER NOT NULL,
+        policy       TEXT,
+        policy_ms    INTEGER,
+        steps_done   INTEGER NOT NULL DEFAULT 0,
+        told_ms      INTEGER,
+        acked_ms     INTEGER,
+        acked_by     TEXT,
+        resolved_ms  INTEGER,
+        silenced     TEXT,
+        flapping     INTEGER NOT NULL DEFAULT 0,
+        cause        INTEGER
+    );
+    CREATE UNIQUE INDEX open_alerts ON alerts (fingerprint) WHERE resolved_ms IS NULL;
+    CREATE INDEX alerts_by_fingerprint ON alerts (fingerprint, opened_ms);
+    CREATE TABLE notices (
+        id         INTEGER PRIMARY KEY,
+        alert_id   INTEGER NOT NULL,
+        channel    TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        due_ms     INTEGER NOT NULL,
+        message_id INTEGER
+    );
+    CREATE INDEX waiting_notices ON notices (channel, due_ms) WHERE message_id IS NULL;
+    CREATE INDEX notices_by_alert ON notices (alert_id);
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY,
+        channel      TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        next_ms      INTEGER NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        delivered_ms INTEGER,
+        gave_up_ms   INTEGER
+    );
+    CREATE INDEX outbox_waiting ON outbox (next_ms) WHERE delivered_ms IS NULL AND gave_up_ms IS NULL;
+    CREATE INDEX outbox_by_channel ON outbox (channel, created_ms);
+    CREATE TABLE maintenance (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        services   TEXT NOT NULL,
+        start_ms   INTEGER NOT NULL,
+        end_ms     INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

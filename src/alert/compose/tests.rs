@@ -1,0 +1,199 @@
+use super::*;
+
+fn t(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn alert(id: i64, title: &str) -> AlertRecord {
+    AlertRecord {
+        id,
+        fingerprint: format!("service:{id}"),
+        service: Some(format!("svc{id}")),
+        host: "web1".to_owned(),
+        title: title.to_owned(),
+        detail: "It answered 503 <Service Unavailable> & more.".to_owned(),
+        severity: Severity::Critical,
+        emergency: false,
+        opened_at: t("2026-11-23T09:00:00Z"),
+        policy: None,
+        policy_from: None,
+        steps_done: 0,
+        told_at: None,
+        acked: None,
+        resolved_at: None,
+        silenced: None,
+        flapping: false,
+        cause: None,
+    }
+}
+
+fn batch<'a>(
+    items: Vec<Item>,
+    dependents: &'a BTreeMap<String, Vec<String>>,
+    tz: &'a TimeZone,
+    now: &str,
+) -> Batch<'a> {
+    Batch {
+        id: "m1".to_owned(),
+        business: "Shop",
+        items,
+        causes: BTreeMap::new(),
+        dependents,
+        time_zone: tz,
+        now: t(now),
+    }
+}
+
+#[test]
+fn notice_kinds_round_trip_through_their_stored_names() {
+    for kind in NoticeKind::ALL {
+        assert_eq!(NoticeKind::parse(kind.as_str()), Some(kind));
+    }
+    assert_eq!(NoticeKind::parse("other"), None);
+}
+
+#[test]
+fn each_kind_of_notice_has_its_own_headline() {
+    let over = AlertRecord {
+        resolved_at: Some(t("2026-11-23T09:30:00Z")),
+        ..alert(1, "db is down")
+    };
+    let open = alert(1, "db is down");
+    let cases = [
+        (NoticeKind::Resolved, &over, "Resolved: db is down"),
+        (NoticeKind::Settled, &over, "db is down: stopped flapping"),
+        (
+            NoticeKind::Settled,
+            &open,
+            "db is down: stopped flapping, still a problem",
+        ),
+        (NoticeKind::Flapping, &open, "Flapping: db is down"),
+        (NoticeKind::Reminder, &open, "Still unacknowledged: db is down"),
+        (NoticeKind::Step, &open, "Still unacknowledged: db is down"),
+        (NoticeKind::Worse, &open, "Worse: db is down"),
+        (NoticeKind::Opened, &over, "db is down (over now)"),
+        (NoticeKind::Opened, &open, "db is down"),
+    ];
+    for (kind, alert, expected) in cases {
+        let item = Item {
+            kind,
+            alert: alert.clone(),
+        };
+        assert_eq!(headline(&item), expected, "{kind:?}");
+    }
+}
+
+#[test]
+fn the_text_says_since_when_what_it_affects_how_urgent_and_escapes_html() {
+    let tz = TimeZone::UTC;
+    let mut dependents = BTreeMap::new();
+    dependents.insert("svc1".to_owned(), vec!["shop".to_owned(), "blog".to_owned()]);
+    let warning = AlertRecord {
+        severity: Severity::Warning,
+        opened_at: t("2026-11-20T08:00:00Z"),
+        acked: Some((t("2026-11-22T18:05:00Z"), "anna".to_owned())),
+        ..alert(2, "svc2 is slow")
+    };
+    let items = vec![
+        Item {
+            kind: NoticeKind::Opened,
+            alert: alert(1, "svc1 is down"),
+        },
+        Item {
+            kind: NoticeKind::Reminder,
+            alert: warning,
+        },
+    ];
+    let message = compose(&batch(items, &dependents, &tz, "2026-11-23T09:10:00Z"));
+    for says in [
+        "svc1 is down since 09:00 (10 minutes).",
+        "It affects svc1 and what depends on it: shop, blog.",
+        "Critical, but not an emergency.",
+        "svc2 is slow since Fri 20 Nov 08:00",
+        "A warning: not an emergency.",
+        "Acknowledged by anna at yesterday 18:05.",
+        "It affects svc2.",
+    ] {
+        assert!(message.text.contains(says), "{says:?} in\n{}", message.text);
+    }
+    assert!(message.html.contains("&lt;Service Unavailable&gt; &amp; more."));
+    assert_eq!(message.subject, "[Shop] svc1 is down, and 1 more");
+    assert_eq!(message.short, "Shop: svc1 is down since 09:00 (+1 more). Ack: keepwatch ack 1");
+}
+
+#[test]
+fn a_short_alert_and_a_one_item_summary() {
+    let tz = TimeZone::UTC;
+    let deps = BTreeMap::new();
+    let quick = AlertRecord {
+        opened_at: t("2026-11-23T09:09:30Z"),
+        ..alert(3, "svc3 is down")
+    };
+    let items = vec![Item {
+        kind: NoticeKind::Digest,
+        alert: quick,
+    }];
+    let message = compose(&batch(items, &deps, &tz, "2026-11-23T09:10:00Z"));
+    assert_eq!(message.subject, "[Shop] While you were closed: 1 alert");
+    assert!(message.text.contains("(less than a minute)"), "{}", message.text);
+}
+
+#[test]
+fn recovered_dependents_are_told_as_fine_again_under_a_cause_not_in_the_message() {
+    let tz = TimeZone::UTC;
+    let deps = BTreeMap::new();
+    let cause = AlertRecord {
+        service: None,
+        ..alert(7, "router is down")
+    };
+    let child = AlertRecord {
+        cause: Some(7),
+        service: None,
+        resolved_at: Some(t("2026-11-23T09:05:00Z")),
+        ..alert(8, "vpn is down")
+    };
+    let mut b = batch(
+        vec![Item {
+            kind: NoticeKind::Resolved,
+            alert: child,
+        }],
+        &deps,
+        &tz,
+        "2026-11-23T09:10:00Z",
+    );
+    b.causes.insert(7, cause);
+    let message = compose(&b);
+    assert_eq!(
+        message.text,
+        "1 service depending on web1 was affected and is fine again (router is down, alert 7): vpn is down."
+    );
+    assert_eq!(message.subject, "[Shop] Resolved: vpn is down");
+    assert_eq!(message.short, "Shop: Resolved: vpn is down");
+}
+
+#[test]
+fn sms_text_is_cut_to_160_characters() {
+    let tz = TimeZone::UTC;
+    let deps = BTreeMap::new();
+    let long = alert(4, &"a very long title ".repeat(20));
+    let message = compose(&batch(
+        vec![Item {
+            kind: NoticeKind::Opened,
+            alert: long,
+        }],
+        &deps,
+        &tz,
+        "2026-11-23T09:10:00Z",
+    ));
+    assert_eq!(message.short.chars().count(), 160);
+    assert!(message.short.ends_with('…'));
+    assert_eq!(truncate("short", 160), "short");
+}
+
+#[test]
+fn an_empty_batch_makes_an_empty_short_text() {
+    let tz = TimeZone::UTC;
+    let deps = BTreeMap::new();
+    let b = batch(Vec::new(), &deps, &tz, "2026-11-23T09:10:00Z");
+    assert_eq!(short(&b, &[], 0), "");
+}

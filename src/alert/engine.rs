@@ -1,0 +1,577 @@
+//! The alert engine over the store: opens and resolves alerts, decides who is
+//! told and when (business hours, escalation steps, reminders, the summary at
+//! the next opening, maintenance, flapping, `depends_on`), and turns what each
+//! channel has to be told into messages in the outbox.
+//!
+//! Every decision is kept in the store as it is made, so a restart continues
+//! where it stopped and the outbox never gets a message twice.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::compose::{self, Batch, Item, NoticeKind};
+use super::escalation::{self, AlertingConfig, Due, Policy, Progress};
+use super::maintenance::{self, Target, Window};
+use super::{Class, Severity, classify};
+use crate::calendar::Calendar;
+use crate::config::Config;
+use crate::notify::Channel;
+use crate::store::{AlertRecord, NewAlert, Store, StoreError};
+
+/// A problem the agent found: a service down, a threshold crossed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem<'a> {
+    /// What the problem is about; the same fingerprint again updates the open alert.
+    pub fingerprint: &'a str,
+    /// The service, for a service's problem.
+    pub service: Option<&'a str>,
+    /// The host.
+    pub host: &'a str,
+    /// One line: "shop-web is down".
+    pub title: &'a str,
+    /// Cause and likely fix.
+    pub detail: &'a str,
+    /// How bad.
+    pub severity: Severity,
+    /// When the problem began.
+    pub since: Timestamp,
+}
+
+/// What [`Alerter::tend`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tended {
+    /// Messages put in the outbox.
+    pub queued: usize,
+    /// When something is next due (a grouped message, a step, a reminder).
+    pub next: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ServiceInfo {
+    critical: bool,
+    depends_on: Vec<String>,
+}
+
+/// The alerting settings in force, and what they are applied to.
+#[derive(Debug, Clone)]
+pub struct Alerter {
+    settings: AlertingConfig,
+    business: String,
+    max_per_hour: HashMap<String, u32>,
+    services: HashMap<String, ServiceInfo>,
+    dependents: BTreeMap<String, Vec<String>>,
+    windows: Vec<Window>,
+}
+
+impl Alerter {
+    /// The alerting of `config`. Maintenance windows that do not parse were
+    /// refused by validation; here they are left out.
+    pub fn new(config: &Config) -> Self {
+        let mut max_per_hour: HashMap<String, u32> = config
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), c.max_per_hour))
+            .collect();
+        let log = Channel::log();
+        max_per_hour.entry(log.name).or_insert(log.max_per_hour);
+        let services: HashMap<String, ServiceInfo> = config
+            .services
+            .iter()
+            .map(|s| {
+                let info = ServiceInfo {
+                    critical: s.common.critical,
+                    depends_on: s.common.depends_on.clone(),
+                };
+                (s.common.name.clone(), info)
+            })
+            .collect();
+        let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for spec in &config.services {
+            for parent in &spec.common.depends_on {
+                dependents
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(spec.common.name.clone());
+            }
+        }
+        Self {
+            settings: config.alerting.clone(),
+            business: config.business.name.clone(),
+            max_per_hour,
+            services,
+            dependents,
+            windows: config
+                .maintenance
+                .iter()
+                .filter_map(|w| w.parse().ok())
+                .collect(),
+        }
+    }
+
+    /// Whether `service` is marked critical.
+    pub fn is_critical(&self, service: &str) -> bool {
+        self.services.get(service).is_some_and(|s| s.critical)
+    }
+
+    /// Opens an alert for `problem`, or updates the open one if it got worse.
+    /// Who is told is decided by [`tend`](Self::tend), which the caller runs next.
+    pub fn raise(
+        &self,
+        store: &mut Store,
+        problem: &Problem,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let open = is_open(calendar, now);
+        let critical = match problem.service {
+            Some(service) => self.is_critical(service),
+            // The host runs every service: it counts as critical.
+            None => true,
+        };
+        let emergency = classify(problem.severity, critical, open) == Class::Emergency;
+        if let Some(alert) = store.open_alert(problem.fingerprint)? {
+            if problem.severity <= alert.severity {
+                return Ok(());
+            }
+            store.worsen_alert(
+                alert.id,
+                problem.severity,
+                emergency,
+                problem.title,
+                problem.detail,
+            )?;
+            if let Some(service) = problem.service
+                && problem.severity == Severity::Critical
+            {
+                self.adopt_dependents(store, service, alert.id)?;
+            }
+            if alert.silenced.is_some() {
+                return Ok(());
+            }
+            // An alert waiting for the next opening that became an emergency
+            // goes out now.
+            let waiting = alert.steps_done == 0 && alert.policy_from.is_some_and(|at| at > now);
+            if emergency && !open && waiting {
+                store.set_alert_policy(alert.id, Some((Policy::OffHours, now)), None)?;
+            }
+            for channel in store.told_channels(alert.id)? {
+                store.add_notice(alert.id, &channel, NoticeKind::Worse.as_str(), now)?;
+            }
+            return Ok(());
+        }
+        let target = Target {
+            service: problem.service,
+            host: problem.host,
+        };
+        let mut silenced = self.maintenance(store, &target, calendar, now)?;
+        let mut flapping = false;
+        if silenced.is_none() && problem.service.is_some() {
+            let window = self.settings.flapping_window.signed();
+            let since = now.saturating_sub(window).unwrap_or(now);
+            let recent = store.alerts_opened_since(problem.fingerprint, since)? + 1;
+            if store.flapping_alert(problem.fingerprint)?.is_some() {
+                silenced = Some("flapping".to_owned());
+            } else if self.settings.flapping_changes > 0
+                && recent >= self.settings.flapping_changes as usize
+            {
+                flapping = true;
+            }
+        }
+        let policy = silenced
+            .is_none()
+            .then(|| policy_for(emergency, calendar, now));
+        let cause = match problem.service {
+            Some(service) => self.open_cause(store, service)?,
+            None => None,
+        };
+        let adopts = problem.severity == Severity::Critical;
+        let id = store.insert_alert(&NewAlert {
+            fingerprint: problem.fingerprint,
+            service: problem.service,
+            host: problem.host,
+            title: problem.title,
+            detail: problem.detail,
+            severity: problem.severity,
+            emergency,
+            opened_at: problem.since,
+            policy,
+            silenced: silenced.as_deref(),
+            flapping,
+            cause,
+        })?;
+        if let Some(service) = problem.service
+            && adopts
+        {
+            self.adopt_dependents(store, service, id)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the open alert with `fingerprint`, if any, and tells everyone who
+    /// was told about it.
+    pub fn clear(
+        &self,
+        store: &mut Store,
+        fingerprint: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(alert) = store.open_alert(fingerprint)? else {
+            return Ok(());
+        };
+        store.resolve_alert(alert.id, at)?;
+        if alert.silenced.is_some() || alert.flapping {
+            return Ok(());
+        }
+        for channel in store.told_channels(alert.id)? {
+            store.add_notice(alert.id, &channel, NoticeKind::Resolved.as_str(), at)?;
+        }
+        Ok(())
+    }
+
+    /// Carries out what is due at `now`: lifts silences that ended, escalates,
+    /// reminds, sends the summary at opening, and composes the messages each
+    /// channel may get now into the outbox.
+    pub fn tend(
+        &self,
+        store: &mut Store,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+    ) -> Result<Tended, StoreError> {
+        let mut next = Next::default();
+        for alert in store.alerts_to_tend()? {
+            self.tend_alert(store, alert, calendar, now, &mut next)?;
+        }
+        self.settle_flapping(store, now, &mut next)?;
+        let queued = self.flush(store, calendar, now, &mut next)?;
+        Ok(Tended {
+            queued,
+            next: next.0,
+        })
+    }
+
+    fn tend_alert(
+        &self,
+        store: &mut Store,
+        mut alert: AlertRecord,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+        next: &mut Next,
+    ) -> Result<(), StoreError> {
+        if let Some(reason) = &alert.silenced {
+            if alert.resolved_at.is_some() {
+                return Ok(());
+            }
+            let target = Target {
+                service: alert.service.as_deref(),
+                host: &alert.host,
+            };
+            let still = if reason == "flapping" {
+                let steady_at = alert
+                    .opened_at
+                    .saturating_add(self.settings.flapping_window.signed())
+                    .unwrap_or(now);
+                next.at(steady_at);
+                (steady_at > now).then(|| reason.clone())
+            } else {
+                self.maintenance(store, &target, calendar, now)?
+            };
+            if still.is_some() {
+                return Ok(());
+            }
+            let policy = policy_for(alert.emergency, calendar, now);
+            store.set_alert_policy(alert.id, Some(policy), None)?;
+            alert.silenced = None;
+            alert.policy = Some(policy.0);
+            alert.policy_from = Some(policy.1);
+            alert.steps_done = 0;
+        }
+        let (Some(policy), Some(from)) = (alert.policy, alert.policy_from) else {
+            return Ok(());
+        };
+        if alert.acked.is_some() {
+            return Ok(());
+        }
+        let steps = self.settings.steps(policy);
+        let open_now = is_open(calendar, now);
+        // Escalation of what is not an emergency pauses while closed.
+        if alert.steps_done > 0 && !alert.emergency && !open_now {
+            if let Some(opening) = calendar.and_then(|c| c.next_opening(now)) {
+                next.at(opening);
+            }
+            return Ok(());
+        }
+        // A folded alert (its cause explains it) gets its first message only.
+        let steps = if alert.cause.is_some() {
+            &steps[..steps.len().min(1)]
+        } else {
+            steps
+        };
+        let progress = Progress {
+            from,
+            steps_done: alert.steps_done,
+            last_told: alert.told_at,
+        };
+        let remind = if alert.cause.is_some() || alert.resolved_at.is_some() {
+            crate::config::Duration::from_secs(0)
+        } else {
+            self.settings.remind_every
+        };
+        match escalation::due(steps, progress, remind, now) {
+            Due::Steps(indexes) => {
+                for &index in &indexes {
+                    let kind = match (index, alert.opened_at < from, alert.flapping) {
+                        (0, _, true) => NoticeKind::Flapping,
+                        (0, true, _) if policy == Policy::BusinessHours => NoticeKind::Digest,
+                        (0, _, _) => NoticeKind::Opened,
+                        _ => NoticeKind::Step,
+                    };
+                    for channel in &steps[index].notify {
+                        store.add_notice(alert.id, channel, kind.as_str(), now)?;
+                    }
+                }
+                let done = indexes.last().map_or(alert.steps_done, |last| last + 1);
+                store.set_alert_progress(alert.id, done, now)?;
+                // Ask again for the step or reminder after these.
+                let progress = Progress {
+                    steps_done: done,
+                    last_told: Some(now),
+                    ..progress
+                };
+                if let Due::Later(at) = escalation::due(steps, progress, remind, now) {
+                    next.maybe(at);
+                }
+            }
+            Due::Reminder => {
+                if let Some(last) = steps.last() {
+                    for channel in &last.notify {
+                        store.add_notice(alert.id, channel, NoticeKind::Reminder.as_str(), now)?;
+                    }
+                }
+                store.set_alert_progress(alert.id, alert.steps_done, now)?;
+                next.maybe(
+                    now.checked_add(self.settings.remind_every.signed()).ok(),
+                );
+            }
+            Due::Later(at) => next.maybe(at),
+        }
+        Ok(())
+    }
+
+    /// A flapping service that stayed steady for the flapping window gets one
+    /// more message saying so.
+    fn settle_flapping(
+        &self,
+        store: &mut Store,
+        now: Timestamp,
+        next: &mut Next,
+    ) -> Result<(), StoreError> {
+        let window = self.settings.flapping_window.signed();
+        for alert in store.flapping_alerts()? {
+            let Some(last) = store.last_alert(&alert.fingerprint)? else {
+                continue;
+            };
+            let last_change = last.resolved_at.unwrap_or(last.opened_at);
+            let steady_at = last_change.saturating_add(window).unwrap_or(now);
+            if steady_at > now {
+                next.at(steady_at);
+                continue;
+            }
+            store.set_alert_flapping(alert.id, false)?;
+            let settled = AlertRecord {
+                resolved_at: last.resolved_at,
+                ..alert.clone()
+            };
+            for channel in store.told_channels(alert.id)? {
+                store.add_notice(settled.id, &channel, NoticeKind::Settled.as_str(), now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Composes one message per channel from the notices it may get now.
+    fn flush(
+        &self,
+        store: &mut Store,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+        next: &mut Next,
+    ) -> Result<usize, StoreError> {
+        let mut by_channel: BTreeMap<String, Vec<crate::store::Notice>> = BTreeMap::new();
+        for notice in store.waiting_notices()? {
+            by_channel.entry(notice.channel.clone()).or_default().push(notice);
+        }
+        let hour_ago = now
+            .saturating_sub(SignedDuration::from_hours(1))
+            .unwrap_or(now);
+        let time_zone = calendar.map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone());
+        let mut queued = 0;
+        for (channel, notices) in by_channel {
+            let due: Vec<_> = notices.into_iter().filter(|n| n.due <= now).collect();
+            if due.is_empty() {
+                continue;
+            }
+            let sent = store.messages_composed_since(&channel, hour_ago)?;
+            let limit = self.max_per_hour.get(&channel).copied().unwrap_or(20);
+            let slot = escalation::next_slot(&sent, self.settings.group_wait, limit, now);
+            if slot > now {
+                next.at(slot);
+                continue;
+            }
+            let mut items: Vec<Item> = Vec::new();
+            let mut causes = BTreeMap::new();
+            for notice in &due {
+                let (Some(kind), Some(alert)) =
+                    (NoticeKind::parse(&notice.kind), store.alert(notice.alert_id)?)
+                else {
+                    continue;
+                };
+                if let Some(cause) = alert.cause
+                    && let Some(record) = store.alert(cause)?
+                {
+                    causes.insert(cause, record);
+                }
+                // One line per alert: the latest news of it wins.
+                match items.iter_mut().find(|i| i.alert.id == alert.id) {
+                    Some(item) => item.kind = item.kind.max(kind),
+                    None => items.push(Item { kind, alert }),
+                }
+            }
+            let ids: Vec<i64> = due.iter().map(|n| n.id).collect();
+            if items.is_empty() {
+                // Notices about alerts that no longer exist: nothing to say.
+                store.drop_notices(&ids)?;
+                continue;
+            }
+            let batch = Batch {
+                id: format!("{}.{}", now.as_millisecond(), ids[0]),
+                business: &self.business,
+                items,
+                causes,
+                dependents: &self.dependents,
+                time_zone: &time_zone,
+                now,
+            };
+            let message = compose::compose(&batch);
+            let json = serde_json::to_string(&message).unwrap_or_default();
+            store.enqueue_message(&channel, &json, &ids, now)?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
+    /// The name of the maintenance window covering `target` now, if any.
+    fn maintenance(
+        &self,
+        store: &Store,
+        target: &Target<'_>,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        let time_zone = calendar.map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone());
+        let stored: Vec<Window> = store
+            .maintenance_windows(now)?
+            .into_iter()
+            .map(|w| Window::ad_hoc(w.name, w.start, w.end, w.services))
+            .collect();
+        let all: Vec<Window> = self.windows.iter().cloned().chain(stored).collect();
+        Ok(maintenance::covering(&all, now, &time_zone, target)
+            .map(|window| format!("maintenance: {}", window.name())))
+    }
+
+    /// The open alert of the nearest service `service` depends on, if any.
+    fn open_cause(&self, store: &Store, service: &str) -> Result<Option<i64>, StoreError> {
+        let mut seen = vec![service.to_owned()];
+        let mut queue: Vec<String> = self.parents(service);
+        while let Some(parent) = queue.first().cloned() {
+            queue.remove(0);
+            if seen.contains(&parent) {
+                continue;
+            }
+            if let Some(alert) = store.open_alert(&service_fingerprint(&parent))?
+                && alert.severity == Severity::Critical
+            {
+                return Ok(Some(alert.id));
+            }
+            queue.extend(self.parents(&parent));
+            seen.push(parent);
+        }
+        Ok(None)
+    }
+
+    fn parents(&self, service: &str) -> Vec<String> {
+        self.services
+            .get(service)
+            .map(|s| s.depends_on.clone())
+            .unwrap_or_default()
+    }
+
+    /// Open alerts of services depending on `service` are explained by its
+    /// alert `id` from now on: they stop escalating on their own.
+    fn adopt_dependents(&self, store: &mut Store, service: &str, id: i64) -> Result<(), StoreError> {
+        for alert in store.open_alerts()? {
+            let Some(child) = &alert.service else { continue };
+            if alert.cause.is_none() && child != service && self.depends_on(child, service) {
+                store.set_alert_cause(alert.id, Some(id))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn depends_on(&self, child: &str, ancestor: &str) -> bool {
+        let mut seen: Vec<String> = Vec::new();
+        let mut queue = self.parents(child);
+        while let Some(parent) = queue.pop() {
+            if parent == ancestor {
+                return true;
+            }
+            if !seen.contains(&parent) {
+                queue.extend(self.parents(&parent));
+                seen.push(parent);
+            }
+        }
+        false
+    }
+}
+
+/// The fingerprint of a service's own state alert.
+pub fn service_fingerprint(service: &str) -> String {
+    format!("service:{service}")
+}
+
+fn is_open(calendar: Option<&Calendar>, now: Timestamp) -> bool {
+    calendar.is_none_or(|c| c.period_at(now).is_open())
+}
+
+/// The policy a new alert follows, and from when: business hours now;
+/// emergencies off-hours now; other alerts off-hours from the next opening,
+/// where they arrive together as a summary.
+fn policy_for(emergency: bool, calendar: Option<&Calendar>, now: Timestamp) -> (Policy, Timestamp) {
+    if is_open(calendar, now) {
+        (Policy::BusinessHours, now)
+    } else if emergency {
+        (Policy::OffHours, now)
+    } else {
+        let opening = calendar.and_then(|c| c.next_opening(now)).unwrap_or(now);
+        (Policy::BusinessHours, opening)
+    }
+}
+
+/// The earliest of the times something is next due.
+#[derive(Debug, Default)]
+struct Next(Option<Timestamp>);
+
+impl Next {
+    fn at(&mut self, at: Timestamp) {
+        self.0 = Some(self.0.map_or(at, |t| t.min(at)));
+    }
+
+    fn maybe(&mut self, at: Option<Timestamp>) {
+        if let Some(at) = at {
+            self.at(at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

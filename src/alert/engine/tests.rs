@@ -1,0 +1,551 @@
+use jiff::civil::date;
+use jiff::tz::TimeZone;
+
+use super::*;
+use crate::notify::Message;
+
+const CONFIG: &str = r#"
+[business]
+name = "Shop"
+timezone = "Europe/Berlin"
+
+[alerting]
+group_wait = "30s"
+remind_every = "1h"
+business_hours = [
+    { after = "0m", notify = ["email"] },
+    { after = "15m", notify = ["sms"] },
+]
+off_hours = [
+    { after = "0m", notify = ["sms"] },
+    { after = "30m", notify = ["owner"] },
+]
+
+[[channel]]
+name = "email"
+type = "log"
+
+[[channel]]
+name = "sms"
+type = "log"
+max_per_hour = 3
+
+[[channel]]
+name = "owner"
+type = "log"
+
+[[service]]
+name = "internet"
+type = "tcp"
+host = "192.0.2.1"
+port = 443
+critical = true
+
+[[service]]
+name = "shop"
+type = "tcp"
+host = "192.0.2.2"
+port = 443
+critical = true
+depends_on = ["internet"]
+
+[[service]]
+name = "blog"
+type = "tcp"
+host = "192.0.2.3"
+port = 443
+depends_on = ["internet"]
+"#;
+
+struct Fixture {
+    alerter: Alerter,
+    store: Store,
+    calendar: Calendar,
+    _dir: tempfile::TempDir,
+}
+
+/// Berlin local time on a day of November 2026 (the 23rd is a Monday).
+fn at(day: i8, hour: i8, minute: i8) -> Timestamp {
+    TimeZone::get("Europe/Berlin")
+        .unwrap()
+        .to_timestamp(date(2026, 11, day).at(hour, minute, 0, 0))
+        .unwrap()
+}
+
+fn plus(t: Timestamp, secs: i64) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(secs)).unwrap()
+}
+
+fn fixture_with(extra: &str) -> Fixture {
+    let config: Config = toml::from_str(&format!("{CONFIG}\n{extra}")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("k.db"), &config.storage).unwrap();
+    Fixture {
+        alerter: Alerter::new(&config),
+        calendar: Calendar::from_config(&config.business, TimeZone::UTC).unwrap(),
+        store,
+        _dir: dir,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with("")
+}
+
+impl Fixture {
+    fn down(&mut self, service: &str, now: Timestamp) {
+        self.problem(service, Severity::Critical, now);
+    }
+
+    fn problem(&mut self, service: &str, severity: Severity, now: Timestamp) {
+        let fingerprint = service_fingerprint(service);
+        let title = match severity {
+            Severity::Critical => format!("{service} is down"),
+            Severity::Warning => format!("{service} is slow"),
+        };
+        let problem = Problem {
+            fingerprint: &fingerprint,
+            service: Some(service),
+            host: "web1",
+            title: &title,
+            detail: "It refused the connection.",
+            severity,
+            since: now,
+        };
+        self.alerter
+            .raise(&mut self.store, &problem, Some(&self.calendar), now)
+            .unwrap();
+    }
+
+    fn up(&mut self, service: &str, now: Timestamp) {
+        self.alerter
+            .clear(&mut self.store, &service_fingerprint(service), now)
+            .unwrap();
+    }
+
+    fn tend(&mut self, now: Timestamp) -> Tended {
+        self.alerter
+            .tend(&mut self.store, Some(&self.calendar), now)
+            .unwrap()
+    }
+
+    /// Every message composed so far, oldest first, with its channel.
+    fn messages(&self) -> Vec<(String, Message)> {
+        let mut all: Vec<_> = self
+            .store
+            .recent_messages(10_000)
+            .unwrap()
+            .into_iter()
+            .map(|entry| {
+                let message: Message = serde_json::from_str(&entry.message).unwrap();
+                (entry.channel, message)
+            })
+            .collect();
+        all.reverse();
+        all
+    }
+
+    fn channels_told(&self) -> Vec<String> {
+        self.messages().into_iter().map(|(c, _)| c).collect()
+    }
+
+    fn only_alert(&self) -> AlertRecord {
+        let mut open = self.store.open_alerts().unwrap();
+        assert_eq!(open.len(), 1, "{open:?}");
+        open.remove(0)
+    }
+}
+
+#[test]
+fn in_business_hours_a_service_down_is_emailed_at_once_with_how_to_acknowledge() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    let tended = f.tend(now);
+    assert_eq!(tended.queued, 1);
+    assert_eq!(tended.next, Some(plus(now, 15 * 60)), "the SMS step");
+    let messages = f.messages();
+    assert_eq!(messages.len(), 1);
+    let (channel, message) = &messages[0];
+    assert_eq!(channel, "email");
+    assert_eq!(message.subject, "[Shop] shop is down");
+    let id = f.only_alert().id;
+    for says in [
+        "shop is down since 10:00",
+        "It refused the connection.",
+        "An emergency",
+        &format!("keepwatch ack {id}"),
+    ] {
+        assert!(message.text.contains(says), "{says:?} in {}", message.text);
+    }
+    assert!(message.short.len() <= 160 && message.short.contains("ack"));
+    assert!(message.html.contains("shop is down"));
+    assert_eq!(message.data["alerts"][0]["id"], id);
+    // Nothing more until the next step.
+    assert_eq!(f.tend(plus(now, 60)).queued, 0);
+}
+
+#[test]
+fn unacknowledged_alerts_escalate_by_step_and_then_remind() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.tend(now);
+    f.tend(plus(now, 14 * 60));
+    assert_eq!(f.channels_told(), ["email"]);
+    f.tend(plus(now, 15 * 60));
+    assert_eq!(f.channels_told(), ["email", "sms"]);
+    let (_, step) = &f.messages()[1];
+    assert!(step.subject.contains("Still unacknowledged: shop is down"), "{}", step.subject);
+    // The last step was SMS at 10:15; reminders go there hourly.
+    let tended = f.tend(plus(now, 30 * 60));
+    assert_eq!(tended.next, Some(plus(now, 75 * 60)));
+    f.tend(plus(now, 75 * 60));
+    assert_eq!(f.channels_told(), ["email", "sms", "sms"]);
+    // Recovery goes to everyone who was told.
+    f.up("shop", plus(now, 80 * 60));
+    f.tend(plus(now, 80 * 60 + 60));
+    let told = f.channels_told();
+    assert_eq!(told.len(), 5, "{told:?}");
+    assert!(told[3..].contains(&"email".to_owned()) && told[3..].contains(&"sms".to_owned()));
+    let recovery = &f.messages()[4].1;
+    assert!(recovery.subject.contains("Resolved: shop is down"), "{}", recovery.subject);
+    assert!(recovery.text.contains("it is over now"), "{}", recovery.text);
+}
+
+#[test]
+fn acknowledging_stops_escalation_but_not_the_recovery_message() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.tend(now);
+    let id = f.only_alert().id;
+    f.store.acknowledge(id, "anna", plus(now, 60)).unwrap();
+    for minutes in [15, 30, 90, 200] {
+        f.tend(plus(now, minutes * 60));
+    }
+    assert_eq!(f.channels_told(), ["email"]);
+    f.up("shop", plus(now, 201 * 60));
+    f.tend(plus(now, 201 * 60));
+    assert_eq!(f.channels_told(), ["email", "email"]);
+}
+
+#[test]
+fn off_hours_a_warning_waits_for_the_opening_and_arrives_as_a_summary() {
+    let mut f = fixture();
+    let night = at(24, 2, 0);
+    f.problem("blog", Severity::Warning, night);
+    let tended = f.tend(night);
+    assert_eq!(tended.queued, 0);
+    assert_eq!(tended.next, Some(at(24, 9, 0)), "the next opening");
+    // A second problem that is over before morning is still reported.
+    f.problem("shop", Severity::Warning, plus(night, 600));
+    f.up("shop", plus(night, 1200));
+    f.tend(at(24, 8, 59));
+    assert!(f.messages().is_empty());
+    f.tend(at(24, 9, 0));
+    let messages = f.messages();
+    assert_eq!(messages.len(), 1, "one summary");
+    let (channel, digest) = &messages[0];
+    assert_eq!(channel, "email");
+    assert_eq!(digest.subject, "[Shop] While you were closed: 2 alerts");
+    assert!(digest.text.starts_with("While the business was closed:"));
+    assert!(digest.text.contains("blog is slow since 02:00"), "{}", digest.text);
+    assert!(digest.text.contains("shop is slow from 02:10 to 02:20"), "{}", digest.text);
+    // The open one now escalates from the opening, in business hours.
+    f.tend(at(24, 9, 15));
+    assert_eq!(f.channels_told(), ["email", "sms"]);
+}
+
+#[test]
+fn off_hours_an_emergency_goes_by_sms_at_once_then_to_the_owner() {
+    let mut f = fixture();
+    let night = at(24, 3, 0);
+    f.down("shop", night);
+    f.tend(night);
+    assert_eq!(f.channels_told(), ["sms"]);
+    f.tend(plus(night, 30 * 60));
+    assert_eq!(f.channels_told(), ["sms", "owner"]);
+}
+
+#[test]
+fn a_waiting_warning_that_becomes_an_emergency_goes_out_at_night() {
+    let mut f = fixture();
+    let night = at(24, 3, 0);
+    f.problem("shop", Severity::Warning, night);
+    f.tend(night);
+    assert!(f.messages().is_empty());
+    f.down("shop", plus(night, 60));
+    f.tend(plus(night, 60));
+    assert_eq!(f.channels_told(), ["sms"]);
+    assert_eq!(f.only_alert().severity, Severity::Critical);
+    // Getting no worse again changes nothing.
+    f.problem("shop", Severity::Warning, plus(night, 120));
+    f.tend(plus(night, 120));
+    assert_eq!(f.channels_told(), ["sms"]);
+}
+
+#[test]
+fn an_alert_getting_worse_tells_those_already_told() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.problem("blog", Severity::Warning, now);
+    f.tend(now);
+    f.problem("blog", Severity::Critical, plus(now, 60));
+    f.tend(plus(now, 60));
+    let messages = f.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].0, "email");
+    assert!(messages[1].1.subject.contains("Worse"), "{}", messages[1].1.subject);
+}
+
+#[test]
+fn a_warning_pauses_escalation_while_closed() {
+    let mut f = fixture();
+    let evening = at(23, 16, 55);
+    f.problem("blog", Severity::Warning, evening);
+    f.tend(evening);
+    let tended = f.tend(at(23, 17, 30));
+    assert_eq!(f.channels_told(), ["email"], "no SMS at night for a warning");
+    assert_eq!(tended.next, Some(at(24, 9, 0)));
+    f.tend(at(24, 9, 0));
+    assert_eq!(f.channels_told(), ["email", "sms"]);
+}
+
+#[test]
+fn alerts_close_together_are_grouped_into_one_message() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.tend(now);
+    f.problem("blog", Severity::Warning, plus(now, 5));
+    let tended = f.tend(plus(now, 5));
+    assert_eq!(tended.queued, 0);
+    assert_eq!(tended.next, Some(plus(now, 30)), "after the grouping wait");
+    f.problem("internet", Severity::Warning, plus(now, 10));
+    f.tend(plus(now, 30));
+    let messages = f.messages();
+    assert_eq!(messages.len(), 2);
+    assert!(messages[1].1.text.contains("blog is slow"));
+    assert!(messages[1].1.text.contains("internet is slow"));
+    assert_eq!(messages[1].1.subject, "[Shop] blog is slow, and 1 more");
+}
+
+#[test]
+fn services_behind_a_dead_link_are_folded_into_its_alert() {
+    let mut extra = String::new();
+    for i in 0..20 {
+        extra.push_str(&format!(
+            "[[service]]\nname = \"ext{i}\"\ntype = \"tcp\"\nhost = \"192.0.2.9\"\nport = {}\ndepends_on = [\"internet\"]\n",
+            1000 + i
+        ));
+    }
+    let mut f = fixture_with(&extra);
+    let now = at(23, 10, 0);
+    f.down("internet", now);
+    for i in 0..20 {
+        f.down(&format!("ext{i}"), now);
+    }
+    f.tend(now);
+    let messages = f.messages();
+    assert_eq!(messages.len(), 1, "one message for the storm");
+    let message = &messages[0].1;
+    assert_eq!(
+        message.subject,
+        "[Shop] internet is down, and 20 services depending on it"
+    );
+    assert!(
+        message.text.contains("20 services that depend on it are failing because of it: ext0, ext1"),
+        "{}",
+        message.text
+    );
+    // The folded alerts do not escalate on their own.
+    f.tend(plus(now, 15 * 60));
+    let sms: Vec<_> = f.messages().into_iter().filter(|(c, _)| c == "sms").collect();
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].1.subject.contains("internet is down"), "{}", sms[0].1.subject);
+}
+
+#[test]
+fn a_child_found_before_its_parent_is_adopted_and_later_children_point_at_it() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.tend(now);
+    f.down("internet", plus(now, 2));
+    f.down("blog", plus(now, 3));
+    let internet = f.store.open_alert("service:internet").unwrap().unwrap();
+    for child in ["service:shop", "service:blog"] {
+        let alert = f.store.open_alert(child).unwrap().unwrap();
+        assert_eq!(alert.cause, Some(internet.id), "{child}");
+    }
+    f.tend(plus(now, 30));
+    let second = &f.messages()[1].1;
+    assert!(second.text.contains("internet is down"), "{}", second.text);
+}
+
+#[test]
+fn a_folded_alert_whose_cause_went_out_earlier_names_it() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("internet", now);
+    f.tend(now);
+    f.down("blog", plus(now, 40));
+    f.tend(plus(now, 40));
+    let later = &f.messages()[1].1;
+    assert!(
+        later.text.contains("1 service depending on internet is failing because of it (internet is down, alert 1): blog."),
+        "{}",
+        later.text
+    );
+}
+
+#[test]
+fn a_channel_over_its_hourly_limit_holds_messages_and_sends_them_together() {
+    let mut f = fixture();
+    let night = at(24, 1, 0);
+    // Four emergencies a minute apart; SMS allows 3 an hour.
+    for (i, service) in ["shop", "internet"].iter().enumerate() {
+        f.down(service, plus(night, i as i64 * 60));
+        f.tend(plus(night, i as i64 * 60));
+    }
+    for (i, service) in ["shop", "internet"].iter().enumerate() {
+        f.up(service, plus(night, 120 + i as i64 * 60));
+        f.tend(plus(night, 120 + i as i64 * 60));
+    }
+    assert_eq!(f.channels_told(), ["sms", "sms", "sms"]);
+    let tended = f.tend(plus(night, 600));
+    assert_eq!(tended.next, Some(plus(night, 3600)));
+    f.tend(plus(night, 3600));
+    assert_eq!(f.channels_told().len(), 4, "delivered once the hour allows");
+}
+
+#[test]
+fn maintenance_holds_alerts_back_until_it_ends() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.store
+        .add_maintenance("router swap", &["shop".to_owned()], now, plus(now, 3600))
+        .unwrap();
+    f.down("shop", plus(now, 60));
+    f.problem("blog", Severity::Warning, plus(now, 60));
+    f.tend(plus(now, 60));
+    let told: Vec<String> = f.messages().iter().map(|(_, m)| m.subject.clone()).collect();
+    assert_eq!(told, ["[Shop] blog is slow"], "only the service not in maintenance");
+    let shop = f.store.open_alert("service:shop").unwrap().unwrap();
+    assert_eq!(shop.silenced.as_deref(), Some("maintenance: router swap"));
+    let about_shop = |f: &Fixture| {
+        f.messages()
+            .into_iter()
+            .filter(|(_, m)| m.text.contains("shop is down"))
+            .count()
+    };
+    f.tend(plus(now, 3599));
+    assert_eq!(about_shop(&f), 0);
+    // Still down after the window: now it alerts.
+    f.tend(plus(now, 3600));
+    assert_eq!(about_shop(&f), 1);
+}
+
+#[test]
+fn a_problem_that_ends_inside_maintenance_is_never_sent() {
+    let mut f = fixture_with(
+        "[[maintenance]]\nname = \"nightly backup\"\nevery = \"day\"\nfrom = \"02:00\"\nuntil = \"04:00\"\n",
+    );
+    let night = at(24, 2, 30);
+    f.down("shop", night);
+    f.tend(night);
+    f.up("shop", plus(night, 600));
+    f.tend(plus(night, 600));
+    f.tend(at(24, 9, 0));
+    assert!(f.messages().is_empty());
+}
+
+#[test]
+fn a_flapping_service_is_reported_once_and_again_when_it_settles() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    for i in 0..6 {
+        let down = plus(now, i * 120);
+        f.down("shop", down);
+        f.tend(down);
+        f.up("shop", plus(down, 60));
+        f.tend(plus(down, 60));
+    }
+    let subjects: Vec<String> = f.messages().iter().map(|(_, m)| m.subject.clone()).collect();
+    // Three plain alerts with recoveries (grouped), then one flapping notice.
+    assert!(subjects.iter().any(|s| s.contains("Flapping: shop is down")), "{subjects:?}");
+    let before = subjects.len();
+    assert!(before <= 7, "{subjects:?}");
+    // Steady for the flapping window: one message says so.
+    let last_change = plus(now, 5 * 120 + 60);
+    f.tend(plus(last_change, 29 * 60));
+    assert_eq!(f.messages().len(), before);
+    f.tend(plus(last_change, 30 * 60));
+    let settled = &f.messages()[before].1;
+    assert!(settled.subject.contains("stopped flapping"), "{}", settled.subject);
+}
+
+#[test]
+fn a_service_that_stays_down_after_flapping_alerts_normally() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    for i in 0..4 {
+        f.down("shop", plus(now, i * 120));
+        f.tend(plus(now, i * 120));
+        f.up("shop", plus(now, i * 120 + 60));
+        f.tend(plus(now, i * 120 + 60));
+    }
+    let down_at = plus(now, 600);
+    f.down("shop", down_at);
+    f.tend(down_at);
+    let alert = f.only_alert();
+    assert_eq!(alert.silenced.as_deref(), Some("flapping"));
+    let tended = f.tend(plus(down_at, 60));
+    assert!(tended.next.is_some_and(|t| t <= plus(down_at, 30 * 60)));
+    f.tend(plus(down_at, 30 * 60));
+    assert_eq!(f.only_alert().silenced, None);
+    let last = f.messages().pop().unwrap().1;
+    assert!(last.text.contains("shop is down since 10:10"), "{}", last.text);
+}
+
+#[test]
+fn host_problems_count_as_critical_and_affect_everything_on_the_host() {
+    let mut f = fixture();
+    let night = at(24, 4, 0);
+    let problem = Problem {
+        fingerprint: "rule:disk:web1:disk.used_percent:/",
+        service: None,
+        host: "web1",
+        title: "Disk full: disk.used_percent of / on web1 is 97.0",
+        detail: "",
+        severity: Severity::Critical,
+        since: night,
+    };
+    f.alerter
+        .raise(&mut f.store, &problem, Some(&f.calendar), night)
+        .unwrap();
+    f.tend(night);
+    let messages = f.messages();
+    assert_eq!(messages[0].0, "sms");
+    assert!(messages[0].1.text.contains("everything that runs on web1"));
+    assert!(f.alerter.is_critical("shop") && !f.alerter.is_critical("blog"));
+}
+
+#[test]
+fn clearing_what_is_not_open_does_nothing() {
+    let mut f = fixture();
+    f.up("shop", at(23, 10, 0));
+    assert_eq!(f.tend(at(23, 10, 0)), Tended::default());
+}
+
+#[test]
+fn a_notice_for_a_removed_kind_or_alert_is_skipped_without_failing() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.store.add_notice(999, "email", "opened", now).unwrap();
+    f.store.add_notice(999, "email", "mystery", now).unwrap();
+    assert_eq!(f.tend(now).queued, 0);
+    assert!(f.messages().is_empty());
+    assert!(f.store.waiting_notices().unwrap().is_empty(), "not retried forever");
+}

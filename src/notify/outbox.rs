@@ -1,0 +1,200 @@
+//! Empties the outbox: sends each composed message through its channel,
+//! marks it delivered the moment the channel accepts it (so it is never sent
+//! twice), and retries a failure with backoff until it goes through. Runs
+//! beside the agent with its own connection to the database, so a slow mail
+//! server never holds up checks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::{Channel, Message, SendError};
+use crate::alert::retry_after;
+use crate::clock::Clock;
+use crate::store::{OutboxEntry, Store, StoreError};
+
+/// The channels by name, as the current config has them.
+pub type Channels = Arc<HashMap<String, Channel>>;
+
+/// The channels of a config's `[[channel]]` tables, with the built-in log.
+pub fn channels(configured: &[Channel]) -> Channels {
+    let mut map: HashMap<String, Channel> = configured
+        .iter()
+        .map(|c| (c.name.clone(), c.clone()))
+        .collect();
+    map.entry(Channel::LOG.to_owned()).or_insert_with(Channel::log);
+    Arc::new(map)
+}
+
+/// What one pass of [`Outbox::deliver`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Messages accepted by their channel.
+    pub delivered: usize,
+    /// Messages that failed and wait for a retry.
+    pub failed: usize,
+    /// When the next waiting message is due.
+    pub next: Option<Timestamp>,
+}
+
+/// The delivering side of the outbox.
+pub struct Outbox {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// Channels whose last attempt failed, so the log says so once, not at
+    /// every retry.
+    failing: HashSet<String>,
+}
+
+impl Outbox {
+    /// The outbox of `store`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            failing: HashSet::new(),
+        }
+    }
+
+    /// The store, for reading what was delivered.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Sends every message due now, at most one at a time per channel (in the
+    /// order they were composed) and the channels side by side.
+    pub async fn deliver(&mut self, channels: &Channels) -> Result<Pass, StoreError> {
+        let now = self.clock.now();
+        let mut pass = Pass::default();
+        let mut queues: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+        for entry in self.store.undelivered()? {
+            if entry.next_at > now {
+                pass.next = Some(pass.next.map_or(entry.next_at, |t| t.min(entry.next_at)));
+                continue;
+            }
+            queues.entry(entry.channel.clone()).or_default().push(entry);
+        }
+        let mut sending = JoinSet::new();
+        for (name, entries) in queues {
+            let Some(channel) = channels.get(&name).cloned() else {
+                for entry in entries {
+                    let reason = format!(
+                        "the channel \"{name}\" is no longer in the config, so this message cannot be sent"
+                    );
+                    tracing::error!("{reason}");
+                    self.store.give_up(entry.id, &reason, now)?;
+                }
+                continue;
+            };
+            sending.spawn(async move {
+                let mut results = Vec::new();
+                for entry in entries {
+                    let result = match serde_json::from_str::<Message>(&entry.message) {
+                        Ok(message) => channel.kind.notifier().send(&message).await,
+                        Err(err) => Err(SendError::permanent(format!(
+                            "the stored message is damaged ({err})"
+                        ))),
+                    };
+                    let failed = result.is_err();
+                    results.push((entry, result));
+                    // Later messages to a failing channel wait for the retry.
+                    if failed {
+                        break;
+                    }
+                }
+                (channel.name, results)
+            });
+        }
+        while let Some(joined) = sending.join_next().await {
+            let Ok((name, results)) = joined else { continue };
+            for (entry, result) in results {
+                self.record(&name, &entry, result, &mut pass)?;
+            }
+        }
+        Ok(pass)
+    }
+
+    fn record(
+        &mut self,
+        name: &str,
+        entry: &OutboxEntry,
+        result: Result<(), SendError>,
+        pass: &mut Pass,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.store.mark_delivered(entry.id, now)?;
+                pass.delivered += 1;
+                if self.failing.remove(name) {
+                    tracing::info!("channel \"{name}\" delivers again");
+                }
+            }
+            Err(err) => {
+                let attempts = entry.attempts.saturating_add(1);
+                let next = now
+                    .checked_add(retry_after(attempts, err.permanent))
+                    .unwrap_or(now);
+                self.store.mark_failed(entry.id, &err.reason, next)?;
+                pass.failed += 1;
+                pass.next = Some(pass.next.map_or(next, |t| t.min(next)));
+                if self.failing.insert(name.to_owned()) {
+                    tracing::error!(
+                        "channel \"{name}\" could not deliver an alert: {}. keepwatch keeps it and retries.",
+                        err.reason
+                    );
+                } else {
+                    tracing::debug!("channel \"{name}\" still failing: {}", err.reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers until `stop` completes: at once when `wake` is notified (the
+    /// agent queued something), else when the next retry is due. Config
+    /// reloads arrive through `channels`.
+    pub async fn run(
+        mut self,
+        wake: Arc<Notify>,
+        mut channels: watch::Receiver<Channels>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let current = channels.borrow_and_update().clone();
+            let next = match self.deliver(&current).await {
+                Ok(pass) => pass.next,
+                Err(err) => {
+                    tracing::warn!("could not read or update the outbox, will retry: {err}");
+                    self.clock
+                        .now()
+                        .checked_add(jiff::SignedDuration::from_secs(10))
+                        .ok()
+                }
+            };
+            let wait = next.map(|at| {
+                std::time::Duration::try_from(self.clock.now().duration_until(at))
+                    .unwrap_or_default()
+            });
+            let sleep = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut stop => break,
+                () = wake.notified() => {}
+                () = sleep => {}
+                Ok(()) = channels.changed() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+
+use super::*;
+use crate::clock::SimClock;
+use crate::config::StorageConfig;
+use crate::notify::test_message;
+
+fn start() -> Timestamp {
+    "2026-11-23T09:00:00Z".parse().unwrap()
+}
+
+fn outbox() -> (Outbox, Arc<SimClock>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("k.db"), &StorageConfig::default()).unwrap();
+    let clock = Arc::new(SimClock::new(start()));
+    (Outbox::new(store, clock.clone()), clock, dir)
+}
+
+fn queue(outbox: &mut Outbox, channel: &str, body: &str) -> i64 {
+    outbox
+        .store
+        .enqueue_message(channel, body, &[], start())
+        .unwrap()
+}
+
+fn entry(outbox: &Outbox, id: i64) -> OutboxEntry {
+    outbox
+        .store()
+        .recent_messages(100)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_delivered_message_is_marked_and_never_sent_again() {
+    let (mut outbox, _clock, _dir) = outbox();
+    let message = serde_json::to_string(&test_message("Shop", "log", start())).unwrap();
+    let id = queue(&mut outbox, "log", &message);
+    let channels = channels(&[]);
+    let pass = outbox.deliver(&channels).await.unwrap();
+    assert_eq!((pass.delivered, pass.failed, pass.next), (1, 0, None));
+    assert_eq!(entry(&outbox, id).delivered_at, Some(start()));
+    let again = outbox.deliver(&channels).await.unwrap();
+    assert_eq!(again.delivered, 0);
+}
+
+#[tokio::test]
+async fn a_failure_is_retried_with_backoff_and_later_messages_to_it_wait() {
+    let (mut outbox, clock, _dir) = outbox();
+    let first = queue(&mut outbox, "log", "not a message");
+    let good = serde_json::to_string(&test_message("Shop", "log", start())).unwrap();
+    let second = queue(&mut outbox, "log", &good);
+    let channels = channels(&[]);
+    let pass = outbox.deliver(&channels).await.unwrap();
+    assert_eq!((pass.delivered, pass.failed), (0, 1));
+    let failed = entry(&outbox, first);
+    assert_eq!(failed.attempts, 1);
+    assert!(failed.last_error.unwrap().contains("damaged"));
+    // A damaged message is a permanent failure: the first retry is 10 s out.
+    assert_eq!(failed.next_at, start() + SignedDuration::from_secs(10));
+    assert_eq!(entry(&outbox, second).delivered_at, None, "kept in order");
+    assert_eq!(pass.next, Some(start() + SignedDuration::from_secs(10)));
+    // The second message was due and goes with the next pass, the damaged
+    // one only when its retry is due.
+    let pass = outbox.deliver(&channels).await.unwrap();
+    assert_eq!((pass.delivered, pass.failed), (1, 0));
+    clock.advance(SignedDuration::from_secs(10));
+    let pass = outbox.deliver(&channels).await.unwrap();
+    assert_eq!(pass.failed, 1);
+    assert_eq!(entry(&outbox, first).attempts, 2);
+}
+
+#[tokio::test]
+async fn a_message_for_a_channel_no_longer_configured_is_set_aside_with_the_reason() {
+    let (mut outbox, _clock, _dir) = outbox();
+    let id = queue(&mut outbox, "pager", "{}");
+    outbox.deliver(&channels(&[])).await.unwrap();
+    let entry = entry(&outbox, id);
+    assert_eq!(entry.gave_up_at, Some(start()));
+    assert!(entry.last_error.unwrap().contains("\"pager\" is no longer in the config"));
+    assert!(outbox.store().undelivered().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn run_delivers_when_woken_and_stops_when_asked() {
+    let (mut outbox, _clock, dir) = outbox();
+    let message = serde_json::to_string(&test_message("Shop", "log", start())).unwrap();
+    queue(&mut outbox, "log", &message);
+    let wake = Arc::new(Notify::new());
+    let (_tx, rx) = watch::channel(channels(&[]));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(outbox.run(wake.clone(), rx, async {
+        let _ = stop_rx.await;
+    }));
+    let reader = Store::open(&dir.path().join("k.db"), &StorageConfig::default()).unwrap();
+    for _ in 0..200 {
+        if reader.undelivered().unwrap().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        wake.notify_one();
+    }
+    assert!(reader.undelivered().unwrap().is_empty());
+    stop_tx.send(()).unwrap();
+    task.await.unwrap();
+}

@@ -477,6 +477,28 @@ fn build_client(
         .map_err(|err| format!("the HTTP client cannot be set up ({err})"))
 }
 
+/// A client builder for keepwatch's own outgoing requests (notifications),
+/// with the TLS the checks use (ring, the system's authorities, validation at
+/// the system clock's time) so there is one TLS setup to trust and maintain.
+/// The authorities are read once per process. No proxy, as for checks;
+/// callers add their own timeout and redirect policy.
+pub(crate) fn outgoing_client_builder() -> Result<reqwest::ClientBuilder, String> {
+    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
+    let roots = ROOTS
+        .get_or_init(|| Arc::new(tls::system_roots()))
+        .clone();
+    let tls = tls::client_config(
+        roots,
+        Arc::new(crate::clock::SystemClock),
+        SeenCell::default(),
+    )?;
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("keepwatch/", env!("CARGO_PKG_VERSION"))))
+}
+
 fn build_request(
     client: &reqwest::Client,
     spec: &HttpSpec,

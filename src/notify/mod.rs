@@ -6,11 +6,20 @@
 //! Adding a channel is one file with a settings struct that implements
 //! [`Notifier`], plus a variant of [`ChannelKind`] (see docs/adding-a-channel.md).
 
+mod chat;
+mod http;
 mod log;
 pub mod outbox;
+mod sms;
+mod webhook;
 
+pub use chat::{
+    ChatChannel, ChatService, Discord, DiscordChannel, Slack, SlackChannel, Teams, TeamsChannel,
+};
 pub use log::LogChannel;
 pub use outbox::{Channels, Outbox, channels};
+pub use sms::{BodyFormat, SmsChannel, SmsMethod, SmsProvider};
+pub use webhook::{WebhookChannel, signature as webhook_signature};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -101,16 +110,31 @@ fn default_max_per_hour() -> u32 {
 pub enum ChannelKind {
     /// keepwatch's own log (standard output, or its log file).
     Log(LogChannel),
+    /// JSON POSTed to an address, optionally signed (HMAC-SHA256).
+    Webhook(WebhookChannel),
+    /// A text message per number, through Twilio or an HTTP SMS gateway.
+    Sms(SmsChannel),
+    /// A Slack incoming webhook.
+    Slack(SlackChannel),
+    /// A Microsoft Teams incoming webhook (Workflows or connector).
+    Teams(TeamsChannel),
+    /// A Discord webhook.
+    Discord(DiscordChannel),
 }
 
 impl ChannelKind {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["log"];
+    pub const TYPES: &[&str] = &["log", "webhook", "sms", "slack", "teams", "discord"];
 
     /// What is wrong with the settings, each naming the setting and the fix.
     pub fn problems(&self) -> Vec<String> {
         match self {
             Self::Log(_) => Vec::new(),
+            Self::Webhook(channel) => channel.problems(),
+            Self::Sms(channel) => channel.problems(),
+            Self::Slack(channel) => channel.problems(),
+            Self::Teams(channel) => channel.problems(),
+            Self::Discord(channel) => channel.problems(),
         }
     }
 
@@ -118,6 +142,11 @@ impl ChannelKind {
     pub fn notifier(&self) -> &dyn Notifier {
         match self {
             Self::Log(channel) => channel,
+            Self::Webhook(channel) => channel,
+            Self::Sms(channel) => channel,
+            Self::Slack(channel) => channel,
+            Self::Teams(channel) => channel,
+            Self::Discord(channel) => channel,
         }
     }
 }

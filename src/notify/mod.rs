@@ -6,8 +6,10 @@
 //! Adding a channel is one file with a settings struct that implements
 //! [`Notifier`], plus a variant of [`ChannelKind`] (see docs/adding-a-channel.md).
 
+mod email;
 mod log;
 
+pub use email::{EmailChannel, EmailFormat, EmailProblem, EmailSecurity, SMS_SUBJECT};
 pub use log::LogChannel;
 
 use std::future::Future;
@@ -99,16 +101,19 @@ fn default_max_per_hour() -> u32 {
 pub enum ChannelKind {
     /// keepwatch's own log (standard output, or its log file).
     Log(LogChannel),
+    /// Email over SMTP, also to a carrier's email-to-SMS gateway.
+    Email(EmailChannel),
 }
 
 impl ChannelKind {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["log"];
+    pub const TYPES: &[&str] = &["log", "email"];
 
     /// The sender of this channel type.
     pub fn notifier(&self) -> &dyn Notifier {
         match self {
             Self::Log(channel) => channel,
+            Self::Email(channel) => channel,
         }
     }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the local servers the tests talk to are running (PostgreSQL,
 # MariaDB, Redis on 127.0.0.1), installing them from Debian's packages on a
-# plain machine. Needs root for installing and starting; harmless when all
-# are already up.
+# plain machine, and that Python's aiosmtpd is there for the SMTP server the
+# email tests start themselves. Needs root for installing and starting;
+# harmless when all are already up.
 set -uo pipefail
 
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -58,4 +59,32 @@ if ! up 6379; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
   wait_for 6379 Redis || status=1
 else echo "Redis is up on 127.0.0.1:6379"; fi
+# The email tests start tests/support/smtp_server.py with this interpreter.
+python=${KEEPWATCH_TEST_PYTHON:-python3}
+has_aiosmtpd() { "$python" -c 'import aiosmtpd' 2>/dev/null; }
+if ! command -v "$python" >/dev/null; then
+  echo "installing python3 and python3-aiosmtpd"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-aiosmtpd || true
+fi
+if has_aiosmtpd; then
+  echo "aiosmtpd is installed for $python"
+else
+  echo "installing aiosmtpd for $python"
+  pip=("$python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location)
+  # --user first; a Debian "externally managed" Python refuses that without
+  # --break-system-packages (harmless for a user install); a virtualenv
+  # refuses --user; Debian's own package is the last resort.
+  "${pip[@]}" --user aiosmtpd \
+    || "${pip[@]}" --user --break-system-packages aiosmtpd \
+    || "${pip[@]}" aiosmtpd \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd; } \
+    || true
+  if has_aiosmtpd; then
+    echo "aiosmtpd is installed for $python"
+  else
+    echo "aiosmtpd could not be installed for $python: the email tests need it" \
+      "(python3 -m pip install --user aiosmtpd, or apt-get install python3-aiosmtpd)" >&2
+    status=1
+  fi
+fi
 exit $status

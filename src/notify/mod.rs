@@ -8,6 +8,7 @@
 
 mod chat;
 mod http;
+mod email;
 mod log;
 pub mod outbox;
 mod sms;
@@ -16,6 +17,7 @@ mod webhook;
 pub use chat::{
     ChatChannel, ChatService, Discord, DiscordChannel, Slack, SlackChannel, Teams, TeamsChannel,
 };
+pub use email::{EmailChannel, EmailFormat, EmailProblem, EmailSecurity, SMS_SUBJECT};
 pub use log::LogChannel;
 pub use outbox::{Channels, Outbox, channels};
 pub use sms::{BodyFormat, SmsChannel, SmsMethod, SmsProvider};
@@ -120,16 +122,19 @@ pub enum ChannelKind {
     Teams(TeamsChannel),
     /// A Discord webhook.
     Discord(DiscordChannel),
+    /// Email over SMTP, also to a carrier's email-to-SMS gateway.
+    Email(EmailChannel),
 }
 
 impl ChannelKind {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["log", "webhook", "sms", "slack", "teams", "discord"];
+    pub const TYPES: &[&str] = &["log", "email", "webhook", "sms", "slack", "teams", "discord"];
 
     /// What is wrong with the settings, each naming the setting and the fix.
     pub fn problems(&self) -> Vec<String> {
         match self {
             Self::Log(_) => Vec::new(),
+            Self::Email(channel) => channel.problems().iter().map(ToString::to_string).collect(),
             Self::Webhook(channel) => channel.problems(),
             Self::Sms(channel) => channel.problems(),
             Self::Slack(channel) => channel.problems(),
@@ -147,6 +152,7 @@ impl ChannelKind {
             Self::Slack(channel) => channel,
             Self::Teams(channel) => channel,
             Self::Discord(channel) => channel,
+            Self::Email(channel) => channel,
         }
     }
 }

@@ -589,3 +589,48 @@ fn every_http_channel_type_is_read_from_a_channel_table_and_refuses_unknown_keys
         assert!(err.contains("retries"), "{kind}: {err}");
     }
 }
+
+// ---------------------------------------------------------------- TLS
+
+#[tokio::test]
+async fn https_uses_the_checks_tls_and_an_untrusted_certificate_is_reported() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            // The client refuses the certificate; the handshake just ends.
+            let _ = acceptor.accept(stream).await;
+        }
+    });
+
+    let hook = WebhookChannel::new(format!("https://{addr}/hook"));
+    assert_error(
+        send(&hook).await,
+        false,
+        &[
+            &format!("cannot connect to the webhook at https://{addr}/hook"),
+            "certificate",
+        ],
+        &[],
+    );
+}

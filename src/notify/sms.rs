@@ -105,7 +105,11 @@ impl BodyFormat {
         match self {
             Self::Json => {
                 let quoted = serde_json::Value::from(value).to_string();
-                quoted[1..quoted.len() - 1].to_owned()
+                quoted
+                    .strip_prefix('"')
+                    .and_then(|inner| inner.strip_suffix('"'))
+                    .unwrap_or(&quoted)
+                    .to_owned()
             }
             Self::Form => http::percent_encode(value),
             Self::Text => value.to_owned(),

@@ -484,9 +484,7 @@ fn build_client(
 /// callers add their own timeout and redirect policy.
 pub(crate) fn outgoing_client_builder() -> Result<reqwest::ClientBuilder, String> {
     static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
-    let roots = ROOTS
-        .get_or_init(|| Arc::new(tls::system_roots()))
-        .clone();
+    let roots = ROOTS.get_or_init(|| Arc::new(tls::system_roots())).clone();
     let tls = tls::client_config(
         roots,
         Arc::new(crate::clock::SystemClock),

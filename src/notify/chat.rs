@@ -241,7 +241,10 @@ mod tests {
         let payload = Teams::payload(&message("Since 10:00."));
         assert_eq!(payload["type"], "message");
         let card = &payload["attachments"][0];
-        assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            card["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
         assert_eq!(card["content"]["type"], "AdaptiveCard");
         let body = &card["content"]["body"];
         assert_eq!(body[0]["text"], "Shop is down");
@@ -280,9 +283,19 @@ mod tests {
         let teams = TeamsChannel::new(Secret::parse("outlook.office.com/webhook/sekrit"));
         let problems = teams.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("url is not a valid address"), "{problems:?}");
-        assert!(problems[0].ends_with("(copy the incoming-webhook address from Teams)"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("url is not a valid address"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].ends_with("(copy the incoming-webhook address from Teams)"),
+            "{problems:?}"
+        );
         assert!(!problems[0].contains("sekrit"), "{problems:?}");
-        assert!(TeamsChannel::new(Secret::parse("env:TEAMS_URL")).problems().is_empty());
+        assert!(
+            TeamsChannel::new(Secret::parse("env:TEAMS_URL"))
+                .problems()
+                .is_empty()
+        );
     }
 }

@@ -91,7 +91,13 @@ pub(super) fn shown_url(url: &Url, hide_path: bool) -> String {
         let path: Vec<&str> = url
             .path()
             .split('/')
-            .map(|segment| if looks_like_token(segment) { "…" } else { segment })
+            .map(|segment| {
+                if looks_like_token(segment) {
+                    "…"
+                } else {
+                    segment
+                }
+            })
             .collect();
         shown.push_str(&path.join("/"));
     }
@@ -111,7 +117,10 @@ fn looks_like_token(segment: &str) -> bool {
 
 /// The problems with a `headers` table: names that are not header names,
 /// and names keepwatch sets itself (`reserved`, compared case-insensitively).
-pub(super) fn header_problems(headers: &BTreeMap<String, Secret>, reserved: &[&str]) -> Vec<String> {
+pub(super) fn header_problems(
+    headers: &BTreeMap<String, Secret>,
+    reserved: &[&str],
+) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, value) in headers {
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -143,7 +152,9 @@ pub(super) fn extra_headers(
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            SendError::permanent(format!("the header name {name:?} is not valid; fix headers"))
+            SendError::permanent(format!(
+                "the header name {name:?} is not valid; fix headers"
+            ))
         })?;
         let value = value.reveal().map_err(|err| {
             SendError::permanent(format!(
@@ -370,7 +381,10 @@ mod tests {
 
     #[test]
     fn a_refusal_quotes_the_start_of_the_answer() {
-        let body = format!("{{\"error\": \"invalid_payload\",\n\n  \"detail\": \"{}\"}}", "x".repeat(400));
+        let body = format!(
+            "{{\"error\": \"invalid_payload\",\n\n  \"detail\": \"{}\"}}",
+            "x".repeat(400)
+        );
         let err = classify(400, &body, None, &target()).unwrap_err();
         assert!(err.permanent);
         assert!(
@@ -395,7 +409,8 @@ mod tests {
         .unwrap_err();
         assert!(err.permanent);
         assert!(
-            err.reason.contains("redirect (HTTP 301) to https://new.example.com/…?…"),
+            err.reason
+                .contains("redirect (HTTP 301) to https://new.example.com/…?…"),
             "{}",
             err.reason
         );
@@ -411,12 +426,23 @@ mod tests {
     #[test]
     fn shown_addresses_drop_credentials_queries_and_token_like_segments() {
         let url = Url::parse("https://user:pw@gw.example.com:8443/api/v1/send?key=abc").unwrap();
-        assert_eq!(shown_url(&url, false), "https://gw.example.com:8443/api/v1/send?…");
-        let url = Url::parse("https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX").unwrap();
+        assert_eq!(
+            shown_url(&url, false),
+            "https://gw.example.com:8443/api/v1/send?…"
+        );
+        let url =
+            Url::parse("https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX")
+                .unwrap();
         assert_eq!(shown_url(&url, true), "https://hooks.slack.com/…");
-        assert_eq!(shown_url(&url, false), "https://hooks.slack.com/services/T0000/B0000/…");
+        assert_eq!(
+            shown_url(&url, false),
+            "https://hooks.slack.com/services/T0000/B0000/…"
+        );
         let url = Url::parse("https://hooks.zapier.com/hooks/catch/123/abc4def5ghi6jkl7/").unwrap();
-        assert_eq!(shown_url(&url, false), "https://hooks.zapier.com/hooks/catch/123/…/");
+        assert_eq!(
+            shown_url(&url, false),
+            "https://hooks.zapier.com/hooks/catch/123/…/"
+        );
     }
 
     #[test]
@@ -441,16 +467,28 @@ mod tests {
         .into();
         let problems = header_problems(&headers, &["Content-Type"]);
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("\"Bad Name\" is not a valid header name"), "{problems:?}");
+        assert!(
+            problems[0].contains("\"Bad Name\" is not a valid header name"),
+            "{problems:?}"
+        );
         // In the table's order: upper case sorts before lower case.
         assert!(problems[1].contains("the value of X-Ok"), "{problems:?}");
-        assert!(problems[2].contains("Content-Type is set by keepwatch"), "{problems:?}");
+        assert!(
+            problems[2].contains("Content-Type is set by keepwatch"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn percent_encoding_keeps_only_unreserved_characters() {
         assert_eq!(percent_encode("a-b.c_d~e"), "a-b.c_d~e");
-        assert_eq!(percent_encode("+1 555&x=ü/?"), "%2B1%20555%26x%3D%C3%BC%2F%3F");
-        assert_eq!(form_body(&[("To", "+15551234"), ("Body", "a b")]), "To=%2B15551234&Body=a%20b");
+        assert_eq!(
+            percent_encode("+1 555&x=ü/?"),
+            "%2B1%20555%26x%3D%C3%BC%2F%3F"
+        );
+        assert_eq!(
+            form_body(&[("To", "+15551234"), ("Body", "a b")]),
+            "To=%2B15551234&Body=a%20b"
+        );
     }
 }

@@ -55,7 +55,7 @@ use crate::checks::Secret;
 use crate::config;
 
 /// Twilio's API address, overridable for a compatible service or a test.
-pub const TWILIO_API_URL: &str = "https://api.twilio.com";
+const TWILIO_API_URL: &str = "https://api.twilio.com";
 
 /// Which API sends the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +105,11 @@ impl BodyFormat {
         match self {
             Self::Json => {
                 let quoted = serde_json::Value::from(value).to_string();
-                quoted[1..quoted.len() - 1].to_owned()
+                quoted
+                    .strip_prefix('"')
+                    .and_then(|inner| inner.strip_suffix('"'))
+                    .unwrap_or(&quoted)
+                    .to_owned()
             }
             Self::Form => http::percent_encode(value),
             Self::Text => value.to_owned(),
@@ -231,14 +235,21 @@ impl SmsChannel {
             SmsProvider::Twilio => {
                 match self.account_sid.as_deref().map(str::trim) {
                     None => missing("account_sid", false, "\"AC...\"", &mut problems),
-                    Some(sid) if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    Some(sid)
+                        if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                    {
                         problems.push(format!(
                             "account_sid {sid:?} is not an account SID: copy it from the Twilio console (\"AC\" and 32 characters)"
                         ));
                     }
                     Some(_) => {}
                 }
-                missing("auth_token", self.auth_token.is_some(), "\"env:TWILIO_AUTH_TOKEN\"", &mut problems);
+                missing(
+                    "auth_token",
+                    self.auth_token.is_some(),
+                    "\"env:TWILIO_AUTH_TOKEN\"",
+                    &mut problems,
+                );
                 if let Some(Secret::Inline(token)) = &self.auth_token
                     && token.is_empty()
                 {
@@ -247,7 +258,8 @@ impl SmsChannel {
                 match self.from.as_deref().map(str::trim) {
                     None => missing("from", false, "\"+15559870000\"", &mut problems),
                     Some("") => problems.push(
-                        "from is empty: write the Twilio number or sender id to send from".to_owned(),
+                        "from is empty: write the Twilio number or sender id to send from"
+                            .to_owned(),
                     ),
                     Some(_) => {}
                 }
@@ -262,7 +274,12 @@ impl SmsChannel {
             }
             SmsProvider::Http => {
                 match &self.url {
-                    None => missing("url", false, "\"https://sms.example.com/send?to={to}&text={message}\"", &mut problems),
+                    None => missing(
+                        "url",
+                        false,
+                        "\"https://sms.example.com/send?to={to}&text={message}\"",
+                        &mut problems,
+                    ),
                     Some(url) => problems.extend(http::url_problems(
                         "url",
                         &fill(url, "+10000000000", "text", http::percent_encode),
@@ -273,14 +290,25 @@ impl SmsChannel {
                     problems.push("body is only sent with method = \"POST\"; remove body or put the fields into url".to_owned());
                 }
                 if method == SmsMethod::Get && self.body_format.is_some() {
-                    problems.push("body_format is only used with method = \"POST\"; remove it".to_owned());
+                    problems.push(
+                        "body_format is only used with method = \"POST\"; remove it".to_owned(),
+                    );
                 }
-                let in_url = self.url.as_deref().is_some_and(|url| url.contains("{message}"));
-                let in_body = self.body.as_deref().is_some_and(|body| body.contains("{message}"));
+                let in_url = self
+                    .url
+                    .as_deref()
+                    .is_some_and(|url| url.contains("{message}"));
+                let in_body = self
+                    .body
+                    .as_deref()
+                    .is_some_and(|body| body.contains("{message}"));
                 if self.url.is_some() && !in_url && !in_body {
                     problems.push("neither url nor body contains {message}: the text would not be sent; put {message} where the gateway expects the text".to_owned());
                 }
-                problems.extend(http::header_problems(&self.headers, &["Content-Type", "Content-Length", "Host"]));
+                problems.extend(http::header_problems(
+                    &self.headers,
+                    &["Content-Type", "Content-Length", "Host"],
+                ));
                 unused("account_sid", self.account_sid.is_some(), &mut problems);
                 unused("auth_token", self.auth_token.is_some(), &mut problems);
                 unused("from", self.from.is_some(), &mut problems);
@@ -299,7 +327,11 @@ impl SmsChannel {
                 .as_deref()
                 .map(str::trim_start)
                 .is_some_and(|body| body.starts_with('{') || body.starts_with('['));
-            if looks_json { BodyFormat::Json } else { BodyFormat::Form }
+            if looks_json {
+                BodyFormat::Json
+            } else {
+                BodyFormat::Form
+            }
         })
     }
 
@@ -338,7 +370,9 @@ impl SmsChannel {
     ) -> Result<(reqwest::RequestBuilder, Target), SendError> {
         let setting = |value: &Option<String>, field: &str| {
             value.clone().ok_or_else(|| {
-                SendError::permanent(format!("the SMS channel's {field} is missing (provider = \"twilio\")"))
+                SendError::permanent(format!(
+                    "the SMS channel's {field} is missing (provider = \"twilio\")"
+                ))
             })
         };
         let sid = setting(&self.account_sid, "account_sid")?;
@@ -346,10 +380,20 @@ impl SmsChannel {
         let token = self
             .auth_token
             .as_ref()
-            .ok_or_else(|| SendError::permanent("the SMS channel's auth_token is missing (provider = \"twilio\")"))?
+            .ok_or_else(|| {
+                SendError::permanent(
+                    "the SMS channel's auth_token is missing (provider = \"twilio\")",
+                )
+            })?
             .reveal()
-            .map_err(|err| SendError::permanent(format!("the Twilio auth_token cannot be read: {err}")))?;
-        let base = self.api_url.as_deref().unwrap_or(TWILIO_API_URL).trim_end_matches('/');
+            .map_err(|err| {
+                SendError::permanent(format!("the Twilio auth_token cannot be read: {err}"))
+            })?;
+        let base = self
+            .api_url
+            .as_deref()
+            .unwrap_or(TWILIO_API_URL)
+            .trim_end_matches('/');
         let address = format!(
             "{base}/2010-04-01/Accounts/{}/Messages.json",
             http::percent_encode(sid.trim())
@@ -379,8 +423,11 @@ impl SmsChannel {
         let template = self.url.as_deref().ok_or_else(|| {
             SendError::permanent("the SMS channel's url is missing (provider = \"http\")")
         })?;
-        let url = http::parse_url("url", &fill(template, to, &message.short, http::percent_encode))
-            .map_err(|problem| SendError::permanent(format!("the SMS gateway's {problem}")))?;
+        let url = http::parse_url(
+            "url",
+            &fill(template, to, &message.short, http::percent_encode),
+        )
+        .map_err(|problem| SendError::permanent(format!("the SMS gateway's {problem}")))?;
         let mut target = Target {
             what: "the SMS gateway".to_owned(),
             shown: http::shown_url(&url, false),
@@ -404,7 +451,10 @@ impl SmsChannel {
                 client
                     .post(url)
                     .headers(headers)
-                    .header(CONTENT_TYPE, HeaderValue::from_static(format.content_type()))
+                    .header(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static(format.content_type()),
+                    )
                     .body(body)
             }
         };
@@ -509,20 +559,34 @@ mod tests {
         assert_eq!(parsed["to"], "+1 555");
         assert_eq!(parsed["n"]["a"], 1);
 
-        let form = fill("to={to}&text={message}", "+1 555", text, |v| BodyFormat::Form.escape(v));
+        let form = fill("to={to}&text={message}", "+1 555", text, |v| {
+            BodyFormat::Form.escape(v)
+        });
         assert_eq!(
             form,
             "to=%2B1%20555&text=Shop%20%22down%22%20%26%20%7Bto%7D%0A50%25%20%3Cb%3E"
         );
-        let url = fill("https://gw/send?to={to}&m={message}", "+1", "a&b=c", http::percent_encode);
+        let url = fill(
+            "https://gw/send?to={to}&m={message}",
+            "+1",
+            "a&b=c",
+            http::percent_encode,
+        );
         assert_eq!(url, "https://gw/send?to=%2B1&m=a%26b%3Dc");
-        assert_eq!(fill("{to}: {message}", "1", text, |v| BodyFormat::Text.escape(v)), format!("1: {text}"));
+        assert_eq!(
+            fill("{to}: {message}", "1", text, |v| BodyFormat::Text.escape(v)),
+            format!("1: {text}")
+        );
         assert_eq!(fill("{ {x} {", "1", "m", str::to_owned), "{ {x} {");
     }
 
     #[test]
     fn the_body_format_follows_the_template_unless_set() {
-        let mut sms = SmsChannel::http(vec!["+1555".into()], "https://gw", Some(" {\"t\":\"{message}\"}".into()));
+        let mut sms = SmsChannel::http(
+            vec!["+1555".into()],
+            "https://gw",
+            Some(" {\"t\":\"{message}\"}".into()),
+        );
         assert_eq!(sms.body_format(), BodyFormat::Json);
         sms.body = Some("t={message}".into());
         assert_eq!(sms.body_format(), BodyFormat::Form);
@@ -578,7 +642,9 @@ mod tests {
         let sms = channel("provider = \"http\"\nto = [\"+1555\"]");
         assert_eq!(
             sms.problems(),
-            ["url is missing: provider = \"http\" needs it, e.g. url = \"https://sms.example.com/send?to={to}&text={message}\""]
+            [
+                "url is missing: provider = \"http\" needs it, e.g. url = \"https://sms.example.com/send?to={to}&text={message}\""
+            ]
         );
     }
 
@@ -601,7 +667,10 @@ mod tests {
         assert_eq!(one, SendError::temporary("down"));
         let mixed = outcome(
             &["+1"],
-            vec![("+2", SendError::permanent("bad number")), ("+3", SendError::temporary("busy"))],
+            vec![
+                ("+2", SendError::permanent("bad number")),
+                ("+3", SendError::temporary("busy")),
+            ],
         )
         .unwrap_err();
         assert!(!mixed.permanent);
@@ -609,7 +678,14 @@ mod tests {
             mixed.reason,
             "not sent to +2: bad number; not sent to +3: busy; sent to +1 (a retry texts them again)"
         );
-        let all_bad = outcome(&[], vec![("+2", SendError::permanent("a")), ("+3", SendError::permanent("b"))]).unwrap_err();
+        let all_bad = outcome(
+            &[],
+            vec![
+                ("+2", SendError::permanent("a")),
+                ("+3", SendError::permanent("b")),
+            ],
+        )
+        .unwrap_err();
         assert!(all_bad.permanent);
     }
 }

@@ -51,11 +51,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::config;
 
 /// The header holding the delivery id (the message id).
-pub const DELIVERY_HEADER: &str = "X-Keepwatch-Delivery";
+const DELIVERY_HEADER: &str = "X-Keepwatch-Delivery";
 /// The header holding the unix time the signature covers.
-pub const TIMESTAMP_HEADER: &str = "X-Keepwatch-Timestamp";
+const TIMESTAMP_HEADER: &str = "X-Keepwatch-Timestamp";
 /// The header holding `sha256=<hex HMAC>`.
-pub const SIGNATURE_HEADER: &str = "X-Keepwatch-Signature";
+const SIGNATURE_HEADER: &str = "X-Keepwatch-Signature";
 
 /// Headers keepwatch sets itself, which `headers` may not override: the
 /// receiver must be able to trust them.
@@ -69,7 +69,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// The version of the body's shape, sent as `version`.
-pub const PAYLOAD_VERSION: u32 = 1;
+const PAYLOAD_VERSION: u32 = 1;
 
 /// `type = "webhook"` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,8 +146,9 @@ fn payload(message: &Message, unix_seconds: i64) -> Result<Vec<u8>, SendError> {
         alerts: &message.data,
         sent_at,
     };
-    serde_json::to_vec(&payload)
-        .map_err(|err| SendError::permanent(format!("the message cannot be written as JSON ({err})")))
+    serde_json::to_vec(&payload).map_err(|err| {
+        SendError::permanent(format!("the message cannot be written as JSON ({err})"))
+    })
 }
 
 /// The `X-Keepwatch-Signature` value: `sha256=` and the lowercase hex
@@ -313,9 +314,18 @@ mod tests {
         bad.timeout = config::Duration::from_secs(0);
         let problems = bad.problems();
         assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(problems[0].starts_with("url is not a valid address"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("url is not a valid address"),
+            "{problems:?}"
+        );
         assert!(problems[1].starts_with("secret is empty"), "{problems:?}");
-        assert!(problems[2].contains("X-Keepwatch-Signature is set by keepwatch"), "{problems:?}");
-        assert!(problems[3].starts_with("timeout cannot be \"off\""), "{problems:?}");
+        assert!(
+            problems[2].contains("X-Keepwatch-Signature is set by keepwatch"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[3].starts_with("timeout cannot be \"off\""),
+            "{problems:?}"
+        );
     }
 }

@@ -291,7 +291,9 @@ impl fmt::Display for DayHours {
     }
 }
 
-fn parse_time(text: &str) -> Result<Time, String> {
+/// Parses `"HH:MM"` (`"24:00"` is [`Time::MAX`], the end of a day), or says
+/// how to write a time of day. Shared with maintenance windows.
+pub(crate) fn parse_time(text: &str) -> Result<Time, String> {
     let text = text.trim();
     let invalid = || {
         format!("\"{text}\" is not a time of day: write it as HH:MM, e.g. \"09:00\" or \"17:30\"")

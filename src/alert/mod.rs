@@ -6,8 +6,10 @@
 //! the samples' timestamps, the time. Delivery, escalation and storage are
 //! elsewhere.
 
+mod maintenance;
 mod rules;
 
+pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 pub use rules::{
     AlertEvent, Class, Delivery, Evaluator, RuleConfig, Severity, Thresholds, classify,
     classify_host, delivery, metric_names,

@@ -112,9 +112,8 @@ impl MaintenanceConfig {
     pub fn parse(&self) -> Result<Window, Vec<String>> {
         let mut problems = Vec::new();
         if self.name.trim().is_empty() {
-            problems.push(
-                "name: missing: messages need it, e.g. name = \"Sunday backups\"".to_owned(),
-            );
+            problems
+                .push("name: missing: messages need it, e.g. name = \"Sunday backups\"".to_owned());
         }
         let once = self.start.is_some() || self.end.is_some();
         let repeating = self.every.is_some() || self.from.is_some() || self.until.is_some();
@@ -225,7 +224,7 @@ impl MaintenanceConfig {
     }
 }
 
-/// Parses a key that must be there: `spec` is (key, an example value, what
+/// Parses a key that must be there, given (key, an example value, what
 /// needs the key). A problem is recorded as `"key: ..."`.
 fn field<T>(
     problems: &mut Vec<String>,
@@ -404,7 +403,10 @@ impl Window {
     ) -> Vec<(Timestamp, Timestamp)> {
         let all = match self.when {
             When::AdHoc { start, end } => vec![(start, end)],
-            When::Once { start, end } => resolve(tz, start).zip(resolve(tz, end)).into_iter().collect(),
+            When::Once { start, end } => resolve(tz, start)
+                .zip(resolve(tz, end))
+                .into_iter()
+                .collect(),
             When::Weekly { days, from, until } => {
                 let today = tz.to_datetime(at).date();
                 today
@@ -422,7 +424,12 @@ impl Window {
 }
 
 /// The occurrence of a repeating window that starts on `date`.
-fn occurrence(tz: &TimeZone, date: Date, from: Time, until: Time) -> Option<(Timestamp, Timestamp)> {
+fn occurrence(
+    tz: &TimeZone,
+    date: Date,
+    from: Time,
+    until: Time,
+) -> Option<(Timestamp, Timestamp)> {
     let end_date = if until > from {
         date
     } else {

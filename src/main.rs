@@ -244,9 +244,13 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
 
 fn alerts_text(store: &Store, now: jiff::Timestamp, calendar: &Calendar) -> Result<String, String> {
     let alerts = store.open_alerts().map_err(|err| err.to_string())?;
-    let windows = store.maintenance_windows(now).map_err(|err| err.to_string())?;
+    let windows = store
+        .maintenance_windows(now)
+        .map_err(|err| err.to_string())?;
     let waiting = store.outbox_waiting().map_err(|err| err.to_string())?;
-    Ok(status::render_alerts(&alerts, &windows, waiting, now, calendar))
+    Ok(status::render_alerts(
+        &alerts, &windows, waiting, now, calendar,
+    ))
 }
 
 /// The store of an existing database, for commands that act on what `run` recorded.
@@ -285,7 +289,9 @@ fn list_alerts(path: &Path, explicit: bool) -> Result<(), String> {
 fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), String> {
     let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
     if let Origin::LastGood(err) = &loaded.origin {
-        return Err(format!("{err}\nFix these problems first; `keepwatch alert test` only tests a valid config."));
+        return Err(format!(
+            "{err}\nFix these problems first; `keepwatch alert test` only tests a valid config."
+        ));
     }
     let config = loaded.config;
     let mut channels = config.channels.clone();
@@ -348,14 +354,20 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
             if length.is_off() {
                 return Err("--for needs a length above zero, like \"30m\" or \"2h\".".to_owned());
             }
-            let names: Vec<&str> = config.services.iter().map(|s| s.common.name.as_str()).collect();
+            let names: Vec<&str> = config
+                .services
+                .iter()
+                .map(|s| s.common.name.as_str())
+                .collect();
             if let Some(unknown) = services.iter().find(|s| !names.contains(&s.as_str())) {
                 return Err(format!(
                     "No service is named \"{unknown}\". The services are: {}.",
                     names.join(", ")
                 ));
             }
-            let end = now.checked_add(length.signed()).map_err(|err| err.to_string())?;
+            let end = now
+                .checked_add(length.signed())
+                .map_err(|err| err.to_string())?;
             let id = store
                 .add_maintenance(&reason, &services, now, end)
                 .map_err(|err| err.to_string())?;
@@ -370,9 +382,15 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
             );
         }
         MaintenanceAction::Stop { id } => {
-            let ended = store.end_maintenance(id, now).map_err(|err| err.to_string())?;
+            let ended = store
+                .end_maintenance(id, now)
+                .map_err(|err| err.to_string())?;
             match (ended, id) {
-                (0, Some(id)) => return Err(format!("Maintenance {id} is not running (see `keepwatch maintenance list`).")),
+                (0, Some(id)) => {
+                    return Err(format!(
+                        "Maintenance {id} is not running (see `keepwatch maintenance list`)."
+                    ));
+                }
                 (0, None) => println!("No maintenance window is running."),
                 (n, _) => println!("Ended {n} maintenance window(s); alerts flow again."),
             }
@@ -384,21 +402,38 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
                 let Ok(parsed) = window.parse() else { continue };
                 any = true;
                 match (parsed.active_until(now, tz), parsed.next_start(now, tz)) {
-                    (Some(until), _) => println!("{} (planned): in force until {}", window.name, local(until)),
-                    (None, Some(start)) => println!("{} (planned): next from {}", window.name, local(start)),
+                    (Some(until), _) => {
+                        println!("{} (planned): in force until {}", window.name, local(until))
+                    }
+                    (None, Some(start)) => {
+                        println!("{} (planned): next from {}", window.name, local(start))
+                    }
                     (None, None) => println!("{} (planned): over", window.name),
                 }
             }
-            for window in store.maintenance_windows(now).map_err(|err| err.to_string())? {
+            for window in store
+                .maintenance_windows(now)
+                .map_err(|err| err.to_string())?
+            {
                 any = true;
-                let what = if window.services.is_empty() { "everything".to_owned() } else { window.services.join(", ") };
+                let what = if window.services.is_empty() {
+                    "everything".to_owned()
+                } else {
+                    window.services.join(", ")
+                };
                 println!(
                     "{} ({}): {what}, {} until {} — end it with `keepwatch maintenance stop {}`",
-                    window.id, window.name, local(window.start), local(window.end), window.id
+                    window.id,
+                    window.name,
+                    local(window.start),
+                    local(window.end),
+                    window.id
                 );
             }
             if !any {
-                println!("No maintenance windows. Plan one with a [[maintenance]] block in the config, or start one now with `keepwatch maintenance start --for 1h`.");
+                println!(
+                    "No maintenance windows. Plan one with a [[maintenance]] block in the config, or start one now with `keepwatch maintenance start --for 1h`."
+                );
             }
         }
     }

@@ -435,7 +435,11 @@ pub fn render_alerts(
             (None, None, Some(cause)) => format!("explained by alert {cause}"),
             (None, None, None) => format!("not acknowledged: keepwatch ack {}", alert.id),
         };
-        let urgency = if alert.emergency { "emergency" } else { "not an emergency" };
+        let urgency = if alert.emergency {
+            "emergency"
+        } else {
+            "not an emergency"
+        };
         out.push_str(&format!(
             "  {:>4}  {} — since {} ({ago}); {urgency}; {state}\n",
             alert.id,

@@ -423,10 +423,7 @@ impl Agent {
         };
         let level = format!("{severity:?}").to_lowercase();
         let message = format!("Alert \"{rule}\" {verb}: {what} is {value:.1} ({level})");
-        let fingerprint = format!(
-            "rule:{rule}:{}:{}:{}",
-            key.host, key.metric, key.instance
-        );
+        let fingerprint = format!("rule:{rule}:{}:{}:{}", key.host, key.metric, key.instance);
         let service = key
             .metric
             .starts_with("service.")
@@ -443,9 +440,7 @@ impl Agent {
                 let title = format!("{rule}: {what} is {value:.1}");
                 let detail = format!(
                     "The rule \"{rule}\" is above its {level} threshold (since {}).",
-                    since
-                        .to_zoned_datetime(time_zone)
-                        .strftime("%H:%M")
+                    since.to_zoned_datetime(time_zone).strftime("%H:%M")
                 );
                 let problem = Problem {
                     fingerprint: &fingerprint,

@@ -106,7 +106,9 @@ pub async fn run(
     if let Some(outbox) = outbox
         && tokio::time::timeout(OUTBOX_GRACE, outbox).await.is_err()
     {
-        tracing::warn!("stopped while alerts were being sent; they are kept and sent at the next start");
+        tracing::warn!(
+            "stopped while alerts were being sent; they are kept and sent at the next start"
+        );
     }
 }
 

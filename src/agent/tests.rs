@@ -370,8 +370,20 @@ fn a_rule_opens_an_alert_after_its_hold_time_and_classifies_it() {
         alerts[0].starts_with("Alert \"CPU busy\" opened: cpu.usage_percent on sim is 9"),
         "{alerts:?}"
     );
+    assert!(alerts[0].ends_with("(warning)"), "{alerts:?}");
+    // A warning before opening waits for the summary at 09:00.
+    let open = sim.agent.store().open_alerts().unwrap();
+    assert_eq!(open.len(), 1);
+    assert!(!open[0].emergency);
     assert!(
-        alerts[0].ends_with("(warning; not an emergency; can wait for the next opening)"),
-        "{alerts:?}"
+        open[0]
+            .title
+            .starts_with("CPU busy: cpu.usage_percent on sim is 9")
+    );
+    let opening: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+    assert_eq!(open[0].policy_from, Some(opening));
+    assert!(
+        sim.agent.store().recent_messages(10).unwrap().is_empty(),
+        "nothing sent at night"
     );
 }

@@ -349,9 +349,7 @@ impl Alerter {
                     }
                 }
                 store.set_alert_progress(alert.id, alert.steps_done, now)?;
-                next.maybe(
-                    now.checked_add(self.settings.remind_every.signed()).ok(),
-                );
+                next.maybe(now.checked_add(self.settings.remind_every.signed()).ok());
             }
             Due::Later(at) => next.maybe(at),
         }
@@ -399,7 +397,10 @@ impl Alerter {
     ) -> Result<usize, StoreError> {
         let mut by_channel: BTreeMap<String, Vec<crate::store::Notice>> = BTreeMap::new();
         for notice in store.waiting_notices()? {
-            by_channel.entry(notice.channel.clone()).or_default().push(notice);
+            by_channel
+                .entry(notice.channel.clone())
+                .or_default()
+                .push(notice);
         }
         let hour_ago = now
             .saturating_sub(SignedDuration::from_hours(1))
@@ -421,9 +422,10 @@ impl Alerter {
             let mut items: Vec<Item> = Vec::new();
             let mut causes = BTreeMap::new();
             for notice in &due {
-                let (Some(kind), Some(alert)) =
-                    (NoticeKind::parse(&notice.kind), store.alert(notice.alert_id)?)
-                else {
+                let (Some(kind), Some(alert)) = (
+                    NoticeKind::parse(&notice.kind),
+                    store.alert(notice.alert_id)?,
+                ) else {
                     continue;
                 };
                 if let Some(cause) = alert.cause
@@ -508,9 +510,16 @@ impl Alerter {
 
     /// Open alerts of services depending on `service` are explained by its
     /// alert `id` from now on: they stop escalating on their own.
-    fn adopt_dependents(&self, store: &mut Store, service: &str, id: i64) -> Result<(), StoreError> {
+    fn adopt_dependents(
+        &self,
+        store: &mut Store,
+        service: &str,
+        id: i64,
+    ) -> Result<(), StoreError> {
         for alert in store.open_alerts()? {
-            let Some(child) = &alert.service else { continue };
+            let Some(child) = &alert.service else {
+                continue;
+            };
             if alert.cause.is_none() && child != service && self.depends_on(child, service) {
                 store.set_alert_cause(alert.id, Some(id))?;
             }

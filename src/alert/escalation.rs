@@ -58,10 +58,35 @@ impl Default for AlertingConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// How long after the alert opened (`"0s"`: at once).
+    /// How long after the alert opened (`"0m"`: at once).
+    #[serde(serialize_with = "at_once_as_zero")]
     pub after: Duration,
     /// Names of `[[channel]]`s (or `"log"`).
     pub notify: Vec<String>,
+}
+
+impl Step {
+    /// The delay as written in the config: `"0m"` for at once.
+    pub fn delay(&self) -> String {
+        if self.after.is_off() {
+            "0m".to_owned()
+        } else {
+            self.after.to_string()
+        }
+    }
+}
+
+/// Writes a zero delay as `"0m"`: the usual `"off"` of a zero duration
+/// would read as "never" here.
+fn at_once_as_zero<S: serde::Serializer>(
+    after: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if after.is_off() {
+        serializer.serialize_str("0m")
+    } else {
+        after.serialize(serializer)
+    }
 }
 
 /// Which policy an alert follows.
@@ -129,7 +154,12 @@ pub enum Due {
 /// on `steps`. Steps whose time passed while nothing looked (keepwatch was
 /// stopped) are all due at once, in order.
 pub fn due(steps: &[Step], progress: Progress, remind_every: Duration, now: Timestamp) -> Due {
-    let at = |step: &Step| progress.from.saturating_add(step.after.signed()).unwrap_or(now);
+    let at = |step: &Step| {
+        progress
+            .from
+            .saturating_add(step.after.signed())
+            .unwrap_or(now)
+    };
     let ready: Vec<usize> = (progress.steps_done..steps.len())
         .filter(|&index| at(&steps[index]) <= now)
         .collect();

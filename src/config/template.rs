@@ -130,6 +130,54 @@ const DOCS: &[(&str, &str)] = &[
         "rule",
         "An alert rule (see the examples at the end of this file).",
     ),
+    (
+        "alerting",
+        "Who is told about alerts, and when. In business hours every alert follows\n\
+         business_hours; outside them only emergencies (a critical service down, a\n\
+         critical host alert) follow off_hours, and everything else waits for the next\n\
+         opening, where it arrives as one summary. Acknowledge an alert with\n\
+         `keepwatch ack NUMBER` to stop its escalation.",
+    ),
+    (
+        "alerting.group_wait",
+        "The first alert goes out at once; alerts that follow within this time are\n\
+         gathered into one message per channel.",
+    ),
+    (
+        "alerting.remind_every",
+        "Repeat an unacknowledged alert this often after its last step (\"off\": never).",
+    ),
+    (
+        "alerting.flapping_changes",
+        "A service that fails this many times within flapping_window is reported once\n\
+         as flapping, not at every change (0: off).",
+    ),
+    (
+        "alerting.flapping_window",
+        "See flapping_changes; also how long it must stay steady to count as settled.",
+    ),
+    (
+        "alerting.business_hours",
+        "Escalation steps in business hours: after how long (unacknowledged) to notify\n\
+         which channels. \"log\" is keepwatch's own log; add [[channel]]s for email, SMS,\n\
+         chat or webhooks (examples at the end of this file).",
+    ),
+    ("alerting.business_hours.after", ""),
+    ("alerting.business_hours.notify", ""),
+    (
+        "alerting.off_hours",
+        "Escalation steps for emergencies outside business hours.",
+    ),
+    ("alerting.off_hours.after", ""),
+    ("alerting.off_hours.notify", ""),
+    (
+        "channel",
+        "Where alerts are sent (see the examples at the end of this file).",
+    ),
+    (
+        "maintenance",
+        "Planned maintenance (see the examples at the end of this file).",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",
@@ -242,6 +290,77 @@ const EXAMPLES: &str = r##"
 # off_hours = { warning = 90.0, critical = 95.0 }
 # for = "5m"
 # clear_below = 75.0
+#
+# ---------------------------------------------------------------------------
+# Where alerts go. Each [[channel]] is one way to reach someone; the steps in
+# [alerting] name them ("log", keepwatch's own log, always exists). Check them
+# with `keepwatch alert test`, which sends a test message through each.
+#
+# Email through your mail server (security: "starttls", "tls" or "plain"):
+# [[channel]]
+# name = "admin-email"
+# type = "email"
+# server = "smtp.example.com"
+# security = "starttls"
+# username = "alerts@example.com"
+# password = "env:SMTP_PASSWORD"
+# from = "keepwatch <alerts@example.com>"
+# to = ["admin@example.com"]
+#
+# SMS through Twilio (or provider "http" for another SMS gateway):
+# [[channel]]
+# name = "admin-sms"
+# type = "sms"
+# provider = "twilio"
+# account_sid = "AC0123456789abcdef0123456789abcdef"
+# auth_token = "env:TWILIO_AUTH_TOKEN"
+# from = "+15005550006"
+# to = ["+491701234567"]
+#
+# SMS through a phone company's email-to-SMS address:
+# [[channel]]
+# name = "owner-sms"
+# type = "email"
+# format = "sms"
+# server = "smtp.example.com"
+# username = "alerts@example.com"
+# password = "env:SMTP_PASSWORD"
+# from = "alerts@example.com"
+# to = ["4917012345678@sms.example.net"]
+#
+# A chat room (type "slack", "teams" or "discord"; the address of its incoming webhook):
+# [[channel]]
+# name = "team-chat"
+# type = "slack"
+# url = "env:SLACK_WEBHOOK_URL"
+#
+# Another program (JSON, signed with the secret; see docs/webhooks.md):
+# [[channel]]
+# name = "ticket-system"
+# type = "webhook"
+# url = "https://tickets.example.com/hooks/keepwatch"
+# secret = "env:WEBHOOK_SECRET"
+#
+# With these channels, the [alerting] steps could be:
+#   business_hours = [{ after = "0m", notify = ["admin-email", "team-chat"] }, { after = "15m", notify = ["admin-sms"] }]
+#   off_hours = [{ after = "0m", notify = ["admin-sms"] }, { after = "30m", notify = ["owner-sms"] }]
+#
+# ---------------------------------------------------------------------------
+# Maintenance: while a window is in force, nothing it covers alerts (services
+# and hosts list what it covers; without them, everything). For unplanned work:
+# `keepwatch maintenance start --for 1h [--service NAME]`.
+#
+# [[maintenance]]
+# name = "Sunday backups"
+# every = "sunday"
+# from = "02:00"
+# until = "04:00"
+# services = ["Shop database"]
+#
+# [[maintenance]]
+# name = "Server move"
+# start = "2026-12-05 22:00"
+# end = "2026-12-06 02:00"
 "##;
 
 /// The commented TOML text for `config`.
@@ -320,7 +439,7 @@ mod tests {
             .filter(|line| {
                 line.starts_with("# [[") || line.starts_with("# ") && line.contains(" = ")
             })
-            .filter(|line| !line.contains("Settings every service"))
+            .filter(|line| !line.contains("Settings every service") && !line.starts_with("#  "))
             .map(|line| format!("{}\n", &line[2..]))
             .collect();
         let config = parse(Path::new("k.toml"), &uncommented).unwrap();
@@ -346,6 +465,27 @@ mod tests {
         assert_eq!(config.rules.len(), 1);
         assert_eq!(config.rules[0].name, "Disk filling up");
         assert_eq!(config.rules[0].hold, crate::config::Duration::from_mins(5));
+        let channels: Vec<_> = config.channels.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            channels,
+            [
+                "admin-email",
+                "admin-sms",
+                "owner-sms",
+                "team-chat",
+                "ticket-system"
+            ]
+        );
+        assert_eq!(config.maintenance.len(), 2);
+        // The suggested steps name those channels and are valid with them.
+        let steps: String = EXAMPLES
+            .lines()
+            .filter(|line| line.starts_with("#   "))
+            .map(|line| format!("{}\n", line[4..].trim()))
+            .collect();
+        let with_steps = format!("[alerting]\n{steps}{uncommented}");
+        let config = parse(Path::new("k.toml"), &with_steps).unwrap();
+        assert_eq!(config.alerting.off_hours[1].notify, ["owner-sms"]);
     }
 
     #[test]
@@ -380,7 +520,7 @@ mod tests {
         // `[[service]]` and `[[rule]]` tables appear only once configured.
         for (key, _) in DOCS
             .iter()
-            .filter(|(key, _)| !["service", "rule"].contains(key))
+            .filter(|(key, _)| !["service", "rule", "channel", "maintenance"].contains(key))
         {
             assert!(
                 values.contains(&format!("[{key}]"))

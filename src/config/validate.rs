@@ -215,7 +215,11 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
             } else {
                 format!("there is already a channel named \"{}\"", channel.name)
             };
-            report("name", message, Some("give each channel its own name".to_owned()));
+            report(
+                "name",
+                message,
+                Some("give each channel its own name".to_owned()),
+            );
         }
         names.push(channel.name.clone());
         for problem in channel.kind.problems() {
@@ -248,7 +252,8 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
                 report(
                     format!(
                         "the step after {} comes before the step after {}",
-                        pair[1].after, pair[0].after
+                        pair[1].delay(),
+                        pair[0].delay()
                     ),
                     Some("list the steps in time order".to_owned()),
                 );
@@ -257,7 +262,7 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
         for step in steps {
             if step.notify.is_empty() {
                 report(
-                    format!("the step after {} notifies nobody", step.after),
+                    format!("the step after {} notifies nobody", step.delay()),
                     Some("name at least one channel in notify".to_owned()),
                 );
             }
@@ -265,7 +270,10 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
                 let hint = suggest(name, &names)
                     .map(|best| format!("did you mean \"{best}\"?"))
                     .unwrap_or_else(|| {
-                        format!("add a [[channel]] named \"{name}\", or use one of {}", names.join(", "))
+                        format!(
+                            "add a [[channel]] named \"{name}\", or use one of {}",
+                            names.join(", ")
+                        )
                     });
                 report(format!("\"{name}\" is not a channel"), Some(hint));
             }
@@ -639,6 +647,94 @@ mod tests {
     fn syntax_and_meaning_problems_come_together() {
         let found = problems("[collect]\nmemroy = \"1s\"\n[log]\nlevel = \"loud\"\n");
         assert_eq!(found.len(), 2);
+    }
+
+    #[test]
+    fn alerting_needs_known_channels_in_time_order_and_valid_windows() {
+        let text = "[alerting]\nflapping_window = \"off\"\n\
+                    business_hours = [{ after = \"15m\", notify = [\"admin-emial\"] }, { after = \"0m\", notify = [] }]\n\
+                    off_hours = []\n\
+                    [[channel]]\nname = \"admin-email\"\ntype = \"log\"\n\
+                    [[channel]]\nname = \"admin-email\"\ntype = \"log\"\n\
+                    [[channel]]\nname = \"log\"\ntype = \"log\"\n\
+                    [[channel]]\nname = \" \"\ntype = \"webhook\"\nurl = \"ftp://x\"\n\
+                    [[maintenance]]\nname = \"backups\"\nevery = \"sundy\"\nfrom = \"02:00\"\nuntil = \"04:00\"\n";
+        let found = problems(text);
+        let summary: Vec<_> = found
+            .iter()
+            .map(|p| {
+                (
+                    p.field.as_str(),
+                    p.line,
+                    p.message.as_str(),
+                    p.hint.as_deref(),
+                )
+            })
+            .collect();
+        let expect = [
+            (
+                "channel[1].name",
+                Some(9),
+                "there is already a channel named \"admin-email\"",
+            ),
+            (
+                "channel[2].name",
+                Some(12),
+                "\"log\" is the built-in channel that writes to keepwatch's log",
+            ),
+            ("channel[3].name", Some(15), "a channel needs a name"),
+            (
+                "alerting.business_hours",
+                Some(3),
+                "the step after 0m comes before the step after 15m",
+            ),
+            (
+                "alerting.business_hours",
+                Some(3),
+                "the step after 0m notifies nobody",
+            ),
+            (
+                "alerting.business_hours",
+                Some(3),
+                "\"admin-emial\" is not a channel",
+            ),
+            (
+                "alerting.off_hours",
+                Some(4),
+                "no step: nobody would be told",
+            ),
+            (
+                "alerting.flapping_window",
+                Some(2),
+                "flapping detection needs a window",
+            ),
+        ];
+        for (field, line, message) in expect {
+            assert!(
+                summary
+                    .iter()
+                    .any(|(f, l, m, _)| *f == field && *l == line && m.contains(message)),
+                "{field} {line:?} {message}\nin {summary:#?}"
+            );
+        }
+        assert!(
+            summary
+                .iter()
+                .any(|(f, _, _, h)| *f == "alerting.business_hours"
+                    && *h == Some("did you mean \"admin-email\"?"))
+        );
+        assert!(
+            summary
+                .iter()
+                .any(|(f, _, m, _)| f.starts_with("channel[3]") && m.contains("url")),
+            "{summary:#?}"
+        );
+        assert!(
+            summary.iter().any(|(f, l, m, _)| *f == "maintenance[0]"
+                && *l == Some(19)
+                && m.contains("did you mean \"sunday\"")),
+            "{summary:#?}"
+        );
     }
 
     #[test]

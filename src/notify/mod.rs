@@ -7,8 +7,8 @@
 //! [`Notifier`], plus a variant of [`ChannelKind`] (see docs/adding-a-channel.md).
 
 mod chat;
-mod http;
 mod email;
+mod http;
 mod log;
 pub mod outbox;
 mod sms;
@@ -128,7 +128,9 @@ pub enum ChannelKind {
 
 impl ChannelKind {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["log", "email", "webhook", "sms", "slack", "teams", "discord"];
+    pub const TYPES: &[&str] = &[
+        "log", "email", "webhook", "sms", "slack", "teams", "discord",
+    ];
 
     /// What is wrong with the settings, each naming the setting and the fix.
     pub fn problems(&self) -> Vec<String> {

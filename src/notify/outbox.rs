@@ -25,7 +25,8 @@ pub fn channels(configured: &[Channel]) -> Channels {
         .iter()
         .map(|c| (c.name.clone(), c.clone()))
         .collect();
-    map.entry(Channel::LOG.to_owned()).or_insert_with(Channel::log);
+    map.entry(Channel::LOG.to_owned())
+        .or_insert_with(Channel::log);
     Arc::new(map)
 }
 
@@ -109,7 +110,9 @@ impl Outbox {
             });
         }
         while let Some(joined) = sending.join_next().await {
-            let Ok((name, results)) = joined else { continue };
+            let Ok((name, results)) = joined else {
+                continue;
+            };
             for (entry, result) in results {
                 self.record(&name, &entry, result, &mut pass)?;
             }

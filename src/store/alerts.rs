@@ -114,9 +114,7 @@ pub struct StoredWindow {
 /// Why an acknowledgement was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum AckError {
-    #[error(
-        "there is no alert {0}; `keepwatch status` lists the open alerts with their numbers"
-    )]
+    #[error("there is no alert {0}; `keepwatch status` lists the open alerts with their numbers")]
     Unknown(i64),
     #[error("alert {id} ({title}) is already resolved; nothing to acknowledge")]
     Resolved { id: i64, title: String },
@@ -386,7 +384,10 @@ impl Store {
 
     /// Sets the alert of the service that explains this one.
     pub fn set_alert_cause(&mut self, id: i64, cause: Option<i64>) -> Result<(), StoreError> {
-        self.update_alert("UPDATE alerts SET cause = ?2 WHERE id = ?1", params![id, cause])
+        self.update_alert(
+            "UPDATE alerts SET cause = ?2 WHERE id = ?1",
+            params![id, cause],
+        )
     }
 
     /// Marks whether a flapping alert's "settled" message went out (`flapping`
@@ -552,7 +553,9 @@ impl Store {
             .prepare_cached("SELECT created_ms FROM outbox WHERE channel = ?1 AND created_ms >= ?2")
             .map_err(fail)?;
         let rows = stmt
-            .query_map(params![channel, since.as_millisecond()], |r| time(r.get(0)?))
+            .query_map(params![channel, since.as_millisecond()], |r| {
+                time(r.get(0)?)
+            })
             .map_err(fail)?;
         rows.collect::<Result<_, _>>().map_err(fail)
     }
@@ -597,12 +600,7 @@ impl Store {
     }
 
     /// A failed attempt at message `id`: try again at `next`.
-    pub fn mark_failed(
-        &mut self,
-        id: i64,
-        error: &str,
-        next: Timestamp,
-    ) -> Result<(), StoreError> {
+    pub fn mark_failed(&mut self, id: i64, error: &str, next: Timestamp) -> Result<(), StoreError> {
         self.update_outbox(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_ms = ?3 WHERE id = ?1",
             params![id, error, next.as_millisecond()],
@@ -669,7 +667,11 @@ impl Store {
 
     /// Ends window `id` at `now` (or every running window with `None`);
     /// returns how many ended.
-    pub fn end_maintenance(&mut self, id: Option<i64>, now: Timestamp) -> Result<usize, StoreError> {
+    pub fn end_maintenance(
+        &mut self,
+        id: Option<i64>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
         let ms = now.as_millisecond();
         let fail = |source| StoreError::sqlite("ending maintenance", &self.path, source);
         let changed = match id {
@@ -706,4 +708,3 @@ impl Store {
         Ok(usize::try_from(count).unwrap_or(0))
     }
 }
-

@@ -68,7 +68,11 @@ fn each_kind_of_notice_has_its_own_headline() {
             "db is down: stopped flapping, still a problem",
         ),
         (NoticeKind::Flapping, &open, "Flapping: db is down"),
-        (NoticeKind::Reminder, &open, "Still unacknowledged: db is down"),
+        (
+            NoticeKind::Reminder,
+            &open,
+            "Still unacknowledged: db is down",
+        ),
         (NoticeKind::Step, &open, "Still unacknowledged: db is down"),
         (NoticeKind::Worse, &open, "Worse: db is down"),
         (NoticeKind::Opened, &over, "db is down (over now)"),
@@ -87,7 +91,10 @@ fn each_kind_of_notice_has_its_own_headline() {
 fn the_text_says_since_when_what_it_affects_how_urgent_and_escapes_html() {
     let tz = TimeZone::UTC;
     let mut dependents = BTreeMap::new();
-    dependents.insert("svc1".to_owned(), vec!["shop".to_owned(), "blog".to_owned()]);
+    dependents.insert(
+        "svc1".to_owned(),
+        vec!["shop".to_owned(), "blog".to_owned()],
+    );
     let warning = AlertRecord {
         severity: Severity::Warning,
         opened_at: t("2026-11-20T08:00:00Z"),
@@ -116,9 +123,16 @@ fn the_text_says_since_when_what_it_affects_how_urgent_and_escapes_html() {
     ] {
         assert!(message.text.contains(says), "{says:?} in\n{}", message.text);
     }
-    assert!(message.html.contains("&lt;Service Unavailable&gt; &amp; more."));
+    assert!(
+        message
+            .html
+            .contains("&lt;Service Unavailable&gt; &amp; more.")
+    );
     assert_eq!(message.subject, "[Shop] svc1 is down, and 1 more");
-    assert_eq!(message.short, "Shop: svc1 is down since 09:00 (+1 more). Ack: keepwatch ack 1");
+    assert_eq!(
+        message.short,
+        "Shop: svc1 is down since 09:00 (+1 more). Ack: keepwatch ack 1"
+    );
 }
 
 #[test]
@@ -135,7 +149,11 @@ fn a_short_alert_and_a_one_item_summary() {
     }];
     let message = compose(&batch(items, &deps, &tz, "2026-11-23T09:10:00Z"));
     assert_eq!(message.subject, "[Shop] While you were closed: 1 alert");
-    assert!(message.text.contains("(less than a minute)"), "{}", message.text);
+    assert!(
+        message.text.contains("(less than a minute)"),
+        "{}",
+        message.text
+    );
 }
 
 #[test]

@@ -196,7 +196,11 @@ fn unacknowledged_alerts_escalate_by_step_and_then_remind() {
     f.tend(plus(now, 15 * 60));
     assert_eq!(f.channels_told(), ["email", "sms"]);
     let (_, step) = &f.messages()[1];
-    assert!(step.subject.contains("Still unacknowledged: shop is down"), "{}", step.subject);
+    assert!(
+        step.subject.contains("Still unacknowledged: shop is down"),
+        "{}",
+        step.subject
+    );
     // The last step was SMS at 10:15; reminders go there hourly.
     let tended = f.tend(plus(now, 30 * 60));
     assert_eq!(tended.next, Some(plus(now, 75 * 60)));
@@ -209,8 +213,16 @@ fn unacknowledged_alerts_escalate_by_step_and_then_remind() {
     assert_eq!(told.len(), 5, "{told:?}");
     assert!(told[3..].contains(&"email".to_owned()) && told[3..].contains(&"sms".to_owned()));
     let recovery = &f.messages()[4].1;
-    assert!(recovery.subject.contains("Resolved: shop is down"), "{}", recovery.subject);
-    assert!(recovery.text.contains("it is over now"), "{}", recovery.text);
+    assert!(
+        recovery.subject.contains("Resolved: shop is down"),
+        "{}",
+        recovery.subject
+    );
+    assert!(
+        recovery.text.contains("it is over now"),
+        "{}",
+        recovery.text
+    );
 }
 
 #[test]
@@ -250,8 +262,16 @@ fn off_hours_a_warning_waits_for_the_opening_and_arrives_as_a_summary() {
     assert_eq!(channel, "email");
     assert_eq!(digest.subject, "[Shop] While you were closed: 2 alerts");
     assert!(digest.text.starts_with("While the business was closed:"));
-    assert!(digest.text.contains("blog is slow since 02:00"), "{}", digest.text);
-    assert!(digest.text.contains("shop is slow from 02:10 to 02:20"), "{}", digest.text);
+    assert!(
+        digest.text.contains("blog is slow since 02:00"),
+        "{}",
+        digest.text
+    );
+    assert!(
+        digest.text.contains("shop is slow from 02:10 to 02:20"),
+        "{}",
+        digest.text
+    );
     // The open one now escalates from the opening, in business hours.
     f.tend(at(24, 9, 15));
     assert_eq!(f.channels_told(), ["email", "sms"]);
@@ -296,7 +316,11 @@ fn an_alert_getting_worse_tells_those_already_told() {
     let messages = f.messages();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1].0, "email");
-    assert!(messages[1].1.subject.contains("Worse"), "{}", messages[1].1.subject);
+    assert!(
+        messages[1].1.subject.contains("Worse"),
+        "{}",
+        messages[1].1.subject
+    );
 }
 
 #[test]
@@ -306,7 +330,11 @@ fn a_warning_pauses_escalation_while_closed() {
     f.problem("blog", Severity::Warning, evening);
     f.tend(evening);
     let tended = f.tend(at(23, 17, 30));
-    assert_eq!(f.channels_told(), ["email"], "no SMS at night for a warning");
+    assert_eq!(
+        f.channels_told(),
+        ["email"],
+        "no SMS at night for a warning"
+    );
     assert_eq!(tended.next, Some(at(24, 9, 0)));
     f.tend(at(24, 9, 0));
     assert_eq!(f.channels_told(), ["email", "sms"]);
@@ -355,15 +383,25 @@ fn services_behind_a_dead_link_are_folded_into_its_alert() {
         "[Shop] internet is down, and 20 services depending on it"
     );
     assert!(
-        message.text.contains("20 services that depend on it are failing because of it: ext0, ext1"),
+        message
+            .text
+            .contains("20 services that depend on it are failing because of it: ext0, ext1"),
         "{}",
         message.text
     );
     // The folded alerts do not escalate on their own.
     f.tend(plus(now, 15 * 60));
-    let sms: Vec<_> = f.messages().into_iter().filter(|(c, _)| c == "sms").collect();
+    let sms: Vec<_> = f
+        .messages()
+        .into_iter()
+        .filter(|(c, _)| c == "sms")
+        .collect();
     assert_eq!(sms.len(), 1);
-    assert!(sms[0].1.subject.contains("internet is down"), "{}", sms[0].1.subject);
+    assert!(
+        sms[0].1.subject.contains("internet is down"),
+        "{}",
+        sms[0].1.subject
+    );
 }
 
 #[test]
@@ -430,8 +468,16 @@ fn maintenance_holds_alerts_back_until_it_ends() {
     f.down("shop", plus(now, 60));
     f.problem("blog", Severity::Warning, plus(now, 60));
     f.tend(plus(now, 60));
-    let told: Vec<String> = f.messages().iter().map(|(_, m)| m.subject.clone()).collect();
-    assert_eq!(told, ["[Shop] blog is slow"], "only the service not in maintenance");
+    let told: Vec<String> = f
+        .messages()
+        .iter()
+        .map(|(_, m)| m.subject.clone())
+        .collect();
+    assert_eq!(
+        told,
+        ["[Shop] blog is slow"],
+        "only the service not in maintenance"
+    );
     let shop = f.store.open_alert("service:shop").unwrap().unwrap();
     assert_eq!(shop.silenced.as_deref(), Some("maintenance: router swap"));
     let about_shop = |f: &Fixture| {
@@ -472,9 +518,18 @@ fn a_flapping_service_is_reported_once_and_again_when_it_settles() {
         f.up("shop", plus(down, 60));
         f.tend(plus(down, 60));
     }
-    let subjects: Vec<String> = f.messages().iter().map(|(_, m)| m.subject.clone()).collect();
+    let subjects: Vec<String> = f
+        .messages()
+        .iter()
+        .map(|(_, m)| m.subject.clone())
+        .collect();
     // Three plain alerts with recoveries (grouped), then one flapping notice.
-    assert!(subjects.iter().any(|s| s.contains("Flapping: shop is down")), "{subjects:?}");
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("Flapping: shop is down")),
+        "{subjects:?}"
+    );
     let before = subjects.len();
     assert!(before <= 7, "{subjects:?}");
     // Steady for the flapping window: one message says so.
@@ -483,7 +538,11 @@ fn a_flapping_service_is_reported_once_and_again_when_it_settles() {
     assert_eq!(f.messages().len(), before);
     f.tend(plus(last_change, 30 * 60));
     let settled = &f.messages()[before].1;
-    assert!(settled.subject.contains("stopped flapping"), "{}", settled.subject);
+    assert!(
+        settled.subject.contains("stopped flapping"),
+        "{}",
+        settled.subject
+    );
 }
 
 #[test]
@@ -506,7 +565,11 @@ fn a_service_that_stays_down_after_flapping_alerts_normally() {
     f.tend(plus(down_at, 30 * 60));
     assert_eq!(f.only_alert().silenced, None);
     let last = f.messages().pop().unwrap().1;
-    assert!(last.text.contains("shop is down since 10:10"), "{}", last.text);
+    assert!(
+        last.text.contains("shop is down since 10:10"),
+        "{}",
+        last.text
+    );
 }
 
 #[test]
@@ -547,5 +610,8 @@ fn a_notice_for_a_removed_kind_or_alert_is_skipped_without_failing() {
     f.store.add_notice(999, "email", "mystery", now).unwrap();
     assert_eq!(f.tend(now).queued, 0);
     assert!(f.messages().is_empty());
-    assert!(f.store.waiting_notices().unwrap().is_empty(), "not retried forever");
+    assert!(
+        f.store.waiting_notices().unwrap().is_empty(),
+        "not retried forever"
+    );
 }

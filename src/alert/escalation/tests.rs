@@ -73,7 +73,9 @@ fn the_first_message_goes_at_once_and_the_next_waits_for_the_group() {
     let just_sent = now.saturating_sub(SignedDuration::from_secs(10)).unwrap();
     assert_eq!(
         next_slot(&[just_sent], wait, 20, now),
-        just_sent.saturating_add(SignedDuration::from_secs(30)).unwrap()
+        just_sent
+            .saturating_add(SignedDuration::from_secs(30))
+            .unwrap()
     );
     assert_eq!(next_slot(&[t(0)], wait, 20, now), now, "long quiet");
 }

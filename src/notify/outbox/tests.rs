@@ -81,7 +81,12 @@ async fn a_message_for_a_channel_no_longer_configured_is_set_aside_with_the_reas
     outbox.deliver(&channels(&[])).await.unwrap();
     let entry = entry(&outbox, id);
     assert_eq!(entry.gave_up_at, Some(start()));
-    assert!(entry.last_error.unwrap().contains("\"pager\" is no longer in the config"));
+    assert!(
+        entry
+            .last_error
+            .unwrap()
+            .contains("\"pager\" is no longer in the config")
+    );
     assert!(outbox.store().undelivered().unwrap().is_empty());
 }
 

@@ -389,3 +389,159 @@ fn run_checks_services_and_status_shows_their_state() {
     assert!(log.contains("Warehouse is down"), "{log}");
     assert!(kw.status().contains("refused"));
 }
+
+/// Open around the clock, so a test's alerts go out whatever time it runs.
+const ALWAYS_OPEN: &str = "[business.hours]\nmonday = \"00:00-24:00\"\ntuesday = \"00:00-24:00\"\n\
+    wednesday = \"00:00-24:00\"\nthursday = \"00:00-24:00\"\nfriday = \"00:00-24:00\"\n\
+    saturday = \"00:00-24:00\"\nsunday = \"00:00-24:00\"\n";
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_service_down_alerts_through_the_log_and_ack_stops_its_escalation() {
+    let kw = Keepwatch::new();
+    kw.config(&format!(
+        "{ALWAYS_OPEN}{}",
+        two_services(web_server(), closed_port())
+    ));
+    let mut running = kw.start();
+    running.wait_for("the alert in the log", |r| {
+        r.log().contains("Warehouse is down since")
+    });
+    let log = running.stop();
+    assert!(log.contains("keepwatch ack 1"), "{log}");
+
+    let alerts = stdout(&kw.run(&["alerts"]));
+    assert!(alerts.contains("Alerts (1 open):"), "{alerts}");
+    assert!(
+        alerts.contains("Warehouse is down")
+            && alerts.contains("not acknowledged: keepwatch ack 1"),
+        "{alerts}"
+    );
+    let acked = kw.run(&["ack", "1", "--by", "anna"]);
+    assert!(acked.status.success(), "{}", stderr(&acked));
+    assert!(
+        stdout(&acked).contains("Alert 1 (Warehouse is down) is acknowledged by anna"),
+        "{}",
+        stdout(&acked)
+    );
+    assert!(kw.status().contains("acknowledged by anna"));
+    let again = kw.run(&["ack", "1"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already acknowledged by anna"),
+        "{}",
+        stderr(&again)
+    );
+    let unknown = kw.run(&["ack", "99"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("there is no alert 99"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn maintenance_started_by_hand_is_listed_holds_alerts_back_and_can_end_early() {
+    let kw = Keepwatch::new();
+    kw.config(&format!(
+        "{ALWAYS_OPEN}{}",
+        two_services(web_server(), closed_port())
+    ));
+    // The database exists once keepwatch ran.
+    let before = kw.run(&["maintenance", "start", "--for", "1h"]);
+    assert!(!before.status.success());
+    assert!(
+        stderr(&before).contains("has not run yet"),
+        "{}",
+        stderr(&before)
+    );
+    kw.start().stop();
+
+    let bad = kw.run(&["maintenance", "start", "--for", "soon"]);
+    assert!(stderr(&bad).contains("--for soon"), "{}", stderr(&bad));
+    let unknown = kw.run(&["maintenance", "start", "--for", "1h", "--service", "Shp"]);
+    assert!(
+        stderr(&unknown).contains("No service is named \"Shp\""),
+        "{}",
+        stderr(&unknown)
+    );
+    let started = kw.run(&[
+        "maintenance",
+        "start",
+        "--for",
+        "1h",
+        "--service",
+        "Warehouse",
+        "--reason",
+        "new switch",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert!(
+        stdout(&started)
+            .contains("Maintenance 1 started: alerts about Warehouse are held back until"),
+        "{}",
+        stdout(&started)
+    );
+    let list = stdout(&kw.run(&["maintenance", "list"]));
+    assert!(list.contains("1 (new switch): Warehouse"), "{list}");
+
+    let mut running = kw.start();
+    running.wait_for("the warehouse found down", |_| {
+        kw.status().contains("Warehouse  DOWN")
+    });
+    let log = running.stop();
+    assert!(
+        !log.contains("Warehouse is down since"),
+        "no alert in maintenance:\n{log}"
+    );
+    assert!(
+        stdout(&kw.run(&["alerts"])).contains("held back (maintenance: new switch)"),
+        "{}",
+        stdout(&kw.run(&["alerts"]))
+    );
+    let stopped = kw.run(&["maintenance", "stop", "1"]);
+    assert!(
+        stdout(&stopped).contains("Ended 1 maintenance window"),
+        "{}",
+        stdout(&stopped)
+    );
+    let none = kw.run(&["maintenance", "stop"]);
+    assert!(stdout(&none).contains("No maintenance window is running"));
+    assert!(stdout(&kw.run(&["maintenance", "list"])).contains("No maintenance windows"));
+}
+
+#[test]
+fn alert_test_reports_each_channel_and_names_the_exact_error() {
+    let kw = Keepwatch::new();
+    let closed = closed_port();
+    kw.config(&format!(
+        "[[channel]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/alerts\"\n"
+    ));
+    let out = kw.run(&["alert", "test"]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("log: sent"), "{text}");
+    assert!(text.contains("hook: FAILED:"), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
+    assert!(
+        stderr(&out).contains("1 of 2 channels failed"),
+        "{}",
+        stderr(&out)
+    );
+    let only_log = kw.run(&["alert", "test", "log"]);
+    assert!(only_log.status.success(), "{}", stderr(&only_log));
+    let unknown = kw.run(&["alert", "test", "pager"]);
+    assert!(
+        stderr(&unknown).contains("The channels are: hook, log"),
+        "{}",
+        stderr(&unknown)
+    );
+}

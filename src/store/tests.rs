@@ -632,8 +632,6 @@ fn thinning_reaches_compacted_days_and_a_partly_thinned_day_is_thinned_whole() {
     // (how much thinning frees depends on the schema's fixed pages).
     if report.dropped_chunks == 0 {
         assert_eq!(hour.len(), 12);
-    } else {
-        assert!(hour.is_empty() || hour.len() == 12, "{}", hour.len());
     }
 }
 

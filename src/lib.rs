@@ -9,8 +9,12 @@
 //!   retention and a disk-space cap.
 //! - [`agent`] is the runtime of `keepwatch run`: it schedules collection, writes
 //!   to the store and reloads the configuration.
-//! - [`alert`] turns threshold rules over observations into alert events
-//!   (opened, escalated, resolved), classified as emergency or not.
+//! - [`alert`] turns service states and threshold rules into alerts, classified
+//!   as emergency or not, and decides who is told when: business hours,
+//!   escalation steps, the summary at opening, maintenance, flapping,
+//!   grouping and `depends_on` folding.
+//! - [`notify`] delivers composed messages through channels (email, SMS,
+//!   webhook, chat, log) from a durable outbox that retries.
 //! - [`config`] is the typed `keepwatch.toml`, its loading and validation, and
 //!   the commented file `keepwatch init` writes.
 //! - [`clock`] is where time comes from, so tests can simulate days in milliseconds.

@@ -1,10 +1,12 @@
 //! The alert engine: rules over observations become alert events (opened,
-//! escalated, resolved), each classified as an emergency or not.
+//! escalated, resolved), each classified as an emergency or not; then who is
+//! told, when and in what words.
 //!
-//! Everything here is pure: the caller passes the samples, whether it is
-//! business hours (from [`crate::calendar::Calendar::period_at`]) and, through
-//! the samples' timestamps, the time. Delivery, escalation and storage are
-//! elsewhere.
+//! Everything but [`engine`] is pure: the caller passes the samples, the
+//! settings, whether it is business hours (from
+//! [`crate::calendar::Calendar::period_at`]) and the time. [`engine`] applies
+//! those decisions to the alerts, notices and outbox kept in the store;
+//! [`crate::notify`] delivers.
 
 pub mod compose;
 pub mod engine;

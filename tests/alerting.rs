@@ -1021,10 +1021,14 @@ async fn a_shop_that_comes_back_while_keepwatch_is_restarting_still_gets_its_rec
     shop.start().await;
     keepwatch.crash_and_restart(SignedDuration::from_mins(2));
     keepwatch.run_until(monday(10, 10)).await;
+    let open = keepwatch.store().open_alerts().unwrap();
+    assert!(
+        open.is_empty(),
+        "the shop is up again, but its alert is still open: {open:#?}"
+    );
     let mails = arrived(&server, 2);
     assert_eq!(mails.len(), 2, "{mails:#?}");
     assert_eq!(subject(&mails[1]), "[Bakery] Resolved: Shop is down");
-    assert!(keepwatch.store().open_alerts().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------- waking up

@@ -979,8 +979,6 @@ async fn alerts_made_while_the_mail_server_is_down_all_arrive_once_it_is_back_ev
 }
 
 #[tokio::test]
-#[ignore = "src bug: a newer message whose retry is due sooner overtakes an older one \
-            to the same channel (Outbox::deliver, src/notify/outbox.rs)"]
 async fn after_a_mail_server_outage_the_backlog_arrives_in_the_order_it_happened() {
     let Some(mut server) = SmtpServer::start(SmtpOptions::plain()) else {
         return;
@@ -996,8 +994,6 @@ async fn after_a_mail_server_outage_the_backlog_arrives_in_the_order_it_happened
 }
 
 #[tokio::test]
-#[ignore = "src bug: the first check after a start that finds a service up does not clear \
-            its open alert (Agent::service_changed, src/agent/mod.rs)"]
 async fn a_shop_that_comes_back_while_keepwatch_is_restarting_still_gets_its_recovery_email() {
     let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
         return;
@@ -1034,7 +1030,6 @@ async fn a_shop_that_comes_back_while_keepwatch_is_restarting_still_gets_its_rec
 // ---------------------------------------------------------------- waking up
 
 #[tokio::test]
-#[ignore = "src bug: Agent::tick's wake ignores when service checks are due (src/agent/mod.rs)"]
 async fn with_host_metrics_off_a_failing_service_is_still_noticed_within_its_interval() {
     let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
         return;

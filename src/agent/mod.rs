@@ -176,12 +176,14 @@ impl Agent {
         if now >= self.next_maintenance {
             self.maintain(now);
         }
-        let wake = self
-            .schedule
-            .next_due()
-            .unwrap_or(self.next_maintenance)
-            .min(self.next_maintenance);
-        let wake = alerts_next.map_or(wake, |at| wake.min(at.max(now)));
+        let wake = [
+            self.schedule.next_due(),
+            self.services.next_due(),
+            alerts_next.map(|at| at.max(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.next_maintenance, Timestamp::min);
         let (last_seen, next_by) = (now.to_string(), wake.to_string());
         let times = [
             (state_key::LAST_SEEN, last_seen.as_str()),
@@ -296,12 +298,15 @@ impl Agent {
             &outcome.explanation,
         );
         let message = match (from, to) {
-            (None, State::Up) => return,
+            // The first state seen after a start: an alert left open from
+            // before still ends if the service is up now.
+            (None, State::Up) => String::new(),
             (_, State::Up) => format!("{name} is up again: {}", outcome.explanation),
             (_, State::Degraded) => format!("{name} is degraded: {}", outcome.explanation),
             (_, State::Down) => format!("{name} is down: {}", outcome.explanation),
         };
         match change {
+            _ if message.is_empty() => {}
             Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => {
                 tracing::warn!("{message} (incident {id})")
             }
@@ -309,7 +314,9 @@ impl Agent {
             Ok(IncidentChange::None) => tracing::info!("{message}"),
             Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),
         }
-        self.event(now, "service", &message);
+        if !message.is_empty() {
+            self.event(now, "service", &message);
+        }
         let fingerprint = service_fingerprint(name);
         let store = self.writer.store_mut();
         let result = match to {

@@ -320,9 +320,13 @@ impl Alerter {
         match escalation::due(steps, progress, remind, now) {
             Due::Steps(indexes) => {
                 for &index in &indexes {
-                    let kind = match (index, alert.opened_at < from, alert.flapping) {
+                    // It waited for the opening: it began while closed.
+                    let waited = policy == Policy::BusinessHours
+                        && alert.opened_at < from
+                        && !is_open(calendar, alert.opened_at);
+                    let kind = match (index, waited, alert.flapping) {
                         (0, _, true) => NoticeKind::Flapping,
-                        (0, true, _) if policy == Policy::BusinessHours => NoticeKind::Digest,
+                        (0, true, _) => NoticeKind::Digest,
                         (0, _, _) => NoticeKind::Opened,
                         _ => NoticeKind::Step,
                     };

@@ -70,13 +70,26 @@ impl Outbox {
     pub async fn deliver(&mut self, channels: &Channels) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let mut pass = Pass::default();
-        let mut queues: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+        let mut waiting: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
         for entry in self.store.undelivered()? {
-            if entry.next_at > now {
-                pass.next = Some(pass.next.map_or(entry.next_at, |t| t.min(entry.next_at)));
-                continue;
+            waiting
+                .entry(entry.channel.clone())
+                .or_default()
+                .push(entry);
+        }
+        // Each channel gets its messages in the order they were composed: a
+        // message waiting for its retry holds back the newer ones behind it.
+        let mut queues: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+        for (channel, mut entries) in waiting {
+            entries.sort_by_key(|entry| entry.id);
+            let due = entries.iter().take_while(|e| e.next_at <= now).count();
+            if let Some(held) = entries.get(due) {
+                pass.next = Some(pass.next.map_or(held.next_at, |t| t.min(held.next_at)));
             }
-            queues.entry(entry.channel.clone()).or_default().push(entry);
+            entries.truncate(due);
+            if !entries.is_empty() {
+                queues.insert(channel, entries);
+            }
         }
         let mut sending = JoinSet::new();
         for (name, entries) in queues {
@@ -90,15 +103,22 @@ impl Outbox {
                 }
                 continue;
             };
+            let mut readable = Vec::new();
+            for entry in entries {
+                match serde_json::from_str::<Message>(&entry.message) {
+                    Ok(message) => readable.push((entry, message)),
+                    Err(err) => {
+                        // It can never be sent; it must not hold back the rest.
+                        let reason = format!("the stored message is damaged ({err})");
+                        tracing::error!("message {} to \"{name}\": {reason}", entry.id);
+                        self.store.give_up(entry.id, &reason, now)?;
+                    }
+                }
+            }
             sending.spawn(async move {
                 let mut results = Vec::new();
-                for entry in entries {
-                    let result = match serde_json::from_str::<Message>(&entry.message) {
-                        Ok(message) => channel.kind.notifier().send(&message).await,
-                        Err(err) => Err(SendError::permanent(format!(
-                            "the stored message is damaged ({err})"
-                        ))),
-                    };
+                for (entry, message) in readable {
+                    let result = channel.kind.notifier().send(&message).await;
                     let failed = result.is_err();
                     results.push((entry, result));
                     // Later messages to a failing channel wait for the retry.

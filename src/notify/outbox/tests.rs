@@ -48,30 +48,63 @@ async fn a_delivered_message_is_marked_and_never_sent_again() {
     assert_eq!(again.delivered, 0);
 }
 
+fn message(channel: &str) -> String {
+    serde_json::to_string(&test_message("Shop", channel, start())).unwrap()
+}
+
 #[tokio::test]
-async fn a_failure_is_retried_with_backoff_and_later_messages_to_it_wait() {
+async fn a_failure_is_retried_with_backoff_and_later_messages_to_it_wait_their_turn() {
     let (mut outbox, clock, _dir) = outbox();
-    let first = queue(&mut outbox, "log", "not a message");
-    let good = serde_json::to_string(&test_message("Shop", "log", start())).unwrap();
-    let second = queue(&mut outbox, "log", &good);
-    let channels = channels(&[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let hook: Channel = toml::from_str(&format!(
+        "name = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\""
+    ))
+    .unwrap();
+    let channels = channels(&[hook]);
+    let first = queue(&mut outbox, "hook", &message("hook"));
+    let second = queue(&mut outbox, "hook", &message("hook"));
+    let logged = queue(&mut outbox, "log", &message("log"));
     let pass = outbox.deliver(&channels).await.unwrap();
-    assert_eq!((pass.delivered, pass.failed), (0, 1));
+    assert_eq!(
+        (pass.delivered, pass.failed),
+        (1, 1),
+        "the log channel is not held up"
+    );
+    assert_eq!(entry(&outbox, logged).delivered_at, Some(start()));
     let failed = entry(&outbox, first);
     assert_eq!(failed.attempts, 1);
-    assert!(failed.last_error.unwrap().contains("damaged"));
-    // A damaged message is a permanent failure: the first retry is 10 s out.
+    assert!(failed.last_error.unwrap().contains(&port.to_string()));
     assert_eq!(failed.next_at, start() + SignedDuration::from_secs(10));
-    assert_eq!(entry(&outbox, second).delivered_at, None, "kept in order");
+    assert_eq!(entry(&outbox, second).attempts, 0, "waits behind the first");
     assert_eq!(pass.next, Some(start() + SignedDuration::from_secs(10)));
-    // The second message was due and goes with the next pass, the damaged
-    // one only when its retry is due.
+    // Not due yet: nothing is tried.
     let pass = outbox.deliver(&channels).await.unwrap();
-    assert_eq!((pass.delivered, pass.failed), (1, 0));
+    assert_eq!((pass.delivered, pass.failed), (0, 0));
     clock.advance(SignedDuration::from_secs(10));
     let pass = outbox.deliver(&channels).await.unwrap();
     assert_eq!(pass.failed, 1);
-    assert_eq!(entry(&outbox, first).attempts, 2);
+    let failed = entry(&outbox, first);
+    assert_eq!(failed.attempts, 2);
+    assert_eq!(
+        failed.next_at,
+        start() + SignedDuration::from_secs(30),
+        "doubled"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_message_is_set_aside_and_does_not_block_the_next() {
+    let (mut outbox, _clock, _dir) = outbox();
+    let damaged = queue(&mut outbox, "log", "not a message");
+    let good = queue(&mut outbox, "log", &message("log"));
+    let pass = outbox.deliver(&channels(&[])).await.unwrap();
+    assert_eq!(pass.delivered, 1);
+    let set_aside = entry(&outbox, damaged);
+    assert_eq!(set_aside.gave_up_at, Some(start()));
+    assert!(set_aside.last_error.unwrap().contains("damaged"));
+    assert!(entry(&outbox, good).delivered_at.is_some());
 }
 
 #[tokio::test]

@@ -784,8 +784,6 @@ async fn a_service_down_during_planned_maintenance_alerts_only_after_it_ends() {
 }
 
 #[tokio::test]
-#[ignore = "src bug: after maintenance in business hours the alert is worded as a \
-            \"While you were closed\" summary (Alerter::tend_alert, src/alert/engine.rs)"]
 async fn the_alert_after_maintenance_in_business_hours_is_not_called_a_summary_of_closed_hours() {
     for mail in [
         maintenance_silences_until_it_ends("", router_swap).await,

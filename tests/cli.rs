@@ -463,7 +463,11 @@ fn maintenance_started_by_hand_is_listed_holds_alerts_back_and_can_end_early() {
         "{}",
         stderr(&before)
     );
-    kw.start().stop();
+    let mut first = kw.start();
+    first.wait_for("the database", |_| {
+        kw.home().join("data/keepwatch.db").exists()
+    });
+    first.stop();
 
     let bad = kw.run(&["maintenance", "start", "--for", "soon"]);
     assert!(stderr(&bad).contains("--for soon"), "{}", stderr(&bad));

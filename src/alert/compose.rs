@@ -233,11 +233,11 @@ fn describe(batch: &Batch, item: &Item) -> Vec<String> {
             length(alert.opened_at, end),
         ),
         (NoticeKind::Flapping, None) => format!(
-            "{} goes up and down: it has failed repeatedly since {since}. You hear again when it settles.",
+            "{}: it keeps failing and recovering (this time since {since}). You hear again when it settles.",
             alert.title
         ),
         (NoticeKind::Settled, None) => format!(
-            "{} has stopped flapping but is still failing (since {since}).",
+            "{} (since {since}): it has stopped flapping but is still failing.",
             alert.title
         ),
         _ => format!(

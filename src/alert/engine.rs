@@ -144,7 +144,7 @@ impl Alerter {
             if let Some(service) = problem.service
                 && problem.severity == Severity::Critical
             {
-                self.adopt_dependents(store, service, alert.id)?;
+                self.adopt_dependents(store, service, alert.id, alert.cause)?;
             }
             if alert.silenced.is_some() {
                 return Ok(());
@@ -203,7 +203,7 @@ impl Alerter {
         if let Some(service) = problem.service
             && adopts
         {
-            self.adopt_dependents(store, service, id)?;
+            self.adopt_dependents(store, service, id, cause)?;
         }
         Ok(())
     }
@@ -258,10 +258,8 @@ impl Alerter {
         now: Timestamp,
         next: &mut Next,
     ) -> Result<(), StoreError> {
+        // Only open silenced alerts come here (see `Store::alerts_to_tend`).
         if let Some(reason) = &alert.silenced {
-            if alert.resolved_at.is_some() {
-                return Ok(());
-            }
             let target = Target {
                 service: alert.service.as_deref(),
                 host: &alert.host,
@@ -370,9 +368,9 @@ impl Alerter {
     ) -> Result<(), StoreError> {
         let window = self.settings.flapping_window.signed();
         for alert in store.flapping_alerts()? {
-            let Some(last) = store.last_alert(&alert.fingerprint)? else {
-                continue;
-            };
+            let last = store
+                .last_alert(&alert.fingerprint)?
+                .unwrap_or_else(|| alert.clone());
             let last_change = last.resolved_at.unwrap_or(last.opened_at);
             let steady_at = last_change.saturating_add(window).unwrap_or(now);
             if steady_at > now {
@@ -380,12 +378,9 @@ impl Alerter {
                 continue;
             }
             store.set_alert_flapping(alert.id, false)?;
-            let settled = AlertRecord {
-                resolved_at: last.resolved_at,
-                ..alert.clone()
-            };
+            // Said of the service's latest alert: up for good, or still failing.
             for channel in store.told_channels(alert.id)? {
-                store.add_notice(settled.id, &channel, NoticeKind::Settled.as_str(), now)?;
+                store.add_notice(last.id, &channel, NoticeKind::Settled.as_str(), now)?;
             }
         }
         Ok(())
@@ -411,11 +406,7 @@ impl Alerter {
             .unwrap_or(now);
         let time_zone = calendar.map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone());
         let mut queued = 0;
-        for (channel, notices) in by_channel {
-            let due: Vec<_> = notices.into_iter().filter(|n| n.due <= now).collect();
-            if due.is_empty() {
-                continue;
-            }
+        for (channel, due) in by_channel {
             let sent = store.messages_composed_since(&channel, hour_ago)?;
             let limit = self.max_per_hour.get(&channel).copied().unwrap_or(20);
             let slot = escalation::next_slot(&sent, self.settings.group_wait, limit, now);
@@ -513,14 +504,19 @@ impl Alerter {
     }
 
     /// Open alerts of services depending on `service` are explained by its
-    /// alert `id` from now on: they stop escalating on their own.
+    /// alert `id` from now on: they stop escalating on their own. The alert
+    /// that explains `id` itself (`cause`, in a dependency cycle) is not.
     fn adopt_dependents(
         &self,
         store: &mut Store,
         service: &str,
         id: i64,
+        cause: Option<i64>,
     ) -> Result<(), StoreError> {
         for alert in store.open_alerts()? {
+            if Some(alert.id) == cause {
+                continue;
+            }
             let Some(child) = &alert.service else {
                 continue;
             };

@@ -80,7 +80,7 @@ pub struct Notice {
     pub channel: String,
     /// `opened`, `worse`, `step`, `reminder`, `resolved`, `flapping` or `settled`.
     pub kind: String,
-    /// Not before this time.
+    /// When it was queued; it goes out with the channel's next message.
     pub due: Timestamp,
 }
 

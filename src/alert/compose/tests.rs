@@ -215,3 +215,41 @@ fn an_empty_batch_makes_an_empty_short_text() {
     let b = batch(Vec::new(), &deps, &tz, "2026-11-23T09:10:00Z");
     assert_eq!(short(&b, &[], 0), "");
 }
+
+#[test]
+fn several_dependants_that_recovered_are_told_together() {
+    let tz = TimeZone::UTC;
+    let deps = BTreeMap::new();
+    let parent = alert(1, "router is down");
+    let child = |id| AlertRecord {
+        cause: Some(1),
+        resolved_at: Some(t("2026-11-23T09:05:00Z")),
+        ..alert(id, "x")
+    };
+    let items = vec![
+        Item {
+            kind: NoticeKind::Opened,
+            alert: parent,
+        },
+        Item {
+            kind: NoticeKind::Resolved,
+            alert: child(2),
+        },
+        Item {
+            kind: NoticeKind::Resolved,
+            alert: child(3),
+        },
+    ];
+    let message = compose(&batch(items, &deps, &tz, "2026-11-23T09:10:00Z"));
+    assert!(
+        message
+            .text
+            .contains("2 services that depend on it were affected and are fine again: svc2, svc3."),
+        "{}",
+        message.text
+    );
+    assert_eq!(
+        message.short,
+        "Shop: router is down since 09:00 (+2 more, 2 caused by it). Ack: keepwatch ack 1"
+    );
+}

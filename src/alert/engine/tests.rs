@@ -566,7 +566,8 @@ fn a_service_that_stays_down_after_flapping_alerts_normally() {
     assert_eq!(f.only_alert().silenced, None);
     let last = f.messages().pop().unwrap().1;
     assert!(
-        last.text.contains("shop is down since 10:10"),
+        last.text
+            .contains("shop is down (since 10:10): it has stopped flapping but is still failing."),
         "{}",
         last.text
     );
@@ -614,4 +615,110 @@ fn a_notice_for_a_removed_kind_or_alert_is_skipped_without_failing() {
         f.store.waiting_notices().unwrap().is_empty(),
         "not retried forever"
     );
+}
+
+#[test]
+fn an_alert_over_before_its_message_goes_is_told_once_as_over() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.tend(now);
+    f.problem("blog", Severity::Warning, plus(now, 5));
+    f.tend(plus(now, 5));
+    f.up("blog", plus(now, 10));
+    f.tend(plus(now, 30));
+    let messages = f.messages();
+    assert_eq!(messages.len(), 2);
+    let text = &messages[1].1.text;
+    assert_eq!(text.matches("blog is slow").count(), 1, "{text}");
+    assert!(
+        text.contains("blog is slow from 10:00 to 10:00 (less than a minute); it is over now."),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_dependency_cycle_ends_the_search_for_a_cause() {
+    let mut f = fixture_with(
+        "[[service]]\nname = \"a\"\ntype = \"tcp\"\nhost = \"192.0.2.5\"\nport = 1\ndepends_on = [\"b\", \"internet\"]\n\
+         [[service]]\nname = \"b\"\ntype = \"tcp\"\nhost = \"192.0.2.5\"\nport = 2\ndepends_on = [\"a\", \"internet\"]\n",
+    );
+    let now = at(23, 10, 0);
+    f.down("a", now);
+    f.down("b", now);
+    let b = f.store.open_alert("service:b").unwrap().unwrap();
+    let a = f.store.open_alert("service:a").unwrap().unwrap();
+    assert_eq!(b.cause, Some(a.id), "b found a down");
+    assert_eq!(a.cause, None, "a was first: nothing explains it");
+    f.problem("internet", Severity::Critical, now);
+    assert!(
+        f.store
+            .open_alert("service:internet")
+            .unwrap()
+            .unwrap()
+            .cause
+            .is_none()
+    );
+}
+
+#[test]
+fn host_alerts_are_never_adopted_by_a_service() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    let problem = Problem {
+        fingerprint: "rule:load:web1:load.1:",
+        service: None,
+        host: "web1",
+        title: "Load high",
+        detail: "",
+        severity: Severity::Critical,
+        since: now,
+    };
+    f.alerter
+        .raise(&mut f.store, &problem, Some(&f.calendar), now)
+        .unwrap();
+    f.down("internet", now);
+    let host = f
+        .store
+        .open_alert("rule:load:web1:load.1:")
+        .unwrap()
+        .unwrap();
+    assert_eq!(host.cause, None);
+}
+
+#[test]
+fn an_alert_getting_worse_in_maintenance_stays_quiet() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.store
+        .add_maintenance("work", &[], now, plus(now, 3600))
+        .unwrap();
+    f.problem("blog", Severity::Warning, now);
+    f.problem("blog", Severity::Critical, plus(now, 60));
+    f.tend(plus(now, 60));
+    assert!(f.messages().is_empty());
+    assert_eq!(f.only_alert().severity, Severity::Critical);
+}
+
+#[test]
+fn an_alert_recorded_without_a_policy_is_left_alone() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.store
+        .insert_alert(&crate::store::NewAlert {
+            fingerprint: "imported",
+            service: None,
+            host: "web1",
+            title: "imported",
+            detail: "",
+            severity: Severity::Warning,
+            emergency: false,
+            opened_at: now,
+            policy: None,
+            silenced: None,
+            flapping: false,
+            cause: None,
+        })
+        .unwrap();
+    assert_eq!(f.tend(now), Tended::default());
 }

@@ -122,4 +122,12 @@ fn steps_are_written_as_inline_tables() {
     .unwrap();
     assert_eq!(config.business_hours[1].after, Duration::from_mins(15));
     assert_eq!(config.off_hours, AlertingConfig::default().off_hours);
+    // Written back, "at once" stays readable and a delay keeps its unit.
+    let text = toml::to_string(&config).unwrap();
+    assert!(
+        text.contains("after = \"0m\"") && text.contains("after = \"15m\""),
+        "{text}"
+    );
+    assert_eq!(config.business_hours[0].delay(), "0m");
+    assert_eq!(config.business_hours[1].delay(), "15m");
 }

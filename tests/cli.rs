@@ -549,3 +549,23 @@ fn alert_test_reports_each_channel_and_names_the_exact_error() {
         stderr(&unknown)
     );
 }
+
+#[test]
+fn the_readme_alerting_example_is_a_valid_config() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## 6. Get told when something breaks")
+        .nth(1)
+        .expect("the alerting section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block");
+    let config = keepwatch::config::parse(Path::new("README.md"), example)
+        .unwrap_or_else(|err| panic!("{err}"));
+    let names: Vec<_> = config.channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["admin-email", "admin-sms"]);
+    assert_eq!(config.alerting.business_hours[1].notify, ["admin-sms"]);
+}

@@ -119,6 +119,10 @@ pub struct Received {
     pub text: Option<String>,
     /// The decoded text/html body (line ends `\n`).
     pub html: Option<String>,
+    /// When the server had the whole message (Unix nanoseconds, wall clock),
+    /// just before it filed it and answered "250".
+    #[serde(default)]
+    pub accepted_at_ns: Option<u64>,
 }
 
 /// A running test SMTP server; stopped when dropped.
@@ -288,6 +292,18 @@ impl SmtpServer {
                     .unwrap_or_else(|err| panic!("{}: {err}\n{text}", path.display()))
             })
             .collect()
+    }
+
+    /// How many messages were received so far, without reading them.
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(&self.maildir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     /// Waits until at least `count` messages arrived, and returns them all;

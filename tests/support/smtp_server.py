@@ -4,7 +4,10 @@
 Started by tests/support/smtp.rs. Each message it accepts is written, before
 the server answers "250", as one JSON file in --maildir: the envelope, the raw
 bytes that crossed SMTP, and the headers and body parts as Python's email
-package decodes them (an independent MIME parser checking lettre's output).
+package decodes them (an independent MIME parser checking lettre's output),
+and "accepted_at_ns": the wall-clock time (Unix nanoseconds) at which the
+whole message had come in, taken before anything else is done with it (used
+by benches/alert_latency.rs).
 
   --security plain|starttls|tls   plain text; STARTTLS offered (and required
                                   before MAIL); or TLS from the first byte
@@ -53,6 +56,7 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        accepted_at_ns = time.time_ns()
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -62,6 +66,7 @@ class Mailbox:
             "tls": server.transport.get_extra_info("ssl_object") is not None,
             "login": login_name(session),
             "raw": raw.decode("utf-8", "replace"),
+            "accepted_at_ns": accepted_at_ns,
         }
         record.update(parse(raw))
         self.count += 1

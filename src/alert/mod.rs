@@ -19,6 +19,5 @@ pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 pub use escalation::{AlertingConfig, Due, Policy, Progress, Step, due, next_slot, retry_after};
 
 pub use rules::{
-    AlertEvent, Class, Delivery, Evaluator, RuleConfig, Severity, Thresholds, classify,
-    classify_host, delivery, metric_names,
+    AlertEvent, Class, Evaluator, RuleConfig, Severity, Thresholds, classify, metric_names,
 };

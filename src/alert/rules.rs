@@ -282,43 +282,17 @@ pub enum Class {
     NonEmergency,
 }
 
-/// When an alert is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// Straight away.
-    Now,
-    /// In the digest at the next business opening.
-    NextOpening,
-}
-
 /// The default classification: a critical alert on a critical service is an
 /// emergency at any hour; everything else is not. `business_hours` does not
-/// change the class in the default, only the [`delivery`]; it is a parameter
-/// so configurable classification can use it without changing callers.
+/// change the class in the default, only when it is delivered (the alert
+/// engine's policies); it is a parameter so configurable classification can
+/// use it without changing callers.
 pub fn classify(severity: Severity, service_critical: bool, business_hours: bool) -> Class {
     let _ = business_hours;
     if severity == Severity::Critical && service_critical {
         Class::Emergency
     } else {
         Class::NonEmergency
-    }
-}
-
-/// Classification of a host-metric alert. Every service of the business runs
-/// on the host, so the host counts as a critical service: a critical disk,
-/// memory or CPU alert is an emergency off-hours too (a full disk at 2 am
-/// stops the shop by morning), while warnings wait for the next opening.
-pub fn classify_host(severity: Severity, business_hours: bool) -> Class {
-    classify(severity, true, business_hours)
-}
-
-/// In business hours every alert is delivered now; off-hours only emergencies
-/// are, and the rest wait for the next opening.
-pub fn delivery(class: Class, business_hours: bool) -> Delivery {
-    if business_hours || class == Class::Emergency {
-        Delivery::Now
-    } else {
-        Delivery::NextOpening
     }
 }
 

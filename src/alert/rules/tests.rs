@@ -430,37 +430,21 @@ fn classification_follows_the_default_rule() {
     use Class::{Emergency, NonEmergency};
     use Severity::{Critical, Warning};
     let cases = [
-        // (severity, critical service, business hours, class, delivery)
-        (Critical, true, DAY, Emergency, Delivery::Now),
-        (Critical, true, NIGHT, Emergency, Delivery::Now),
-        (Critical, false, DAY, NonEmergency, Delivery::Now),
-        (Critical, false, NIGHT, NonEmergency, Delivery::NextOpening),
-        (Warning, true, DAY, NonEmergency, Delivery::Now),
-        (Warning, true, NIGHT, NonEmergency, Delivery::NextOpening),
-        (Warning, false, DAY, NonEmergency, Delivery::Now),
-        (Warning, false, NIGHT, NonEmergency, Delivery::NextOpening),
+        // (severity, critical service, business hours, class)
+        (Critical, true, DAY, Emergency),
+        (Critical, true, NIGHT, Emergency),
+        (Critical, false, DAY, NonEmergency),
+        (Critical, false, NIGHT, NonEmergency),
+        (Warning, true, DAY, NonEmergency),
+        (Warning, true, NIGHT, NonEmergency),
+        (Warning, false, DAY, NonEmergency),
+        (Warning, false, NIGHT, NonEmergency),
     ];
-    for (severity, critical, business_hours, class, when) in cases {
+    for (severity, critical, business_hours, class) in cases {
         let got = classify(severity, critical, business_hours);
         assert_eq!(
             got, class,
             "{severity:?} critical={critical} day={business_hours}"
         );
-        assert_eq!(delivery(got, business_hours), when, "{severity:?} {got:?}");
-    }
-}
-
-#[test]
-fn host_alerts_are_emergencies_when_critical_at_any_hour() {
-    use Severity::{Critical, Warning};
-    let cases = [
-        (Critical, DAY, Class::Emergency, Delivery::Now),
-        (Critical, NIGHT, Class::Emergency, Delivery::Now),
-        (Warning, DAY, Class::NonEmergency, Delivery::Now),
-        (Warning, NIGHT, Class::NonEmergency, Delivery::NextOpening),
-    ];
-    for (severity, business_hours, class, when) in cases {
-        let got = classify_host(severity, business_hours);
-        assert_eq!((got, delivery(got, business_hours)), (class, when));
     }
 }

@@ -232,14 +232,7 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
         ("off_hours", &alerting.off_hours),
     ] {
         let mut report = |message: String, hint: Option<String>| {
-            let at = locate(text, "alerting", key);
-            problems.push(Problem {
-                line: at.map(|(line, _)| line),
-                column: at.map(|(_, column)| column),
-                field: format!("alerting.{key}"),
-                message,
-                hint,
-            });
+            report_at(problems, text, "alerting", key, message, hint);
         };
         if steps.is_empty() {
             report(
@@ -649,6 +642,21 @@ mod tests {
         assert_eq!(found.len(), 2);
     }
 
+    /// Each problem as (field, line, message, hint), for comparing.
+    fn summarize(found: &[super::Problem]) -> Vec<(&str, Option<usize>, &str, Option<&str>)> {
+        found
+            .iter()
+            .map(|p| {
+                (
+                    p.field.as_str(),
+                    p.line,
+                    p.message.as_str(),
+                    p.hint.as_deref(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn alerting_needs_known_channels_in_time_order_and_valid_windows() {
         let text = "[alerting]\nflapping_window = \"off\"\n\
@@ -660,17 +668,7 @@ mod tests {
                     [[channel]]\nname = \" \"\ntype = \"webhook\"\nurl = \"ftp://x\"\n\
                     [[maintenance]]\nname = \"backups\"\nevery = \"sundy\"\nfrom = \"02:00\"\nuntil = \"04:00\"\n";
         let found = problems(text);
-        let summary: Vec<_> = found
-            .iter()
-            .map(|p| {
-                (
-                    p.field.as_str(),
-                    p.line,
-                    p.message.as_str(),
-                    p.hint.as_deref(),
-                )
-            })
-            .collect();
+        let summary = summarize(&found);
         let expect = [
             (
                 "channel[1].name",
@@ -745,17 +743,7 @@ mod tests {
                     [rule.above]\nwarning = 80.0\n[rule.off_hours]\nwarning = 95.0\ncritical = 95.0\n\
                     [[rule]]\nname = \"empty\"\nmetric = \"nonsense\"\n";
         let found = problems(text);
-        let summary: Vec<_> = found
-            .iter()
-            .map(|p| {
-                (
-                    p.field.as_str(),
-                    p.line,
-                    p.message.as_str(),
-                    p.hint.as_deref(),
-                )
-            })
-            .collect();
+        let summary = summarize(&found);
         assert_eq!(
             summary,
             vec![

@@ -34,6 +34,11 @@ use crate::store::{
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
+/// How often, at most, a tick that collected nothing records that the agent is alive.
+const STATE_WRITE_EVERY: SignedDuration = SignedDuration::from_secs(5);
+/// Alerting looks at least this often, for what changed outside the agent
+/// (a maintenance window ended early from the command line).
+const ALERTS_LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
 
 /// Keys of the agent's entries in the store's state table, read by `status`.
 pub mod state_key {
@@ -72,6 +77,12 @@ pub struct Agent {
     alerter: Alerter,
     /// Messages put in the outbox since the runtime last asked.
     queued: usize,
+    /// When alerting next has something due, and whether an alert opened or
+    /// ended since it last looked: between the two it need not look.
+    alerts_due: Timestamp,
+    alerts_changed: bool,
+    /// When the agent last recorded that it is alive.
+    last_state_write: Option<Timestamp>,
     calendar: Option<Calendar>,
     told: HashSet<String>,
     last_cpu: Option<f64>,
@@ -97,6 +108,9 @@ impl Agent {
             evaluator: Evaluator::new(&config.rules),
             alerter: Alerter::new(&config),
             queued: 0,
+            alerts_due: now,
+            alerts_changed: false,
+            last_state_write: None,
             calendar: calendar_of(&config),
             writer: BufferedWriter::new(store),
             config,
@@ -152,7 +166,8 @@ impl Agent {
         let now = self.clock.now();
         let checks = self.services.take_due(now);
         let due = self.schedule.due(now);
-        if !due.is_empty() {
+        let collected = !due.is_empty();
+        if collected {
             let detail = if self.throttle.skips_optional_work() || !self.config.collect.per_core {
                 Detail::Essential
             } else {
@@ -184,15 +199,23 @@ impl Agent {
         .into_iter()
         .flatten()
         .fold(self.next_maintenance, Timestamp::min);
-        let (last_seen, next_by) = (now.to_string(), wake.to_string());
-        let times = [
-            (state_key::LAST_SEEN, last_seen.as_str()),
-            (state_key::NEXT_BY, next_by.as_str()),
-        ];
-        if let Err(err) = self.writer.store_mut().set_states(&times) {
-            tracing::debug!(
-                "could not record when keepwatch last measured and measures next: {err}"
-            );
+        // A tick for a single check need not be recorded: `status` allows
+        // much more than these few seconds of lateness.
+        let recent = self
+            .last_state_write
+            .is_some_and(|at| now.duration_since(at) < STATE_WRITE_EVERY);
+        if collected || !recent {
+            self.last_state_write = Some(now);
+            let (last_seen, next_by) = (now.to_string(), wake.to_string());
+            let times = [
+                (state_key::LAST_SEEN, last_seen.as_str()),
+                (state_key::NEXT_BY, next_by.as_str()),
+            ];
+            if let Err(err) = self.writer.store_mut().set_states(&times) {
+                tracing::debug!(
+                    "could not record when keepwatch last measured and measures next: {err}"
+                );
+            }
         }
         Tick { wake, checks }
     }
@@ -339,6 +362,7 @@ impl Agent {
                     .raise(store, &problem, self.calendar.as_ref(), now)
             }
         };
+        self.alerts_changed = true;
         if let Err(err) = result {
             tracing::error!("could not record the alert for {name}: {err}");
         }
@@ -347,19 +371,25 @@ impl Agent {
     /// Carries out what alerting has due now (messages, escalation steps,
     /// reminders); returns when it next has something due.
     fn tend_alerts(&mut self, now: Timestamp) -> Option<Timestamp> {
+        if !self.alerts_changed && now < self.alerts_due {
+            return Some(self.alerts_due);
+        }
+        let look_again = now.saturating_add(ALERTS_LOOK_EVERY).unwrap_or(now);
+        self.alerts_changed = false;
+        self.alerts_due = look_again;
         match self
             .alerter
             .tend(self.writer.store_mut(), self.calendar.as_ref(), now)
         {
             Ok(tended) => {
                 self.queued += tended.queued;
-                tended.next
+                self.alerts_due = tended.next.map_or(look_again, |at| at.min(look_again));
             }
             Err(err) => {
                 tracing::error!("alerting could not read or update the store, will retry: {err}");
-                None
             }
         }
+        Some(self.alerts_due)
     }
 
     /// How many messages went into the outbox since the last call: the
@@ -462,6 +492,7 @@ impl Agent {
                     .raise(store, &problem, self.calendar.as_ref(), now)
             }
         };
+        self.alerts_changed = true;
         if let Err(err) = result {
             tracing::error!("could not record the alert \"{rule}\": {err}");
         }
@@ -572,6 +603,7 @@ impl Agent {
             self.evaluator = Evaluator::new(&config.rules);
         }
         self.alerter = Alerter::new(&config);
+        self.alerts_changed = true;
         self.calendar = calendar_of(&config);
         self.throttle.update_config(&config.throttle);
         self.writer.store_mut().update_config(&config.storage);

@@ -188,6 +188,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let config = loaded.config;
         let database = database_path(&config)?;
         let store = Store::open(&database, &config.storage).map_err(|err| err.to_string())?;
+        let _lock = agent::claim(&database).map_err(|err| err.to_string())?;
         tracing::info!("keeping history in {}", database.display());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let host = host_name(&config);

@@ -569,3 +569,21 @@ fn the_readme_alerting_example_is_a_valid_config() {
     assert_eq!(names, ["admin-email", "admin-sms"]);
     assert_eq!(config.alerting.business_hours[1].notify, ["admin-sms"]);
 }
+
+#[test]
+fn a_second_run_on_the_same_database_is_refused_so_alerts_are_not_sent_twice() {
+    let kw = Keepwatch::new();
+    kw.config("");
+    let mut first = kw.start();
+    first.wait_for("the first agent running", |r| {
+        r.log().contains("keeping history in")
+    });
+    let second = kw.run(&["run"]);
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains("another keepwatch is already running") && err.contains("keepwatch.db"),
+        "{err}"
+    );
+    first.stop();
+}

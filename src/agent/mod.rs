@@ -7,10 +7,12 @@
 //! [`run`] is the thin async loop around it that sleeps, listens for signals
 //! and watches the config file.
 
+mod instance;
 mod runtime;
 mod schedule;
 mod services;
 
+pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{RunOptions, Shutdown, run};
 pub use schedule::Schedule;
 pub use services::{Finished, ServiceSchedule, metric as service_metric};

@@ -359,6 +359,7 @@ impl Agent {
                     detail: &outcome.explanation,
                     severity,
                     since: now,
+                    emergency: None,
                 };
                 self.alerter
                     .raise(store, &problem, self.calendar.as_ref(), now)
@@ -489,6 +490,12 @@ impl Agent {
                     detail: &detail,
                     severity,
                     since: *since,
+                    emergency: self
+                        .config
+                        .rules
+                        .iter()
+                        .find(|r| r.name == *rule)
+                        .and_then(|r| r.emergency),
                 };
                 self.alerter
                     .raise(store, &problem, self.calendar.as_ref(), now)

@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::compose::{self, Batch, Item, NoticeKind};
 use super::escalation::{self, AlertingConfig, Due, Policy, Progress};
 use super::maintenance::{self, Target, Window};
-use super::{Class, Severity, classify};
+use super::{Class, Severity};
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::notify::Channel;
@@ -36,6 +36,8 @@ pub struct Problem<'a> {
     pub severity: Severity,
     /// When the problem began.
     pub since: Timestamp,
+    /// The rule's own say on whether it is an emergency (`None`: the setting's).
+    pub emergency: Option<bool>,
 }
 
 /// What [`Alerter::tend`] did.
@@ -129,7 +131,11 @@ impl Alerter {
             // The host runs every service: it counts as critical.
             None => true,
         };
-        let emergency = classify(problem.severity, critical, open) == Class::Emergency;
+        let emergency =
+            self.settings
+                .emergencies
+                .classify(problem.severity, critical, problem.emergency)
+                == Class::Emergency;
         if let Some(alert) = store.open_alert(problem.fingerprint)? {
             if problem.severity <= alert.severity {
                 return Ok(());

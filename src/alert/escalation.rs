@@ -8,6 +8,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::Emergencies;
 use crate::config::Duration;
 use crate::notify::Channel;
 
@@ -15,6 +16,8 @@ use crate::notify::Channel;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertingConfig {
+    /// Which alerts reach someone outside business hours.
+    pub emergencies: Emergencies,
     /// The first alert goes out at once; alerts that follow within this time
     /// wait and go together in one message per channel.
     pub group_wait: Duration,
@@ -43,6 +46,7 @@ impl Default for AlertingConfig {
             }]
         };
         Self {
+            emergencies: Emergencies::default(),
             group_wait: Duration::from_secs(30),
             remind_every: Duration::from_hours(1),
             flapping_changes: 4,

@@ -19,5 +19,5 @@ pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 pub use escalation::{AlertingConfig, Due, Policy, Progress, Step, due, next_slot, retry_after};
 
 pub use rules::{
-    AlertEvent, Class, Evaluator, RuleConfig, Severity, Thresholds, classify, metric_names,
+    AlertEvent, Class, Emergencies, Evaluator, RuleConfig, Severity, Thresholds, metric_names,
 };

@@ -35,6 +35,10 @@ pub struct RuleConfig {
     /// the lowest threshold in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clear_below: Option<f64>,
+    /// `true`: this rule's alerts reach someone at any hour; `false`: never
+    /// outside business hours; absent: as `[alerting] emergencies` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<bool>,
 }
 
 /// A warning and a critical level; either may be absent.
@@ -282,17 +286,36 @@ pub enum Class {
     NonEmergency,
 }
 
-/// The default classification: a critical alert on a critical service is an
-/// emergency at any hour; everything else is not. `business_hours` does not
-/// change the class in the default, only when it is delivered (the alert
-/// engine's policies); it is a parameter so configurable classification can
-/// use it without changing callers.
-pub fn classify(severity: Severity, service_critical: bool, business_hours: bool) -> Class {
-    let _ = business_hours;
-    if severity == Severity::Critical && service_critical {
-        Class::Emergency
-    } else {
-        Class::NonEmergency
+/// Which alerts are emergencies, that is, reach someone outside business
+/// hours (`[alerting] emergencies`). A rule's own `emergency` setting wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Emergencies {
+    /// Critical alerts on services marked `critical`, and on the host itself
+    /// (every service runs on it: a full disk at 2 am stops the shop by morning).
+    #[default]
+    CriticalServices,
+    /// Every critical alert.
+    AllCritical,
+    /// None: everything outside business hours waits for the next opening.
+    Never,
+}
+
+impl Emergencies {
+    /// The class of an alert of `severity` on a service marked critical or
+    /// not; `rule` is the alert rule's own `emergency` setting, if any.
+    pub fn classify(self, severity: Severity, service_critical: bool, rule: Option<bool>) -> Class {
+        let critical = severity == Severity::Critical;
+        let emergency = rule.unwrap_or(match self {
+            Self::CriticalServices => critical && service_critical,
+            Self::AllCritical => critical,
+            Self::Never => false,
+        });
+        if emergency {
+            Class::Emergency
+        } else {
+            Class::NonEmergency
+        }
     }
 }
 

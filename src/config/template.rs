@@ -139,6 +139,12 @@ const DOCS: &[(&str, &str)] = &[
          `keepwatch ack NUMBER` to stop its escalation.",
     ),
     (
+        "alerting.emergencies",
+        "Which alerts reach someone outside business hours: \"critical_services\" (critical\n\
+         alerts on services marked critical = true, and on this computer), \"all_critical\",\n\
+         or \"never\". A [[rule]] can decide for itself with emergency = true or false.",
+    ),
+    (
         "alerting.group_wait",
         "The first alert goes out at once; alerts that follow within this time are\n\
          gathered into one message per channel.",
@@ -290,6 +296,7 @@ const EXAMPLES: &str = r##"
 # off_hours = { warning = 90.0, critical = 95.0 }
 # for = "5m"
 # clear_below = 75.0
+# emergency = true
 #
 # ---------------------------------------------------------------------------
 # Where alerts go. Each [[channel]] is one way to reach someone; the steps in

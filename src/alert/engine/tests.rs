@@ -111,6 +111,7 @@ impl Fixture {
             detail: "It refused the connection.",
             severity,
             since: now,
+            emergency: None,
         };
         self.alerter
             .raise(&mut self.store, &problem, Some(&self.calendar), now)
@@ -585,6 +586,7 @@ fn host_problems_count_as_critical_and_affect_everything_on_the_host() {
         detail: "",
         severity: Severity::Critical,
         since: night,
+        emergency: None,
     };
     f.alerter
         .raise(&mut f.store, &problem, Some(&f.calendar), night)
@@ -673,6 +675,7 @@ fn host_alerts_are_never_adopted_by_a_service() {
         detail: "",
         severity: Severity::Critical,
         since: now,
+        emergency: None,
     };
     f.alerter
         .raise(&mut f.store, &problem, Some(&f.calendar), now)
@@ -721,4 +724,40 @@ fn an_alert_recorded_without_a_policy_is_left_alone() {
         })
         .unwrap();
     assert_eq!(f.tend(now), Tended::default());
+}
+
+#[test]
+fn the_emergency_setting_and_a_rule_s_own_say_decide_who_is_woken() {
+    let night = at(24, 3, 0);
+    let raise = |f: &mut Fixture, fingerprint: &str, emergency: Option<bool>| {
+        let problem = Problem {
+            fingerprint,
+            service: Some("blog"),
+            host: "web1",
+            title: fingerprint,
+            detail: "",
+            severity: Severity::Critical,
+            since: night,
+            emergency,
+        };
+        f.alerter
+            .raise(&mut f.store, &problem, Some(&f.calendar), night)
+            .unwrap();
+    };
+    // By default a critical alert on a service not marked critical waits...
+    let mut f = fixture();
+    raise(&mut f, "blog-default", None);
+    // ...unless its rule says it is an emergency.
+    raise(&mut f, "blog-rule", Some(true));
+    f.tend(night);
+    let subjects: Vec<String> = f.messages().into_iter().map(|(_, m)| m.subject).collect();
+    assert_eq!(subjects, ["[Shop] blog-rule"]);
+    // With `emergencies = "all_critical"` every critical alert goes out.
+    let mut f = fixture_with("");
+    let mut config: Config = toml::from_str(CONFIG).unwrap();
+    config.alerting.emergencies = crate::alert::Emergencies::AllCritical;
+    f.alerter = Alerter::new(&config);
+    raise(&mut f, "blog-default", None);
+    f.tend(night);
+    assert_eq!(f.messages().len(), 1);
 }

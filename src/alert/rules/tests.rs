@@ -30,6 +30,7 @@ fn rule(warning: Option<f64>, critical: Option<f64>, hold_mins: u64) -> RuleConf
         off_hours: None,
         hold: Duration::from_mins(hold_mins),
         clear_below: None,
+        emergency: None,
     }
 }
 
@@ -426,25 +427,27 @@ fn rules_may_watch_host_and_service_metrics() {
 }
 
 #[test]
-fn classification_follows_the_default_rule() {
-    use Class::{Emergency, NonEmergency};
+fn classification_follows_the_setting_and_a_rule_overrides_it() {
+    use Class::{Emergency as E, NonEmergency as N};
+    use Emergencies::{AllCritical, CriticalServices, Never};
     use Severity::{Critical, Warning};
     let cases = [
-        // (severity, critical service, business hours, class)
-        (Critical, true, DAY, Emergency),
-        (Critical, true, NIGHT, Emergency),
-        (Critical, false, DAY, NonEmergency),
-        (Critical, false, NIGHT, NonEmergency),
-        (Warning, true, DAY, NonEmergency),
-        (Warning, true, NIGHT, NonEmergency),
-        (Warning, false, DAY, NonEmergency),
-        (Warning, false, NIGHT, NonEmergency),
+        // (setting, severity, critical service, rule's own say, class)
+        (CriticalServices, Critical, true, None, E),
+        (CriticalServices, Critical, false, None, N),
+        (CriticalServices, Warning, true, None, N),
+        (AllCritical, Critical, false, None, E),
+        (AllCritical, Warning, true, None, N),
+        (Never, Critical, true, None, N),
+        (Never, Warning, false, Some(true), E),
+        (CriticalServices, Critical, true, Some(false), N),
     ];
-    for (severity, critical, business_hours, class) in cases {
-        let got = classify(severity, critical, business_hours);
+    for (setting, severity, critical, rule, class) in cases {
         assert_eq!(
-            got, class,
-            "{severity:?} critical={critical} day={business_hours}"
+            setting.classify(severity, critical, rule),
+            class,
+            "{setting:?} {severity:?} critical={critical} rule={rule:?}"
         );
     }
+    assert_eq!(Emergencies::default(), CriticalServices);
 }

@@ -12,15 +12,8 @@ use crate::notify::Channel;
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |section: &str, key: &str, message: String, hint: Option<String>| {
-        let (line, column) =
-            locate(text, section, key).map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        problems.push(Problem {
-            line,
-            column,
-            field: format!("{section}.{key}"),
-            message,
-            hint,
-        });
+        let at = locate(text, section, key);
+        problems.push(located(at, format!("{section}.{key}"), message, hint));
     };
 
     let business = &config.business;
@@ -195,13 +188,12 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
     for (index, channel) in config.channels.iter().enumerate() {
         let mut report = |key: &str, message: String, hint: Option<String>| {
             let at = locate_in_array(text, "channel", index, key);
-            problems.push(Problem {
-                line: at.map(|(line, _)| line),
-                column: at.map(|(_, column)| column),
-                field: format!("channel[{index}].{key}"),
+            problems.push(located(
+                at,
+                format!("channel[{index}].{key}"),
                 message,
                 hint,
-            });
+            ));
         };
         if channel.name.trim().is_empty() {
             report(
@@ -286,15 +278,25 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
         if let Err(messages) = window.parse() {
             let at = locate_in_array(text, "maintenance", index, "name");
             for message in messages {
-                problems.push(Problem {
-                    line: at.map(|(line, _)| line),
-                    column: at.map(|(_, column)| column),
-                    field: format!("maintenance[{index}]"),
-                    message,
-                    hint: None,
-                });
+                problems.push(located(at, format!("maintenance[{index}]"), message, None));
             }
         }
+    }
+}
+
+/// A problem at `at` (line and column), if it could be found in the file.
+fn located(
+    at: Option<(usize, usize)>,
+    field: String,
+    message: String,
+    hint: Option<String>,
+) -> Problem {
+    Problem {
+        line: at.map(|(line, _)| line),
+        column: at.map(|(_, column)| column),
+        field,
+        message,
+        hint,
     }
 }
 
@@ -307,13 +309,7 @@ fn report_at(
     hint: Option<String>,
 ) {
     let at = locate(text, section, key);
-    problems.push(Problem {
-        line: at.map(|(line, _)| line),
-        column: at.map(|(_, column)| column),
-        field: format!("{section}.{key}"),
-        message,
-        hint,
-    });
+    problems.push(located(at, format!("{section}.{key}"), message, hint));
 }
 
 /// A rule needs a known metric, at least one threshold, warning below
@@ -324,13 +320,7 @@ fn check_rules(config: &Config, text: &str, problems: &mut Vec<Problem>) {
     for (index, rule) in config.rules.iter().enumerate() {
         let mut report = |key: &str, message: String, hint: Option<String>| {
             let at = locate_in_array(text, "rule", index, key);
-            problems.push(Problem {
-                line: at.map(|(line, _)| line),
-                column: at.map(|(_, column)| column),
-                field: format!("rule[{index}].{key}"),
-                message,
-                hint,
-            });
+            problems.push(located(at, format!("rule[{index}].{key}"), message, hint));
         };
         if !metrics.contains(&rule.metric) {
             let hint = suggest(&rule.metric, &metrics)
@@ -426,13 +416,7 @@ fn check_services(config: &Config, text: &str, problems: &mut Vec<Problem>) {
         let name = &service.common.name;
         let at = locate_service(text, name, index);
         let mut report = |message: String, hint: Option<String>| {
-            problems.push(Problem {
-                line: at.map(|(line, _)| line),
-                column: at.map(|(_, column)| column),
-                field: format!("service[{index}]"),
-                message,
-                hint,
-            });
+            problems.push(located(at, format!("service[{index}]"), message, hint));
         };
         if names[..index].contains(name) {
             report(

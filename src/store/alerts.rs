@@ -196,6 +196,19 @@ fn outbox_from(row: &Row) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
+/// Records that `notices` went into message `message_id` (0: into none).
+fn mark_notices(
+    tx: &rusqlite::Transaction,
+    notices: &[i64],
+    message_id: i64,
+) -> rusqlite::Result<()> {
+    let mut mark = tx.prepare_cached("UPDATE notices SET message_id = ?2 WHERE id = ?1")?;
+    for notice in notices {
+        mark.execute(params![notice, message_id])?;
+    }
+    Ok(())
+}
+
 const OUTBOX_COLUMNS: &str =
     "id, channel, message, created_ms, next_ms, attempts, last_error, delivered_ms, gave_up_ms";
 
@@ -324,12 +337,22 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn update_alert(&mut self, sql: &str, args: impl rusqlite::Params) -> Result<(), StoreError> {
+    /// Runs one change; `what` names it in the error.
+    fn change(
+        &mut self,
+        what: &'static str,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(args))
-            .map_err(|source| StoreError::sqlite("updating an alert", &self.path, source))?;
+            .map_err(|source| StoreError::sqlite(what, &self.path, source))?;
         Ok(())
+    }
+
+    fn update_alert(&mut self, sql: &str, args: impl rusqlite::Params) -> Result<(), StoreError> {
+        self.change("updating an alert", sql, args)
     }
 
     /// A worse state of an open alert: its new title, explanation and class.
@@ -448,13 +471,11 @@ impl Store {
         kind: &str,
         due: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO notices (alert_id, channel, kind, due_ms) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut s| s.execute(params![alert_id, channel, kind, due.as_millisecond()]))
-            .map_err(|source| StoreError::sqlite("queueing a notice", &self.path, source))?;
-        Ok(())
+        self.change(
+            "queueing a notice",
+            "INSERT INTO notices (alert_id, channel, kind, due_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![alert_id, channel, kind, due.as_millisecond()],
+        )
     }
 
     /// Notices not yet in a message, by channel and age.
@@ -513,14 +534,7 @@ impl Store {
         .and_then(|mut s| s.execute(params![channel, message, now.as_millisecond()]))
         .map_err(fail)?;
         let id = tx.last_insert_rowid();
-        {
-            let mut mark = tx
-                .prepare_cached("UPDATE notices SET message_id = ?2 WHERE id = ?1")
-                .map_err(fail)?;
-            for notice in notices {
-                mark.execute(params![notice, id]).map_err(fail)?;
-            }
-        }
+        mark_notices(&tx, notices, id).map_err(fail)?;
         tx.commit().map_err(fail)?;
         Ok(id)
     }
@@ -530,14 +544,7 @@ impl Store {
     pub fn drop_notices(&mut self, notices: &[i64]) -> Result<(), StoreError> {
         let fail = |source| StoreError::sqlite("dropping notices", &self.path, source);
         let tx = self.conn.transaction().map_err(fail)?;
-        {
-            let mut mark = tx
-                .prepare_cached("UPDATE notices SET message_id = 0 WHERE id = ?1")
-                .map_err(fail)?;
-            for notice in notices {
-                mark.execute([notice]).map_err(fail)?;
-            }
-        }
+        mark_notices(&tx, notices, 0).map_err(fail)?;
         tx.commit().map_err(fail)
     }
 
@@ -584,11 +591,7 @@ impl Store {
     }
 
     fn update_outbox(&mut self, sql: &str, args: impl rusqlite::Params) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute(args))
-            .map_err(|source| StoreError::sqlite("updating the outbox", &self.path, source))?;
-        Ok(())
+        self.change("updating the outbox", sql, args)
     }
 
     /// The channel accepted message `id`: it is never sent again.

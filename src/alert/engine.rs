@@ -484,29 +484,36 @@ impl Alerter {
 
     /// The open alert of the nearest service `service` depends on, if any.
     fn open_cause(&self, store: &Store, service: &str) -> Result<Option<i64>, StoreError> {
-        let mut seen = vec![service.to_owned()];
-        let mut queue: Vec<String> = self.parents(service);
-        while let Some(parent) = queue.first().cloned() {
-            queue.remove(0);
-            if seen.contains(&parent) {
-                continue;
-            }
+        for parent in self.ancestors(service) {
             if let Some(alert) = store.open_alert(&service_fingerprint(&parent))?
                 && alert.severity == Severity::Critical
             {
                 return Ok(Some(alert.id));
             }
-            queue.extend(self.parents(&parent));
-            seen.push(parent);
         }
         Ok(None)
     }
 
-    fn parents(&self, service: &str) -> Vec<String> {
-        self.services
-            .get(service)
-            .map(|s| s.depends_on.clone())
-            .unwrap_or_default()
+    /// What `service` depends on, directly or through others, nearest first;
+    /// each once, so a dependency cycle ends.
+    fn ancestors(&self, service: &str) -> Vec<String> {
+        let mut found: Vec<String> = Vec::new();
+        let mut next = 0;
+        let mut current = service.to_owned();
+        loop {
+            if let Some(info) = self.services.get(&current) {
+                for parent in &info.depends_on {
+                    if parent != service && !found.contains(parent) {
+                        found.push(parent.clone());
+                    }
+                }
+            }
+            let Some(parent) = found.get(next) else {
+                return found;
+            };
+            current = parent.clone();
+            next += 1;
+        }
     }
 
     /// Open alerts of services depending on `service` are explained by its
@@ -526,26 +533,11 @@ impl Alerter {
             let Some(child) = &alert.service else {
                 continue;
             };
-            if alert.cause.is_none() && child != service && self.depends_on(child, service) {
+            if alert.cause.is_none() && self.ancestors(child).iter().any(|a| a == service) {
                 store.set_alert_cause(alert.id, Some(id))?;
             }
         }
         Ok(())
-    }
-
-    fn depends_on(&self, child: &str, ancestor: &str) -> bool {
-        let mut seen: Vec<String> = Vec::new();
-        let mut queue = self.parents(child);
-        while let Some(parent) = queue.pop() {
-            if parent == ancestor {
-                return true;
-            }
-            if !seen.contains(&parent) {
-                queue.extend(self.parents(&parent));
-                seen.push(parent);
-            }
-        }
-        false
     }
 }
 

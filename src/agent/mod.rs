@@ -322,24 +322,25 @@ impl Agent {
             outcome.kind,
             &outcome.explanation,
         );
+        // The first state seen after a start is news only if it is a
+        // problem; up, it still ends an alert left open from before.
         let message = match (from, to) {
-            // The first state seen after a start: an alert left open from
-            // before still ends if the service is up now.
-            (None, State::Up) => String::new(),
-            (_, State::Up) => format!("{name} is up again: {}", outcome.explanation),
-            (_, State::Degraded) => format!("{name} is degraded: {}", outcome.explanation),
-            (_, State::Down) => format!("{name} is down: {}", outcome.explanation),
+            (None, State::Up) => None,
+            (_, State::Up) => Some(format!("{name} is up again: {}", outcome.explanation)),
+            (_, State::Degraded) => Some(format!("{name} is degraded: {}", outcome.explanation)),
+            (_, State::Down) => Some(format!("{name} is down: {}", outcome.explanation)),
         };
-        match change {
-            _ if message.is_empty() => {}
-            Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => {
-                tracing::warn!("{message} (incident {id})")
+        if let Some(message) = message {
+            match change {
+                Ok(IncidentChange::Opened(id) | IncidentChange::Worsened(id)) => {
+                    tracing::warn!("{message} (incident {id})")
+                }
+                Ok(IncidentChange::Closed(id)) => {
+                    tracing::info!("{message} (incident {id} closed)")
+                }
+                Ok(IncidentChange::None) => tracing::info!("{message}"),
+                Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),
             }
-            Ok(IncidentChange::Closed(id)) => tracing::info!("{message} (incident {id} closed)"),
-            Ok(IncidentChange::None) => tracing::info!("{message}"),
-            Err(err) => tracing::warn!("{message} (could not record the incident: {err})"),
-        }
-        if !message.is_empty() {
             self.event(now, "service", &message);
         }
         let fingerprint = service_fingerprint(name);

@@ -150,6 +150,11 @@ impl Calendar {
         &self.tz
     }
 
+    /// The time zone of `calendar`, or this computer's without one.
+    pub fn zone_of(calendar: Option<&Calendar>) -> TimeZone {
+        calendar.map_or_else(TimeZone::system, |c| c.time_zone().clone())
+    }
+
     /// The hours of one date, and why it is closed when it has none.
     fn hours_of(&self, date: Date) -> (&DayHours, &'static str) {
         if let Some((_, hours)) = self.special.iter().find(|(day, _)| *day == date) {

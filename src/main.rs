@@ -172,7 +172,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         .map_err(|err| format!("cannot start: {err}"))?;
     runtime.block_on(async {
         let shutdown = Shutdown::listen().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
-        let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+        let loaded = load(path, explicit)?;
         init_logging(&loaded.config);
         match &loaded.origin {
             Origin::Defaults => tracing::info!(
@@ -209,7 +209,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
 }
 
 fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
-    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let loaded = load(path, explicit)?;
     let database = database_path(&loaded.config)?;
     if !database.exists() {
         println!(
@@ -220,7 +220,7 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     }
     let store = Store::open(&database, &loaded.config.storage).map_err(|err| err.to_string())?;
     let now = SystemClock.now();
-    let calendar = Calendar::from_config(&loaded.config.business, jiff::tz::TimeZone::system())?;
+    let calendar = calendar(&loaded.config)?;
     let summary = status::summarize(&store, &database, now).map_err(|err| err.to_string())?;
     let latest = store.latest().map_err(|err| err.to_string())?;
     let states = store.service_statuses().map_err(|err| err.to_string())?;
@@ -267,7 +267,7 @@ fn existing_store(config: &Config) -> Result<Store, String> {
 }
 
 fn acknowledge(path: &Path, explicit: bool, id: i64, by: &str) -> Result<(), String> {
-    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let loaded = load(path, explicit)?;
     let mut store = existing_store(&loaded.config)?;
     let alert = store
         .acknowledge(id, by, SystemClock.now())
@@ -280,21 +280,15 @@ fn acknowledge(path: &Path, explicit: bool, id: i64, by: &str) -> Result<(), Str
 }
 
 fn list_alerts(path: &Path, explicit: bool) -> Result<(), String> {
-    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let loaded = load(path, explicit)?;
     let store = existing_store(&loaded.config)?;
-    let calendar = Calendar::from_config(&loaded.config.business, jiff::tz::TimeZone::system())?;
+    let calendar = calendar(&loaded.config)?;
     print!("{}", alerts_text(&store, SystemClock.now(), &calendar)?);
     Ok(())
 }
 
 fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), String> {
-    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
-    if let Origin::LastGood(err) = &loaded.origin {
-        return Err(format!(
-            "{err}\nFix these problems first; `keepwatch alert test` only tests a valid config."
-        ));
-    }
-    let config = loaded.config;
+    let config = valid_config(path, explicit, "`keepwatch alert test` only tests")?;
     let mut channels = config.channels.clone();
     channels.push(keepwatch::notify::Channel::log());
     let known: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
@@ -333,11 +327,11 @@ fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), 
 }
 
 fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result<(), String> {
-    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
+    let loaded = load(path, explicit)?;
     let config = loaded.config;
     let mut store = existing_store(&config)?;
     let now = SystemClock.now();
-    let calendar = Calendar::from_config(&config.business, jiff::tz::TimeZone::system())?;
+    let calendar = calendar(&config)?;
     let local = |at: jiff::Timestamp| {
         at.to_zoned_datetime(calendar.time_zone().clone())
             .strftime("%a %d %b %H:%M")
@@ -444,13 +438,7 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
 /// Runs the checks once; fails (exit code 1) when any service is down, so a
 /// script or the admin can tell at a glance.
 fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(), String> {
-    let loaded = config::load_for_start(path, explicit).map_err(|err| err.to_string())?;
-    if let Origin::LastGood(err) = &loaded.origin {
-        return Err(format!(
-            "{err}\nFix these problems first; `keepwatch check` only checks a valid config."
-        ));
-    }
-    let config = loaded.config;
+    let config = valid_config(path, explicit, "`keepwatch check` only checks")?;
     let services: Vec<_> = config
         .services
         .iter()
@@ -489,6 +477,28 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
 }
 
 /// The database file: in `[agent] data_dir`, else the per-user data folder.
+/// The config as `keepwatch run` would start with it (the last good copy if
+/// the file is broken).
+fn load(path: &Path, explicit: bool) -> Result<config::Loaded, String> {
+    config::load_for_start(path, explicit).map_err(|err| err.to_string())
+}
+
+/// The config of the file itself, for commands that must not act on a last
+/// good copy; `refusal` says what the command does only with a valid file.
+fn valid_config(path: &Path, explicit: bool, refusal: &str) -> Result<Config, String> {
+    let loaded = load(path, explicit)?;
+    if let Origin::LastGood(err) = &loaded.origin {
+        return Err(format!(
+            "{err}\nFix these problems first; {refusal} a valid config."
+        ));
+    }
+    Ok(loaded.config)
+}
+
+fn calendar(config: &Config) -> Result<Calendar, String> {
+    Calendar::from_config(&config.business, jiff::tz::TimeZone::system())
+}
+
 fn database_path(config: &Config) -> Result<PathBuf, String> {
     let dir = if config.agent.data_dir.as_os_str().is_empty() {
         dirs::data_local_dir()

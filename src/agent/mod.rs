@@ -469,7 +469,7 @@ impl Agent {
             .metric
             .starts_with("service.")
             .then_some(key.instance.as_str());
-        let time_zone = self.time_zone();
+        let time_zone = Calendar::zone_of(self.calendar.as_ref());
         let store = self.writer.store_mut();
         let result = match event {
             AlertEvent::Resolved { at, .. } => {
@@ -507,12 +507,6 @@ impl Agent {
             tracing::error!("could not record the alert \"{rule}\": {err}");
         }
         self.event(now, "alert", &message);
-    }
-
-    fn time_zone(&self) -> jiff::tz::TimeZone {
-        self.calendar
-            .as_ref()
-            .map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone())
     }
 
     fn collect(

@@ -410,7 +410,7 @@ impl Alerter {
         let hour_ago = now
             .saturating_sub(SignedDuration::from_hours(1))
             .unwrap_or(now);
-        let time_zone = calendar.map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone());
+        let time_zone = Calendar::zone_of(calendar);
         let mut queued = 0;
         for (channel, due) in by_channel {
             let sent = store.messages_composed_since(&channel, hour_ago)?;
@@ -471,7 +471,7 @@ impl Alerter {
         calendar: Option<&Calendar>,
         now: Timestamp,
     ) -> Result<Option<String>, StoreError> {
-        let time_zone = calendar.map_or_else(jiff::tz::TimeZone::system, |c| c.time_zone().clone());
+        let time_zone = Calendar::zone_of(calendar);
         let stored: Vec<Window> = store
             .maintenance_windows(now)?
             .into_iter()

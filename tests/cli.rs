@@ -550,24 +550,61 @@ fn alert_test_reports_each_channel_and_names_the_exact_error() {
     );
 }
 
-#[test]
-fn the_readme_alerting_example_is_a_valid_config() {
+/// The `toml` blocks of the README's alerting section, in order.
+fn readme_alerting_blocks() -> Vec<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let section = readme
         .split("## 6. Get told when something breaks")
         .nth(1)
         .expect("the alerting section");
-    let example = section
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section
         .split("```toml\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a toml block");
-    let config = keepwatch::config::parse(Path::new("README.md"), example)
-        .unwrap_or_else(|err| panic!("{err}"));
-    let names: Vec<_> = config.channels.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["admin-email", "admin-sms"]);
-    assert_eq!(config.alerting.business_hours[1].notify, ["admin-sms"]);
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readme_alerting_steps_work_on_the_file_init_writes() {
+    let kw = Keepwatch::new();
+    let init = kw.run(&["init", "--defaults", "--config", "keepwatch.toml"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let blocks = readme_alerting_blocks();
+    let [steps, channels] = blocks.as_slice() else {
+        panic!("expected the steps and the channels: {blocks:?}");
+    };
+    // As the README says: change the two lines in [alerting], add the channels at the end.
+    let written = std::fs::read_to_string(kw.config_path()).expect("the written file");
+    let mut edited = String::new();
+    for line in written.lines() {
+        if let Some(new) = steps
+            .lines()
+            .find(|new| new.split('=').next() == line.split('=').next() && line.contains('='))
+        {
+            edited.push_str(new);
+        } else {
+            edited.push_str(line);
+        }
+        edited.push('\n');
+    }
+    assert!(
+        edited.contains("notify = [\"admin-sms\"] }]"),
+        "the lines were found"
+    );
+    edited.push_str(channels);
+    std::fs::write(kw.config_path(), edited).expect("write");
+    // A valid file: `alert test` gets as far as trying each channel.
+    let out = kw.run(&["alert", "test", "log"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unknown = kw.run(&["alert", "test", "pager"]);
+    assert!(
+        stderr(&unknown).contains("The channels are: admin-email, admin-sms, log"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]

@@ -168,14 +168,10 @@ const DOCS: &[(&str, &str)] = &[
          which channels. \"log\" is keepwatch's own log; add [[channel]]s for email, SMS,\n\
          chat or webhooks (examples at the end of this file).",
     ),
-    ("alerting.business_hours.after", ""),
-    ("alerting.business_hours.notify", ""),
     (
         "alerting.off_hours",
         "Escalation steps for emergencies outside business hours.",
     ),
-    ("alerting.off_hours.after", ""),
-    ("alerting.off_hours.notify", ""),
     (
         "channel",
         "Where alerts are sent (see the examples at the end of this file).",
@@ -372,7 +368,7 @@ const EXAMPLES: &str = r##"
 
 /// The commented TOML text for `config`.
 pub fn commented(config: &Config) -> String {
-    let values = toml::to_string(config).unwrap_or_default();
+    let values = values(config);
     let mut out = String::from(HEADER);
     let mut section = String::new();
     for line in values.lines().filter(|line| !line.trim().is_empty()) {
@@ -398,6 +394,61 @@ pub fn commented(config: &Config) -> String {
     }
     out.push_str(EXAMPLES);
     out
+}
+
+/// `config` as TOML, with the escalation steps written as one line each
+/// (`business_hours = [{ after = "0m", notify = ["log"] }]`) rather than as
+/// `[[alerting.business_hours]]` tables: an admin edits that line in place,
+/// where pasting the steps from the README as tables would clash with them.
+fn values(config: &Config) -> String {
+    let text = toml::to_string(config).unwrap_or_default();
+    let step_table = |line: &str| {
+        ["business_hours", "off_hours"]
+            .iter()
+            .any(|key| line.trim() == format!("[[alerting.{key}]]"))
+    };
+    let mut out = String::new();
+    let mut in_steps = false;
+    let mut steps_written = false;
+    for line in text.lines() {
+        if step_table(line) {
+            in_steps = true;
+            if !steps_written {
+                steps_written = true;
+                for (key, steps) in [
+                    ("business_hours", &config.alerting.business_hours),
+                    ("off_hours", &config.alerting.off_hours),
+                ] {
+                    out.push_str(&format!("{key} = [{}]\n", inline_steps(steps)));
+                }
+            }
+            continue;
+        }
+        if in_steps && (line.trim().is_empty() || !line.trim_start().starts_with('[')) {
+            // The step tables' own keys and the blank lines between them.
+            continue;
+        }
+        in_steps = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn inline_steps(steps: &[crate::alert::Step]) -> String {
+    steps
+        .iter()
+        .map(|step| {
+            let notify = toml::Value::Array(
+                step.notify
+                    .iter()
+                    .map(|name| toml::Value::String(name.clone()))
+                    .collect(),
+            );
+            format!("{{ after = \"{}\", notify = {notify} }}", step.delay())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn doc_for(path: &str) -> Option<&'static str> {
@@ -508,8 +559,26 @@ mod tests {
     }
 
     #[test]
+    fn escalation_steps_are_one_line_each_and_round_trip() {
+        let text = "[alerting]\n\
+                    business_hours = [{ after = \"0m\", notify = [\"mail\"] }, { after = \"15m\", notify = [\"sms\", \"log\"] }]\n\
+                    [[channel]]\nname = \"mail\"\ntype = \"log\"\n\
+                    [[channel]]\nname = \"sms\"\ntype = \"log\"\n";
+        let config = parse(Path::new("k.toml"), text).unwrap();
+        let written = commented(&config);
+        assert!(
+            written.contains(
+                "\nbusiness_hours = [{ after = \"0m\", notify = [\"mail\"] }, { after = \"15m\", notify = [\"sms\", \"log\"] }]\n"
+            ),
+            "{written}"
+        );
+        assert!(!written.contains("[[alerting."), "{written}");
+        assert_eq!(parse(Path::new("k.toml"), &written).unwrap(), config);
+    }
+
+    #[test]
     fn every_setting_is_explained() {
-        let values = toml::to_string(&Config::default()).unwrap();
+        let values = values(&Config::default());
         let mut section = String::new();
         for line in values.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let path = match table_header(line) {

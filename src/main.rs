@@ -18,6 +18,23 @@ use keepwatch::store::Store;
 
 /// Monitoring for small businesses: watches this computer and the services
 /// your business depends on, and tells you in plain words how they are doing.
+/// Prints a line to standard output. A reader that went away (`keepwatch
+/// status | head`) is no reason to crash, so a failed write is ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Like [`say!`], without the line break.
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "keepwatch", version)]
 struct Cli {
@@ -156,9 +173,9 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
     )
     .map_err(|err| err.to_string())?;
     if let Some(backup) = &written.backup {
-        println!("The previous file was kept as {}.", backup.display());
+        say!("The previous file was kept as {}.", backup.display());
     }
-    println!(
+    say!(
         "Wrote {}. Every setting in it is explained; start monitoring with `keepwatch run`.",
         written.path.display()
     );
@@ -212,7 +229,7 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     let loaded = load(path, explicit)?;
     let database = database_path(&loaded.config)?;
     if !database.exists() {
-        println!(
+        say!(
             "keepwatch has not run yet on this computer (no data in {}).\nStart it with `keepwatch run`.",
             database.display()
         );
@@ -235,11 +252,11 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
         states: &states,
         incidents: &incidents,
     };
-    print!(
+    say_part!(
         "{}",
         status::render(&summary, services, &latest, now, &calendar)
     );
-    print!("{}", alerts_text(&store, now, &calendar)?);
+    say_part!("{}", alerts_text(&store, now, &calendar)?);
     Ok(())
 }
 
@@ -272,7 +289,7 @@ fn acknowledge(path: &Path, explicit: bool, id: i64, by: &str) -> Result<(), Str
     let alert = store
         .acknowledge(id, by, SystemClock.now())
         .map_err(|err| err.to_string())?;
-    println!(
+    say!(
         "Alert {id} ({}) is acknowledged by {by}: keepwatch stops escalating and reminding. You still hear when it is resolved.",
         alert.title
     );
@@ -283,7 +300,7 @@ fn list_alerts(path: &Path, explicit: bool) -> Result<(), String> {
     let loaded = load(path, explicit)?;
     let store = existing_store(&loaded.config)?;
     let calendar = calendar(&loaded.config)?;
-    print!("{}", alerts_text(&store, SystemClock.now(), &calendar)?);
+    say_part!("{}", alerts_text(&store, SystemClock.now(), &calendar)?);
     Ok(())
 }
 
@@ -313,10 +330,10 @@ fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), 
     let mut failed = 0;
     for (name, result) in &results {
         match result {
-            Ok(()) => println!("{name}: sent (the receiving server accepted it)"),
+            Ok(()) => say!("{name}: sent (the receiving server accepted it)"),
             Err(err) => {
                 failed += 1;
-                println!("{name}: FAILED: {}", err.reason);
+                say!("{name}: FAILED: {}", err.reason);
             }
         }
     }
@@ -371,7 +388,7 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
             } else {
                 services.join(", ")
             };
-            println!(
+            say!(
                 "Maintenance {id} started: alerts about {what} are held back until {}. End it early with `keepwatch maintenance stop {id}`.",
                 local(end)
             );
@@ -386,8 +403,8 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
                         "Maintenance {id} is not running (see `keepwatch maintenance list`)."
                     ));
                 }
-                (0, None) => println!("No maintenance window is running."),
-                (n, _) => println!("Ended {n} maintenance window(s); alerts flow again."),
+                (0, None) => say!("No maintenance window is running."),
+                (n, _) => say!("Ended {n} maintenance window(s); alerts flow again."),
             }
         }
         MaintenanceAction::List => {
@@ -398,12 +415,12 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
                 any = true;
                 match (parsed.active_until(now, tz), parsed.next_start(now, tz)) {
                     (Some(until), _) => {
-                        println!("{} (planned): in force until {}", window.name, local(until))
+                        say!("{} (planned): in force until {}", window.name, local(until))
                     }
                     (None, Some(start)) => {
-                        println!("{} (planned): next from {}", window.name, local(start))
+                        say!("{} (planned): next from {}", window.name, local(start))
                     }
-                    (None, None) => println!("{} (planned): over", window.name),
+                    (None, None) => say!("{} (planned): over", window.name),
                 }
             }
             for window in store
@@ -416,7 +433,7 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
                 } else {
                     window.services.join(", ")
                 };
-                println!(
+                say!(
                     "{} ({}): {what}, {} until {} — end it with `keepwatch maintenance stop {}`",
                     window.id,
                     window.name,
@@ -426,7 +443,7 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
                 );
             }
             if !any {
-                println!(
+                say!(
                     "No maintenance windows. Plan one with a [[maintenance]] block in the config, or start one now with `keepwatch maintenance start --for 1h`."
                 );
             }
@@ -469,7 +486,7 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
         .map_err(|err| format!("cannot start: {err}"))?;
     let checker = Arc::new(Checker::new(Arc::new(SystemClock)));
     let outcomes = runtime.block_on(check_all(checker, &services, config.checks.max_concurrent));
-    print!("{}", status::render_checks(&services, &outcomes));
+    say_part!("{}", status::render_checks(&services, &outcomes));
     if outcomes.iter().any(|o| o.state == State::Down) {
         return Err("At least one service is down.".to_owned());
     }

@@ -86,9 +86,9 @@ pub struct BusinessConfig {
     /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
     pub special_days: BTreeMap<String, String>,
     /// Sales per open hour, so reports can estimate what an outage cost;
-    /// unset, reports say how to add it instead of inventing a number.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revenue_per_hour: Option<f64>,
+    /// 0 (the default) means not set, and reports say how to set it instead
+    /// of inventing a number.
+    pub revenue_per_hour: f64,
     /// How much a closed hour counts against an open one in cost estimates
     /// (0.1: an hour down at night costs a tenth of one in opening hours).
     pub off_hours_weight: f64,
@@ -105,7 +105,7 @@ impl Default for BusinessConfig {
             hours: WeeklyHours::default(),
             holidays: Vec::new(),
             special_days: BTreeMap::new(),
-            revenue_per_hour: None,
+            revenue_per_hour: 0.0,
             off_hours_weight: 0.1,
             currency: "€".to_owned(),
         }

@@ -53,7 +53,7 @@ const DOCS: &[(&str, &str)] = &[
     ),
     (
         "business.revenue_per_hour",
-        "Your sales per open hour, e.g. 400.0. Reports use it to estimate what an outage cost.",
+        "Your sales per open hour, e.g. 400.0: reports use it to estimate what an outage cost\n(0: not set; reports then say how to set it).",
     ),
     (
         "business.off_hours_weight",

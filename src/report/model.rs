@@ -402,13 +402,14 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
     extra.dedup();
     names.extend(extra.into_iter().map(|name| (name, None)));
 
+    let revenue = Some(config.business.revenue_per_hour).filter(|rate| *rate > 0.0);
     let rate_of = |spec: Option<&ServiceSpec>| -> Option<f64> {
         let common = &spec?.common;
         common.cost_per_hour.or_else(|| {
             let share = common
                 .revenue_share
                 .unwrap_or(if common.critical { 1.0 } else { 0.0 });
-            config.business.revenue_per_hour.map(|rate| rate * share)
+            revenue.map(|rate| rate * share)
         })
     };
     let cost = |rate: Option<f64>, down: &Spans| -> Option<f64> {
@@ -669,7 +670,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
         covered_from,
         services,
         stories,
-        revenue_per_hour: config.business.revenue_per_hour,
+        revenue_per_hour: revenue,
         off_hours_weight: config.business.off_hours_weight,
         currency: config.business.currency.clone(),
         total_cost,

@@ -43,7 +43,7 @@ fn config() -> Config {
     config.business.name = "Zoë's Café".to_owned();
     config.business.timezone = "Europe/Berlin".to_owned();
     config.business.holidays = vec!["2026-10-02".to_owned()];
-    config.business.revenue_per_hour = Some(400.0);
+    config.business.revenue_per_hour = 400.0;
     config.services = vec![
         service(
             "name = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\ncritical = true\ndepends_on = [\"Database\"]",
@@ -440,7 +440,7 @@ fn the_executive_text_is_plain_and_the_technical_one_has_the_numbers() {
 fn without_a_sales_figure_the_report_says_how_to_add_one() {
     let (store, _dir) = october();
     let mut config = config();
-    config.business.revenue_per_hour = None;
+    config.business.revenue_per_hour = 0.0;
     let report = report_of(&store, &config, Audience::Executive);
     assert_eq!(report.total_cost, None);
     assert!(report.services.iter().all(|s| s.cost.is_none()));

@@ -32,5 +32,6 @@ pub mod deploy;
 pub mod notify;
 pub mod observation;
 pub mod plain;
+pub mod printable;
 pub mod status;
 pub mod store;

@@ -387,3 +387,34 @@ fn a_rule_opens_an_alert_after_its_hold_time_and_classifies_it() {
         "nothing sent at night"
     );
 }
+
+#[test]
+fn a_check_that_could_not_be_run_leaves_the_service_up_and_warns_once() {
+    let mut config = Config::default();
+    config.services = crate::config::parse(
+        std::path::Path::new("k.toml"),
+        "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\ninterval = \"30s\"\n",
+    )
+    .unwrap()
+    .services;
+    let mut sim = sim(Scenario::Idle, config, |h| h);
+    let up = || crate::checks::CheckOutcome::up("Shop answered");
+    let no_files = || crate::checks::local::not_run("Shop", "Too many open files");
+    sim.run_checks([up()]);
+    sim.run_checks(std::iter::repeat_with(no_files).take(10));
+    let store = sim.agent.store();
+    let status = &store.service_statuses().unwrap()[0];
+    assert_eq!(status.state, crate::checks::State::Up);
+    assert!(
+        store
+            .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.open_alerts().unwrap().is_empty());
+    assert_eq!(sim.count(services::metric::STATE, "Shop"), 1);
+    let warnings = sim.events("keepwatch");
+    assert_eq!(warnings.len(), 1, "rate-limited: {warnings:?}");
+    assert!(warnings[0].contains("Too many open files"), "{warnings:?}");
+    assert!(sim.events("service").is_empty());
+}

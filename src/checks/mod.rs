@@ -30,6 +30,7 @@ mod db;
 pub mod dns;
 pub mod http;
 pub mod mysql;
+pub mod local;
 mod net;
 mod outcome;
 pub mod ping;
@@ -119,7 +120,7 @@ impl Checker {
                 ),
             ),
         };
-        apply_budget(common, outcome)
+        local::judge(&common.name, apply_budget(common, outcome))
     }
 }
 

@@ -171,7 +171,7 @@ pub fn render(
     if !agent.events.is_empty() {
         let _ = writeln!(out, "\nRecent events:");
         for (at, message) in &agent.events {
-            let _ = writeln!(out, "  {}  {message}", when(*at));
+            let _ = writeln!(out, "  {}  {}", when(*at), printable::line(message));
         }
     }
     out

@@ -13,8 +13,8 @@ use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
-use keepwatch::{printable, status};
 use keepwatch::store::Store;
+use keepwatch::{printable, status};
 
 /// Monitoring for small businesses: watches this computer and the services
 /// your business depends on, and tells you in plain words how they are doing.
@@ -489,7 +489,10 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
     let checker = Arc::new(Checker::new(Arc::new(SystemClock)));
     let outcomes = runtime.block_on(check_all(checker, &services, config.checks.max_concurrent));
     say_part!("{}", status::render_checks(&services, &outcomes));
-    if outcomes.iter().any(|o| o.was_run() && o.state == State::Down) {
+    if outcomes
+        .iter()
+        .any(|o| o.was_run() && o.state == State::Down)
+    {
         return Err("At least one service is down.".to_owned());
     }
     if outcomes.iter().any(|o| !o.was_run()) {

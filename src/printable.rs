@@ -76,7 +76,10 @@ impl<W: io::Write> io::Write for LogRecords<W> {
             Some(body) => (body, "\n"),
             None => (&*text, ""),
         };
-        if !body.chars().any(|c| c.is_control() && c != '\u{1b}' && c != '\t') {
+        if !body
+            .chars()
+            .any(|c| c.is_control() && c != '\u{1b}' && c != '\t')
+        {
             self.0.write_all(buf)?;
             return Ok(buf.len());
         }
@@ -108,7 +111,10 @@ mod tests {
 
     #[test]
     fn ordinary_names_are_shown_as_they_are() {
-        assert!(matches!(name("shop website"), Cow::Borrowed("shop website")));
+        assert!(matches!(
+            name("shop website"),
+            Cow::Borrowed("shop website")
+        ));
         assert_eq!(name("Café ☕"), "Café ☕");
     }
 
@@ -145,7 +151,10 @@ mod tests {
             "WARN web\n    ERROR forged is down\n"
         );
         assert_eq!(logged("WARN a\rb\u{7}\n"), "WARN a\\rb\\u{7}\n");
-        assert_eq!(logged("INFO \u{1b}[1mplain\u{1b}[0m\n"), "INFO \u{1b}[1mplain\u{1b}[0m\n");
+        assert_eq!(
+            logged("INFO \u{1b}[1mplain\u{1b}[0m\n"),
+            "INFO \u{1b}[1mplain\u{1b}[0m\n"
+        );
     }
 
     #[test]

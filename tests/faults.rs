@@ -31,10 +31,17 @@ fn odd_service_names_are_shown_cut_and_escaped_everywhere() {
     assert!(errors.contains("At least one service is down."), "{errors}");
     assert!(shown.contains("2 services checked"), "{shown}");
     for line in shown.lines() {
-        assert!(line.chars().count() < 1_200, "a line of {} characters", line.len());
+        assert!(
+            line.chars().count() < 1_200,
+            "a line of {} characters",
+            line.len()
+        );
         assert!(!line.starts_with("ERROR forged"), "{shown}");
     }
-    assert!(shown.contains(&format!("{}…  DOWN", "a".repeat(80))), "{shown}");
+    assert!(
+        shown.contains(&format!("{}…  DOWN", "a".repeat(80))),
+        "{shown}"
+    );
     assert!(shown.contains("Shop\\nERROR forged line"), "{shown}");
 
     let mut running = kw.start();
@@ -116,7 +123,10 @@ fn running_out_of_file_descriptors_is_keepwatchs_problem_not_the_services() {
     // varies with the build; walking the limit up finds the tight spot.
     for files in 6..24 {
         let (shown, errors) = check_with_file_limit(&kw, files);
-        for line in shown.lines().filter(|l| l.starts_with("Shop") || l.starts_with("Port")) {
+        for line in shown
+            .lines()
+            .filter(|l| l.starts_with("Shop") || l.starts_with("Port"))
+        {
             assert!(
                 !line.contains("DOWN"),
                 "with {files} file descriptors a service that is fine was called down:\n{shown}{errors}"

@@ -301,9 +301,9 @@ impl Agent {
     /// Tells the admin (the log and the event history) that a check could not
     /// be run, at most once per [`NOT_RUN_WARNING_EVERY`].
     fn warn_not_run(&mut self, explanation: &str, now: Timestamp) {
-        let recently = self.last_not_run_warning.is_some_and(|at| {
-            now.duration_since(at) < NOT_RUN_WARNING_EVERY
-        });
+        let recently = self
+            .last_not_run_warning
+            .is_some_and(|at| now.duration_since(at) < NOT_RUN_WARNING_EVERY);
         if recently {
             tracing::debug!("{explanation}");
             return;

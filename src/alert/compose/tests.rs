@@ -262,9 +262,22 @@ fn a_name_with_line_breaks_or_of_any_length_gives_a_one_line_subject() {
         kind: NoticeKind::Opened,
         alert: alert(1, "web\r\nBcc: everyone@example.com\r\n is down"),
     };
-    let message = compose(&batch(vec![forged], &dependents, &tz, "2026-11-23T09:01:00Z"));
-    assert!(!message.subject.contains(['\r', '\n']), "{:?}", message.subject);
-    assert!(message.subject.contains("web\\r\\nBcc:"), "{:?}", message.subject);
+    let message = compose(&batch(
+        vec![forged],
+        &dependents,
+        &tz,
+        "2026-11-23T09:01:00Z",
+    ));
+    assert!(
+        !message.subject.contains(['\r', '\n']),
+        "{:?}",
+        message.subject
+    );
+    assert!(
+        message.subject.contains("web\\r\\nBcc:"),
+        "{:?}",
+        message.subject
+    );
 
     let long = Item {
         kind: NoticeKind::Opened,

@@ -6,6 +6,7 @@ use jiff::tz::TimeZone;
 
 use super::model::{Report, ServiceReport, Story, trend};
 use crate::checks::{FailureKind, State};
+use crate::printable::name;
 
 /// A percentage to two decimals, never rounded up to 100% while anything was down.
 pub fn percent(value: f64) -> String {
@@ -114,12 +115,15 @@ pub fn verdict(report: &Report) -> String {
     let first = if outages == 0 {
         let all = report.services.len();
         if all == 1 {
-            format!("{when}: {} was available all the time.", service.name)
+            format!(
+                "{when}: {} was available all the time.",
+                name(&service.name)
+            )
         } else {
             format!("{when}: all {all} services were available all the time.")
         }
     } else {
-        format!("{when}: {} was available {share}.", service.name)
+        format!("{when}: {} was available {share}.", name(&service.name))
     };
     let cost = match report.total_cost {
         Some(total) if total > 0.0 => format!(
@@ -141,12 +145,12 @@ pub fn verdict(report: &Report) -> String {
 /// One service's line: availability in business terms.
 pub fn service_line(service: &ServiceReport, tz: &TimeZone) -> String {
     let Some(availability) = service.availability else {
-        return format!("{}: no records for this time.", service.name);
+        return format!("{}: no records for this time.", name(&service.name));
     };
     let rating = service.rating.map_or("", |r| r.words());
     let mut line = format!(
         "{}: {} available, {rating} (aim: {}).",
-        service.name,
+        name(&service.name),
         percent(availability),
         percent(service.target)
     );
@@ -207,14 +211,14 @@ pub fn story(story: &Story, report: &Report, tz: &TimeZone) -> String {
             };
             format!(
                 "{} was {state} on {} to {until} ({}).",
-                story.service,
+                name(&story.service),
                 when(story.started, tz),
                 length(story.counted_ms)
             )
         }
         None => format!(
             "{} has been {state} since {} ({} so far).",
-            story.service,
+            name(&story.service),
             when(story.started, tz),
             length(story.counted_ms)
         ),
@@ -223,13 +227,15 @@ pub fn story(story: &Story, report: &Report, tz: &TimeZone) -> String {
     text.push_str(&format!(" Why: {why}."));
     if let Some(parent) = &story.caused_by {
         text.push_str(&format!(
-            " This happened because {parent} was down, which {} needs.",
-            story.service
+            " This happened because {} was down, which {} needs.",
+            name(parent),
+            name(&story.service)
         ));
     }
     match &story.acked {
         Some((by, after)) => text.push_str(&format!(
-            " {by} took charge after {}.",
+            " {} took charge after {}.",
+            name(by),
             length(after.as_millis() as i64)
         )),
         None if story.state == State::Down => text.push_str(" Nobody marked it as taken in hand."),
@@ -284,7 +290,7 @@ pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
             let share = (change.abs() * 100.0).round();
             lines.push(format!(
                 "{} answered {share}% {} than in the period before.",
-                service.name,
+                name(&service.name),
                 if change > 0.0 { "slower" } else { "faster" }
             ));
         }
@@ -303,7 +309,7 @@ pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
         lines.push(format!(
             "The disk {} on {} will be full {soon}, on {}, at the current rate. It is {:.0}% full now.",
             forecast.disk,
-            forecast.host,
+            name(&forecast.host),
             forecast.full_at.to_zoned_datetime(tz.clone()).strftime("%-d %B"),
             forecast.used_percent
         ));
@@ -319,7 +325,9 @@ pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
             };
             lines.push(format!(
                 "The computer {} was {what} than before: {:.0}% on average, up from {:.0}%.",
-                pressure.host, pressure.average, before
+                name(&pressure.host),
+                pressure.average,
+                before
             ));
         }
     }
@@ -331,7 +339,7 @@ pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
         };
         lines.push(format!(
             "The security certificate of {} {verb} on {}. It must be renewed before then, or visitors see a warning.",
-            cert.service,
+            name(&cert.service),
             cert.expires.to_zoned_datetime(tz.clone()).strftime("%-d %B %Y")
         ));
     }

@@ -77,6 +77,7 @@ pub fn failure(kind: Option<FailureKind>) -> &'static str {
         Some(QueryFailed) => "it could not read its data",
         Some(Slow) => "it was slow",
         Some(PacketLoss) => "the network to it lost messages",
+        Some(NotRun) => "our monitoring computer was too busy to look",
     }
 }
 

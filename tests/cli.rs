@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/web.rs"]
+mod web;
+
 /// A sandbox with its own home, config file and data folder.
 struct Keepwatch {
     dir: tempfile::TempDir,
@@ -140,24 +143,7 @@ impl Drop for Running {
 
 /// A tiny web server on 127.0.0.1 that answers every request with `200 ok`.
 fn web_server() -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    port
+    web::serve_ok(String::new())
 }
 
 /// A port on 127.0.0.1 where nothing listens.

@@ -4,47 +4,21 @@
 
 #![cfg(unix)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use smtp::{SmtpOptions, SmtpServer};
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/smtp.rs"]
 mod smtp;
-#[path = "support/web.rs"]
-mod web;
 
-/// A home folder with `keepwatch.toml` (data kept inside it).
-fn sandbox(config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let text = format!(
-        "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{config}",
-        dir.path().join("data").display()
-    );
-    std::fs::write(dir.path().join("keepwatch.toml"), text).expect("write config");
-    dir
-}
-
-fn keepwatch(home: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keepwatch"));
-    command
-        .args(args)
-        .current_dir(home)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TZ", "UTC")
-        .stdin(Stdio::null());
-    command
-}
+use binary::{Keepwatch, closed_port, web_server_with};
 
 /// Runs `keepwatch doctor --json` (plus `extra`): its exit code and findings.
-fn doctor(home: &Path, extra: &[&str]) -> (i32, Value) {
-    let out = keepwatch(home, &[&["doctor", "--json"], extra].concat())
-        .output()
-        .expect("run doctor");
+fn doctor(kw: &Keepwatch, extra: &[&str]) -> (i32, Value) {
+    let out = kw.run(&[&["doctor", "--json"], extra].concat());
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
         panic!(
             "doctor printed no JSON ({err}): {}{}",
@@ -75,7 +49,7 @@ fn findings(json: &Value, area: &str) -> Vec<(String, String)> {
 
 /// A web server on 127.0.0.1 answering every request with 200 and this `Date`.
 fn web_server_dated(date: String) -> u16 {
-    web::serve_ok(format!("Date: {date}\r\n"))
+    web_server_with(format!("Date: {date}\r\n"))
 }
 
 fn http_date(offset: jiff::SignedDuration) -> String {
@@ -85,20 +59,13 @@ fn http_date(offset: jiff::SignedDuration) -> String {
         .expect("date")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[test]
 fn a_typo_is_a_problem_on_its_line_and_nothing_else_is_judged_on_defaults() {
-    let home = sandbox(
+    let home = Keepwatch::new();
+    home.config(
         "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\nintervall = \"5s\"\n",
     );
-    let (code, json) = doctor(home.path(), &[]);
+    let (code, json) = doctor(&home, &[]);
     assert_eq!(code, 2, "{json:#}");
     let config = findings(&json, "config");
     assert!(
@@ -118,10 +85,11 @@ fn a_typo_is_a_problem_on_its_line_and_nothing_else_is_judged_on_defaults() {
 #[test]
 fn a_clock_far_off_the_time_of_a_web_service_is_a_problem() {
     let web = web_server_dated(http_date(jiff::SignedDuration::from_mins(10)));
-    let home = sandbox(&format!(
+    let home = Keepwatch::new();
+    home.config(&format!(
         "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{web}/\"\n"
     ));
-    let (code, json) = doctor(home.path(), &[]);
+    let (code, json) = doctor(&home, &[]);
     assert_eq!(code, 2);
     let clock = findings(&json, "clock");
     assert_eq!(clock[0].0, "problem", "{clock:?}");
@@ -131,10 +99,11 @@ fn a_clock_far_off_the_time_of_a_web_service_is_a_problem() {
     );
 
     let right = web_server_dated(http_date(jiff::SignedDuration::ZERO));
-    let home = sandbox(&format!(
+    let home = Keepwatch::new();
+    home.config(&format!(
         "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{right}/\"\n"
     ));
-    let (_, json) = doctor(home.path(), &[]);
+    let (_, json) = doctor(&home, &[]);
     assert_eq!(findings(&json, "clock")[0].0, "ok", "{json:#}");
     assert_eq!(findings(&json, "service")[0].0, "ok", "{json:#}");
 }
@@ -148,14 +117,15 @@ fn an_email_channel_is_tried_without_sending_unless_asked() {
         "[[channel]]\nname = \"admin-email\"\ntype = \"email\"\n{}",
         server.channel_toml()
     );
-    let home = sandbox(&channel);
-    let (_, json) = doctor(home.path(), &[]);
+    let home = Keepwatch::new();
+    home.config(&channel);
+    let (_, json) = doctor(&home, &[]);
     let channel = findings(&json, "channel");
     assert_eq!(channel[0].0, "ok", "{channel:?}");
     assert!(channel[0].1.contains("nothing sent"), "{channel:?}");
     assert_eq!(server.count(), 0, "doctor sent a message without --send");
 
-    let (_, json) = doctor(home.path(), &["--send"]);
+    let (_, json) = doctor(&home, &["--send"]);
     assert!(
         findings(&json, "channel")[0]
             .1
@@ -163,11 +133,12 @@ fn an_email_channel_is_tried_without_sending_unless_asked() {
     );
     assert_eq!(server.wait_for(1, Duration::from_secs(10)).len(), 1);
 
-    let dead = sandbox(&format!(
+    let dead = Keepwatch::new();
+    dead.config(&format!(
         "[[channel]]\nname = \"admin-email\"\ntype = \"email\"\nserver = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nfrom = \"kw@example.com\"\nto = [\"admin@example.com\"]\n",
-        free_port()
+        closed_port()
     ));
-    let (code, json) = doctor(dead.path(), &[]);
+    let (code, json) = doctor(&dead, &[]);
     assert_eq!(code, 2);
     let channel = findings(&json, "channel");
     assert!(
@@ -176,27 +147,19 @@ fn an_email_channel_is_tried_without_sending_unless_asked() {
     );
 }
 
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_fixable_problem_is_reported_and_once_fixed_everything_is_green() {
     let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
         return;
     };
-    let port = free_port();
-    let home = sandbox(&format!(
+    let port = closed_port();
+    let home = Keepwatch::new();
+    home.config(&format!(
         "[[service]]\nname = \"Warehouse\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n\
          [[channel]]\nname = \"admin-email\"\ntype = \"email\"\n{}",
         server.channel_toml()
     ));
-    let (code, json) = doctor(home.path(), &[]);
+    let (code, json) = doctor(&home, &[]);
     assert_eq!(code, 2, "{json:#}");
     let service = findings(&json, "service");
     assert_eq!(service[0].0, "problem");
@@ -208,16 +171,10 @@ fn a_fixable_problem_is_reported_and_once_fixed_everything_is_green() {
 
     // The fixes: the warehouse is started, and so is keepwatch.
     let _warehouse = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
-    let _agent = Agent(
-        keepwatch(home.path(), &["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start keepwatch run"),
-    );
+    let _agent = home.start();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (code, json) = doctor(home.path(), &[]);
+        let (code, json) = doctor(&home, &[]);
         if code == 0 {
             assert!(
                 findings(&json, "agent")[0]
@@ -229,9 +186,7 @@ fn a_fixable_problem_is_reported_and_once_fixed_everything_is_green() {
         assert!(Instant::now() < deadline, "never all green: {json:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let text = keepwatch(home.path(), &["doctor"])
-        .output()
-        .expect("doctor");
+    let text = home.run(&["doctor"]);
     assert!(
         String::from_utf8_lossy(&text.stdout).ends_with("All is well: keepwatch is ready.\n"),
         "{}",

@@ -15,7 +15,7 @@ use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::doctor;
 use keepwatch::deploy::init::{self, InitOptions};
 use keepwatch::store::Store;
-use keepwatch::{printable, status};
+use keepwatch::{printable, report, status};
 
 /// Monitoring for small businesses: watches this computer and the services
 /// your business depends on, and tells you in plain words how they are doing.
@@ -101,6 +101,29 @@ enum Command {
         #[command(subcommand)]
         action: AlertAction,
     },
+    /// Write a report on how the services did: for managers (plain words,
+    /// cost) or, with `--audience technical`, for the admin.
+    Report {
+        /// today, yesterday, this-week (the default), last-week, this-month,
+        /// last-month or last-30-days, in the business time zone.
+        #[arg(long)]
+        period: Option<String>,
+        /// First day to cover, e.g. 2026-11-01 (with --to).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day to cover, e.g. 2026-11-30 (with --from).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// executive (for managers) or technical (for the admin).
+        #[arg(long, default_value = "executive")]
+        audience: String,
+        /// text.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Write to this file instead of the screen.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Hold back alerts during planned or unplanned work.
     Maintenance {
         #[command(subcommand)]
@@ -163,6 +186,24 @@ fn main() -> ExitCode {
             action: AlertAction::Test { channel },
         } => test_channels(&path, explicit, channel.as_deref()),
         Command::Maintenance { action } => maintenance(&path, explicit, action),
+        Command::Report {
+            period,
+            from,
+            to,
+            audience,
+            format,
+            out,
+        } => {
+            let request = ReportRequest {
+                period,
+                from,
+                to,
+                audience,
+                format,
+                out,
+            };
+            write_report(&path, explicit, &request)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -491,6 +532,63 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// What `keepwatch report` was asked for.
+struct ReportRequest {
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    audience: String,
+    format: String,
+    out: Option<PathBuf>,
+}
+
+fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<(), String> {
+    let audience: report::Audience = request
+        .audience
+        .parse()
+        .map_err(|err| format!("--audience: {err}"))?;
+    if request.format != "text" {
+        return Err(format!(
+            "--format {}: unknown format; use text",
+            request.format
+        ));
+    }
+    let loaded = load(path, explicit)?;
+    let config = loaded.config;
+    let store = existing_store(&config)?;
+    let calendar = calendar(&config)?;
+    let now = SystemClock.now();
+    let tz = calendar.time_zone();
+    let period = report::period_for(
+        request.period.as_deref(),
+        request.from.as_deref(),
+        request.to.as_deref(),
+        now,
+        tz,
+    )?;
+    let previous = period.previous(tz).ok();
+    let inputs = report::Inputs {
+        store: &store,
+        config: &config,
+        calendar: &calendar,
+        period,
+        previous,
+        now,
+        audience,
+    };
+    let model = report::build(&inputs).map_err(|err| err.to_string())?;
+    let text = report::text::render(&model);
+    match &request.out {
+        Some(file) => {
+            std::fs::write(file, text)
+                .map_err(|err| format!("cannot write the report to {}: {err}", file.display()))?;
+            say!("Wrote the report to {}.", file.display());
+        }
+        None => say_part!("{text}"),
     }
     Ok(())
 }

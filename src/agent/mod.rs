@@ -269,6 +269,13 @@ impl Agent {
                 value: took.as_secs_f64() * 1000.0,
             });
         }
+        if let Some(expires) = outcome.certificate_expires {
+            self.check_samples.push(Sample {
+                key: key(services::metric::CERTIFICATE_EXPIRES),
+                at: now,
+                value: expires.as_second() as f64,
+            });
+        }
         match finished.verdict {
             Verdict::Changed { from, to } => self.service_changed(name, from, to, &outcome, now),
             Verdict::RetryNow => {

@@ -95,7 +95,7 @@ impl AgentConfig {
 }
 
 /// The business the monitored systems earn money for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusinessConfig {
     /// The business's name, used in reports and messages.
@@ -110,6 +110,15 @@ pub struct BusinessConfig {
     pub holidays: Vec<String>,
     /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
     pub special_days: BTreeMap<String, String>,
+    /// Sales per open hour, so reports can estimate what an outage cost;
+    /// 0 (the default) means not set, and reports say how to set it instead
+    /// of inventing a number.
+    pub revenue_per_hour: f64,
+    /// How much a closed hour counts against an open one in cost estimates
+    /// (0.1: an hour down at night costs a tenth of one in opening hours).
+    pub off_hours_weight: f64,
+    /// The currency sign reports put before amounts.
+    pub currency: String,
 }
 
 impl Default for BusinessConfig {
@@ -121,6 +130,9 @@ impl Default for BusinessConfig {
             hours: WeeklyHours::default(),
             holidays: Vec::new(),
             special_days: BTreeMap::new(),
+            revenue_per_hour: 0.0,
+            off_hours_weight: 0.1,
+            currency: "€".to_owned(),
         }
     }
 }

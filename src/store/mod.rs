@@ -430,6 +430,33 @@ impl Store {
         Ok(events)
     }
 
+    /// Events in `from..to`, oldest first, for reports.
+    pub fn events_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Event>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading events", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, kind, message FROM events WHERE at_ms >= ?1 AND at_ms < ?2
+                 ORDER BY at_ms, id",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([from.as_millisecond(), to.as_millisecond()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(fail)?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (at_ms, kind, message) = row.map_err(fail)?;
+            events.push(Event {
+                at: self.timestamp(at_ms)?,
+                kind,
+                message,
+            });
+        }
+        Ok(events)
+    }
+
     /// Remembers a small piece of agent state (e.g. `started_at`, `pid`,
     /// `throttle_mode`) across restarts, replacing any previous value.
     pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use keepwatch::checks::{Checker, State, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
+use keepwatch::deploy::doctor;
 use keepwatch::deploy::init::{self, InitOptions};
 use keepwatch::store::Store;
 use keepwatch::{printable, report, status};
@@ -66,6 +67,17 @@ enum Command {
     },
     /// Monitor in the foreground until Ctrl-C.
     Run,
+    /// Check that this computer is ready to monitor and say how to fix what
+    /// is not. Exit code: 0 all ok, 1 warnings, 2 problems.
+    Doctor {
+        /// Print the findings as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Send a real test message through every channel (otherwise an
+        /// email channel only connects and logs in).
+        #[arg(long)]
+        send: bool,
+    },
     /// Show the latest state of this computer and of each service.
     Status,
     /// Check every service (or the one named) once now and say what was found.
@@ -159,7 +171,11 @@ fn main() -> ExitCode {
         let here = std::env::current_dir().unwrap_or_default();
         config::default_path(&here, dirs::config_dir().as_deref())
     });
+    if let Command::Doctor { json, send } = cli.command {
+        return doctor(path, explicit, json, send);
+    }
     let result = match cli.command {
+        Command::Doctor { .. } => Ok(()),
         Command::Init { defaults, force } => run_init(path, defaults, force),
         Command::Run => run_agent(&path, explicit),
         Command::Status => show_status(&path, explicit),
@@ -223,6 +239,31 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
     Ok(())
 }
 
+fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = doctor::DoctorOptions {
+        config_path,
+        explicit,
+        send,
+    };
+    let report = runtime.block_on(doctor::examine(&options, Arc::new(SystemClock)));
+    if json {
+        say!("{}", report.to_json());
+    } else {
+        say_part!("{}", report.render());
+    }
+    ExitCode::from(report.exit_code())
+}
+
 fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -247,13 +288,19 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         }
         let config = loaded.config;
         let database = database_path(&config)?;
-        let store = Store::open(&database, &config.storage).map_err(|err| err.to_string())?;
+        // One keepwatch at a time, before a damaged file could be moved aside.
+        Store::create_folder(&database).map_err(|err| err.to_string())?;
         let _lock = agent::claim(&database).map_err(|err| err.to_string())?;
+        let (store, recovery) = Store::open_for_run(&database, &config.storage, SystemClock.now())
+            .map_err(|err| err.to_string())?;
         tracing::info!("keeping history in {}", database.display());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let host = host_name(&config);
+        let host = config.agent.host_name();
         let source = SystemSource::new().map_err(|err| err.to_string())?;
         let mut agent = Agent::new(config, host, clock.clone(), Box::new(source), store);
+        if let Some(recovery) = &recovery {
+            agent.database_recovered(recovery);
+        }
         if let Origin::LastGood(err) = &loaded.origin {
             let first = err.problems.first().map(ToString::to_string).unwrap_or_default();
             agent.event(clock.now(), "config", &format!("started on the last good config; the file is broken: {first}"));
@@ -597,7 +644,6 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
     Ok(())
 }
 
-/// The database file: in `[agent] data_dir`, else the per-user data folder.
 /// The config as `keepwatch run` would start with it (the last good copy if
 /// the file is broken).
 fn load(path: &Path, explicit: bool) -> Result<config::Loaded, String> {
@@ -621,24 +667,7 @@ fn calendar(config: &Config) -> Result<Calendar, String> {
 }
 
 fn database_path(config: &Config) -> Result<PathBuf, String> {
-    let dir = if config.agent.data_dir.as_os_str().is_empty() {
-        dirs::data_local_dir()
-            .map(|dir| dir.join("keepwatch"))
-            .ok_or(
-                "cannot tell where this user's data folder is; set data_dir in the [agent] section",
-            )?
-    } else {
-        config.agent.data_dir.clone()
-    };
-    Ok(dir.join("keepwatch.db"))
-}
-
-fn host_name(config: &Config) -> String {
-    if config.agent.name.is_empty() {
-        sysinfo::System::host_name().unwrap_or_else(|_| "this-computer".to_owned())
-    } else {
-        config.agent.name.clone()
-    }
+    config.agent.database_path()
 }
 
 fn init_logging(config: &Config) {

@@ -304,13 +304,19 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         }
         let config = loaded.config;
         let database = database_path(&config)?;
-        let store = Store::open(&database, &config.storage).map_err(|err| err.to_string())?;
+        // One keepwatch at a time, before a damaged file could be moved aside.
+        Store::create_folder(&database).map_err(|err| err.to_string())?;
         let _lock = agent::claim(&database).map_err(|err| err.to_string())?;
+        let (store, recovery) = Store::open_for_run(&database, &config.storage, SystemClock.now())
+            .map_err(|err| err.to_string())?;
         tracing::info!("keeping history in {}", database.display());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let host = config.agent.host_name();
         let source = SystemSource::new().map_err(|err| err.to_string())?;
         let mut agent = Agent::new(config, host, clock.clone(), Box::new(source), store);
+        if let Some(recovery) = &recovery {
+            agent.database_recovered(recovery);
+        }
         if let Origin::LastGood(err) = &loaded.origin {
             let first = err.problems.first().map(ToString::to_string).unwrap_or_default();
             agent.event(clock.now(), "config", &format!("started on the last good config; the file is broken: {first}"));

@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 
 #[path = "support/binary.rs"]
 mod binary;
-use binary::{Keepwatch, closed_port, web_server};
+use binary::{ALWAYS_OPEN, Keepwatch, closed_port, web_server};
 
 fn two_services(web: u16, closed: u16) -> String {
     format!(
@@ -232,11 +232,6 @@ fn run_checks_services_and_status_shows_their_state() {
     assert!(log.contains("Warehouse is down"), "{log}");
     assert!(kw.status().contains("refused"));
 }
-
-/// Open around the clock, so a test's alerts go out whatever time it runs.
-const ALWAYS_OPEN: &str = "[business.hours]\nmonday = \"00:00-24:00\"\ntuesday = \"00:00-24:00\"\n\
-    wednesday = \"00:00-24:00\"\nthursday = \"00:00-24:00\"\nfriday = \"00:00-24:00\"\n\
-    saturday = \"00:00-24:00\"\nsunday = \"00:00-24:00\"\n";
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -41,6 +41,7 @@ mod buffered;
 mod codec;
 mod error;
 mod maintain;
+mod recover;
 mod schema;
 mod services;
 
@@ -48,6 +49,7 @@ pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWin
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use maintain::MaintenanceReport;
+pub use recover::Recovery;
 pub use services::{Incident, IncidentChange, ServiceStatus};
 
 use std::collections::HashMap;
@@ -103,6 +105,17 @@ pub struct Event {
 }
 
 impl Store {
+    /// Creates the folder the database at `path` lives in, if need be.
+    pub fn create_folder(path: &Path) -> Result<(), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Opens the database at `path`, creating it (and its folder) if needed and
     /// upgrading its schema.
     ///
@@ -110,16 +123,15 @@ impl Store {
     /// created or written, the file is not a SQLite database or belongs to
     /// another program, or it was written by a newer keepwatch.
     pub fn open(path: &Path, config: &StorageConfig) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
+        Store::create_folder(path)?;
         let open_error = |source: rusqlite::Error| {
             let path = path.to_path_buf();
             match source.sqlite_error_code() {
                 Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
+                Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                    path,
+                    detail: source.to_string(),
+                },
                 Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                     StoreError::Busy { path }
                 }

@@ -174,3 +174,8 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+/// Open around the clock, so a test's alerts go out whatever time it runs.
+pub const ALWAYS_OPEN: &str = "[business.hours]\nmonday = \"00:00-24:00\"\ntuesday = \"00:00-24:00\"\n\
+    wednesday = \"00:00-24:00\"\nthursday = \"00:00-24:00\"\nfriday = \"00:00-24:00\"\n\
+    saturday = \"00:00-24:00\"\nsunday = \"00:00-24:00\"\n";

@@ -102,9 +102,17 @@ impl Store {
     ) -> Result<(Store, Option<Recovery>), StoreError> {
         refuse_unusable(path)?;
         let problem = match Store::open(path, config) {
-            Ok(store) => match store.quick_check() {
-                Ok(()) => return Ok((store, None)),
-                Err(problem) => problem,
+            Ok(store) => match Store::quick_check(path) {
+                Ok(found) if found.is_empty() => return Ok((store, None)),
+                Ok(found) => found
+                    .iter()
+                    .flat_map(|line| line.lines())
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty() && !line.starts_with("***"))
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Err(err) => return Err(err),
             },
             // The header said SQLite and keepwatch, so "not a database" now
             // means a damaged page further in.
@@ -124,30 +132,6 @@ impl Store {
         store.save_from(&mut recovery);
         store.ids = store.load_series()?;
         Ok((store, Some(recovery)))
-    }
-
-    /// SQLite's quick integrity check (every page and index, without
-    /// comparing index contents): `Err` with what it found.
-    pub fn quick_check(&self) -> Result<(), String> {
-        let found: Result<Vec<String>, rusqlite::Error> = self
-            .conn
-            .prepare("PRAGMA quick_check(5)")
-            .and_then(|mut statement| {
-                statement
-                    .query_map([], |row| row.get::<_, String>(0))?
-                    .collect()
-            });
-        match found {
-            Ok(lines) if lines.iter().all(|line| line == "ok") => Ok(()),
-            Ok(lines) => Err(lines
-                .iter()
-                .flat_map(|line| line.lines())
-                .map(str::trim)
-                .filter(|line| !line.is_empty() && !line.starts_with("***"))
-                .collect::<Vec<_>>()
-                .join("; ")),
-            Err(err) => Err(err.to_string()),
-        }
     }
 
     /// Copies every readable row of the damaged database at `damaged` into

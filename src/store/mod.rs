@@ -360,6 +360,32 @@ impl Store {
         Ok(history)
     }
 
+    /// SQLite's quick integrity check of the file at `path`, opened read-only
+    /// so a running agent is not disturbed: an empty list when the file is
+    /// sound, else what SQLite found wrong (at most 20 lines).
+    pub fn quick_check(path: &Path) -> Result<Vec<String>, StoreError> {
+        let fail = |source| StoreError::sqlite("checking integrity", path, source);
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
+        let lines = conn
+            .prepare("PRAGMA quick_check(20)")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            });
+        match lines {
+            Ok(lines) => Ok(lines.into_iter().filter(|line| line != "ok").collect()),
+            // Damage bad enough that the check itself cannot read the file.
+            Err(err) if err.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
+                Ok(vec![err.to_string()])
+            }
+            Err(err) => Err(fail(err)),
+        }
+    }
+
     /// Bytes the database occupies (pages in use; free pages are not counted,
     /// as SQLite reuses them before growing the file).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@ use crate::checks::ping::{PingMethod, Via};
 use crate::checks::{CheckSpec, ServiceSpec};
 use crate::clock::Clock;
 use crate::config::{ByteSize, StorageConfig};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Below this much free space, writes can fail any minute.
 const FREE_SPACE_PROBLEM: u64 = 50_000_000;
@@ -71,7 +71,7 @@ pub(super) fn data_folder(
         storage.max_size,
     ));
     if database.exists() {
-        findings.push(integrity(database, storage));
+        findings.push(integrity(database));
         findings.push(cap(size, storage.max_size));
     }
     findings
@@ -149,26 +149,26 @@ fn disk_space(folder: &Path, free: Option<u64>, size: u64, max_size: ByteSize) -
     }
 }
 
-fn integrity(database: &Path, storage: &StorageConfig) -> Finding {
-    let damage = match Store::open(database, storage).map(|store| store.quick_check()) {
-        Ok(Ok(())) => {
-            return Finding::ok(
-                Area::Data,
-                format!(
-                    "the database {} passed its integrity check",
-                    database.display()
-                ),
-            );
-        }
-        Ok(Err(problem)) => problem,
-        Err(StoreError::Corrupt { detail, .. }) => detail,
-        Err(err) => return Finding::problem(Area::Data, err.to_string()),
-    };
-    Finding::problem(
-        Area::Data,
-        format!("the database {} is damaged: {damage}", database.display()),
-    )
-    .fix("at its next start keepwatch moves the file aside and starts a new one, copying over what can still be read; restart it (`keepwatch run`), and check the disk, which may be failing (e.g. `smartctl -a`)")
+fn integrity(database: &Path) -> Finding {
+    match Store::quick_check(database) {
+        Ok(errors) if errors.is_empty() => Finding::ok(
+            Area::Data,
+            format!(
+                "the database {} passed its integrity check",
+                database.display()
+            ),
+        ),
+        Ok(errors) => Finding::problem(
+            Area::Data,
+            format!(
+                "the database {} is damaged: {}",
+                database.display(),
+                errors.join("; ")
+            ),
+        )
+        .fix("at its next start keepwatch moves the file aside and starts a new one, copying over what can still be read; restart it (`keepwatch run`), and check the disk, which may be failing (e.g. `smartctl -a`)"),
+        Err(err) => Finding::problem(Area::Data, err.to_string()),
+    }
 }
 
 fn cap(size: u64, max_size: ByteSize) -> Finding {

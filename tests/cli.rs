@@ -280,6 +280,25 @@ fn run_collects_every_family_into_sqlite_and_stops_cleanly() {
 }
 
 #[test]
+fn a_start_raises_no_false_alarm_about_keepwatch_itself() {
+    // Real process, real clock: the first self-measurements come right after
+    // start, when a single scheduler tick over a few milliseconds used to read
+    // as "keepwatch itself used 254% of one core" and throttled the agent.
+    let kw = Keepwatch::new();
+    kw.config(FAST);
+    let started = Instant::now();
+    let mut running = kw.start();
+    // Collecting every second, so the throttle judges own use on every tick,
+    // past the first complete measurement window (5 s).
+    running.wait_for("the first complete self-measurement", |_| {
+        started.elapsed() > Duration::from_secs(7)
+    });
+    let log = running.stop();
+    assert!(!log.contains("keepwatch itself used"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+}
+
+#[test]
 fn a_broken_config_without_a_good_copy_stops_with_every_problem() {
     let kw = Keepwatch::new();
     kw.config("[collect]\ncpu = 5\nmemroy = \"1s\"\n");

@@ -4,6 +4,7 @@
 #![cfg(unix)]
 
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 #[path = "support/binary.rs"]
 mod binary;

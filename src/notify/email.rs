@@ -24,7 +24,7 @@ use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::checks::Secret;
+use crate::checks::{Secret, host_problem};
 use crate::config::Duration;
 
 /// `type = "email"`: where and how to hand messages to a mail server.
@@ -174,11 +174,13 @@ impl EmailChannel {
                 "no mail server is given".to_owned(),
                 Some("write its host name, e.g. `server = \"smtp.example.com\"`"),
             );
-        } else if self.server.contains([' ', '/', '@']) {
+        } else if let Some((message, hint)) = host_problem("server", &self.server) {
+            problem("server", message, hint.as_deref());
+        } else if self.server.contains('@') {
             problem(
                 "server",
                 format!("`{}` is not a host name", self.server),
-                Some("write only the host name, e.g. `smtp.example.com`, and the port in `port`"),
+                Some("write only the mail server's host name, e.g. `smtp.example.com`"),
             );
         }
         if self.port == Some(0) {

@@ -34,5 +34,6 @@ pub mod notify;
 pub mod observation;
 pub mod plain;
 pub mod printable;
+pub mod report;
 pub mod status;
 pub mod store;

@@ -24,7 +24,7 @@ use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::checks::{Secret, host_problem};
+use crate::checks::Secret;
 use crate::config::Duration;
 
 /// `type = "email"`: where and how to hand messages to a mail server.
@@ -70,7 +70,7 @@ pub struct EmailChannel {
 const QUIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn default_timeout() -> Duration {
-    Duration::from_secs(30)
+    EmailChannel::DEFAULT_TIMEOUT
 }
 
 /// How the connection to the mail server is encrypted.
@@ -100,7 +100,8 @@ impl EmailSecurity {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The setting's value as written in the config.
+    pub fn name(self) -> &'static str {
         match self {
             Self::StartTls => "starttls",
             Self::Tls => "tls",
@@ -151,6 +152,9 @@ impl fmt::Display for EmailProblem {
 }
 
 impl EmailChannel {
+    /// How long a delivery may take unless `timeout` says otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
     /// The port connected to: `port`, or the usual one for `security`.
     pub fn port(&self) -> u16 {
         self.port.unwrap_or_else(|| self.security.default_port())
@@ -174,13 +178,23 @@ impl EmailChannel {
                 "no mail server is given".to_owned(),
                 Some("write its host name, e.g. `server = \"smtp.example.com\"`"),
             );
-        } else if let Some((message, hint)) = host_problem("server", &self.server) {
-            problem("server", message, hint.as_deref());
-        } else if self.server.contains('@') {
+        } else if let Some((host, port)) = self
+            .server
+            .rsplit_once(':')
+            .filter(|(host, port)| !host.contains(':') && port.parse::<u16>().is_ok())
+        {
+            problem(
+                "server",
+                format!("`{}` has the port in it", self.server),
+                Some(&format!(
+                    "write the host and the port apart: `server = \"{host}\"` and `port = {port}`"
+                )),
+            );
+        } else if self.server.contains([' ', '/', '@']) {
             problem(
                 "server",
                 format!("`{}` is not a host name", self.server),
-                Some("write only the mail server's host name, e.g. `smtp.example.com`"),
+                Some("write only the host name, e.g. `smtp.example.com`, and the port in `port`"),
             );
         }
         if self.port == Some(0) {
@@ -381,6 +395,18 @@ impl EmailChannel {
     /// One delivery, from connecting to the server's acceptance.
     async fn deliver(&self, message: &Message) -> Result<(), SendError> {
         let email = self.compose(message)?;
+        self.session(Some(&email)).await
+    }
+
+    /// Connects, secures and logs in as a delivery would, then says goodbye
+    /// without sending: `keepwatch doctor` tests a channel this way, so the
+    /// admin learns of a wrong port, certificate or password without a mail.
+    pub async fn probe(&self) -> Result<(), SendError> {
+        self.session(None).await
+    }
+
+    /// Connects, secures, logs in and, when there is an email, sends it.
+    async fn session(&self, email: Option<&lettre::Message>) -> Result<(), SendError> {
         let credentials = self.credentials()?;
         let tls = match self.security {
             EmailSecurity::Plain => None,
@@ -427,10 +453,12 @@ impl EmailChannel {
                     .await
                     .map_err(|err| self.explain(Step::Login, &Cause::of(&err)))?;
             }
-            connection
-                .send(email.envelope(), &email.formatted())
-                .await
-                .map_err(|err| self.explain(Step::Send, &Cause::of(&err)))?;
+            if let Some(email) = email {
+                connection
+                    .send(email.envelope(), &email.formatted())
+                    .await
+                    .map_err(|err| self.explain(Step::Send, &Cause::of(&err)))?;
+            }
             Ok(connection)
         };
         let mut connection = match tokio::time::timeout(timeout, session).await {
@@ -764,6 +792,26 @@ mod tests {
         ));
         let text = toml::to_string(&email).unwrap();
         assert_eq!(channel(&text), email, "{text}");
+    }
+
+    #[test]
+    fn a_port_written_into_the_server_is_refused_with_both_settings_to_write() {
+        let problems = channel(
+            "server = \"127.0.0.1:25255\"\nport = 25\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]",
+        )
+        .problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let text = problems[0].to_string();
+        assert!(
+            text.contains("`127.0.0.1:25255` has the port in it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`server = \"127.0.0.1\"` and `port = 25255`"),
+            "{text}"
+        );
+        let ipv6 = channel("server = \"::1\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]");
+        assert!(ipv6.problems().is_empty(), "{:?}", ipv6.problems());
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn a_file_that_is_not_a_database_is_a_clear_error() {
     assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains("not a SQLite database"), "{message}");
+    assert!(message.contains("not a keepwatch database"), "{message}");
 }
 
 #[test]
@@ -706,4 +706,15 @@ fn a_database_from_before_day_chunks_is_upgraded_with_its_data() {
 
 fn open_in_path(path: &std::path::Path) -> Store {
     Store::open(path, &StorageConfig::default()).unwrap()
+}
+
+impl Store {
+    /// Makes the store refuse every write (`true`) as a full disk would, or
+    /// take them again (`false`). A size limit would not do: a small row
+    /// still fits in a page that has room.
+    pub(crate) fn refuse_writes(&self, refuse: bool) {
+        self.conn
+            .execute_batch(&format!("PRAGMA query_only = {refuse}"))
+            .unwrap();
+    }
 }

@@ -55,7 +55,7 @@ pub use batch::check_all;
 pub use confirm::{Confirmer, Verdict};
 pub use outcome::{CheckOutcome, FailureKind, State};
 pub use secret::{Secret, SecretError};
-pub use settings::{MIN_INTERVAL, SettingProblem, host_problem};
+pub use settings::SettingProblem;
 pub use spec::{CheckSpec, Common, ServiceSpec};
 
 use crate::clock::Clock;

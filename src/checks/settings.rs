@@ -22,7 +22,7 @@ pub struct SettingProblem {
 
 /// The shortest time between two runs of a check: shorter would make
 /// keepwatch a load on the service it watches.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ServiceSpec {
     /// Every mistake in these settings that shows without the network.
@@ -137,8 +137,8 @@ fn with_scheme(text: &str) -> Option<String> {
 }
 
 /// What is wrong with a host name or address written under `key`, if
-/// anything. Shared by the checks and the mail server of an email channel.
-pub fn host_problem(key: &str, host: &str) -> Option<(String, Option<String>)> {
+/// anything.
+pub(crate) fn host_problem(key: &str, host: &str) -> Option<(String, Option<String>)> {
     let example = "write a name like \"db.example.com\" or an address like \"192.0.2.10\"";
     if host.trim().is_empty() {
         return Some(("the host is empty".to_owned(), Some(example.to_owned())));

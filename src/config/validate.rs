@@ -496,16 +496,17 @@ fn leading_key(problem: &str) -> Option<&str> {
 }
 
 /// What is wrong with a name that has characters people cannot see or type
-/// (a control character, a zero-width space pasted from a web page): it would
+/// (a zero-width space or a direction mark pasted from a web page): it would
 /// show blank or garbled in messages, and two names that look the same would
 /// differ.
 fn hidden_characters(name: &str) -> Option<String> {
+    // Control characters (a newline) are left to safe printing, which shows
+    // them escaped everywhere; these are invisible even when escaped.
     let hidden = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-            )
+        matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
     };
     let found = name.chars().find(|c| hidden(*c))?;
     Some(format!(

@@ -12,8 +12,8 @@ use keepwatch::checks::{Checker, State, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
-use keepwatch::deploy::doctor;
 use keepwatch::deploy::init::{self, InitOptions};
+use keepwatch::deploy::{doctor, service};
 use keepwatch::store::Store;
 use keepwatch::{printable, report, status};
 
@@ -64,6 +64,14 @@ enum Command {
         /// Replace an existing file (a backup copy is kept beside it).
         #[arg(long)]
         force: bool,
+        /// Also install keepwatch as a background service (see `keepwatch service install`).
+        #[arg(long)]
+        service: bool,
+    },
+    /// Run keepwatch in the background at boot, as you, without administrator rights.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
     },
     /// Monitor in the foreground until Ctrl-C.
     Run,
@@ -117,7 +125,7 @@ enum Command {
         /// executive (for managers) or technical (for the admin).
         #[arg(long, default_value = "executive")]
         audience: String,
-        /// text.
+        /// text, html (one file, ready to email) or pdf (needs --out).
         #[arg(long, default_value = "text")]
         format: String,
         /// Write to this file instead of the screen.
@@ -129,6 +137,22 @@ enum Command {
         #[command(subcommand)]
         action: MaintenanceAction,
     },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum ServiceAction {
+    /// Install and start the background service (safe to repeat).
+    Install,
+    /// Stop and remove the background service; your settings and data stay.
+    Uninstall,
+    /// Say whether it is installed and running.
+    Status,
+    /// Start the installed service.
+    Start,
+    /// Stop the installed service until the next start or boot.
+    Stop,
+    /// Show the last lines of its log.
+    Logs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,7 +200,15 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Doctor { .. } => Ok(()),
-        Command::Init { defaults, force } => run_init(path, defaults, force),
+        Command::Init {
+            defaults,
+            force,
+            service,
+        } => run_init(path.clone(), defaults, force).and_then(|()| match service {
+            true => manage_service(&path, ServiceAction::Install),
+            false => Ok(()),
+        }),
+        Command::Service { action } => manage_service(&path, action),
         Command::Run => run_agent(&path, explicit),
         Command::Status => show_status(&path, explicit),
         Command::Check { name } => check_services(&path, explicit, name.as_deref()),
@@ -252,6 +284,67 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
         "Wrote {}. Every setting in it is explained; start monitoring with `keepwatch run`.",
         written.path.display()
     );
+    Ok(())
+}
+
+/// What the background service runs: this binary, with this config file.
+fn service_context(path: &Path) -> Result<service::Context, String> {
+    let config = std::path::absolute(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let loaded = load(&config, true)?;
+    let binary = std::env::current_exe()
+        .and_then(|exe| exe.canonicalize())
+        .map_err(|err| format!("cannot tell where the keepwatch program is: {err}"))?;
+    let home = dirs::home_dir().ok_or("cannot tell where your home folder is")?;
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .or_else(|| {
+            let out = std::process::Command::new("id").arg("-un").output().ok()?;
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (out.status.success() && !name.is_empty()).then_some(name)
+        })
+        .ok_or("cannot tell your user name (USER is not set)")?;
+    Ok(service::Context {
+        binary,
+        config,
+        data: loaded.config.agent.database_path()?,
+        uid: owner_id(&home),
+        home,
+        user,
+    })
+}
+
+#[cfg(unix)]
+fn owner_id(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).map(|meta| meta.uid()).unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn owner_id(_: &Path) -> u32 {
+    0
+}
+
+fn manage_service(path: &Path, action: ServiceAction) -> Result<(), String> {
+    if !path.exists() {
+        return Err(format!(
+            "There is no config file at {} yet; write one first with `keepwatch init` (or `keepwatch init --service`, which also installs the service).",
+            path.display()
+        ));
+    }
+    let context = service_context(path)?;
+    let platform = service::this_platform();
+    let runner = service::SystemRunner;
+    let said = match action {
+        ServiceAction::Install => platform.install(&context, &runner),
+        ServiceAction::Uninstall => platform.uninstall(&context, &runner),
+        ServiceAction::Status => platform.status(&context, &runner),
+        ServiceAction::Start => platform.start(&context, &runner),
+        ServiceAction::Stop => platform.stop(&context, &runner),
+        ServiceAction::Logs => platform.logs(&context, &runner),
+    }
+    .map_err(|err| err.to_string())?;
+    say!("{}", said.trim_end());
     Ok(())
 }
 
@@ -573,11 +666,9 @@ fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<
         .audience
         .parse()
         .map_err(|err| format!("--audience: {err}"))?;
-    if request.format != "text" {
-        return Err(format!(
-            "--format {}: unknown format; use text",
-            request.format
-        ));
+    let format: report::Format = request.format.parse()?;
+    if format == report::Format::Pdf && request.out.is_none() {
+        return Err("A PDF needs a file to go to: add --out report.pdf".to_owned());
     }
     let loaded = load(path, explicit)?;
     let config = loaded.config;
@@ -603,14 +694,14 @@ fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<
         audience,
     };
     let model = report::build(&inputs).map_err(|err| err.to_string())?;
-    let text = report::text::render(&model);
+    let bytes = report::render(&model, format)?;
     match &request.out {
         Some(file) => {
-            std::fs::write(file, text)
+            std::fs::write(file, bytes)
                 .map_err(|err| format!("cannot write the report to {}: {err}", file.display()))?;
             say!("Wrote the report to {}.", file.display());
         }
-        None => say_part!("{text}"),
+        None => say_part!("{}", String::from_utf8_lossy(&bytes)),
     }
     Ok(())
 }

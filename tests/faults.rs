@@ -362,3 +362,109 @@ fn an_unusable_database_is_refused_with_its_cause_and_fix() {
         "the file was changed"
     );
 }
+
+/// Hostile config files: each must end in a located error or a working
+/// config, never a panic. Made here rather than committed, since some are
+/// megabytes.
+fn hostile_configs() -> Vec<(&'static str, Vec<u8>)> {
+    let service = |name: &str| {
+        format!("[[service]]\nname = \"{name}\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n")
+    };
+    let many: String = (0..5_000).map(|i| service(&format!("s{i}"))).collect();
+    let deep = format!("x = {}1{}\n", "[".repeat(5_000), "]".repeat(5_000));
+    let deep_tables = format!("x = {}1{}\n", "{ a = ".repeat(2_000), " }".repeat(2_000));
+    vec![
+        (
+            "huge number",
+            b"[collect]\ncpu = 99999999999999999999999\n".to_vec(),
+        ),
+        (
+            "i64 max interval",
+            b"[collect]\ncpu = \"9223372036854775807s\"\n".to_vec(),
+        ),
+        (
+            "negative number",
+            b"[checks]\nmax_concurrent = -5\n".to_vec(),
+        ),
+        (
+            "huge port",
+            format!("{}port = 99999999\n", service("a")).into_bytes(),
+        ),
+        (
+            "huge timeout",
+            format!("{}timeout = \"99999999999d\"\n", service("a")).into_bytes(),
+        ),
+        (
+            "10 MB string",
+            format!("[agent]\nname = \"{}\"\n", "x".repeat(10_000_000)).into_bytes(),
+        ),
+        (
+            "10 MB service name",
+            service(&"n".repeat(10_000_000)).into_bytes(),
+        ),
+        ("deep arrays", deep.into_bytes()),
+        ("deep inline tables", deep_tables.into_bytes()),
+        ("not UTF-8", b"[agent]\nname = \"\xff\xfe\xfd\"\n".to_vec()),
+        ("NUL", b"[agent]\nname = \"a\0b\"\n\0\n".to_vec()),
+        ("5,000 services", many.into_bytes()),
+        (
+            "duplicate names",
+            format!("{}{}", service("a"), service("a")).into_bytes(),
+        ),
+        (
+            "control characters in a name",
+            service("a\\u0007\\u001b[31m\\r\\nb").into_bytes(),
+        ),
+        (
+            "duplicate table",
+            b"[agent]\nname = \"a\"\n[agent]\nname = \"b\"\n".to_vec(),
+        ),
+        ("empty", Vec::new()),
+        ("only garbage", b"\x00\x01\x02[[[[=====".to_vec()),
+    ]
+}
+
+#[test]
+fn hostile_configs_end_in_a_located_error_or_a_working_config() {
+    let kw = Keepwatch::new();
+    let mut table = vec![format!("{:<32} {:<8} outcome", "config", "panics")];
+    for (what, text) in hostile_configs() {
+        let path = kw.config_path();
+        // Each case on its own: no last good copy to fall back on.
+        let _ = std::fs::remove_file(kw.home().join("keepwatch.toml.last-good"));
+        std::fs::write(&path, &text).expect("write config");
+        let started = Instant::now();
+        let out = kw.run(&["status"]);
+        let took = started.elapsed();
+        let said = String::from_utf8_lossy(&out.stderr);
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.code().is_some(),
+            "{what}: killed by a signal ({})",
+            out.status
+        );
+        assert!(!said.contains("panicked"), "{what}: {}", printable(&said));
+        let outcome = if out.status.success() {
+            assert!(!shown.is_empty(), "{what}: said nothing");
+            "working config"
+        } else {
+            assert!(
+                said.contains("line ") || said.contains("keepwatch.toml"),
+                "{what}: the error does not say where: {}",
+                printable(&said)
+            );
+            "located error"
+        };
+        table.push(format!(
+            "{what:<32} {:<8} {outcome} ({} ms)",
+            0,
+            took.as_millis()
+        ));
+    }
+    println!("{}", table.join("\n"));
+}
+
+/// At most 2,000 characters of `text`, for assertion messages.
+fn printable(text: &str) -> String {
+    text.chars().take(2_000).collect()
+}

@@ -463,8 +463,10 @@ fn check_services(config: &Config, text: &str, problems: &mut Vec<Problem>) {
                 setting.hint,
             ));
         }
-        let at = locate_service(text, name, index);
+        // Found only for a problem: looking costs a pass over the file, and a
+        // file of thousands of services would take a pass per service.
         let mut report = |message: String, hint: Option<String>| {
+            let at = locate_service(text, name, index);
             problems.push(located(at, format!("service[{index}]"), message, hint));
         };
         if names[..index].contains(name) {

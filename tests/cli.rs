@@ -4,6 +4,7 @@
 #![cfg(unix)]
 
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 #[path = "support/binary.rs"]
 mod binary;
@@ -120,6 +121,25 @@ fn run_collects_every_family_into_sqlite_and_stops_cleanly() {
     assert!(status.contains("not running: stopped"), "{status}");
     assert!(status.contains("testhost, as measured"), "{status}");
     assert!(kw.home().join("data/keepwatch.db").exists());
+}
+
+#[test]
+fn a_start_raises_no_false_alarm_about_keepwatch_itself() {
+    // Real process, real clock: the first self-measurements come right after
+    // start, when a single scheduler tick over a few milliseconds used to read
+    // as "keepwatch itself used 254% of one core" and throttled the agent.
+    let kw = Keepwatch::new();
+    kw.config(FAST);
+    let started = Instant::now();
+    let mut running = kw.start();
+    // Collecting every second, so the throttle judges own use on every tick,
+    // past the first complete measurement window (5 s).
+    running.wait_for("the first complete self-measurement", |_| {
+        started.elapsed() > Duration::from_secs(7)
+    });
+    let log = running.stop();
+    assert!(!log.contains("keepwatch itself used"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
 }
 
 #[test]

@@ -341,23 +341,9 @@ const BODY_LIMIT: usize = 1 << 20;
 pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> CheckOutcome {
     let name = common.name.as_str();
     let limit = common.timeout.std();
-    let url = match reqwest::Url::parse(&spec.url) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => url,
-        Ok(_) => {
-            return config_error(
-                name,
-                format!(
-                    "the URL {} must start with http:// or https:// and name a host",
-                    quote(&spec.url)
-                ),
-            );
-        }
-        Err(err) => {
-            return config_error(
-                name,
-                format!("the URL {} is not valid ({err})", quote(&spec.url)),
-            );
-        }
+    let url = match super::settings::parse_url(&spec.url) {
+        Ok(url) => url,
+        Err((message, _)) => return config_error(name, message),
     };
     let host = url
         .host_str()

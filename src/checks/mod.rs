@@ -37,6 +37,7 @@ pub mod ping;
 pub mod postgres;
 pub mod redis;
 mod secret;
+mod settings;
 mod spec;
 pub mod tcp;
 #[cfg(test)]
@@ -54,6 +55,7 @@ pub use batch::check_all;
 pub use confirm::{Confirmer, Verdict};
 pub use outcome::{CheckOutcome, FailureKind, State};
 pub use secret::{Secret, SecretError};
+pub use settings::SettingProblem;
 pub use spec::{CheckSpec, Common, ServiceSpec};
 
 use crate::clock::Clock;

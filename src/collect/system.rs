@@ -24,7 +24,7 @@ pub struct SystemSource {
     /// next `cpu.usage_percent` is measured over.
     host: System,
     /// Only keepwatch's own process, for its own CPU use.
-    own: System,
+    own_process: System,
     pid: Option<Pid>,
     disks: Disks,
     networks: Networks,
@@ -34,7 +34,7 @@ pub struct SystemSource {
     cpu_primed_at: Instant,
     cpu_ready: bool,
     net_previous: Option<(Instant, HashMap<String, NetCounters>)>,
-    own_previous: Option<(Instant, u64)>,
+    own: OwnCpuWindow,
 }
 
 impl std::fmt::Debug for SystemSource {
@@ -57,7 +57,7 @@ impl SystemSource {
             reason: e.to_string(),
         };
         let mut host = System::new().map_err(init)?;
-        let own = System::new().map_err(init)?;
+        let own_process = System::new().map_err(init)?;
         let disks = Disks::new().map_err(init)?;
         let networks = Networks::new().map_err(init)?;
         // An unknown pid only costs us the own-CPU figure, not host metrics.
@@ -72,7 +72,7 @@ impl SystemSource {
 
         let mut source = Self {
             host,
-            own,
+            own_process,
             pid,
             disks,
             networks,
@@ -80,7 +80,7 @@ impl SystemSource {
             cpu_primed_at,
             cpu_ready: false,
             net_previous: None,
-            own_previous: None,
+            own: OwnCpuWindow::default(),
         };
         source.read_network();
         source.own_cpu_percent();
@@ -213,18 +213,13 @@ impl MetricsSource for SystemSource {
 
     fn own_cpu_percent(&mut self) -> Option<f64> {
         let pid = self.pid?;
-        self.own.refresh_processes_specifics(
+        self.own_process.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[pid]),
             true,
             ProcessRefreshKind::nothing().with_cpu().without_tasks(),
         );
-        let cpu_ms = self.own.process(pid)?.accumulated_cpu_time();
-        let now = Instant::now();
-        let percent = self.own_previous.and_then(|(then, previous_ms)| {
-            percent_of_one_core(previous_ms, cpu_ms, now.saturating_duration_since(then))
-        });
-        self.own_previous = Some((now, cpu_ms));
-        percent
+        let cpu_ms = self.own_process.process(pid)?.accumulated_cpu_time();
+        self.own.observe(Instant::now(), cpu_ms)
     }
 
     fn cpu_count(&self) -> usize {
@@ -279,6 +274,47 @@ pub(crate) fn rate_per_sec(previous: u64, current: u64, elapsed: Duration) -> Op
         return None;
     }
     Some(counter_delta(previous, current)? as f64 / secs)
+}
+
+/// The shortest wall time keepwatch's own CPU use is measured over. The OS
+/// counts a process's CPU time in scheduler ticks (10 ms on Linux), so over the
+/// few milliseconds between start and the first collection a single tick reads
+/// as hundreds of percent of a core — a false "keepwatch itself used 254%"
+/// alarm at start. Over 5 s a tick is at most 0.2%, a tenth of the default
+/// 2% limit.
+pub(crate) const OWN_CPU_MIN_WINDOW: Duration = Duration::from_secs(5);
+
+/// keepwatch's own CPU use, measured over windows of at least
+/// [`OWN_CPU_MIN_WINDOW`]. Asked more often, it answers with the figure of the
+/// latest complete window instead of one over a shorter, unreliable span.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct OwnCpuWindow {
+    /// Where the current window started: when, and the CPU time then (ms).
+    start: Option<(Instant, u64)>,
+    /// The figure of the latest complete window.
+    latest: Option<f64>,
+}
+
+impl OwnCpuWindow {
+    /// Takes the process's total CPU time (ms, all cores) read at `now`;
+    /// returns its use over the latest complete window, `None` until the
+    /// first one is complete.
+    pub(crate) fn observe(&mut self, now: Instant, cpu_ms: u64) -> Option<f64> {
+        match self.start {
+            Some((then, previous_ms)) => {
+                let elapsed = now.saturating_duration_since(then);
+                if elapsed >= OWN_CPU_MIN_WINDOW {
+                    self.latest = percent_of_one_core(previous_ms, cpu_ms, elapsed);
+                    self.start = Some((now, cpu_ms));
+                } else if cpu_ms < previous_ms {
+                    // A counter that went backwards: start a new window.
+                    self.start = Some((now, cpu_ms));
+                }
+            }
+            None => self.start = Some((now, cpu_ms)),
+        }
+        self.latest
+    }
 }
 
 /// CPU time used (in milliseconds, across all cores) as a share of one core
@@ -565,6 +601,25 @@ mod tests {
     }
 
     #[test]
+    fn own_cpu_is_measured_over_a_window_long_enough_for_the_tick_size() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut own = OwnCpuWindow::default();
+        assert_eq!(own.observe(at(0), 1_000), None, "nothing to compare with");
+        // Start-up: one 10 ms tick 4 ms later is not 250% of a core.
+        assert_eq!(own.observe(at(4), 1_010), None);
+        assert_eq!(own.observe(at(3_000), 1_020), None);
+        // The first complete window: 25 ms of CPU in 5 s.
+        assert_eq!(own.observe(at(5_000), 1_025), Some(0.5));
+        // Until the next window completes, the latest figure stands.
+        assert_eq!(own.observe(at(5_010), 1_035), Some(0.5));
+        assert_eq!(own.observe(at(10_000), 1_525), Some(10.0));
+        // A counter that went backwards gives no figure and starts over.
+        assert_eq!(own.observe(at(15_000), 10), None);
+        assert_eq!(own.observe(at(20_000), 60), Some(1.0));
+    }
+
+    #[test]
     fn cpu_readings_clamp_and_drop_non_numbers() {
         let r = cpu_readings(42.5, &[10.0, 100.5, f32::NAN, -1.0]);
         assert_eq!(value(&r, metric::CPU_USAGE_PERCENT, ""), Some(42.5));
@@ -821,19 +876,21 @@ mod tests {
     }
 
     #[test]
-    fn own_cpu_is_reported_after_the_first_call() {
+    fn own_cpu_is_not_judged_over_a_short_window() {
         let mut source = SystemSource::new().expect("host metrics readable");
-        // Burn a little CPU so there is something to see.
-        let start = Instant::now();
-        let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(300) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
-        let own = source.own_cpu_percent().expect("own cpu after priming");
-        // 2 cores, test threads running in parallel: generous bounds.
-        assert!(
-            own > 0.0 && own <= 100.0 * source.cpu_count() as f64 + 1.0,
-            "{own}"
-        );
+        // Burn CPU on two threads for 300 ms: over so short a window the tick
+        // size makes any figure meaningless, so none is given.
+        let burn = || {
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(300) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        };
+        std::thread::scope(|s| {
+            s.spawn(burn);
+            burn();
+        });
+        assert_eq!(source.own_cpu_percent(), None);
     }
 }

@@ -239,6 +239,18 @@ const EXAMPLES: &str = r##"
 # json = { status = "ok" }
 # depends_on = ["Web shop"]
 #
+# An intranet page behind your company's own certificate authority: ca_file
+# is the PEM file of that authority; body_contains is text the page must show.
+# Other http settings: method, headers, body, expect_status (200, "2xx"),
+# body_regex, json, max_redirects, cert_expiry_warning ("14d"), basic_auth,
+# bearer_token.
+# [[service]]
+# name = "Intranet"
+# type = "http"
+# url = "https://intranet.example.lan/"
+# ca_file = "/etc/ssl/company-ca.pem"
+# body_contains = "Welcome"
+#
 # [[service]]
 # name = "Payment gateway"
 # type = "http"
@@ -530,6 +542,7 @@ mod tests {
             [
                 "Web shop",
                 "Shop health",
+                "Intranet",
                 "Payment gateway",
                 "Mail server",
                 "Shop domain",
@@ -539,6 +552,15 @@ mod tests {
                 "Cache"
             ]
         );
+        // Keys a new user otherwise meets only in an error message.
+        for key in ["ca_file", "body_contains", "port", "security"] {
+            assert!(
+                uncommented
+                    .lines()
+                    .any(|line| line.starts_with(&format!("{key} = "))),
+                "no example of `{key}`"
+            );
+        }
         assert_eq!(config.rules.len(), 1);
         assert_eq!(config.rules[0].name, "Disk filling up");
         assert_eq!(config.rules[0].hold, crate::config::Duration::from_mins(5));

@@ -84,7 +84,23 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         ("load", collect.load),
         ("uptime", collect.uptime),
     ] {
-        if !interval.is_off() && interval < Duration::from_secs(1) {
+        let written_zero = interval.is_off()
+            && locate(text, "collect", key)
+                .and_then(|(line, _)| text.lines().nth(line - 1))
+                .and_then(|line| line.split_once('='))
+                .is_some_and(|(_, value)| {
+                    !value.trim().trim_matches('"').eq_ignore_ascii_case("off")
+                });
+        if written_zero {
+            report(
+                "collect",
+                key,
+                format!("\"0s\" does not mean all the time: it would stop collecting {key}"),
+                Some(format!(
+                    "write {key} = \"off\" to stop collecting it, or an interval such as \"10s\""
+                )),
+            );
+        } else if !interval.is_off() && interval < Duration::from_secs(1) {
             report(
                 "collect",
                 key,
@@ -214,8 +230,24 @@ fn check_alerting(config: &Config, text: &str, problems: &mut Vec<Problem>) {
             );
         }
         names.push(channel.name.clone());
+        if let Some(message) = hidden_characters(&channel.name) {
+            report(
+                "name",
+                message,
+                Some("retype the name with plain letters, digits and hyphens".to_owned()),
+            );
+        }
         for problem in channel.kind.problems() {
-            report("type", problem, None);
+            // A problem that starts with a key it is about is placed on that
+            // key's line, not on the table's header or `type`.
+            let key = leading_key(&problem)
+                .filter(|key| {
+                    locate_in_array(text, "channel", index, key)
+                        != locate_in_array(text, "channel", index, "\u{0}")
+                })
+                .unwrap_or("type")
+                .to_owned();
+            report(&key, problem, None);
         }
     }
     let alerting = &config.alerting;
@@ -414,6 +446,23 @@ fn check_services(config: &Config, text: &str, problems: &mut Vec<Problem>) {
         .collect();
     for (index, service) in config.services.iter().enumerate() {
         let name = &service.common.name;
+        if let Some(message) = hidden_characters(name) {
+            problems.push(located(
+                locate_in_array(text, "service", index, "name"),
+                format!("service[{index}].name"),
+                message,
+                Some("retype the name with plain letters, digits and spaces".to_owned()),
+            ));
+        }
+        for setting in service.problems() {
+            let at = locate_in_array(text, "service", index, setting.key);
+            problems.push(located(
+                at,
+                format!("service[{index}].{}", setting.key),
+                setting.message,
+                setting.hint,
+            ));
+        }
         // Found only for a problem: looking costs a pass over the file, and a
         // file of thousands of services would take a pass per service.
         let mut report = |message: String, hint: Option<String>| {
@@ -440,6 +489,33 @@ fn check_services(config: &Config, text: &str, problems: &mut Vec<Problem>) {
             }
         }
     }
+}
+
+/// The setting a channel's problem names first: `` `port`: … `` or `url …`.
+fn leading_key(problem: &str) -> Option<&str> {
+    let word = problem.split([' ', ':']).next()?.trim_matches('`');
+    (!word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')).then_some(word)
+}
+
+/// What is wrong with a name that has characters people cannot see or type
+/// (a zero-width space or a direction mark pasted from a web page): it would
+/// show blank or garbled in messages, and two names that look the same would
+/// differ.
+fn hidden_characters(name: &str) -> Option<String> {
+    // Control characters (a newline) are left to safe printing, which shows
+    // them escaped everywhere; these are invisible even when escaped.
+    let hidden = |c: char| {
+        matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
+    };
+    let found = name.chars().find(|c| hidden(*c))?;
+    Some(format!(
+        "the name \"{}\" has an invisible character in it (U+{:04X})",
+        name.chars().filter(|c| !hidden(*c)).collect::<String>(),
+        u32::from(found)
+    ))
 }
 
 /// The position of the `name = "..."` line of the `index`-th `[[service]]`.
@@ -629,6 +705,42 @@ mod tests {
     }
 
     /// Each problem as (field, line, message, hint), for comparing.
+    #[test]
+    fn typos_in_addresses_are_refused_at_load_on_their_own_line() {
+        let text = "[[service]]\nname = \"Web shop\"\ntype = \"http\"\nurl = \"127.0.0.1:8080/\"\n\
+                    [[service]]\nname = \"B\"\ntype = \"http\"\nurl = \"not a url\"\ninterval = \"0s\"\n\
+                    [[service]]\nname = \"C\"\ntype = \"tcp\"\nhost = \"\"\nport = 0\n\
+                    [[service]]\nname = \"D\\u200b\"\ntype = \"ping\"\nhost = \"router\"\n\
+                    [collect]\ncpu = \"0s\"\nmemory = \"off\"\n\
+                    [[channel]]\nname = \"mail\"\ntype = \"email\"\nserver = \"127.0.0.1:25255\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
+        let found = problems(text);
+        let lines: Vec<_> = found.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        assert_eq!(
+            lines,
+            [
+                ("service[0].url", Some(4)),
+                ("service[1].url", Some(8)),
+                ("service[1].interval", Some(9)),
+                ("service[2].host", Some(13)),
+                ("service[2].port", Some(14)),
+                ("service[3].name", Some(16)),
+                ("collect.cpu", Some(20)),
+                ("channel[0].server", Some(25)),
+            ],
+            "{found:#?}"
+        );
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("did you mean \"http://127.0.0.1:8080/\"?")
+        );
+        assert!(found[5].message.contains("U+200B"), "{}", found[5].message);
+        assert!(
+            found[6].hint.as_deref().unwrap_or("").contains("\"off\""),
+            "{found:#?}"
+        );
+        assert!(found[7].message.contains("port = 25255"), "{found:#?}");
+    }
+
     fn summarize(found: &[super::Problem]) -> Vec<(&str, Option<usize>, &str, Option<&str>)> {
         found
             .iter()

@@ -43,12 +43,14 @@ mod error;
 mod maintain;
 mod schema;
 mod services;
+mod tokens;
 
 pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWindow};
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use maintain::MaintenanceReport;
 pub use services::{Incident, IncidentChange, ServiceStatus};
+pub use tokens::StoredToken;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

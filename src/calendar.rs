@@ -204,6 +204,57 @@ impl Calendar {
         }
     }
 
+    /// The opening hours between `from` and `to`, as sorted, non-overlapping
+    /// `(start, end)` instants clipped to that span: what reports weigh
+    /// downtime against. A range past midnight belongs to the day it starts
+    /// on, as in [`Calendar::period_at`]; on DST nights the local times are
+    /// resolved as the clocks show them, so an open night loses or gains the
+    /// hour the clocks skip or repeat.
+    pub fn open_spans(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        let mut spans: Vec<(Timestamp, Timestamp)> = Vec::new();
+        if from >= to {
+            return spans;
+        }
+        let first = self.tz.to_datetime(from).date();
+        let last = self.tz.to_datetime(to).date();
+        let mut date = first.yesterday().unwrap_or(first);
+        while date <= last {
+            for &(start, end) in &self.hours_of(date).0.ranges {
+                let Some(tomorrow) = date.tomorrow().ok() else {
+                    continue;
+                };
+                let end_at = if end == Time::MAX {
+                    tomorrow.to_datetime(Time::midnight())
+                } else if end > start {
+                    date.to_datetime(end)
+                } else {
+                    tomorrow.to_datetime(end)
+                };
+                let resolve =
+                    |local: DateTime| self.tz.to_ambiguous_timestamp(local).compatible().ok();
+                if let (Some(a), Some(b)) = (resolve(date.to_datetime(start)), resolve(end_at)) {
+                    let (a, b) = (a.max(from), b.min(to));
+                    if a < b {
+                        spans.push((a, b));
+                    }
+                }
+            }
+            match date.tomorrow() {
+                Ok(next) => date = next,
+                Err(_) => break,
+            }
+        }
+        spans.sort();
+        let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(spans.len());
+        for (a, b) in spans {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        merged
+    }
+
     /// The next instant after `after` at which a range opens, looking up to
     /// two weeks ahead (enough for any week with an open day).
     pub fn next_opening(&self, after: Timestamp) -> Option<Timestamp> {

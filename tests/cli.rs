@@ -3,168 +3,11 @@
 
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Output, Stdio};
 
-/// A sandbox with its own home, config file and data folder.
-struct Keepwatch {
-    dir: tempfile::TempDir,
-}
-
-impl Keepwatch {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn home(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.home().join("keepwatch.toml")
-    }
-
-    /// Writes `keepwatch.toml`; the data folder is always inside the sandbox.
-    fn config(&self, text: &str) -> &Self {
-        let data = self.home().join("data");
-        let full = format!(
-            "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{text}",
-            data.display()
-        );
-        std::fs::write(self.config_path(), full).expect("write config");
-        self
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keepwatch"));
-        command
-            .args(args)
-            .current_dir(self.home())
-            .env_clear()
-            .env("HOME", self.home())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("TZ", "UTC");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run keepwatch")
-    }
-
-    fn status(&self) -> String {
-        let out = self.run(&["status"]);
-        assert!(
-            out.status.success(),
-            "status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Starts `keepwatch run` with its log going to `log.txt`.
-    fn start(&self) -> Running {
-        let log = self.home().join("log.txt");
-        let child = self
-            .command(&["run"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start keepwatch run");
-        Running { child, log }
-    }
-}
-
-struct Running {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Running {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "could not send {name}");
-    }
-
-    /// Waits (polling, at most 30 s) until `check` holds.
-    fn wait_for(&mut self, what: &str, mut check: impl FnMut(&mut Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !check(self) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "keepwatch exited ({status}) while waiting for {what}; log:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(mut self) -> String {
-        self.signal("TERM");
-        let status = self.child.wait().expect("wait");
-        let log = self.log();
-        assert!(
-            status.success(),
-            "keepwatch did not stop cleanly ({status}); log:\n{log}"
-        );
-        log
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A tiny web server on 127.0.0.1 that answers every request with `200 ok`.
-fn web_server() -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    port
-}
-
-/// A port on 127.0.0.1 where nothing listens.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
+#[path = "support/binary.rs"]
+mod binary;
+use binary::{ALWAYS_OPEN, Keepwatch, closed_port, web_server};
 
 fn two_services(web: u16, closed: u16) -> String {
     format!(
@@ -389,11 +232,6 @@ fn run_checks_services_and_status_shows_their_state() {
     assert!(log.contains("Warehouse is down"), "{log}");
     assert!(kw.status().contains("refused"));
 }
-
-/// Open around the clock, so a test's alerts go out whatever time it runs.
-const ALWAYS_OPEN: &str = "[business.hours]\nmonday = \"00:00-24:00\"\ntuesday = \"00:00-24:00\"\n\
-    wednesday = \"00:00-24:00\"\nthursday = \"00:00-24:00\"\nfriday = \"00:00-24:00\"\n\
-    saturday = \"00:00-24:00\"\nsunday = \"00:00-24:00\"\n";
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -681,4 +519,74 @@ fn a_token_made_on_the_command_line_reads_the_api_of_a_running_keepwatch() {
     assert!(!log.contains(&token), "tokens never reach the log");
     let unknown = kw.run(&["token", "revoke", "manager"]);
     assert!(stderr(&unknown).contains("no token named"));
+}
+
+#[test]
+fn report_tells_what_run_recorded_and_names_bad_options() {
+    let kw = Keepwatch::new();
+    kw.config(&format!(
+        "[business]\nname = \"Zoë's Café\"\nrevenue_per_hour = 100.0\n{ALWAYS_OPEN}{}",
+        two_services(web_server(), closed_port())
+    ));
+    let before = kw.run(&["report"]);
+    assert!(!before.status.success());
+    assert!(
+        stderr(&before).contains("has not run yet"),
+        "{}",
+        stderr(&before)
+    );
+    let mut running = kw.start();
+    running.wait_for("the outage in the status", |_| {
+        kw.status().contains("Warehouse  DOWN since")
+    });
+    running.stop();
+
+    let out = kw.run(&["report", "--period", "today"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Zoë's Café: how our systems did, "),
+        "{text}"
+    );
+    assert!(text.contains("[ON TARGET] Shop: 100% available"), "{text}");
+    assert!(text.contains("Warehouse has been down since"), "{text}");
+    assert!(text.contains("How this was worked out"), "{text}");
+
+    let file = kw.home().join("week.txt");
+    let written = kw.run(&[
+        "report",
+        "--audience",
+        "technical",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let technical = std::fs::read_to_string(&file).unwrap();
+    assert!(technical.contains("Numbers for the admin"), "{technical}");
+    assert!(
+        technical.contains("failures by kind: connection_refused 1"),
+        "{technical}"
+    );
+
+    for (args, says) in [
+        (
+            &["report", "--period", "last-year"][..],
+            "unknown period; use one of today",
+        ),
+        (&["report", "--audience", "boss"], "is not an audience"),
+        (&["report", "--format", "word"], "unknown format"),
+        (
+            &["report", "--from", "2026-11-30", "--to", "2026-11-01"],
+            "is before --from",
+        ),
+        (&["report", "--from", "2026-11-30"], "--from needs --to"),
+        (
+            &["report", "--from", "2099-01-01", "--to", "2099-01-31"],
+            "has not started yet",
+        ),
+    ] {
+        let out = kw.run(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -13,7 +13,7 @@ mod schedule;
 mod services;
 
 pub use instance::{InstanceLock, LockError, claim};
-pub use runtime::{RunOptions, Shutdown, run};
+pub use runtime::{Hangup, RunOptions, Shutdown, run};
 pub use schedule::Schedule;
 pub use services::{Finished, ServiceSchedule, metric as service_metric};
 
@@ -30,8 +30,9 @@ use crate::clock::Clock;
 use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
 use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
+use crate::printable;
 use crate::store::{
-    BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
+    BufferedWriter, HealthChange, IncidentChange, Recovery, ServiceStatus, StorageHealth, Store,
 };
 
 /// How often the store is compacted and trimmed when the host is calm.
@@ -90,7 +91,14 @@ pub struct Agent {
     last_cpu: Option<f64>,
     last_load: Option<f64>,
     next_maintenance: Timestamp,
+    /// When the admin was last told that checks could not be run (this
+    /// computer out of resources), so a long shortage is one warning per
+    /// [`NOT_RUN_WARNING_EVERY`], not one per check.
+    last_not_run_warning: Option<Timestamp>,
 }
+
+/// How often a shortage that keeps checks from running is reported again.
+const NOT_RUN_WARNING_EVERY: SignedDuration = SignedDuration::from_mins(15);
 
 impl Agent {
     /// An agent for `host`, everything due at once.
@@ -123,6 +131,7 @@ impl Agent {
             last_cpu: None,
             last_load: None,
             next_maintenance: now.saturating_add(MAINTENANCE_EVERY).unwrap_or(now),
+            last_not_run_warning: None,
         };
         agent.note_started(now);
         agent
@@ -227,6 +236,11 @@ impl Agent {
     /// a confirmed change of state opens or closes an incident at once.
     pub fn check_finished(&mut self, name: &str, mut outcome: CheckOutcome) {
         let now = self.clock.now();
+        if !outcome.was_run() {
+            self.services.not_run(name, now);
+            self.warn_not_run(&outcome.explanation, now);
+            return;
+        }
         if outcome.kind == Some(FailureKind::Slow)
             && let Some(usual) = self.usual_response_time(name, now)
         {
@@ -253,6 +267,13 @@ impl Agent {
                 key: key(services::metric::RESPONSE_MS),
                 at: now,
                 value: took.as_secs_f64() * 1000.0,
+            });
+        }
+        if let Some(expires) = outcome.certificate_expires {
+            self.check_samples.push(Sample {
+                key: key(services::metric::CERTIFICATE_EXPIRES),
+                at: now,
+                value: expires.as_second() as f64,
             });
         }
         match finished.verdict {
@@ -282,6 +303,21 @@ impl Agent {
         if let Err(err) = self.writer.store_mut().save_service_status(&status) {
             tracing::warn!("could not save the state of {name}: {err}");
         }
+    }
+
+    /// Tells the admin (the log and the event history) that a check could not
+    /// be run, at most once per [`NOT_RUN_WARNING_EVERY`].
+    fn warn_not_run(&mut self, explanation: &str, now: Timestamp) {
+        let recently = self
+            .last_not_run_warning
+            .is_some_and(|at| now.duration_since(at) < NOT_RUN_WARNING_EVERY);
+        if recently {
+            tracing::debug!("{explanation}");
+            return;
+        }
+        self.last_not_run_warning = Some(now);
+        tracing::warn!("{explanation} (said at most every 15 minutes while it lasts)");
+        self.event(now, "keepwatch", explanation);
     }
 
     /// The median response time of `name` over the last day, for saying how
@@ -348,9 +384,11 @@ impl Agent {
         let result = match to {
             State::Up => self.alerter.clear(store, &fingerprint, now),
             State::Degraded | State::Down => {
+                // The title is what people read; the fingerprint keeps the name whole.
+                let shown = printable::name(name);
                 let (title, severity) = match to {
-                    State::Down => (format!("{name} is down"), Severity::Critical),
-                    _ => (format!("{name} is degraded"), Severity::Warning),
+                    State::Down => (format!("{shown} is down"), Severity::Critical),
+                    _ => (format!("{shown} is degraded"), Severity::Warning),
                 };
                 let problem = Problem {
                     fingerprint: &fingerprint,
@@ -613,6 +651,35 @@ impl Agent {
         self.writer.store_mut().update_config(&config.storage);
         self.config = config;
         self.event(now, "config", "configuration reloaded");
+    }
+
+    /// Tells the admin, through the log, the event history and an alert on
+    /// the channels, that the database was damaged and replaced, and what
+    /// was saved and lost. The alert stays open until acknowledged.
+    pub fn database_recovered(&mut self, recovery: &Recovery) {
+        let now = self.clock.now();
+        let summary = recovery.summary();
+        tracing::error!("{summary}");
+        self.event(now, "storage", &summary);
+        let fingerprint = format!("keepwatch:database-replaced:{}", now.as_millisecond());
+        let problem = Problem {
+            fingerprint: &fingerprint,
+            service: None,
+            host: &self.host,
+            title: "keepwatch's database was damaged and has been replaced",
+            detail: &summary,
+            severity: Severity::Critical,
+            since: now,
+            emergency: None,
+        };
+        let store = self.writer.store_mut();
+        if let Err(err) = self
+            .alerter
+            .raise(store, &problem, self.calendar.as_ref(), now)
+        {
+            tracing::error!("could not record the alert about the damaged database: {err}");
+        }
+        self.alerts_changed = true;
     }
 
     /// Records something notable for `status`; failures to do so are only logged.

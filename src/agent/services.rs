@@ -13,6 +13,9 @@ pub mod metric {
     pub const STATE: &str = "service.state";
     /// How long the answer took, as a user waits for it, in milliseconds.
     pub const RESPONSE_MS: &str = "service.response_ms";
+    /// When the server's TLS certificate ends, in seconds since 1970 (for
+    /// reports: "the shop's certificate expires on 3 January").
+    pub const CERTIFICATE_EXPIRES: &str = "service.certificate_expires";
 }
 
 #[derive(Debug)]
@@ -144,6 +147,18 @@ impl ServiceSchedule {
             since: entry.since.unwrap_or(now),
             critical,
         })
+    }
+
+    /// Takes a run of `name` that could not be done (this computer out of
+    /// resources): it says nothing about the service, so its state and
+    /// confirmation streak stay; it is tried again one interval later.
+    pub fn not_run(&mut self, name: &str, now: Timestamp) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.spec.common.name == name) {
+            entry.running = false;
+            entry.next = now
+                .saturating_add(entry.spec.common.interval.signed())
+                .unwrap_or(now);
+        }
     }
 
     /// After a config change: unchanged services keep their schedule and

@@ -72,8 +72,33 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
 }
 
+impl AgentConfig {
+    /// The database file: in `data_dir`, else in the operating system's
+    /// per-user data folder. Every command that reads or writes the history
+    /// finds it here.
+    pub fn database_path(&self) -> Result<PathBuf, String> {
+        let dir = if self.data_dir.as_os_str().is_empty() {
+            dirs::data_local_dir()
+                .map(|dir| dir.join("keepwatch"))
+                .ok_or("cannot tell where this user's data folder is; set data_dir in the [agent] section")?
+        } else {
+            self.data_dir.clone()
+        };
+        Ok(dir.join("keepwatch.db"))
+    }
+
+    /// The name this host goes by in messages: `name`, else the computer's host name.
+    pub fn host_name(&self) -> String {
+        if self.name.is_empty() {
+            sysinfo::System::host_name().unwrap_or_else(|_| "this-computer".to_owned())
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 /// The business the monitored systems earn money for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusinessConfig {
     /// The business's name, used in reports and messages.
@@ -88,6 +113,15 @@ pub struct BusinessConfig {
     pub holidays: Vec<String>,
     /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
     pub special_days: BTreeMap<String, String>,
+    /// Sales per open hour, so reports can estimate what an outage cost;
+    /// 0 (the default) means not set, and reports say how to set it instead
+    /// of inventing a number.
+    pub revenue_per_hour: f64,
+    /// How much a closed hour counts against an open one in cost estimates
+    /// (0.1: an hour down at night costs a tenth of one in opening hours).
+    pub off_hours_weight: f64,
+    /// The currency sign reports put before amounts.
+    pub currency: String,
 }
 
 impl Default for BusinessConfig {
@@ -99,6 +133,9 @@ impl Default for BusinessConfig {
             hours: WeeklyHours::default(),
             holidays: Vec::new(),
             special_days: BTreeMap::new(),
+            revenue_per_hour: 0.0,
+            off_hours_weight: 0.1,
+            currency: "€".to_owned(),
         }
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod api;
 pub mod calendar;
 pub mod checks;
 pub mod clock;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions, Shutdown};
+use keepwatch::api;
 use keepwatch::calendar::Calendar;
 use keepwatch::checks::{Checker, State, check_all};
 use keepwatch::clock::{Clock, SystemClock};
@@ -137,6 +138,31 @@ enum Command {
         #[command(subcommand)]
         action: MaintenanceAction,
     },
+    /// Tokens for the API that other tools (Grafana, scripts) use.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Make a token and print it once (keepwatch keeps only a fingerprint of it).
+    Create {
+        /// A name for it, e.g. "grafana" or "backup-script".
+        name: String,
+        /// `viewer` reads everything and changes nothing; `admin` may also
+        /// acknowledge alerts and start or end maintenance.
+        #[arg(long, value_parser = ["viewer", "admin"])]
+        role: String,
+    },
+    /// List the tokens (names and roles; the tokens themselves are not kept).
+    List,
+    /// Stop a token from working.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -218,6 +244,7 @@ fn main() -> ExitCode {
             action: AlertAction::Test { channel },
         } => test_channels(&path, explicit, channel.as_deref()),
         Command::Maintenance { action } => maintenance(&path, explicit, action),
+        Command::Token { action } => tokens(&path, explicit, action),
         Command::Report {
             period,
             from,
@@ -406,6 +433,13 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let host = config.agent.host_name();
         let source = SystemSource::new().map_err(|err| err.to_string())?;
+        let config_for_api = api::Settings {
+            api: config.api.clone(),
+            services: config.services.clone(),
+            calendar: calendar(&config)?,
+            host: host.clone(),
+            storage: config.storage.clone(),
+        };
         let mut agent = Agent::new(config, host, clock.clone(), Box::new(source), store);
         if let Some(recovery) = &recovery {
             agent.database_recovered(recovery);
@@ -414,6 +448,10 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             let first = err.problems.first().map(ToString::to_string).unwrap_or_default();
             agent.event(clock.now(), "config", &format!("started on the last good config; the file is broken: {first}"));
         }
+        // Monitoring goes on without the API (a port taken by another program).
+        let _api = api::spawn(&config_for_api, &database, clock.clone())
+            .await
+            .inspect_err(|err| tracing::error!("{err}; monitoring goes on without the API"));
         let options = RunOptions {
             config_path: path.to_path_buf(),
             watch_every: std::time::Duration::from_secs(5),
@@ -702,6 +740,47 @@ fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<
             say!("Wrote the report to {}.", file.display());
         }
         None => say_part!("{}", String::from_utf8_lossy(&bytes)),
+    }
+    Ok(())
+}
+
+fn tokens(path: &Path, explicit: bool, action: TokenAction) -> Result<(), String> {
+    let config = valid_config(path, explicit, "tokens are kept in the database named by")?;
+    let database = database_path(&config)?;
+    let mut store = Store::open(&database, &config.storage).map_err(|err| err.to_string())?;
+    match action {
+        TokenAction::Create { name, role } => {
+            let role = api::Role::parse(&role).unwrap_or(api::Role::Viewer);
+            let token = api::create_token(&mut store, &name, role, SystemClock.now())
+                .map_err(|err| err.to_string())?;
+            say!(
+                "Token {name:?} ({}):\n\n    {token}\n\nCopy it now: keepwatch keeps only a fingerprint of it and cannot show it again.\nUse it as the header `Authorization: Bearer <token>`; `keepwatch token revoke {name}` stops it.",
+                role.as_str()
+            );
+        }
+        TokenAction::List => {
+            let list = store.tokens().map_err(|err| err.to_string())?;
+            if list.is_empty() {
+                say!("No tokens yet. `keepwatch token create NAME --role viewer` makes one.");
+            }
+            for token in list {
+                say!(
+                    "{:<24} {:<7} {:<18} created {}",
+                    token.name,
+                    token.role,
+                    token.shown,
+                    token.created.strftime("%Y-%m-%d %H:%M UTC")
+                );
+            }
+        }
+        TokenAction::Revoke { name } => {
+            if !store.revoke_token(&name).map_err(|err| err.to_string())? {
+                return Err(format!(
+                    "There is no token named {name:?}; `keepwatch token list` shows them."
+                ));
+            }
+            say!("Token {name:?} no longer works.");
+        }
     }
     Ok(())
 }

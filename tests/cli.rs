@@ -484,6 +484,64 @@ fn a_second_run_on_the_same_database_is_refused_so_alerts_are_not_sent_twice() {
 }
 
 #[test]
+fn a_token_made_on_the_command_line_reads_the_api_of_a_running_keepwatch() {
+    let kw = Keepwatch::new();
+    kw.config("[api]\nlisten = \"127.0.0.1:0\"\n");
+    let out = kw.run(&["token", "create", "manager", "--role", "viewer"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    let token = said
+        .split_whitespace()
+        .find(|word| word.starts_with("kw_view_"))
+        .unwrap_or_else(|| panic!("no token in: {said}"))
+        .to_owned();
+    let again = kw.run(&["token", "create", "manager", "--role", "admin"]);
+    assert!(!again.status.success() && stderr(&again).contains("already a token named"));
+    let list = stdout(&kw.run(&["token", "list"]));
+    assert!(
+        list.contains("manager") && list.contains("viewer"),
+        "{list}"
+    );
+    assert!(
+        !list.contains(&token),
+        "the list never shows a token: {list}"
+    );
+
+    let mut running = kw.start();
+    let mut addr = String::new();
+    running.wait_for("the API's address in the log", |r| {
+        let log = r.log();
+        if let Some(rest) = log.split("the API answers on http://").nth(1) {
+            addr = rest.split('/').next().unwrap_or_default().to_owned();
+        }
+        !addr.is_empty()
+    });
+    let get = |token: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the API");
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let answer = get(&token);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"host\":\"testhost\""), "{answer}");
+
+    let revoked = kw.run(&["token", "revoke", "manager"]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(get(&token).starts_with("HTTP/1.1 401"));
+    let log = running.stop();
+    assert!(!log.contains(&token), "tokens never reach the log");
+    let unknown = kw.run(&["token", "revoke", "manager"]);
+    assert!(stderr(&unknown).contains("no token named"));
+}
+
+#[test]
 fn report_tells_what_run_recorded_and_names_bad_options() {
     let kw = Keepwatch::new();
     kw.config(&format!(

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertingConfig, MaintenanceConfig, RuleConfig};
+use crate::api::ApiConfig;
 use crate::checks::ServiceSpec;
 use crate::notify::Channel;
 
@@ -53,6 +54,8 @@ pub struct Config {
     /// Where alerts are sent, one `[[channel]]` table each.
     #[serde(rename = "channel", skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<Channel>,
+    /// The REST API that `keepwatch run` serves.
+    pub api: ApiConfig,
     /// Planned maintenance, one `[[maintenance]]` table each.
     #[serde(rename = "maintenance", skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceConfig>,

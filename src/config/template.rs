@@ -192,6 +192,24 @@ const DOCS: &[(&str, &str)] = &[
         "maintenance",
         "Planned maintenance (see the examples at the end of this file).",
     ),
+    (
+        "api",
+        "The API other tools use (README: \"Connect other tools\"). It needs a token: `keepwatch token create NAME --role viewer`.",
+    ),
+    ("api.enabled", "Serve the API while `keepwatch run` runs."),
+    (
+        "api.listen",
+        "Address and port. 127.0.0.1 answers only on this computer; 0.0.0.0 on every network.",
+    ),
+    ("api.max_body", "Largest request accepted."),
+    (
+        "api.max_concurrent",
+        "Requests answered at the same time; more are told to try again.",
+    ),
+    (
+        "api.rate_per_minute",
+        "Requests per minute allowed for each token.",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",

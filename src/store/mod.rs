@@ -44,6 +44,7 @@ mod maintain;
 mod recover;
 mod schema;
 mod services;
+mod tokens;
 
 pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWindow};
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
@@ -51,6 +52,7 @@ pub use error::StoreError;
 pub use maintain::MaintenanceReport;
 pub use recover::Recovery;
 pub use services::{Incident, IncidentChange, ServiceStatus};
+pub use tokens::StoredToken;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

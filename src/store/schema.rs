@@ -171,6 +171,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         start_ms   INTEGER NOT NULL,
         end_ms     INTEGER NOT NULL
     );",
+    // 5: API tokens. Only a SHA-256 hash of each token is kept, with a few
+    // leading characters so `keepwatch token list` can show which one is which.
+    "CREATE TABLE api_tokens (
+        name       TEXT PRIMARY KEY,
+        role       TEXT NOT NULL,
+        hash       BLOB NOT NULL,
+        shown      TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this binary writes.

@@ -1,0 +1,242 @@
+//! Tokens and roles. A token is `kw_admin_` or `kw_view_` followed by 64
+//! random hex digits, so a leaked one is recognisable at a glance. The store
+//! keeps only its SHA-256; a presented token is hashed and compared with every
+//! stored hash in constant time, so neither timing nor the database reveals one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jiff::Timestamp;
+use ring::rand::{SecureRandom, SystemRandom};
+use subtle::ConstantTimeEq;
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::store::{Store, StoreError, StoredToken};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// Also acknowledges alerts and starts and ends maintenance.
+    Admin,
+}
+
+impl Role {
+    /// The word used in the store and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Role::Viewer => "kw_view_",
+            Role::Admin => "kw_admin_",
+        }
+    }
+
+    /// Reads `admin` or `viewer`.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Why a token could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The name is taken.
+    #[error(
+        "there is already a token named {0:?}; choose another name, or `keepwatch token revoke {0}` first"
+    )]
+    Exists(String),
+    /// The name is empty or unusual.
+    #[error(
+        "a token name is 1 to 64 letters, digits, '-', '_' or '.' (e.g. \"grafana\" or \"backup-script\")"
+    )]
+    BadName,
+    /// The system's random source failed.
+    #[error("this computer could not produce random bytes for a token")]
+    Random,
+    /// The database could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a token named `name` and returns it; only its hash is kept.
+pub fn create_token(
+    store: &mut Store,
+    name: &str,
+    role: Role,
+    now: Timestamp,
+) -> Result<String, TokenError> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(TokenError::BadName);
+    }
+    let mut secret = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| TokenError::Random)?;
+    let mut token = role.prefix().to_owned();
+    for byte in secret {
+        token.push_str(&format!("{byte:02x}"));
+    }
+    let stored = StoredToken {
+        name: name.to_owned(),
+        role: role.as_str().to_owned(),
+        hash: hash(&token),
+        shown: format!("{}…", &token[..role.prefix().len() + 4]),
+        created: now,
+    };
+    if !store.add_token(&stored)? {
+        return Err(TokenError::Exists(name.to_owned()));
+    }
+    Ok(token)
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// The stored token that `presented` is, if any. Every stored hash is
+/// compared, each in constant time.
+pub fn identify(tokens: &[StoredToken], presented: &str) -> Option<(String, Role)> {
+    let presented = hash(presented);
+    let mut found = None;
+    for token in tokens {
+        if bool::from(token.hash.ct_eq(&presented)) {
+            found = Role::parse(&token.role).map(|role| (token.name.clone(), role));
+        }
+    }
+    found
+}
+
+/// Requests per minute per token: a fixed one-minute window each.
+#[derive(Debug, Default)]
+pub(super) struct RateLimit {
+    windows: Mutex<HashMap<String, (tokio::time::Instant, u32)>>,
+}
+
+impl RateLimit {
+    fn admit(&self, name: &str, per_minute: u32) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let window = windows.entry(name.to_owned()).or_insert((now, 0));
+        if now.duration_since(window.0) >= std::time::Duration::from_secs(60) {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        window.1 <= per_minute
+    }
+}
+
+/// A request with a valid token of any role.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// A request with a valid admin token.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// The token's name (recorded as who acknowledged, for example).
+    pub name: String,
+}
+
+impl FromRequestParts<ApiState> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("this needs a token"))?;
+        let presented = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
+            })?
+            .to_owned();
+        let tokens = state.read(|store| store.tokens()).await?;
+        let (name, role) = identify(&tokens, &presented).ok_or_else(|| {
+            ApiError::unauthorized("this token is not known here (mistyped or revoked)")
+        })?;
+        if !state.rates.admit(&name, state.config.rate_per_minute) {
+            return Err(ApiError::too_many(
+                format!(
+                    "more than {} requests in a minute with this token",
+                    state.config.rate_per_minute
+                ),
+                "wait a minute, ask less often, or raise `rate_per_minute` in [api]",
+            ));
+        }
+        Ok(Viewer { name, role })
+    }
+}
+
+impl FromRequestParts<ApiState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        match viewer.role {
+            Role::Admin => Ok(Admin { name: viewer.name }),
+            Role::Viewer => Err(ApiError::forbidden()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StorageConfig;
+
+    #[test]
+    fn a_created_token_is_recognised_and_only_its_hash_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("kw.db"), &StorageConfig::default()).unwrap();
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let admin = create_token(&mut store, "ops", Role::Admin, now).unwrap();
+        let viewer = create_token(&mut store, "grafana", Role::Viewer, now).unwrap();
+        assert!(admin.starts_with("kw_admin_") && admin.len() == 9 + 64);
+        assert!(viewer.starts_with("kw_view_"));
+        let tokens = store.tokens().unwrap();
+        assert!(tokens.iter().all(|t| !t.shown.contains(&admin[..20])));
+        assert_eq!(identify(&tokens, &admin), Some(("ops".into(), Role::Admin)));
+        assert_eq!(
+            identify(&tokens, &viewer),
+            Some(("grafana".into(), Role::Viewer))
+        );
+        assert_eq!(identify(&tokens, "kw_admin_00"), None);
+        assert!(matches!(
+            create_token(&mut store, "ops", Role::Viewer, now),
+            Err(TokenError::Exists(_))
+        ));
+        assert!(matches!(
+            create_token(&mut store, "two words", Role::Viewer, now),
+            Err(TokenError::BadName)
+        ));
+    }
+}

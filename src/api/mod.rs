@@ -1,0 +1,299 @@
+//! The REST API of `keepwatch run`: JSON under `/api/v1`, described by an
+//! OpenAPI 3.1 document generated from the handlers (`docs/openapi.json`).
+//!
+//! It runs on the agent's own tokio runtime, but every database read happens
+//! on a blocking thread through its own connection, and at most
+//! `max_concurrent` requests are served at once (the rest get 429), so a
+//! flood of requests cannot hold up checks or alerts.
+
+mod auth;
+mod error;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::{Role, TokenError, create_token};
+pub use error::{ApiError, ErrorBody};
+
+use crate::calendar::Calendar;
+use crate::checks::ServiceSpec;
+use crate::clock::Clock;
+use crate::config::ByteSize;
+use crate::store::{Store, StoreError};
+
+/// The `[api]` section: where the API listens and how much it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Serve the API while `keepwatch run` runs.
+    pub enabled: bool,
+    /// Address and port; the default answers only on this computer.
+    pub listen: String,
+    /// Largest request body accepted.
+    pub max_body: ByteSize,
+    /// Requests served at the same time; more get "429 Too Many Requests".
+    pub max_concurrent: usize,
+    /// Requests per minute allowed for each token.
+    pub rate_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:8970".to_owned(),
+            max_body: ByteSize(64 * 1024),
+            max_concurrent: 8,
+            rate_per_minute: 600,
+        }
+    }
+}
+
+/// What the handlers share: a database connection of their own, the
+/// configured services and calendar, and the limits.
+#[derive(Clone)]
+pub struct ApiState(Arc<Shared>);
+
+/// The inside of [`ApiState`].
+pub struct Shared {
+    store: Arc<Mutex<Store>>,
+    services: Vec<ServiceSpec>,
+    calendar: Calendar,
+    host: String,
+    clock: Arc<dyn Clock>,
+    config: ApiConfig,
+    busy: Arc<Semaphore>,
+    rates: auth::RateLimit,
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl ApiState {
+    /// Builds the state from an open store (a connection only the API uses).
+    pub fn new(
+        store: Store,
+        services: Vec<ServiceSpec>,
+        calendar: Calendar,
+        host: String,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+    ) -> Self {
+        let busy = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        ApiState(Arc::new(Shared {
+            store: Arc::new(Mutex::new(store)),
+            services,
+            calendar,
+            host,
+            clock,
+            config,
+            busy,
+            rates: auth::RateLimit::default(),
+        }))
+    }
+
+    /// Runs `query` on the API's connection on a blocking thread, so the
+    /// agent's runtime keeps running checks meanwhile.
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            query(&mut store)
+        })
+        .await
+        .map_err(|err| ApiError::internal(format!("a database read failed: {err}")))?
+        .map_err(ApiError::from)
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "keepwatch",
+        description = "Status, services, history, incidents, alerts and maintenance of one keepwatch agent. Every endpoint except /healthz needs `Authorization: Bearer <token>` (`keepwatch token create`).",
+    ),
+    modifiers(&BearerToken),
+    security(("token" = [])),
+)]
+struct Document;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(Document::openapi()).merge(views::routes())
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json` and committed
+/// in `docs/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The API's router with its limits.
+pub fn router(state: ApiState) -> axum::Router {
+    let (router, document) = routes().split_for_parts();
+    let document = Arc::new(document);
+    let max_body = usize::try_from(state.config.max_body.0).unwrap_or(usize::MAX);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move |_: auth::Viewer| {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            ApiError::not_found(
+                "there is no such endpoint",
+                "the endpoints are listed in /api/v1/openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(error::as_json))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_concurrency,
+        ))
+        .with_state(state)
+}
+
+async fn limit_concurrency(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let _permit = state.busy.clone().try_acquire_owned().map_err(|_| {
+        ApiError::too_many(
+            format!(
+                "more than {} requests at the same time",
+                state.config.max_concurrent
+            ),
+            "send fewer requests at once, or raise `max_concurrent` in [api]",
+        )
+    })?;
+    Ok(next.run(request).await)
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `listen` is not an address and port.
+    #[error("[api] listen = {0:?} is not an address with a port; write e.g. \"127.0.0.1:8970\"")]
+    BadAddress(String),
+    /// The port is taken or not allowed.
+    #[error(
+        "the API cannot listen on {addr}: {source}; another program may use that port (change `listen` in [api], or set `enabled = false`)"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The API's own database connection could not be opened.
+    #[error("the API cannot open the database: {0}")]
+    Store(StoreError),
+}
+
+/// Binds the configured address.
+pub async fn bind(config: &ApiConfig) -> Result<tokio::net::TcpListener, ServeError> {
+    let addr: SocketAddr = config
+        .listen
+        .parse()
+        .map_err(|_| ServeError::BadAddress(config.listen.clone()))?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) {
+    if let Err(err) = axum::serve(listener, router(state)).await {
+        tracing::error!("the API stopped: {err}");
+    }
+}
+
+/// What [`spawn`] needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `[api]` section.
+    pub api: ApiConfig,
+    /// The configured services.
+    pub services: Vec<ServiceSpec>,
+    /// The business calendar.
+    pub calendar: Calendar,
+    /// This computer's name in keepwatch.
+    pub host: String,
+    /// How the database is opened.
+    pub storage: crate::config::StorageConfig,
+}
+
+/// A running API; dropping it stops the server.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the API on the current runtime when `[api] enabled`, with its own
+/// connection to `database`; `None` when it is switched off.
+pub async fn spawn(
+    settings: &Settings,
+    database: &std::path::Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<Running>, ServeError> {
+    if !settings.api.enabled {
+        return Ok(None);
+    }
+    let store = Store::open(database, &settings.storage).map_err(ServeError::Store)?;
+    let listener = bind(&settings.api).await?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    let state = ApiState::new(
+        store,
+        settings.services.clone(),
+        settings.calendar.clone(),
+        settings.host.clone(),
+        clock,
+        settings.api.clone(),
+    );
+    tracing::info!("the API answers on http://{addr}/api/v1 (tokens: `keepwatch token create`)");
+    let task = tokio::spawn(serve(listener, state));
+    Ok(Some(Running { addr, task }))
+}

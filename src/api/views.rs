@@ -1,0 +1,817 @@
+//! The endpoints under `/api/v1` and `/healthz`: each reads the store through
+//! its existing queries and answers with a type that the OpenAPI document
+//! describes.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ApiState;
+use super::auth::{Admin, Viewer};
+use super::error::{ApiError, ErrorBody};
+use crate::observation::SeriesKey;
+use crate::status::{self, Liveness};
+use crate::store::{AckError, AlertRecord, Incident, ServiceStatus, StoredWindow};
+
+/// The longest range one request may ask for.
+const MAX_RANGE: SignedDuration = SignedDuration::from_hours(24 * 400);
+/// The most points one history answer may hold.
+const MAX_POINTS: i64 = 5000;
+
+pub(super) fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(status_view))
+        .routes(routes!(services))
+        .routes(routes!(service))
+        .routes(routes!(series))
+        .routes(routes!(history))
+        .routes(routes!(incidents))
+        .routes(routes!(alerts))
+        .routes(routes!(acknowledge))
+        .routes(routes!(maintenance_list, maintenance_start))
+        .routes(routes!(maintenance_end))
+}
+
+fn time(at: Timestamp) -> String {
+    at.to_string()
+}
+
+/// Whether keepwatch answers at all.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `true` when there is an answer.
+    pub ok: bool,
+}
+
+/// Answers without a token, for load balancers and uptime checks.
+#[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { ok: true })
+}
+
+/// One service's current state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceView {
+    /// Its configured name.
+    pub name: String,
+    /// `up`, `degraded`, `down`, or `unknown` before its first check.
+    pub state: String,
+    /// The kind of failure, e.g. `timeout` or `dns_failure`.
+    pub failure: Option<String>,
+    /// The last check's explanation in plain words.
+    pub explanation: String,
+    /// Since when the state holds (RFC 3339).
+    pub since: Option<String>,
+    /// When it was last checked (RFC 3339).
+    pub checked_at: Option<String>,
+    /// How long the last answer took, in milliseconds.
+    pub response_ms: Option<f64>,
+}
+
+impl ServiceView {
+    fn new(name: &str, status: Option<&ServiceStatus>) -> Self {
+        match status {
+            Some(s) => ServiceView {
+                name: name.to_owned(),
+                state: s.state.as_str().to_owned(),
+                failure: s.kind.map(|k| k.as_str().to_owned()),
+                explanation: s.explanation.clone(),
+                since: Some(time(s.since)),
+                checked_at: Some(time(s.checked_at)),
+                response_ms: s.response_ms,
+            },
+            None => ServiceView {
+                name: name.to_owned(),
+                state: "unknown".to_owned(),
+                failure: None,
+                explanation: "not checked yet".to_owned(),
+                since: None,
+                checked_at: None,
+                response_ms: None,
+            },
+        }
+    }
+}
+
+fn service_views(state: &ApiState, statuses: &[ServiceStatus]) -> Vec<ServiceView> {
+    state
+        .services
+        .iter()
+        .map(|spec| {
+            let name = spec.common.name.as_str();
+            ServiceView::new(name, statuses.iter().find(|s| s.name == name))
+        })
+        .collect()
+}
+
+/// An alert.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertView {
+    /// Its number, as messages and `keepwatch status` show it.
+    pub id: i64,
+    /// The service it is about, if any.
+    pub service: Option<String>,
+    /// The host it is about.
+    pub host: String,
+    /// One line.
+    pub title: String,
+    /// The explanation.
+    pub detail: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// Whether it counts as an emergency (told at any hour).
+    pub emergency: bool,
+    /// When it opened (RFC 3339).
+    pub opened_at: String,
+    /// Who acknowledged it, if anyone.
+    pub acknowledged_by: Option<String>,
+    /// When it was acknowledged (RFC 3339).
+    pub acknowledged_at: Option<String>,
+    /// When it was resolved (RFC 3339); absent while open.
+    pub resolved_at: Option<String>,
+}
+
+impl From<AlertRecord> for AlertView {
+    fn from(a: AlertRecord) -> Self {
+        AlertView {
+            id: a.id,
+            service: a.service,
+            host: a.host,
+            title: a.title,
+            detail: a.detail,
+            severity: match a.severity {
+                crate::alert::Severity::Warning => "warning",
+                crate::alert::Severity::Critical => "critical",
+            }
+            .to_owned(),
+            emergency: a.emergency,
+            opened_at: time(a.opened_at),
+            acknowledged_at: a.acked.as_ref().map(|(at, _)| time(*at)),
+            acknowledged_by: a.acked.map(|(_, by)| by),
+            resolved_at: a.resolved_at.map(time),
+        }
+    }
+}
+
+/// A maintenance window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowView {
+    /// Its number.
+    pub id: i64,
+    /// What the work is.
+    pub reason: String,
+    /// The services it holds alerts back for; empty means everything.
+    pub services: Vec<String>,
+    /// Start (RFC 3339).
+    pub start: String,
+    /// End (RFC 3339).
+    pub end: String,
+}
+
+impl From<StoredWindow> for WindowView {
+    fn from(w: StoredWindow) -> Self {
+        WindowView {
+            id: w.id,
+            reason: w.name,
+            services: w.services,
+            start: time(w.start),
+            end: time(w.end),
+        }
+    }
+}
+
+/// The same facts as `keepwatch status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    /// This computer's name in keepwatch.
+    pub host: String,
+    /// `running`, `stopped`, `silent` or `never`.
+    pub agent: String,
+    /// When the agent last recorded anything (RFC 3339).
+    pub last_seen: Option<String>,
+    /// Whether the business is open now.
+    pub business_open: bool,
+    /// The throttling state in words, if any.
+    pub throttle: Option<String>,
+    /// Size of the database in bytes.
+    pub database_bytes: u64,
+    /// Each configured service.
+    pub services: Vec<ServiceView>,
+    /// The open alerts.
+    pub open_alerts: Vec<AlertView>,
+    /// Maintenance in force or planned.
+    pub maintenance: Vec<WindowView>,
+    /// Messages waiting to be sent.
+    pub outbox_waiting: usize,
+}
+
+/// Everything at a glance.
+#[utoipa::path(get, path = "/api/v1/status", responses(
+    (status = 200, body = StatusView),
+    (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn status_view(
+    State(state): State<ApiState>,
+    _: Viewer,
+) -> Result<Json<StatusView>, ApiError> {
+    let now = state.clock.now();
+    let (summary, statuses, alerts, windows, waiting) = state
+        .read(move |store| {
+            let path = store.path().to_path_buf();
+            Ok((
+                status::summarize(store, &path, now)?,
+                store.service_statuses()?,
+                store.open_alerts()?,
+                store.maintenance_windows(now)?,
+                store.outbox_waiting()?,
+            ))
+        })
+        .await?;
+    let (agent, last_seen) = match summary.liveness {
+        Liveness::Running { last_seen } => ("running", Some(last_seen)),
+        Liveness::Stopped { at } => ("stopped", Some(at)),
+        Liveness::Silent { last_seen } => ("silent", Some(last_seen)),
+        Liveness::Never => ("never", None),
+    };
+    Ok(Json(StatusView {
+        host: state.host.clone(),
+        agent: agent.to_owned(),
+        last_seen: last_seen.map(time),
+        business_open: state.calendar.period_at(now).is_open(),
+        throttle: summary.throttle,
+        database_bytes: summary.database.1,
+        services: service_views(&state, &statuses),
+        open_alerts: alerts.into_iter().map(AlertView::from).collect(),
+        maintenance: windows.into_iter().map(WindowView::from).collect(),
+        outbox_waiting: waiting,
+    }))
+}
+
+/// Every configured service with its current state.
+#[utoipa::path(get, path = "/api/v1/services", responses(
+    (status = 200, body = Vec<ServiceView>),
+    (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn services(
+    State(state): State<ApiState>,
+    _: Viewer,
+) -> Result<Json<Vec<ServiceView>>, ApiError> {
+    let statuses = state.read(|store| store.service_statuses()).await?;
+    Ok(Json(service_views(&state, &statuses)))
+}
+
+/// A time range; `to` defaults to now and `from` to a day before `to`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Range {
+    /// Start, RFC 3339 (e.g. `2026-11-01T00:00:00Z`).
+    pub from: Option<String>,
+    /// End, RFC 3339.
+    pub to: Option<String>,
+}
+
+impl Range {
+    fn resolve(&self, now: Timestamp) -> Result<(Timestamp, Timestamp), ApiError> {
+        let parse = |field: &str, text: &Option<String>| -> Result<Option<Timestamp>, ApiError> {
+            text.as_deref()
+                .map(|t| {
+                    t.parse::<Timestamp>().map_err(|_| {
+                        ApiError::bad_request(
+                            format!("`{field}` = {t:?} is not a time"),
+                            "write an RFC 3339 time with its offset, e.g. 2026-11-01T00:00:00Z",
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let to = parse("to", &self.to)?.unwrap_or(now);
+        let from = parse("from", &self.from)?.unwrap_or_else(|| {
+            to.saturating_sub(SignedDuration::from_hours(24))
+                .unwrap_or(to)
+        });
+        if from > to {
+            return Err(ApiError::bad_request(
+                "`from` is after `to`",
+                "swap them, or leave `from` out for the last day",
+            ));
+        }
+        if to.duration_since(from) > MAX_RANGE {
+            return Err(ApiError::bad_request(
+                "the range is longer than 400 days",
+                "ask for a shorter range, in several requests if need be",
+            ));
+        }
+        Ok((from, to))
+    }
+}
+
+/// One service, with its state changes over a range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceDetail {
+    /// Its current state.
+    #[serde(flatten)]
+    pub current: ServiceView,
+    /// The incidents (problem start to recovery) that overlap the range.
+    pub flips: Vec<IncidentView>,
+}
+
+/// One service's state and its incidents over the range.
+#[utoipa::path(get, path = "/api/v1/services/{name}", params(("name" = String, Path), Range), responses(
+    (status = 200, body = ServiceDetail),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn service(
+    State(state): State<ApiState>,
+    _: Viewer,
+    Path(name): Path<String>,
+    Query(range): Query<Range>,
+) -> Result<Json<ServiceDetail>, ApiError> {
+    if !state.services.iter().any(|s| s.common.name == name) {
+        return Err(ApiError::not_found(
+            "no service by that name",
+            "GET /api/v1/services lists the services",
+        ));
+    }
+    let (from, to) = range.resolve(state.clock.now())?;
+    let (statuses, incidents) = state
+        .read(move |store| Ok((store.service_statuses()?, store.incidents(from, to)?)))
+        .await?;
+    Ok(Json(ServiceDetail {
+        current: ServiceView::new(&name, statuses.iter().find(|s| s.name == name)),
+        flips: incidents
+            .into_iter()
+            .filter(|i| i.service == name)
+            .map(IncidentView::from)
+            .collect(),
+    }))
+}
+
+/// One stored series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesView {
+    /// The host it was measured on.
+    pub host: String,
+    /// What it measures, e.g. `cpu.usage`.
+    pub metric: String,
+    /// Which one (a disk, a core, a service); may be empty.
+    pub instance: String,
+}
+
+/// Every series the store holds, for `/api/v1/history`.
+#[utoipa::path(get, path = "/api/v1/series", responses(
+    (status = 200, body = Vec<SeriesView>),
+    (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn series(
+    State(state): State<ApiState>,
+    _: Viewer,
+) -> Result<Json<Vec<SeriesView>>, ApiError> {
+    let keys = state.read(|store| store.series()).await?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| SeriesView {
+                host: k.host,
+                metric: k.metric,
+                instance: k.instance,
+            })
+            .collect(),
+    ))
+}
+
+/// How the values inside each step become one point.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    /// The mean.
+    #[default]
+    Avg,
+    /// The lowest.
+    Min,
+    /// The highest.
+    Max,
+    /// The latest.
+    Last,
+    /// The 95th percentile.
+    P95,
+}
+
+/// Which zone the points' times are written in.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Zone {
+    /// UTC.
+    #[default]
+    Utc,
+    /// The business's time zone (`[business] timezone`).
+    Business,
+}
+
+/// Which series, over which range, in steps of what.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// The metric, e.g. `cpu.usage` (`/api/v1/series` lists them).
+    pub metric: String,
+    /// The instance; default none.
+    #[serde(default)]
+    pub instance: String,
+    /// The host; default this computer.
+    pub host: Option<String>,
+    /// Start, RFC 3339; default a day before `to`.
+    pub from: Option<String>,
+    /// End, RFC 3339; default now.
+    pub to: Option<String>,
+    /// Step, e.g. `5m` or `1h`; default: the range divided into 300 points.
+    pub step: Option<String>,
+    /// How values inside a step are combined.
+    #[serde(default)]
+    pub aggregation: Aggregation,
+    /// `utc` or `business`.
+    #[serde(default)]
+    pub zone: Zone,
+}
+
+/// One point of history.
+#[derive(Debug, Serialize, ToSchema, PartialEq)]
+pub struct Point {
+    /// Start of the step (RFC 3339, in the zone asked for).
+    pub at: String,
+    /// The aggregated value.
+    pub value: f64,
+}
+
+/// A series over a range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct History {
+    /// The step between points, in seconds.
+    pub step_seconds: i64,
+    /// One point per step that has values.
+    pub points: Vec<Point>,
+}
+
+/// Combines the values of one step.
+fn aggregate(values: &mut [f64], how: Aggregation) -> f64 {
+    match how {
+        Aggregation::Avg => values.iter().sum::<f64>() / values.len() as f64,
+        Aggregation::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Aggregation::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Aggregation::Last => values[values.len() - 1],
+        Aggregation::P95 => {
+            values.sort_by(f64::total_cmp);
+            let rank = ((values.len() as f64) * 0.95).ceil() as usize;
+            values[rank.clamp(1, values.len()) - 1]
+        }
+    }
+}
+
+/// Buckets `samples` (ordered by time) into steps of `step_ms` from `from_ms`.
+fn bucket(
+    samples: &[(Timestamp, f64)],
+    from_ms: i64,
+    step_ms: i64,
+    how: Aggregation,
+) -> Vec<(i64, f64)> {
+    let mut points = Vec::new();
+    let mut values = Vec::new();
+    let mut current = None;
+    for (at, value) in samples {
+        let index = (at.as_millisecond() - from_ms).div_euclid(step_ms);
+        if current != Some(index) {
+            if let Some(done) = current {
+                points.push((from_ms + done * step_ms, aggregate(&mut values, how)));
+            }
+            values.clear();
+            current = Some(index);
+        }
+        values.push(*value);
+    }
+    if let Some(done) = current {
+        points.push((from_ms + done * step_ms, aggregate(&mut values, how)));
+    }
+    points
+}
+
+/// A stored series over a range, aggregated per step.
+#[utoipa::path(get, path = "/api/v1/history", params(HistoryQuery), responses(
+    (status = 200, body = History),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn history(
+    State(state): State<ApiState>,
+    _: Viewer,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<History>, ApiError> {
+    let range = Range {
+        from: query.from.clone(),
+        to: query.to.clone(),
+    };
+    let (from, to) = range.resolve(state.clock.now())?;
+    let span_ms = to.as_millisecond() - from.as_millisecond();
+    let step_ms = match &query.step {
+        Some(text) => {
+            let step: crate::config::Duration = text.parse().map_err(|err| {
+                ApiError::bad_request(
+                    format!("`step` = {text:?}: {err}"),
+                    "write a step like \"5m\" or \"1h\"",
+                )
+            })?;
+            i64::try_from(step.std().as_millis()).unwrap_or(i64::MAX)
+        }
+        None => (span_ms / 300).max(1000),
+    };
+    if step_ms < 1000 {
+        return Err(ApiError::bad_request(
+            "`step` is shorter than a second",
+            "write a step like \"5m\" or \"1h\"",
+        ));
+    }
+    if span_ms / step_ms > MAX_POINTS {
+        return Err(ApiError::bad_request(
+            format!("this would be more than {MAX_POINTS} points"),
+            "ask for a longer `step` or a shorter range",
+        ));
+    }
+    let key = SeriesKey::new(
+        query.host.clone().unwrap_or_else(|| state.host.clone()),
+        query.metric.clone(),
+        query.instance.clone(),
+    );
+    let samples = state.read(move |store| store.range(&key, from, to)).await?;
+    let zone = match query.zone {
+        Zone::Utc => TimeZone::UTC,
+        Zone::Business => state.calendar.time_zone().clone(),
+    };
+    let points = bucket(&samples, from.as_millisecond(), step_ms, query.aggregation)
+        .into_iter()
+        .filter_map(|(at_ms, value)| {
+            let at = Timestamp::from_millisecond(at_ms).ok()?;
+            Some(Point {
+                at: at
+                    .to_zoned_datetime(zone.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string(),
+                value,
+            })
+        })
+        .collect();
+    Ok(Json(History {
+        step_seconds: step_ms / 1000,
+        points,
+    }))
+}
+
+/// One incident: a problem of one service from its start to its recovery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentView {
+    /// Its number.
+    pub id: i64,
+    /// The service.
+    pub service: String,
+    /// When the problem was confirmed (RFC 3339).
+    pub started: String,
+    /// When it was confirmed over; absent while it lasts.
+    pub ended: Option<String>,
+    /// The worst state: `degraded` or `down`.
+    pub state: String,
+    /// The failure behind it.
+    pub failure: Option<String>,
+    /// Its explanation.
+    pub cause: String,
+}
+
+impl From<Incident> for IncidentView {
+    fn from(i: Incident) -> Self {
+        IncidentView {
+            id: i.id,
+            service: i.service,
+            started: time(i.started),
+            ended: i.ended.map(time),
+            state: i.state.as_str().to_owned(),
+            failure: i.kind.map(|k| k.as_str().to_owned()),
+            cause: i.cause,
+        }
+    }
+}
+
+/// Incidents that overlap the range.
+#[utoipa::path(get, path = "/api/v1/incidents", params(Range), responses(
+    (status = 200, body = Vec<IncidentView>),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn incidents(
+    State(state): State<ApiState>,
+    _: Viewer,
+    Query(range): Query<Range>,
+) -> Result<Json<Vec<IncidentView>>, ApiError> {
+    let (from, to) = range.resolve(state.clock.now())?;
+    let found = state.read(move |store| store.incidents(from, to)).await?;
+    Ok(Json(found.into_iter().map(IncidentView::from).collect()))
+}
+
+/// Alerts that overlap the range.
+#[utoipa::path(get, path = "/api/v1/alerts", params(Range), responses(
+    (status = 200, body = Vec<AlertView>),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn alerts(
+    State(state): State<ApiState>,
+    _: Viewer,
+    Query(range): Query<Range>,
+) -> Result<Json<Vec<AlertView>>, ApiError> {
+    let (from, to) = range.resolve(state.clock.now())?;
+    let found = state
+        .read(move |store| store.alerts_between(from, to))
+        .await?;
+    Ok(Json(found.into_iter().map(AlertView::from).collect()))
+}
+
+/// Acknowledges an alert: escalation and reminders stop (admin).
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", params(("id" = i64, Path)), responses(
+    (status = 200, body = AlertView),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn acknowledge(
+    State(state): State<ApiState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<AlertView>, ApiError> {
+    let now = state.clock.now();
+    let by = format!("API token {}", admin.name);
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+        store.acknowledge(id, &by, now)
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("acknowledging failed: {err}")))?;
+    match result {
+        Ok(alert) => Ok(Json(AlertView::from(alert))),
+        Err(AckError::Unknown(_)) => Err(ApiError::not_found(
+            format!("there is no alert {id}"),
+            "GET /api/v1/status lists the open alerts",
+        )),
+        Err(AckError::Store(err)) => Err(err.into()),
+        Err(other) => Err(ApiError::conflict(other.to_string(), "nothing to do")),
+    }
+}
+
+/// Maintenance windows in force or planned.
+#[utoipa::path(get, path = "/api/v1/maintenance", responses(
+    (status = 200, body = Vec<WindowView>),
+    (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn maintenance_list(
+    State(state): State<ApiState>,
+    _: Viewer,
+) -> Result<Json<Vec<WindowView>>, ApiError> {
+    let now = state.clock.now();
+    let windows = state
+        .read(move |store| store.maintenance_windows(now))
+        .await?;
+    Ok(Json(windows.into_iter().map(WindowView::from).collect()))
+}
+
+/// A maintenance window to start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWindow {
+    /// How long, e.g. `30m` or `2h`.
+    pub duration: String,
+    /// When it starts (RFC 3339); default now.
+    pub start: Option<String>,
+    /// Only these services; default everything.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// What the work is.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Starts a maintenance window: alerts are held back while it lasts (admin).
+#[utoipa::path(post, path = "/api/v1/maintenance", request_body = NewWindow, responses(
+    (status = 201, body = WindowView),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn maintenance_start(
+    State(state): State<ApiState>,
+    _: Admin,
+    Json(window): Json<NewWindow>,
+) -> Result<(axum::http::StatusCode, Json<WindowView>), ApiError> {
+    let now = state.clock.now();
+    let length: crate::config::Duration = window.duration.parse().map_err(|err| {
+        ApiError::bad_request(
+            format!("`duration`: {err}"),
+            "write a length like \"30m\" or \"2h\"",
+        )
+    })?;
+    if length.is_off() || length.signed() > MAX_RANGE {
+        return Err(ApiError::bad_request(
+            "`duration` must be above zero and at most 400 days",
+            "write a length like \"30m\" or \"2h\"",
+        ));
+    }
+    let start = match &window.start {
+        Some(text) => text.parse::<Timestamp>().map_err(|_| {
+            ApiError::bad_request(
+                format!("`start` = {text:?} is not a time"),
+                "write an RFC 3339 time, e.g. 2026-11-01T22:00:00Z",
+            )
+        })?,
+        None => now,
+    };
+    if let Some(unknown) = window
+        .services
+        .iter()
+        .find(|name| !state.services.iter().any(|s| &s.common.name == *name))
+    {
+        return Err(ApiError::bad_request(
+            format!("no service is named {unknown:?}"),
+            "GET /api/v1/services lists the services",
+        ));
+    }
+    let end = start.checked_add(length.signed()).map_err(|_| {
+        ApiError::bad_request(
+            "the window would end after the year 9999",
+            "start it earlier",
+        )
+    })?;
+    let reason = window.reason.unwrap_or_else(|| "maintenance".to_owned());
+    let services = window.services;
+    let stored = state
+        .read(move |store| {
+            let id = store.add_maintenance(&reason, &services, start, end)?;
+            Ok(StoredWindow {
+                id,
+                name: reason,
+                services,
+                start,
+                end,
+            })
+        })
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(WindowView::from(stored)),
+    ))
+}
+
+/// What ending maintenance did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ended {
+    /// How many windows ended.
+    pub ended: usize,
+}
+
+/// Ends a maintenance window now (admin).
+#[utoipa::path(post, path = "/api/v1/maintenance/{id}/end", params(("id" = i64, Path)), responses(
+    (status = 200, body = Ended),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+))]
+async fn maintenance_end(
+    State(state): State<ApiState>,
+    _: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<Ended>, ApiError> {
+    let now = state.clock.now();
+    let ended = state
+        .read(move |store| store.end_maintenance(Some(id), now))
+        .await?;
+    if ended == 0 {
+        return Err(ApiError::not_found(
+            format!("no maintenance window {id} is in force or planned"),
+            "GET /api/v1/maintenance lists them",
+        ));
+    }
+    Ok(Json(Ended { ended }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_bucketed_per_step_and_aggregated() {
+        let at = |s| Timestamp::from_second(s).unwrap();
+        let samples = [(at(0), 1.0), (at(10), 3.0), (at(20), 2.0), (at(70), 5.0)];
+        let avg = bucket(&samples, 0, 60_000, Aggregation::Avg);
+        assert_eq!(avg, vec![(0, 2.0), (60_000, 5.0)]);
+        assert_eq!(bucket(&samples, 0, 60_000, Aggregation::Min)[0].1, 1.0);
+        assert_eq!(bucket(&samples, 0, 60_000, Aggregation::Max)[0].1, 3.0);
+        assert_eq!(bucket(&samples, 0, 60_000, Aggregation::Last)[0].1, 2.0);
+        let many: Vec<_> = (1..=100).map(|i| (at(i), i as f64)).collect();
+        assert_eq!(
+            bucket(&many, 0, 1_000_000, Aggregation::P95),
+            vec![(0, 95.0)]
+        );
+        assert!(bucket(&[], 0, 60_000, Aggregation::Avg).is_empty());
+    }
+}

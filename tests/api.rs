@@ -1,0 +1,366 @@
+//! The REST API as a tool talking to `keepwatch run` sees it: a real SQLite
+//! file, the server on a loopback port, HTTP requests with tokens.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use keepwatch::api::{self, ApiConfig, Role, Settings};
+use keepwatch::calendar::Calendar;
+use keepwatch::checks::{ServiceSpec, State};
+use keepwatch::clock::{Clock, SimClock};
+use keepwatch::config::{BusinessConfig, StorageConfig};
+use keepwatch::observation::{Sample, SeriesKey};
+use keepwatch::store::{ServiceStatus, Store};
+use serde_json::Value;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    _running: api::Running,
+    base: String,
+    admin: String,
+    viewer: String,
+    store: Store,
+    client: reqwest::Client,
+}
+
+fn now() -> Timestamp {
+    "2026-11-02T10:00:00Z".parse().unwrap()
+}
+
+fn spec(name: &str) -> ServiceSpec {
+    toml::from_str(&format!(
+        "name = \"{name}\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n"
+    ))
+    .unwrap()
+}
+
+async fn start(config: ApiConfig) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("keepwatch.db");
+    let mut store = Store::open(&database, &StorageConfig::default()).unwrap();
+    let admin = api::create_token(&mut store, "ops", Role::Admin, now()).unwrap();
+    let viewer = api::create_token(&mut store, "manager", Role::Viewer, now()).unwrap();
+    let key = SeriesKey::new("shop-server", "cpu.usage", "");
+    let samples: Vec<Sample> = (0..120)
+        .map(|minute| Sample {
+            key: key.clone(),
+            at: now() - SignedDuration::from_mins(120 - minute),
+            value: minute as f64,
+        })
+        .collect();
+    store.write(&samples).unwrap();
+    store
+        .save_service_status(&ServiceStatus {
+            name: "Shop".into(),
+            state: State::Up,
+            kind: None,
+            explanation: "answered in 12 ms".into(),
+            since: now() - SignedDuration::from_hours(3),
+            checked_at: now(),
+            response_ms: Some(12.0),
+        })
+        .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SimClock::new(now()));
+    let settings = Settings {
+        api: ApiConfig {
+            listen: "127.0.0.1:0".into(),
+            ..config
+        },
+        services: vec![spec("Shop"), spec("Mail")],
+        calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
+            .unwrap(),
+        host: "shop-server".into(),
+        storage: StorageConfig::default(),
+    };
+    let running = api::spawn(&settings, &database, clock)
+        .await
+        .unwrap()
+        .unwrap();
+    Api {
+        base: format!("http://{}", running.addr),
+        _running: running,
+        _dir: dir,
+        admin,
+        viewer,
+        store,
+        client: {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::new()
+        },
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+}
+
+fn assert_error(answer: &(u16, Value), status: u16, says: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    let error = answer.1["error"].as_str().unwrap_or_default();
+    assert!(error.contains(says), "{error:?} should say {says:?}");
+    assert!(
+        !answer.1["hint"].as_str().unwrap_or_default().is_empty(),
+        "{}",
+        answer.1
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_reads_status_services_and_history() {
+    let api = start(ApiConfig::default()).await;
+    let (code, health) = api.call("GET", "/healthz", None, None).await;
+    assert_eq!((code, health["ok"].as_bool()), (200, Some(true)));
+
+    let (code, status) = api.get("/api/v1/status", &api.viewer).await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["host"], "shop-server");
+    assert_eq!(
+        status["business_open"], true,
+        "Monday 10:00 UTC is within the default hours"
+    );
+    assert_eq!(status["services"][0]["name"], "Shop");
+    assert_eq!(status["services"][0]["state"], "up");
+    assert_eq!(status["services"][1]["state"], "unknown");
+
+    let (code, services) = api.get("/api/v1/services", &api.viewer).await;
+    assert_eq!((code, services.as_array().map(Vec::len)), (200, Some(2)));
+    let (code, shop) = api.get("/api/v1/services/Shop", &api.viewer).await;
+    assert_eq!(
+        (code, &shop["explanation"]),
+        (200, &Value::from("answered in 12 ms"))
+    );
+    assert_error(
+        &api.get("/api/v1/services/Nope", &api.viewer).await,
+        404,
+        "no service",
+    );
+
+    let (code, series) = api.get("/api/v1/series", &api.viewer).await;
+    assert_eq!(code, 200);
+    assert_eq!(series[0]["metric"], "cpu.usage");
+
+    let path = "/api/v1/history?metric=cpu.usage&from=2026-11-02T08:00:00Z&to=2026-11-02T10:00:00Z&step=1h&aggregation=max";
+    let (code, history) = api.get(path, &api.viewer).await;
+    assert_eq!(code, 200, "{history}");
+    assert_eq!(history["step_seconds"], 3600);
+    assert_eq!(history["points"][0]["at"], "2026-11-02T08:00:00+00:00");
+    assert_eq!(history["points"][0]["value"], 59.0);
+    assert_eq!(history["points"][1]["value"], 119.0);
+    let (_, avg) = api.get(&path.replace("max", "avg"), &api.viewer).await;
+    assert_eq!(avg["points"][0]["value"], 29.5);
+
+    assert_error(
+        &api.get(
+            "/api/v1/history?metric=cpu.usage&step=1s&from=2026-10-01T00:00:00Z",
+            &api.viewer,
+        )
+        .await,
+        400,
+        "points",
+    );
+    assert_error(
+        &api.get(
+            "/api/v1/history?metric=cpu.usage&from=yesterday",
+            &api.viewer,
+        )
+        .await,
+        400,
+        "not a time",
+    );
+    assert_error(
+        &api.get(
+            "/api/v1/history?metric=cpu.usage&aggregation=median",
+            &api.viewer,
+        )
+        .await,
+        400,
+        "aggregation",
+    );
+    assert_error(
+        &api.get(
+            "/api/v1/incidents?from=2026-11-02T10:00:00Z&to=2026-11-01T10:00:00Z",
+            &api.viewer,
+        )
+        .await,
+        400,
+        "after",
+    );
+    let (code, _) = api.get("/api/v1/incidents", &api.viewer).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn missing_wrong_and_revoked_tokens_get_401_and_a_viewer_writing_gets_403() {
+    let mut api = start(ApiConfig::default()).await;
+    assert_error(
+        &api.call("GET", "/api/v1/status", None, None).await,
+        401,
+        "needs a token",
+    );
+    assert_error(
+        &api.get("/api/v1/status", "kw_view_0000").await,
+        401,
+        "not known",
+    );
+    let window = r#"{"duration": "30m", "reason": "new router"}"#;
+    let answer = api
+        .call(
+            "POST",
+            "/api/v1/maintenance",
+            Some(&api.viewer),
+            Some(window),
+        )
+        .await;
+    assert_error(&answer, 403, "only read");
+    assert_error(
+        &api.call("POST", "/api/v1/alerts/1/ack", Some(&api.viewer), None)
+            .await,
+        403,
+        "only read",
+    );
+
+    assert!(api.store.revoke_token("manager").unwrap());
+    let answer = api.get("/api/v1/status", &api.viewer).await;
+    assert_error(&answer, 401, "not known");
+    assert!(
+        !answer.1.to_string().contains(&api.viewer),
+        "the token is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_starts_and_ends_maintenance_and_acknowledges() {
+    let api = start(ApiConfig::default()).await;
+    let window = r#"{"duration": "2h", "services": ["Shop"], "reason": "new router"}"#;
+    let (code, created) = api
+        .call(
+            "POST",
+            "/api/v1/maintenance",
+            Some(&api.admin),
+            Some(window),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["end"], "2026-11-02T12:00:00Z");
+    let (_, list) = api.get("/api/v1/maintenance", &api.viewer).await;
+    assert_eq!(list[0]["reason"], "new router");
+    let id = created["id"].as_i64().unwrap();
+    let (code, ended) = api
+        .call(
+            "POST",
+            &format!("/api/v1/maintenance/{id}/end"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!((code, &ended["ended"]), (200, &Value::from(1)));
+    assert_error(
+        &api.call(
+            "POST",
+            &format!("/api/v1/maintenance/{id}/end"),
+            Some(&api.admin),
+            None,
+        )
+        .await,
+        404,
+        "no maintenance",
+    );
+    let bad = r#"{"duration": "2h", "services": ["Shopp"]}"#;
+    assert_error(
+        &api.call("POST", "/api/v1/maintenance", Some(&api.admin), Some(bad))
+            .await,
+        400,
+        "Shopp",
+    );
+    assert_error(
+        &api.call("POST", "/api/v1/maintenance", Some(&api.admin), Some("{"))
+            .await,
+        400,
+        "",
+    );
+    assert_error(
+        &api.call("POST", "/api/v1/alerts/99/ack", Some(&api.admin), None)
+            .await,
+        404,
+        "no alert 99",
+    );
+}
+
+#[tokio::test]
+async fn request_limits_are_clear_4xx_errors() {
+    let api = start(ApiConfig {
+        max_body: keepwatch::config::ByteSize(100),
+        rate_per_minute: 5,
+        ..ApiConfig::default()
+    })
+    .await;
+    let big = format!(r#"{{"duration": "2h", "reason": "{}"}}"#, "x".repeat(200));
+    assert_error(
+        &api.call("POST", "/api/v1/maintenance", Some(&api.admin), Some(&big))
+            .await,
+        413,
+        "",
+    );
+    for _ in 0..4 {
+        assert_eq!(api.get("/api/v1/services", &api.admin).await.0, 200);
+    }
+    assert_error(
+        &api.get("/api/v1/services", &api.admin).await,
+        429,
+        "in a minute",
+    );
+    assert_eq!(
+        api.get("/api/v1/services", &api.viewer).await.0,
+        200,
+        "each token has its own allowance"
+    );
+    assert_error(
+        &api.get("/api/v1/nothing-here", &api.viewer).await,
+        404,
+        "no such endpoint",
+    );
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_generated_one() {
+    let generated = api::openapi().to_pretty_json().unwrap() + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    if std::env::var_os("KEEPWATCH_WRITE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    assert!(
+        committed == generated,
+        "docs/openapi.json differs from what the handlers describe; run `KEEPWATCH_WRITE_OPENAPI=1 cargo test --test api` and commit it"
+    );
+    let document: Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["paths"]["/api/v1/history"]["get"].is_object());
+}

@@ -32,5 +32,8 @@ pub mod deploy;
 pub mod notify;
 pub mod observation;
 pub mod plain;
+pub mod secret;
 pub mod status;
 pub mod store;
+pub mod tls;
+pub mod units;

@@ -360,7 +360,7 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
             services,
             reason,
         } => {
-            let length: config::Duration = length.parse().map_err(|err| {
+            let length: keepwatch::units::Duration = length.parse().map_err(|err| {
                 format!("--for {length}: {err}. Write a length like \"30m\" or \"2h\".")
             })?;
             if length.is_off() {

@@ -72,7 +72,7 @@ mod tests {
     use jiff::SignedDuration;
 
     use super::*;
-    use crate::config::Duration;
+    use crate::units::Duration;
 
     fn t0() -> Timestamp {
         "2026-11-23T09:00:00Z".parse().unwrap()

@@ -286,7 +286,7 @@ mod tests {
         schedule.take_due(t(60));
         schedule.finished("Pay", &down(), t(60), 1);
         let mut changed = two();
-        changed[0].common.interval = crate::config::Duration::from_secs(10);
+        changed[0].common.interval = crate::units::Duration::from_secs(10);
         changed.push(
             specs("[[service]]\nname = \"New\"\ntype = \"tcp\"\nhost = \"h\"\nport = 3\n")
                 .remove(0),

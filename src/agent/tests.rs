@@ -8,9 +8,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::*;
 use crate::clock::SimClock;
 use crate::collect::{Scenario, SimulatedHost};
-use crate::config::Duration;
 use crate::observation::SeriesKey;
 use crate::status::{self, Liveness};
+use crate::units::Duration;
 
 struct Sim {
     agent: Agent,

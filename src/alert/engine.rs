@@ -317,7 +317,7 @@ impl Alerter {
             last_told: alert.told_at,
         };
         let remind = if alert.cause.is_some() || alert.resolved_at.is_some() {
-            crate::config::Duration::from_secs(0)
+            crate::units::Duration::from_secs(0)
         } else {
             self.settings.remind_every
         };

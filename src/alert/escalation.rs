@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::Emergencies;
-use crate::config::Duration;
 use crate::notify::Channel;
+use crate::units::Duration;
 
 /// The `[alerting]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

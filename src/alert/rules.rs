@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Duration;
 use crate::observation::{Sample, SeriesKey};
+use crate::units::Duration;
 
 /// One `[[rule]]`: alert when `metric` stays above a threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

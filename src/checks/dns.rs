@@ -121,7 +121,7 @@ impl FromStr for DnsRecordType {
     }
 }
 
-crate::config::string_serde!(
+crate::units::string_serde!(
     DnsRecordType,
     "a record type in quotes, e.g. \"A\" or \"MX\""
 );
@@ -155,7 +155,7 @@ impl fmt::Display for DnsServer {
     }
 }
 
-crate::config::string_serde!(
+crate::units::string_serde!(
     DnsServer,
     "a DNS server address in quotes, e.g. \"127.0.0.1:5353\""
 );

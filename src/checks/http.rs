@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::net::{self, Stage};
-use super::tls::{self, SeenCell};
 use super::wording::{duration, possessive, quote};
-use super::{CheckOutcome, Checker, Common, FailureKind, Secret};
-use crate::config;
+use super::{CheckOutcome, Checker, Common, FailureKind};
+use crate::secret::Secret;
+use crate::tls::{self, SeenCell};
 
 /// Settings of an HTTP check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ pub struct HttpSpec {
     /// How long before its end date a certificate makes the service
     /// degraded: a number of days (`14`) or a duration (`"14d"`).
     #[serde(default = "default_cert_expiry_warning", with = "days_or_duration")]
-    pub cert_expiry_warning: config::Duration,
+    pub cert_expiry_warning: crate::units::Duration,
     /// A PEM file of extra authorities to trust (a company's own CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
@@ -84,8 +84,8 @@ fn default_max_redirects() -> u32 {
     10
 }
 
-fn default_cert_expiry_warning() -> config::Duration {
-    config::Duration::from_days(14)
+fn default_cert_expiry_warning() -> crate::units::Duration {
+    crate::units::Duration::from_days(14)
 }
 
 impl HttpSpec {
@@ -297,7 +297,7 @@ mod days_or_duration {
     use serde::{Serialize, Serializer};
     use std::fmt;
 
-    use crate::config::Duration;
+    use crate::units::Duration;
 
     pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         value.serialize(serializer)
@@ -1052,8 +1052,11 @@ mod tests {
             ))
             .map(|s| s.cert_expiry_warning)
         };
-        assert_eq!(parse("14").unwrap(), config::Duration::from_days(14));
-        assert_eq!(parse("\"3d\"").unwrap(), config::Duration::from_days(3));
+        assert_eq!(parse("14").unwrap(), crate::units::Duration::from_days(14));
+        assert_eq!(
+            parse("\"3d\"").unwrap(),
+            crate::units::Duration::from_days(3)
+        );
         assert!(parse("-1").is_err());
         assert!(parse("\"soon\"").is_err());
         let spec = toml::from_str::<HttpSpec>("url = \"https://x/\"").unwrap();

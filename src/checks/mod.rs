@@ -35,12 +35,10 @@ mod outcome;
 pub mod ping;
 pub mod postgres;
 pub mod redis;
-mod secret;
 mod spec;
 pub mod tcp;
 #[cfg(test)]
 mod testing;
-mod tls;
 pub(crate) mod wording;
 
 use std::future::Future;
@@ -52,10 +50,10 @@ use rustls::RootCertStore;
 pub use batch::check_all;
 pub use confirm::{Confirmer, Verdict};
 pub use outcome::{CheckOutcome, FailureKind, State};
-pub use secret::{Secret, SecretError};
 pub use spec::{CheckSpec, Common, ServiceSpec};
 
 use crate::clock::Clock;
+use crate::tls;
 
 /// Runs checks. Holds what all checks share: the clock (certificate validity
 /// is judged at the clock's time, so a simulated clock can age certificates)
@@ -185,12 +183,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config;
 
     fn common(slow_after: Option<u64>) -> Common {
         Common {
             name: "Payment gateway".into(),
-            slow_after: slow_after.map(|ms| config::Duration::from(Duration::from_millis(ms))),
+            slow_after: slow_after
+                .map(|ms| crate::units::Duration::from(Duration::from_millis(ms))),
             ..Common::default()
         }
     }

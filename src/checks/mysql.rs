@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::db::{self, Attempt};
 use super::net::Stage;
 use super::wording::quote;
-use super::{CheckOutcome, Common, FailureKind, Secret};
+use super::{CheckOutcome, Common, FailureKind};
+use crate::secret::Secret;
 
 /// Settings of a MySQL or MariaDB check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,9 +27,10 @@ use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
 use super::db::{self, Attempt};
 use super::net::Stage;
-use super::tls::{self, SeenCell};
 use super::wording::quote;
-use super::{CheckOutcome, Checker, Common, FailureKind, Secret};
+use super::{CheckOutcome, Checker, Common, FailureKind};
+use crate::secret::Secret;
+use crate::tls::{self, SeenCell};
 
 /// Settings of a PostgreSQL check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

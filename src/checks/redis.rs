@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::db::{self, Attempt, Heard, Listening};
 use super::net::Stage;
 use super::wording::quote;
-use super::{CheckOutcome, Common, FailureKind, Secret};
+use super::{CheckOutcome, Common, FailureKind};
+use crate::secret::Secret;
 
 /// Settings of a Redis check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::config::{self, CollectConfig};
+use crate::config::CollectConfig;
 use crate::observation::{Sample, SeriesKey};
 
 /// The stable names of every metric keepwatch collects about its host. Each
@@ -139,7 +139,7 @@ impl Family {
     }
 
     /// The configured collection interval of this family (`"off"` means never).
-    pub fn interval(self, config: &CollectConfig) -> config::Duration {
+    pub fn interval(self, config: &CollectConfig) -> crate::units::Duration {
         match self {
             Family::Cpu => config.cpu,
             Family::Memory => config.memory,

@@ -5,14 +5,11 @@
 mod load;
 mod source;
 mod template;
-mod units;
 mod validate;
 
 pub use load::{ConfigError, Problem, load_file, parse};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::commented;
-pub(crate) use units::string_serde;
-pub use units::{ByteSize, Duration};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{AlertingConfig, MaintenanceConfig, RuleConfig};
 use crate::checks::ServiceSpec;
 use crate::notify::Channel;
+use crate::units::{ByteSize, Duration};
 
 /// Everything keepwatch can be told. Every field has a default, so an empty
 /// file (or no file at all) is a valid configuration.

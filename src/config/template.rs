@@ -485,7 +485,7 @@ mod tests {
         config.business.name = "Müller \"Shop\" GmbH".to_owned();
         config.business.timezone = "Europe/Berlin".to_owned();
         config.business.hours.saturday = "10:00-14:00".to_owned();
-        config.collect.disk = crate::config::Duration::from_mins(5);
+        config.collect.disk = crate::units::Duration::from_mins(5);
         let text = commented(&config);
         assert_eq!(parse(Path::new("k.toml"), &text).unwrap(), config);
     }
@@ -522,7 +522,7 @@ mod tests {
         );
         assert_eq!(config.rules.len(), 1);
         assert_eq!(config.rules[0].name, "Disk filling up");
-        assert_eq!(config.rules[0].hold, crate::config::Duration::from_mins(5));
+        assert_eq!(config.rules[0].hold, crate::units::Duration::from_mins(5));
         let channels: Vec<_> = config.channels.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             channels,

@@ -22,8 +22,8 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::wording::{date, days, possessive, quote};
-use super::{CheckOutcome, FailureKind};
+use crate::checks::wording::{date, days, possessive, quote};
+use crate::checks::{CheckOutcome, FailureKind};
 use crate::clock::Clock;
 
 /// What a certificate says about itself, as far as the checks care.

@@ -55,7 +55,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::agent::{self, Agent, RunOptions};
+use keepwatch::agent::{self, Agent, Hangup, RunOptions};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading, metric};
 use keepwatch::store::{AlertRecord, Store};
@@ -322,9 +322,12 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
             config_path: config_path.clone(),
             watch_every: Duration::from_secs(5),
         };
-        runtime.block_on(agent::run(agent, clock.clone(), options, async {
-            let _ = stopped.await;
-        }));
+        runtime.block_on(async {
+            let stop = async {
+                let _ = stopped.await;
+            };
+            agent::run(agent, clock.clone(), options, stop, Hangup::listen()).await;
+        });
         driver.join().expect("the bench driver panicked")
     });
     drop(service);

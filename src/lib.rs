@@ -18,6 +18,7 @@
 //! - [`config`] is the typed `keepwatch.toml`, its loading and validation, and
 //!   the commented file `keepwatch init` writes.
 //! - [`clock`] is where time comes from, so tests can simulate days in milliseconds.
+//! - [`printable`] makes text from outside safe to show (escaped, cut).
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
@@ -32,6 +33,7 @@ pub mod deploy;
 pub mod notify;
 pub mod observation;
 pub mod plain;
+pub mod printable;
 pub mod secret;
 pub mod status;
 pub mod store;

@@ -6,15 +6,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use keepwatch::agent::{self, Agent, RunOptions, Shutdown};
+use keepwatch::agent::{self, Agent, Hangup, RunOptions, Shutdown};
 use keepwatch::calendar::Calendar;
 use keepwatch::checks::{Checker, State, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
-use keepwatch::status;
 use keepwatch::store::Store;
+use keepwatch::{printable, status};
 
 /// Monitoring for small businesses: watches this computer and the services
 /// your business depends on, and tells you in plain words how they are doing.
@@ -188,7 +188,9 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         .build()
         .map_err(|err| format!("cannot start: {err}"))?;
     runtime.block_on(async {
+        // Before anything else: a signal during start-up must find its handler.
         let shutdown = Shutdown::listen().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
+        let hangup = Hangup::listen();
         let loaded = load(path, explicit)?;
         init_logging(&loaded.config);
         match &loaded.origin {
@@ -219,7 +221,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             config_path: path.to_path_buf(),
             watch_every: std::time::Duration::from_secs(5),
         };
-        agent::run(agent, clock, options, shutdown.requested()).await;
+        agent::run(agent, clock, options, shutdown.requested(), hangup).await;
         tracing::info!("stopped cleanly");
         Ok(())
     })
@@ -472,11 +474,11 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
         let known: Vec<_> = config
             .services
             .iter()
-            .map(|s| s.common.name.as_str())
+            .map(|s| printable::name(&s.common.name))
             .collect();
         return Err(format!(
             "No service is named \"{}\". The services are: {}.",
-            name.unwrap_or_default(),
+            printable::name(name.unwrap_or_default()),
             known.join(", ")
         ));
     }
@@ -487,8 +489,14 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
     let checker = Arc::new(Checker::new(Arc::new(SystemClock)));
     let outcomes = runtime.block_on(check_all(checker, &services, config.checks.max_concurrent));
     say_part!("{}", status::render_checks(&services, &outcomes));
-    if outcomes.iter().any(|o| o.state == State::Down) {
+    if outcomes
+        .iter()
+        .any(|o| o.was_run() && o.state == State::Down)
+    {
         return Err("At least one service is down.".to_owned());
+    }
+    if outcomes.iter().any(|o| !o.was_run()) {
+        return Err("At least one service could not be checked.".to_owned());
     }
     Ok(())
 }
@@ -545,7 +553,7 @@ fn init_logging(config: &Config) {
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(|| printable::LogRecords(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();

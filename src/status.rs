@@ -18,6 +18,7 @@ use crate::checks::{CheckOutcome, ServiceSpec, State};
 use crate::collect::metric;
 use crate::observation::Sample;
 use crate::plain;
+use crate::printable;
 use crate::store::{Incident, ServiceStatus, Store, StoreError};
 
 /// Whether the agent is running, judged from when it last wrote.
@@ -170,7 +171,7 @@ pub fn render(
     if !agent.events.is_empty() {
         let _ = writeln!(out, "\nRecent events:");
         for (at, message) in &agent.events {
-            let _ = writeln!(out, "  {}  {message}", when(*at));
+            let _ = writeln!(out, "  {}  {}", when(*at), printable::line(message));
         }
     }
     out
@@ -207,16 +208,13 @@ fn service_lines(view: ServicesView<'_>, now: Timestamp, tz: &TimeZone) -> Strin
         states,
         incidents,
     } = view;
-    let width = services
-        .iter()
-        .map(|s| s.common.name.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = name_width(services);
     let mut out = String::new();
     for spec in services {
         let name = &spec.common.name;
+        let shown = printable::name(name);
         let Some(status) = states.iter().find(|s| &s.name == name) else {
-            let _ = writeln!(out, "  {name:<width$}  not checked yet");
+            let _ = writeln!(out, "  {shown:<width$}  not checked yet");
             continue;
         };
         let since = format!(
@@ -260,26 +258,37 @@ fn service_lines(view: ServicesView<'_>, now: Timestamp, tz: &TimeZone) -> Strin
             State::Degraded => format!("DEGRADED {since}: {}", status.explanation),
             State::Down => format!("DOWN {since}: {}", status.explanation),
         };
-        let _ = writeln!(out, "  {name:<width$}  {line}");
+        let _ = writeln!(out, "  {shown:<width$}  {}", printable::line(&line));
     }
     out
 }
 
+/// The width of the name column: the longest name as shown.
+fn name_width(services: &[ServiceSpec]) -> usize {
+    services
+        .iter()
+        .map(|s| printable::name(&s.common.name).chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
 /// The results of `keepwatch check`, one paragraph per service, and a summary line.
 pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> String {
-    let width = services
-        .iter()
-        .map(|s| s.common.name.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = name_width(services);
     let mut out = String::new();
     let mut counts = [0usize; 3];
+    let mut not_run = 0;
     for (spec, outcome) in services.iter().zip(outcomes) {
-        counts[usize::from(outcome.state.severity())] += 1;
-        let state = match outcome.state {
-            State::Up => "up      ",
-            State::Degraded => "DEGRADED",
-            State::Down => "DOWN    ",
+        let state = if outcome.was_run() {
+            counts[usize::from(outcome.state.severity())] += 1;
+            match outcome.state {
+                State::Up => "up      ",
+                State::Degraded => "DEGRADED",
+                State::Down => "DOWN    ",
+            }
+        } else {
+            not_run += 1;
+            "NOT RUN "
         };
         let took = outcome
             .response_time
@@ -288,7 +297,8 @@ pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> Str
         let _ = writeln!(
             out,
             "{:<width$}  {state}  {took:>8}  {}",
-            spec.common.name, outcome.explanation
+            printable::name(&spec.common.name),
+            printable::line(&outcome.explanation)
         );
     }
     let noun = if services.len() == 1 {
@@ -296,9 +306,13 @@ pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> Str
     } else {
         "services"
     };
+    let not_run = match not_run {
+        0 => String::new(),
+        n => format!(", {n} could not be checked (this computer is out of resources)"),
+    };
     let _ = writeln!(
         out,
-        "\n{} {noun} checked: {} up, {} degraded, {} down.",
+        "\n{} {noun} checked: {} up, {} degraded, {} down{not_run}.",
         services.len(),
         counts[0],
         counts[1],
@@ -443,7 +457,7 @@ pub fn render_alerts(
         out.push_str(&format!(
             "  {:>4}  {} — since {} ({ago}); {urgency}; {state}\n",
             alert.id,
-            alert.title,
+            printable::line(&alert.title),
             when(alert.opened_at)
         ));
     }

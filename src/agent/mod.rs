@@ -13,7 +13,7 @@ mod schedule;
 mod services;
 
 pub use instance::{InstanceLock, LockError, claim};
-pub use runtime::{RunOptions, Shutdown, run};
+pub use runtime::{Hangup, RunOptions, Shutdown, run};
 pub use schedule::Schedule;
 pub use services::{Finished, ServiceSchedule, metric as service_metric};
 
@@ -30,6 +30,7 @@ use crate::clock::Clock;
 use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
 use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
+use crate::printable;
 use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
 };
@@ -90,7 +91,14 @@ pub struct Agent {
     last_cpu: Option<f64>,
     last_load: Option<f64>,
     next_maintenance: Timestamp,
+    /// When the admin was last told that checks could not be run (this
+    /// computer out of resources), so a long shortage is one warning per
+    /// [`NOT_RUN_WARNING_EVERY`], not one per check.
+    last_not_run_warning: Option<Timestamp>,
 }
+
+/// How often a shortage that keeps checks from running is reported again.
+const NOT_RUN_WARNING_EVERY: SignedDuration = SignedDuration::from_mins(15);
 
 impl Agent {
     /// An agent for `host`, everything due at once.
@@ -123,6 +131,7 @@ impl Agent {
             last_cpu: None,
             last_load: None,
             next_maintenance: now.saturating_add(MAINTENANCE_EVERY).unwrap_or(now),
+            last_not_run_warning: None,
         };
         agent.note_started(now);
         agent
@@ -227,6 +236,11 @@ impl Agent {
     /// a confirmed change of state opens or closes an incident at once.
     pub fn check_finished(&mut self, name: &str, mut outcome: CheckOutcome) {
         let now = self.clock.now();
+        if !outcome.was_run() {
+            self.services.not_run(name, now);
+            self.warn_not_run(&outcome.explanation, now);
+            return;
+        }
         if outcome.kind == Some(FailureKind::Slow)
             && let Some(usual) = self.usual_response_time(name, now)
         {
@@ -282,6 +296,21 @@ impl Agent {
         if let Err(err) = self.writer.store_mut().save_service_status(&status) {
             tracing::warn!("could not save the state of {name}: {err}");
         }
+    }
+
+    /// Tells the admin (the log and the event history) that a check could not
+    /// be run, at most once per [`NOT_RUN_WARNING_EVERY`].
+    fn warn_not_run(&mut self, explanation: &str, now: Timestamp) {
+        let recently = self
+            .last_not_run_warning
+            .is_some_and(|at| now.duration_since(at) < NOT_RUN_WARNING_EVERY);
+        if recently {
+            tracing::debug!("{explanation}");
+            return;
+        }
+        self.last_not_run_warning = Some(now);
+        tracing::warn!("{explanation} (said at most every 15 minutes while it lasts)");
+        self.event(now, "keepwatch", explanation);
     }
 
     /// The median response time of `name` over the last day, for saying how
@@ -348,9 +377,11 @@ impl Agent {
         let result = match to {
             State::Up => self.alerter.clear(store, &fingerprint, now),
             State::Degraded | State::Down => {
+                // The title is what people read; the fingerprint keeps the name whole.
+                let shown = printable::name(name);
                 let (title, severity) = match to {
-                    State::Down => (format!("{name} is down"), Severity::Critical),
-                    _ => (format!("{name} is degraded"), Severity::Warning),
+                    State::Down => (format!("{shown} is down"), Severity::Critical),
+                    _ => (format!("{shown} is degraded"), Severity::Warning),
                 };
                 let problem = Problem {
                     fingerprint: &fingerprint,

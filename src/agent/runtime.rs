@@ -27,18 +27,18 @@ pub struct RunOptions {
     pub watch_every: std::time::Duration,
 }
 
-/// Runs `agent` until `shutdown` completes, then saves everything and records
-/// a clean stop.
+/// Runs `agent` until `shutdown` completes, reloading the config at each
+/// `hangup`, then saves everything and records a clean stop.
 pub async fn run(
     mut agent: Agent,
     clock: Arc<dyn Clock>,
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
+    mut hangup: Hangup,
 ) {
     let mut watcher = FileWatch::new(&options.config_path);
     let mut watch = tokio::time::interval(options.watch_every);
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut hangup = Hangup::new();
     let checker = Arc::new(Checker::new(clock.clone()));
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut limit = Limit::new(agent.config().checks.max_concurrent);
@@ -226,14 +226,19 @@ impl Shutdown {
     }
 }
 
-/// SIGHUP on Unix; never on other systems (they rely on the file watch).
-struct Hangup {
+/// SIGHUP on Unix (a request to reload the config); never on other systems
+/// (they rely on the file watch). Like [`Shutdown`], create it first thing:
+/// SIGHUP's default action is to end the process, so one that arrives before
+/// the handler is installed (while the database is being opened) would kill
+/// keepwatch instead of being a request to reload.
+pub struct Hangup {
     #[cfg(unix)]
     signal: Option<tokio::signal::unix::Signal>,
 }
 
 impl Hangup {
-    fn new() -> Self {
+    /// Starts listening; needs a running Tokio runtime.
+    pub fn listen() -> Self {
         #[cfg(unix)]
         {
             let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -344,7 +349,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (agent, clock) = agent(dir.path(), Config::default());
         let stop = tokio::time::sleep(std::time::Duration::from_secs(605));
-        run(agent, clock, options(dir.path().join("none.toml")), stop).await;
+        run(
+            agent,
+            clock,
+            options(dir.path().join("none.toml")),
+            stop,
+            Hangup::listen(),
+        )
+        .await;
         let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
         let key = SeriesKey::new("sim", metric::CPU_USAGE_PERCENT, "");
         let from: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
@@ -376,7 +388,7 @@ mod tests {
                 tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             }
         };
-        run(agent, clock, options(path.clone()), edits).await;
+        run(agent, clock, options(path.clone()), edits, Hangup::listen()).await;
         let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
         let events: Vec<String> = store
             .recent_events(20)

@@ -146,6 +146,18 @@ impl ServiceSchedule {
         })
     }
 
+    /// Takes a run of `name` that could not be done (this computer out of
+    /// resources): it says nothing about the service, so its state and
+    /// confirmation streak stay; it is tried again one interval later.
+    pub fn not_run(&mut self, name: &str, now: Timestamp) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.spec.common.name == name) {
+            entry.running = false;
+            entry.next = now
+                .saturating_add(entry.spec.common.interval.signed())
+                .unwrap_or(now);
+        }
+    }
+
     /// After a config change: unchanged services keep their schedule and
     /// confirmed state; changed or new ones start afresh; removed ones go.
     pub fn reconfigure(&mut self, specs: &[ServiceSpec], now: Timestamp) {

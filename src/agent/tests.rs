@@ -246,8 +246,8 @@ fn storage_maintenance_runs_every_ten_minutes_and_keeps_the_latest_state() {
     assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 3 * 360 + 1);
 }
 
-#[test]
-fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
+/// An idle host watching one TCP service, "Shop", every 30 seconds.
+fn shop() -> Sim {
     let mut config = Config::default();
     config.services = crate::config::parse(
         std::path::Path::new("k.toml"),
@@ -255,7 +255,12 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     )
     .unwrap()
     .services;
-    let mut sim = sim(Scenario::Idle, config, |h| h);
+    sim(Scenario::Idle, config, |h| h)
+}
+
+#[test]
+fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
+    let mut sim = shop();
     let refused = || {
         crate::checks::CheckOutcome::failed(
             crate::checks::FailureKind::ConnectionRefused,
@@ -386,4 +391,28 @@ fn a_rule_opens_an_alert_after_its_hold_time_and_classifies_it() {
         sim.agent.store().recent_messages(10).unwrap().is_empty(),
         "nothing sent at night"
     );
+}
+
+#[test]
+fn a_check_that_could_not_be_run_leaves_the_service_up_and_warns_once() {
+    let mut sim = shop();
+    let up = || crate::checks::CheckOutcome::up("Shop answered");
+    let no_files = || crate::checks::local::not_run("Shop", "Too many open files");
+    sim.run_checks([up()]);
+    sim.run_checks(std::iter::repeat_with(no_files).take(10));
+    let store = sim.agent.store();
+    let status = &store.service_statuses().unwrap()[0];
+    assert_eq!(status.state, crate::checks::State::Up);
+    assert!(
+        store
+            .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.open_alerts().unwrap().is_empty());
+    assert_eq!(sim.count(services::metric::STATE, "Shop"), 1);
+    let warnings = sim.events("keepwatch");
+    assert_eq!(warnings.len(), 1, "rate-limited: {warnings:?}");
+    assert!(warnings[0].contains("Too many open files"), "{warnings:?}");
+    assert!(sim.events("service").is_empty());
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::alert::Severity;
 use crate::notify::Message;
+use crate::printable;
 use crate::store::AlertRecord;
 
 /// What a notice tells about its alert.
@@ -170,6 +171,12 @@ fn fold(batch: &Batch) -> (Vec<Item>, BTreeMap<i64, Vec<Item>>) {
     (main, folded)
 }
 
+/// How long a subject may be: mail clients show less, and a header line has
+/// to stay under the 998 characters mail allows.
+const SUBJECT_CHARS: usize = 200;
+
+/// The subject: one line (a CR or LF in a name cannot start another header)
+/// of at most [`SUBJECT_CHARS`].
 fn subject(batch: &Batch, main: &[Item], digest: bool) -> String {
     let count = batch.items.len();
     let first = main
@@ -186,7 +193,7 @@ fn subject(batch: &Batch, main: &[Item], digest: bool) -> String {
         ),
         (false, _) => format!("{first}, and {} more", count - 1),
     };
-    format!("[{}] {what}", batch.business)
+    printable::cut(&format!("[{}] {what}", batch.business), SUBJECT_CHARS).into_owned()
 }
 
 fn alerts_word(count: usize) -> String {

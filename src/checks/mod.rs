@@ -29,6 +29,7 @@ mod confirm;
 mod db;
 pub mod dns;
 pub mod http;
+pub mod local;
 pub mod mysql;
 mod net;
 mod outcome;
@@ -117,7 +118,7 @@ impl Checker {
                 ),
             ),
         };
-        apply_budget(common, outcome)
+        local::judge(&common.name, apply_budget(common, outcome))
     }
 }
 

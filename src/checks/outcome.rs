@@ -102,11 +102,15 @@ pub enum FailureKind {
     PacketLoss,
     /// A failure keepwatch could not classify; the explanation has the details.
     Other,
+    /// The check could not be run: this computer is out of file descriptors,
+    /// memory or sockets. Says nothing about the service, so it never
+    /// changes the service's state (see `checks::local`).
+    NotRun,
 }
 
 impl FailureKind {
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [FailureKind; 26] = [
+    pub const ALL: [FailureKind; 27] = [
         Self::ConfigError,
         Self::DnsFailure,
         Self::ConnectionRefused,
@@ -133,6 +137,7 @@ impl FailureKind {
         Self::DnsMismatch,
         Self::PacketLoss,
         Self::Other,
+        Self::NotRun,
     ];
 
     /// The stored name, e.g. `connection_refused`.
@@ -164,12 +169,14 @@ impl FailureKind {
             Self::DnsMismatch => "dns_mismatch",
             Self::PacketLoss => "packet_loss",
             Self::Other => "other",
+            Self::NotRun => "not_run",
         }
     }
 
     /// The state this kind of failure puts a service in: the service still
     /// works while it is slow, its certificate is about to expire, or some
-    /// of its packets are lost.
+    /// of its packets are lost. A check that could not be run counts as not
+    /// up where a state is needed, but the agent never records it.
     pub fn state(self) -> State {
         match self {
             Self::Slow | Self::CertificateExpiring | Self::PacketLoss => State::Degraded,
@@ -255,6 +262,12 @@ impl CheckOutcome {
     /// `true` when the state is [`State::Up`].
     pub fn is_up(&self) -> bool {
         self.state == State::Up
+    }
+
+    /// `false` when the check could not be run at all, so the outcome says
+    /// nothing about the service.
+    pub fn was_run(&self) -> bool {
+        self.kind != Some(FailureKind::NotRun)
     }
 }
 

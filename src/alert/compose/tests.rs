@@ -253,3 +253,37 @@ fn several_dependants_that_recovered_are_told_together() {
         "Shop: router is down since 09:00 (+2 more, 2 caused by it). Ack: keepwatch ack 1"
     );
 }
+
+#[test]
+fn a_name_with_line_breaks_or_of_any_length_gives_a_one_line_subject() {
+    let tz = TimeZone::UTC;
+    let dependents = BTreeMap::new();
+    let forged = Item {
+        kind: NoticeKind::Opened,
+        alert: alert(1, "web\r\nBcc: everyone@example.com\r\n is down"),
+    };
+    let message = compose(&batch(
+        vec![forged],
+        &dependents,
+        &tz,
+        "2026-11-23T09:01:00Z",
+    ));
+    assert!(
+        !message.subject.contains(['\r', '\n']),
+        "{:?}",
+        message.subject
+    );
+    assert!(
+        message.subject.contains("web\\r\\nBcc:"),
+        "{:?}",
+        message.subject
+    );
+
+    let long = Item {
+        kind: NoticeKind::Opened,
+        alert: alert(1, &format!("{} is down", "a".repeat(70_000))),
+    };
+    let message = compose(&batch(vec![long], &dependents, &tz, "2026-11-23T09:01:00Z"));
+    assert_eq!(message.subject.chars().count(), SUBJECT_CHARS + 1);
+    assert!(message.subject.starts_with("[Shop] aaa") && message.subject.ends_with('…'));
+}

@@ -1,0 +1,169 @@
+//! The real keepwatch binary in a sandbox of its own: a home folder, a
+//! config file, a data folder, the log of `keepwatch run`, signals, and tiny
+//! servers on 127.0.0.1 for it to watch.
+
+// Each test binary uses only some of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A sandbox with its own home, config file and data folder.
+pub struct Keepwatch {
+    dir: tempfile::TempDir,
+}
+
+impl Keepwatch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.home().join("keepwatch.toml")
+    }
+
+    /// Writes `keepwatch.toml`; the data folder is always inside the sandbox.
+    pub fn config(&self, text: &str) -> &Self {
+        let data = self.home().join("data");
+        let full = format!(
+            "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{text}",
+            data.display()
+        );
+        std::fs::write(self.config_path(), full).expect("write config");
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keepwatch"));
+        command
+            .args(args)
+            .current_dir(self.home())
+            .env_clear()
+            .env("HOME", self.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TZ", "UTC");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keepwatch")
+    }
+
+    pub fn status(&self) -> String {
+        let out = self.run(&["status"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `keepwatch run` with its log going to `log.txt`.
+    pub fn start(&self) -> Running {
+        let log = self.home().join("log.txt");
+        let child = self
+            .command(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start keepwatch run");
+        Running { child, log }
+    }
+}
+
+pub struct Running {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Running {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "could not send {name}");
+    }
+
+    /// Waits (polling, at most 30 s) until `check` holds.
+    pub fn wait_for(&mut self, what: &str, mut check: impl FnMut(&mut Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check(self) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "keepwatch exited ({status}) while waiting for {what}; log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn stop(mut self) -> String {
+        self.signal("TERM");
+        let status = self.child.wait().expect("wait");
+        let log = self.log();
+        assert!(
+            status.success(),
+            "keepwatch did not stop cleanly ({status}); log:\n{log}"
+        );
+        log
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny web server on 127.0.0.1 that answers every request with `200 ok`.
+pub fn web_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}

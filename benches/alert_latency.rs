@@ -57,8 +57,9 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions};
 use keepwatch::clock::{Clock, SystemClock};
-use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading, metric};
+use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading};
 use keepwatch::store::{AlertRecord, Store};
+use keepwatch::vocabulary::metric;
 use smtp::{Received, SmtpOptions, SmtpServer};
 
 /// CPU use before T0 and from T0 on.

@@ -39,3 +39,4 @@ pub mod status;
 pub mod store;
 pub mod tls;
 pub mod units;
+pub mod vocabulary;

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions, Shutdown};
 use keepwatch::calendar::Calendar;
-use keepwatch::checks::{Checker, State, check_all};
+use keepwatch::checks::{Checker, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
 use keepwatch::store::Store;
+use keepwatch::vocabulary::State;
 use keepwatch::{printable, status};
 
 /// Monitoring for small businesses: watches this computer and the services

@@ -22,9 +22,10 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
+use crate::checks::CheckOutcome;
 use crate::checks::wording::{date, days, possessive, quote};
-use crate::checks::{CheckOutcome, FailureKind};
 use crate::clock::Clock;
+use crate::vocabulary::FailureKind;
 
 /// What a certificate says about itself, as far as the checks care.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ mod services;
 pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{Hangup, RunOptions, Shutdown, run};
 pub use schedule::Schedule;
-pub use services::{Finished, ServiceSchedule, metric as service_metric};
+pub use services::{Finished, ServiceSchedule};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,17 +23,20 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::alert::engine::{Alerter, Problem, service_fingerprint};
-use crate::alert::{AlertEvent, Evaluator, Severity};
+use crate::alert::{AlertEvent, Evaluator};
 use crate::calendar::Calendar;
-use crate::checks::{CheckOutcome, FailureKind, ServiceSpec, State, Verdict};
+use crate::checks::{CheckOutcome, ServiceSpec, Verdict};
 use crate::clock::Clock;
-use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
+use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle};
 use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
 use crate::printable;
 use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
 };
+use crate::vocabulary::Severity;
+use crate::vocabulary::metric;
+use crate::vocabulary::{FailureKind, State};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
@@ -258,13 +261,13 @@ impl Agent {
         };
         let key = |metric: &str| SeriesKey::new(self.host.clone(), metric, name);
         self.check_samples.push(Sample {
-            key: key(services::metric::STATE),
+            key: key(crate::vocabulary::service_metric::STATE),
             at: now,
             value: f64::from(outcome.state.severity()),
         });
         if let Some(took) = outcome.response_time {
             self.check_samples.push(Sample {
-                key: key(services::metric::RESPONSE_MS),
+                key: key(crate::vocabulary::service_metric::RESPONSE_MS),
                 at: now,
                 value: took.as_secs_f64() * 1000.0,
             });
@@ -316,7 +319,11 @@ impl Agent {
     /// The median response time of `name` over the last day, for saying how
     /// unusual a slow answer is; `None` without enough history.
     fn usual_response_time(&self, name: &str, now: Timestamp) -> Option<std::time::Duration> {
-        let key = SeriesKey::new(self.host.clone(), services::metric::RESPONSE_MS, name);
+        let key = SeriesKey::new(
+            self.host.clone(),
+            crate::vocabulary::service_metric::RESPONSE_MS,
+            name,
+        );
         let from = now
             .saturating_sub(SignedDuration::from_hours(24))
             .unwrap_or(now);

@@ -5,15 +5,9 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::checks::{CheckOutcome, Confirmer, ServiceSpec, State, Verdict};
+use crate::checks::{CheckOutcome, Confirmer, ServiceSpec, Verdict};
 
-/// Names of the series a service's checks write (instance = the service's name).
-pub mod metric {
-    /// 0 up, 1 degraded, 2 down: what each run saw.
-    pub const STATE: &str = "service.state";
-    /// How long the answer took, as a user waits for it, in milliseconds.
-    pub const RESPONSE_MS: &str = "service.response_ms";
-}
+use crate::vocabulary::State;
 
 #[derive(Debug)]
 struct Entry {
@@ -185,7 +179,7 @@ impl ServiceSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::FailureKind;
+    use crate::vocabulary::FailureKind;
 
     fn specs(text: &str) -> Vec<ServiceSpec> {
         crate::config::parse(std::path::Path::new("k.toml"), text)

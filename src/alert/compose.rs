@@ -12,10 +12,10 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
-use crate::alert::Severity;
 use crate::notify::Message;
 use crate::printable;
 use crate::store::AlertRecord;
+use crate::vocabulary::Severity;
 
 /// What a notice tells about its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

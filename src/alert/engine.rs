@@ -10,14 +10,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::Class;
 use super::compose::{self, Batch, Item, NoticeKind};
-use super::escalation::{self, AlertingConfig, Due, Policy, Progress};
+use super::escalation::{self, AlertingConfig, Due, Progress};
 use super::maintenance::{self, Target, Window};
-use super::{Class, Severity};
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::notify::Channel;
 use crate::store::{AlertRecord, NewAlert, Store, StoreError};
+use crate::vocabulary::Policy;
+use crate::vocabulary::Severity;
 
 /// A problem the agent found: a service down, a threshold crossed.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::Emergencies;
 use crate::notify::Channel;
 use crate::units::Duration;
+use crate::vocabulary::Policy;
 
 /// The `[alerting]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,34 +91,6 @@ fn at_once_as_zero<S: serde::Serializer>(
         serializer.serialize_str("0m")
     } else {
         after.serialize(serializer)
-    }
-}
-
-/// Which policy an alert follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Policy {
-    /// [`AlertingConfig::business_hours`].
-    BusinessHours,
-    /// [`AlertingConfig::off_hours`].
-    OffHours,
-}
-
-impl Policy {
-    /// The name kept in the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BusinessHours => "business_hours",
-            Self::OffHours => "off_hours",
-        }
-    }
-
-    /// The policy named `text` in the store.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "business_hours" => Some(Self::BusinessHours),
-            "off_hours" => Some(Self::OffHours),
-            _ => None,
-        }
     }
 }
 

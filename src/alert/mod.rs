@@ -16,8 +16,6 @@ mod rules;
 
 pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 
-pub use escalation::{AlertingConfig, Due, Policy, Progress, Step, due, next_slot, retry_after};
+pub use escalation::{AlertingConfig, Due, Progress, Step, due, next_slot, retry_after};
 
-pub use rules::{
-    AlertEvent, Class, Emergencies, Evaluator, RuleConfig, Severity, Thresholds, metric_names,
-};
+pub use rules::{AlertEvent, Class, Emergencies, Evaluator, RuleConfig, Thresholds};

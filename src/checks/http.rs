@@ -24,9 +24,10 @@ use serde_json::Value as Json;
 
 use super::net::{self, Stage};
 use super::wording::{duration, possessive, quote};
-use super::{CheckOutcome, Checker, Common, FailureKind};
+use super::{CheckOutcome, Checker, Common};
 use crate::secret::Secret;
 use crate::tls::{self, SeenCell};
+use crate::vocabulary::FailureKind;
 
 /// Settings of an HTTP check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -50,11 +50,12 @@ use rustls::RootCertStore;
 
 pub use batch::check_all;
 pub use confirm::{Confirmer, Verdict};
-pub use outcome::{CheckOutcome, FailureKind, State};
+pub use outcome::CheckOutcome;
 pub use spec::{CheckSpec, Common, ServiceSpec};
 
 use crate::clock::Clock;
 use crate::tls;
+use crate::vocabulary::{FailureKind, State};
 
 /// Runs checks. Holds what all checks share: the clock (certificate validity
 /// is judged at the clock's time, so a simulated clock can age certificates)

@@ -28,9 +28,10 @@ use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 use super::db::{self, Attempt};
 use super::net::Stage;
 use super::wording::quote;
-use super::{CheckOutcome, Checker, Common, FailureKind};
+use super::{CheckOutcome, Checker, Common};
 use crate::secret::Secret;
 use crate::tls::{self, SeenCell};
+use crate::vocabulary::FailureKind;
 
 /// Settings of a PostgreSQL check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

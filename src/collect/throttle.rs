@@ -40,8 +40,9 @@ use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Reading, metric};
+use super::Reading;
 use crate::config::ThrottleConfig;
+use crate::vocabulary::metric;
 
 /// How long the host must stay busy before the stretch doubles again after
 /// the first step.

@@ -4,9 +4,9 @@
 use super::Config;
 use super::Duration;
 use super::load::{Problem, position, suggest, table_header};
-use crate::alert::metric_names;
 use crate::calendar::{DayHours, Holiday, parse_special_date};
 use crate::notify::Channel;
+use crate::vocabulary::metric_names;
 
 /// Every semantic problem of `config`, located in `text` where possible.
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {

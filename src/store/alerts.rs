@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
-use crate::alert::{Policy, Severity};
+use crate::vocabulary::{Policy, Severity};
 
 /// One alert as stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
-use crate::checks::{FailureKind, State};
+use crate::vocabulary::{FailureKind, State};
 
 /// The current state of one service, as `keepwatch status` shows it.
 #[derive(Debug, Clone, PartialEq)]

@@ -333,7 +333,7 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
     });
     drop(service);
 
-    let store = Store::open(&db, &keepwatch::config::StorageConfig::default())
+    let store = Store::open(&db, &keepwatch::store::StorageConfig::default())
         .expect("open the store again");
     let alerts: Vec<AlertRecord> = store
         .alerts_between(started, clock.now() + SignedDuration::from_secs(1))

@@ -490,9 +490,9 @@ mod tests {
 
     /// Weekdays 09:00-17:00 in UTC.
     fn utc() -> Calendar {
-        let business = crate::config::BusinessConfig {
+        let business = crate::calendar::BusinessConfig {
             timezone: "UTC".to_owned(),
-            ..crate::config::BusinessConfig::default()
+            ..crate::calendar::BusinessConfig::default()
         };
         Calendar::from_config(&business, TimeZone::UTC).unwrap()
     }

@@ -2,8 +2,8 @@
 
 use jiff::Timestamp;
 
+use crate::collect::CollectConfig;
 use crate::collect::Family;
-use crate::config::CollectConfig;
 
 /// The next due time of every family that is switched on.
 #[derive(Debug, Clone, PartialEq)]

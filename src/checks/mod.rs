@@ -42,6 +42,7 @@ pub mod tcp;
 mod testing;
 pub(crate) mod wording;
 
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -56,6 +57,20 @@ pub use spec::{CheckSpec, Common, ServiceSpec};
 use crate::clock::Clock;
 use crate::tls;
 use crate::vocabulary::{FailureKind, State};
+
+/// Running service checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChecksConfig {
+    /// At most this many checks run at the same time; the rest wait their turn.
+    pub max_concurrent: usize,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        Self { max_concurrent: 64 }
+    }
+}
 
 /// Runs checks. Holds what all checks share: the clock (certificate validity
 /// is judged at the clock's time, so a simulated clock can age certificates)

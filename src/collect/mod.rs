@@ -16,14 +16,51 @@ mod throttle;
 
 pub use simulated::{Scenario, SimulatedHost};
 pub use system::SystemSource;
-pub use throttle::{CALM_HOLD, HostLoad, ModeChange, ModeChangeReason, STEP_UP_HOLD, Throttle};
+pub use throttle::{
+    CALM_HOLD, HostLoad, ModeChange, ModeChangeReason, STEP_UP_HOLD, Throttle, ThrottleConfig,
+};
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::config::CollectConfig;
 use crate::observation::{Sample, SeriesKey};
+use crate::units::Duration;
+
+/// Collection interval of each metric family; `"off"` stops collecting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectConfig {
+    /// CPU use, in total and per core.
+    pub cpu: Duration,
+    /// Also record each core's use (more history, same CPU cost).
+    pub per_core: bool,
+    /// Memory and swap use.
+    pub memory: Duration,
+    /// Used and free space of each disk / mount point.
+    pub disk: Duration,
+    /// Bytes per second in and out, and errors, of each network interface.
+    pub network: Duration,
+    /// Load average (1, 5 and 15 minutes).
+    pub load: Duration,
+    /// Time since the host booted.
+    pub uptime: Duration,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_secs(10),
+            per_core: true,
+            memory: Duration::from_secs(10),
+            disk: Duration::from_secs(60),
+            network: Duration::from_secs(10),
+            load: Duration::from_secs(10),
+            uptime: Duration::from_mins(5),
+        }
+    }
+}
 
 /// A group of metrics collected together, on one configured interval.
 ///

@@ -287,7 +287,7 @@ mod tests {
             "[collect]\ncpu = \"5s\"\n[storage]\nmax_size = \"2GB\"\n",
         )
         .unwrap();
-        assert_eq!(config.collect.cpu, super::super::Duration::from_secs(5));
+        assert_eq!(config.collect.cpu, crate::units::Duration::from_secs(5));
         assert_eq!(config.storage.max_size.0, 2_000_000_000);
         assert_eq!(config.collect.memory, Config::default().collect.memory);
     }

@@ -4,8 +4,8 @@ use jiff::SignedDuration;
 
 use super::*;
 use crate::clock::SimClock;
-use crate::config::StorageConfig;
 use crate::notify::test_message;
+use crate::store::StorageConfig;
 
 fn start() -> Timestamp {
     "2026-11-23T09:00:00Z".parse().unwrap()

@@ -3,11 +3,13 @@
 //! file written by `keepwatch init` all come from.
 
 mod load;
+mod problem;
 mod source;
 mod template;
 mod validate;
 
-pub use load::{ConfigError, Problem, load_file, parse};
+pub use load::{ConfigError, load_file, parse};
+pub use problem::Problem;
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::commented;
 

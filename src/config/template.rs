@@ -5,7 +5,7 @@
 //! drift apart; this module only adds the explanations.
 
 use super::Config;
-use super::load::table_header;
+use super::problem::table_header;
 
 /// Explanations shown above each section and key, by dotted path. A test
 /// checks that every key of the config has one.

@@ -2,7 +2,7 @@
 //! exists, hours that parse, thresholds in a sensible order.
 
 use super::Config;
-use super::load::{Problem, position, suggest, table_header};
+use super::problem::{Problem, position, suggest, table_header};
 use crate::calendar::{DayHours, Holiday, parse_special_date};
 use crate::notify::Channel;
 use crate::units::Duration;

@@ -8,8 +8,9 @@
 use std::time::{Duration, Instant};
 
 use keepwatch::notify::{
-    Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, Message, SMS_SUBJECT, SendError,
+    Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, SMS_SUBJECT, SendError,
 };
+use keepwatch::alert::Message;
 use smtp::{SmtpOptions, SmtpServer};
 
 #[path = "support/smtp.rs"]

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use http_receiver::{Receiver, Recorded, Reply, basic_auth, signature_is_valid};
+use keepwatch::alert::Message;
 use keepwatch::notify::{
-    Channel, ChannelKind, DiscordChannel, Message, Notifier, SendError, SlackChannel, SmsChannel,
+    Channel, ChannelKind, DiscordChannel, Notifier, SendError, SlackChannel, SmsChannel,
     TeamsChannel, WebhookChannel,
 };
 use keepwatch::secret::Secret;

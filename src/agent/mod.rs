@@ -119,7 +119,7 @@ impl Agent {
             services: ServiceSchedule::new(&config.services, now),
             check_samples: Vec::new(),
             evaluator: Evaluator::new(&config.rules),
-            alerter: Alerter::new(&config),
+            alerter: config.alerter(),
             queued: 0,
             alerts_due: now,
             alerts_changed: false,
@@ -644,7 +644,7 @@ impl Agent {
         if config.rules != self.config.rules {
             self.evaluator = Evaluator::new(&config.rules);
         }
-        self.alerter = Alerter::new(&config);
+        self.alerter = config.alerter();
         self.alerts_changed = true;
         self.calendar = calendar_of(&config);
         self.throttle.update_config(&config.throttle);

@@ -9,7 +9,6 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::Emergencies;
-use crate::notify::Channel;
 use crate::units::Duration;
 use crate::vocabulary::Policy;
 
@@ -38,12 +37,16 @@ pub struct AlertingConfig {
     pub off_hours: Vec<Step>,
 }
 
+/// The name of the built-in channel that writes to keepwatch's own log; the
+/// default steps notify it, and it exists even when no `[[channel]]` does.
+pub const LOG_CHANNEL: &str = "log";
+
 impl Default for AlertingConfig {
     fn default() -> Self {
         let log_now = || {
             vec![Step {
                 after: Duration::from_secs(0),
-                notify: vec![Channel::LOG.to_owned()],
+                notify: vec![LOG_CHANNEL.to_owned()],
             }]
         };
         Self {
@@ -190,16 +193,6 @@ pub fn next_slot(
         .flatten()
         .max()
         .unwrap_or(now)
-}
-
-/// How long the outbox waits before retrying a failed delivery: doubling from
-/// 10 s, at most 10 minutes, or at most an hour for a failure that needs a
-/// config change (it is still retried, so a fixed password delivers the
-/// backlog without anyone having to resend it).
-pub fn retry_after(attempts: u32, permanent: bool) -> SignedDuration {
-    let cap = if permanent { 3600 } else { 600 };
-    let secs = 10_i64.saturating_mul(1_i64 << attempts.saturating_sub(1).min(20));
-    SignedDuration::from_secs(secs.min(cap))
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@ pub use problem::Problem;
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::commented;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::engine::Alerter;
 use crate::alert::{AlertingConfig, MaintenanceConfig, RuleConfig};
 use crate::calendar::BusinessConfig;
 use crate::checks::ChecksConfig;
@@ -58,6 +60,29 @@ pub struct Config {
     /// Planned maintenance, one `[[maintenance]]` table each.
     #[serde(rename = "maintenance", skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceConfig>,
+}
+
+impl Config {
+    /// The alert engine for this configuration: the alerting settings, each
+    /// channel's hourly limit (the built-in log channel's too, unless a
+    /// `[[channel]]` of that name replaces it), the services and the
+    /// maintenance windows.
+    pub fn alerter(&self) -> Alerter {
+        let mut max_per_hour: HashMap<String, u32> = self
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), c.max_per_hour))
+            .collect();
+        let log = Channel::log();
+        max_per_hour.entry(log.name).or_insert(log.max_per_hour);
+        Alerter::new(
+            &self.alerting,
+            &self.business.name,
+            max_per_hour,
+            &self.services,
+            &self.maintenance,
+        )
+    }
 }
 
 /// Identity and data location of this agent.

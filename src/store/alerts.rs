@@ -89,7 +89,7 @@ pub struct Notice {
 pub struct OutboxEntry {
     pub id: i64,
     pub channel: String,
-    /// The [`crate::notify::Message`] as JSON.
+    /// The [`crate::alert::Message`] as JSON.
     pub message: String,
     pub created_at: Timestamp,
     /// When the next attempt is due.

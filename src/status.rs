@@ -11,7 +11,6 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::agent::state_key;
 use crate::calendar::{Calendar, Period};
 use crate::checks::wording::duration as duration_words;
 use crate::checks::{CheckOutcome, ServiceSpec};
@@ -21,6 +20,7 @@ use crate::printable;
 use crate::store::{Incident, ServiceStatus, Store, StoreError};
 use crate::vocabulary::State;
 use crate::vocabulary::metric;
+use crate::vocabulary::state_key;
 
 /// Whether the agent is running, judged from when it last wrote.
 #[derive(Debug, Clone, PartialEq)]

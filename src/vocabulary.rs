@@ -1,7 +1,8 @@
 //! The words every layer shares: how a service is doing ([`State`]), why it
 //! failed ([`FailureKind`]), how bad an alert is ([`Severity`]), which
 //! escalation policy it follows ([`Policy`]), and the names of the series
-//! keepwatch writes ([`metric`], [`service_metric`]). It imports nothing of
+//! keepwatch writes ([`metric`], [`service_metric`]) and of the agent's
+//! stored state ([`state_key`]). It imports nothing of
 //! keepwatch, so collectors, checks, the store, alerting and the API can all
 //! use it without depending on each other.
 
@@ -314,6 +315,20 @@ pub mod service_metric {
     pub const STATE: &str = "service.state";
     /// How long the answer took, as a user waits for it, in milliseconds.
     pub const RESPONSE_MS: &str = "service.response_ms";
+}
+
+/// Keys of the agent's entries in the store's state table: written by the
+/// agent, read by `status` (and whatever else reports on a running agent).
+pub mod state_key {
+    /// When the running agent last recorded anything (RFC 3339).
+    pub const LAST_SEEN: &str = "last_seen";
+    /// When the agent last stopped cleanly; removed while it runs.
+    pub const STOPPED_AT: &str = "stopped_at";
+    /// The current throttling state, in words.
+    pub const THROTTLE: &str = "throttle";
+    /// When the running agent expects to record again (RFC 3339), to tell a
+    /// running agent from a silent one.
+    pub const NEXT_BY: &str = "next_by";
 }
 
 /// Every metric a rule may watch: the host metrics and the service series.

@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
+use keepwatch::alert::Message;
 use keepwatch::notify::{
     Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, SMS_SUBJECT, SendError,
 };
-use keepwatch::alert::Message;
 use smtp::{SmtpOptions, SmtpServer};
 
 #[path = "support/smtp.rs"]

@@ -34,9 +34,7 @@ use crate::printable;
 use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
 };
-use crate::vocabulary::Severity;
-use crate::vocabulary::metric;
-use crate::vocabulary::{FailureKind, State};
+use crate::vocabulary::{FailureKind, Severity, State, metric, state_key};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
@@ -45,19 +43,6 @@ const STATE_WRITE_EVERY: SignedDuration = SignedDuration::from_secs(5);
 /// Alerting looks at least this often, for what changed outside the agent
 /// (a maintenance window ended early from the command line).
 const ALERTS_LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
-
-/// Keys of the agent's entries in the store's state table, read by `status`.
-pub mod state_key {
-    /// When the running agent last recorded anything (RFC 3339).
-    pub const LAST_SEEN: &str = "last_seen";
-    /// When the agent last stopped cleanly; removed while it runs.
-    pub const STOPPED_AT: &str = "stopped_at";
-    /// The current throttling state, in words.
-    pub const THROTTLE: &str = "throttle";
-    /// When the running agent expects to record again (RFC 3339), to tell a
-    /// running agent from a silent one.
-    pub const NEXT_BY: &str = "next_by";
-}
 
 /// What [`Agent::tick`] leaves for the runtime to do.
 #[derive(Debug)]

@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(cpu.len(), 61, "every 10 s for 10 minutes");
         assert!(
             store
-                .state(crate::agent::state_key::STOPPED_AT)
+                .state(crate::vocabulary::state_key::STOPPED_AT)
                 .unwrap()
                 .is_some()
         );

@@ -105,10 +105,7 @@ impl Alerter {
             max_per_hour,
             services: infos,
             dependents,
-            windows: maintenance
-                .iter()
-                .filter_map(|w| w.parse().ok())
-                .collect(),
+            windows: maintenance.iter().filter_map(|w| w.parse().ok()).collect(),
         }
     }
 

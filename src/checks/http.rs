@@ -22,6 +22,7 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::certificate;
 use super::net::{self, Stage};
 use super::wording::{duration, possessive, quote};
 use super::{CheckOutcome, Checker, Common};
@@ -420,7 +421,7 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
         .or_else(|| {
             let cert = cert.as_ref()?;
             let warning = spec.cert_expiry_warning.std();
-            tls::expiry_warning(name, cert, checker.clock().now(), warning)
+            certificate::expiry_warning(name, cert, checker.clock().now(), warning)
         })
         .unwrap_or_else(|| {
             CheckOutcome::up(format!(
@@ -476,26 +477,6 @@ fn build_client(
         .user_agent(concat!("keepwatch/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| format!("the HTTP client cannot be set up ({err})"))
-}
-
-/// A client builder for keepwatch's own outgoing requests (notifications),
-/// with the TLS the checks use (ring, the system's authorities, validation at
-/// the system clock's time) so there is one TLS setup to trust and maintain.
-/// The authorities are read once per process. No proxy, as for checks;
-/// callers add their own timeout and redirect policy.
-pub(crate) fn outgoing_client_builder() -> Result<reqwest::ClientBuilder, String> {
-    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
-    let roots = ROOTS.get_or_init(|| Arc::new(tls::system_roots())).clone();
-    let tls = tls::client_config(
-        roots,
-        Arc::new(crate::clock::SystemClock),
-        SeenCell::default(),
-    )?;
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!("keepwatch/", env!("CARGO_PKG_VERSION"))))
 }
 
 fn build_request(
@@ -715,7 +696,7 @@ fn request_failure(
     let stage = probe.stage(err.is_body() || err.is_decode());
     let cert = probe.cert();
     if let Some(rejected) = probe.cert_error() {
-        return tls::failure(name, host, &rejected, cert.as_ref());
+        return certificate::failure(name, host, &rejected, cert.as_ref());
     }
     if err.is_redirect() {
         let last = err
@@ -737,7 +718,7 @@ fn request_failure(
             return net::dns_failure(name, &dns.host, &dns.reason());
         }
         if let Some(tls_err) = cause.downcast_ref::<rustls::Error>() {
-            return tls::failure(name, host, tls_err, cert.as_ref());
+            return certificate::failure(name, host, tls_err, cert.as_ref());
         }
         if let Some(kind) = cause.downcast_ref::<io::Error>().and_then(net::io_kind) {
             return net::failure(kind, name, target, stage, limit);

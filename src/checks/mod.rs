@@ -25,6 +25,7 @@
 //!    asserting the kind and that the explanation names the service and cause.
 
 mod batch;
+mod certificate;
 mod confirm;
 mod db;
 pub mod dns;

@@ -232,7 +232,7 @@ impl Target {
 /// A client for one attempt that gives up after `timeout` and does not
 /// follow redirects (a redirected POST would arrive as a GET, or not at all).
 pub(super) fn client(timeout: crate::units::Duration) -> Result<reqwest::Client, SendError> {
-    crate::checks::http::outgoing_client_builder()
+    crate::tls::outgoing_client_builder()
         .and_then(|builder| {
             builder
                 .redirect(reqwest::redirect::Policy::none())

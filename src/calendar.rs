@@ -17,7 +17,7 @@ use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 
 /// The business the monitored systems earn money for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusinessConfig {
     /// The business's name, used in reports and messages.
@@ -32,6 +32,15 @@ pub struct BusinessConfig {
     pub holidays: Vec<String>,
     /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
     pub special_days: BTreeMap<String, String>,
+    /// Sales per open hour, so reports can estimate what an outage cost;
+    /// 0 (the default) means not set, and reports say how to set it instead
+    /// of inventing a number.
+    pub revenue_per_hour: f64,
+    /// How much a closed hour counts against an open one in cost estimates
+    /// (0.1: an hour down at night costs a tenth of one in opening hours).
+    pub off_hours_weight: f64,
+    /// The currency sign reports put before amounts.
+    pub currency: String,
 }
 
 impl Default for BusinessConfig {
@@ -43,6 +52,9 @@ impl Default for BusinessConfig {
             hours: WeeklyHours::default(),
             holidays: Vec::new(),
             special_days: BTreeMap::new(),
+            revenue_per_hour: 0.0,
+            off_hours_weight: 0.1,
+            currency: "€".to_owned(),
         }
     }
 }
@@ -263,6 +275,57 @@ impl Calendar {
                 why: "outside opening hours",
             }
         }
+    }
+
+    /// The opening hours between `from` and `to`, as sorted, non-overlapping
+    /// `(start, end)` instants clipped to that span: what reports weigh
+    /// downtime against. A range past midnight belongs to the day it starts
+    /// on, as in [`Calendar::period_at`]; on DST nights the local times are
+    /// resolved as the clocks show them, so an open night loses or gains the
+    /// hour the clocks skip or repeat.
+    pub fn open_spans(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        let mut spans: Vec<(Timestamp, Timestamp)> = Vec::new();
+        if from >= to {
+            return spans;
+        }
+        let first = self.tz.to_datetime(from).date();
+        let last = self.tz.to_datetime(to).date();
+        let mut date = first.yesterday().unwrap_or(first);
+        while date <= last {
+            for &(start, end) in &self.hours_of(date).0.ranges {
+                let Some(tomorrow) = date.tomorrow().ok() else {
+                    continue;
+                };
+                let end_at = if end == Time::MAX {
+                    tomorrow.to_datetime(Time::midnight())
+                } else if end > start {
+                    date.to_datetime(end)
+                } else {
+                    tomorrow.to_datetime(end)
+                };
+                let resolve =
+                    |local: DateTime| self.tz.to_ambiguous_timestamp(local).compatible().ok();
+                if let (Some(a), Some(b)) = (resolve(date.to_datetime(start)), resolve(end_at)) {
+                    let (a, b) = (a.max(from), b.min(to));
+                    if a < b {
+                        spans.push((a, b));
+                    }
+                }
+            }
+            match date.tomorrow() {
+                Ok(next) => date = next,
+                Err(_) => break,
+            }
+        }
+        spans.sort();
+        let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(spans.len());
+        for (a, b) in spans {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        merged
     }
 
     /// The next instant after `after` at which a range opens, looking up to

@@ -33,7 +33,9 @@
 //! 8. [`status`] is `keepwatch status`.
 //! 9. [`agent`] is the runtime of `keepwatch run`: it schedules collection and
 //!    checks, writes to the store, alerts, and reloads the configuration.
-//! 10. [`deploy`] is `keepwatch init`.
+//! 10. [`report`] is `keepwatch report` (availability, cost, stories and
+//!     trends over a period, from the store); [`deploy`] is `keepwatch init`
+//!     and `keepwatch doctor`.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
@@ -49,6 +51,7 @@ pub mod notify;
 pub mod observation;
 pub mod plain;
 pub mod printable;
+pub mod report;
 pub mod secret;
 pub mod status;
 pub mod store;

@@ -12,10 +12,11 @@ use keepwatch::checks::{Checker, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
+use keepwatch::deploy::doctor;
 use keepwatch::deploy::init::{self, InitOptions};
 use keepwatch::store::Store;
 use keepwatch::vocabulary::State;
-use keepwatch::{printable, status};
+use keepwatch::{printable, report, status};
 
 /// Monitoring for small businesses: watches this computer and the services
 /// your business depends on, and tells you in plain words how they are doing.
@@ -67,6 +68,17 @@ enum Command {
     },
     /// Monitor in the foreground until Ctrl-C.
     Run,
+    /// Check that this computer is ready to monitor and say how to fix what
+    /// is not. Exit code: 0 all ok, 1 warnings, 2 problems.
+    Doctor {
+        /// Print the findings as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Send a real test message through every channel (otherwise an
+        /// email channel only connects and logs in).
+        #[arg(long)]
+        send: bool,
+    },
     /// Show the latest state of this computer and of each service.
     Status,
     /// Check every service (or the one named) once now and say what was found.
@@ -89,6 +101,29 @@ enum Command {
     Alert {
         #[command(subcommand)]
         action: AlertAction,
+    },
+    /// Write a report on how the services did: for managers (plain words,
+    /// cost) or, with `--audience technical`, for the admin.
+    Report {
+        /// today, yesterday, this-week (the default), last-week, this-month,
+        /// last-month or last-30-days, in the business time zone.
+        #[arg(long)]
+        period: Option<String>,
+        /// First day to cover, e.g. 2026-11-01 (with --to).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day to cover, e.g. 2026-11-30 (with --from).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// executive (for managers) or technical (for the admin).
+        #[arg(long, default_value = "executive")]
+        audience: String,
+        /// text.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Write to this file instead of the screen.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Hold back alerts during planned or unplanned work.
     Maintenance {
@@ -137,7 +172,11 @@ fn main() -> ExitCode {
         let here = std::env::current_dir().unwrap_or_default();
         config::default_path(&here, dirs::config_dir().as_deref())
     });
+    if let Command::Doctor { json, send } = cli.command {
+        return doctor(path, explicit, json, send);
+    }
     let result = match cli.command {
+        Command::Doctor { .. } => Ok(()),
         Command::Init { defaults, force } => run_init(path, defaults, force),
         Command::Run => run_agent(&path, explicit),
         Command::Status => show_status(&path, explicit),
@@ -148,6 +187,24 @@ fn main() -> ExitCode {
             action: AlertAction::Test { channel },
         } => test_channels(&path, explicit, channel.as_deref()),
         Command::Maintenance { action } => maintenance(&path, explicit, action),
+        Command::Report {
+            period,
+            from,
+            to,
+            audience,
+            format,
+            out,
+        } => {
+            let request = ReportRequest {
+                period,
+                from,
+                to,
+                audience,
+                format,
+                out,
+            };
+            write_report(&path, explicit, &request)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +240,31 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
     Ok(())
 }
 
+fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = doctor::DoctorOptions {
+        config_path,
+        explicit,
+        send,
+    };
+    let report = runtime.block_on(doctor::examine(&options, Arc::new(SystemClock)));
+    if json {
+        say!("{}", report.to_json());
+    } else {
+        say_part!("{}", report.render());
+    }
+    ExitCode::from(report.exit_code())
+}
+
 fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -207,13 +289,19 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         }
         let config = loaded.config;
         let database = database_path(&config)?;
-        let store = Store::open(&database, &config.storage).map_err(|err| err.to_string())?;
+        // One keepwatch at a time, before a damaged file could be moved aside.
+        Store::create_folder(&database).map_err(|err| err.to_string())?;
         let _lock = agent::claim(&database).map_err(|err| err.to_string())?;
+        let (store, recovery) = Store::open_for_run(&database, &config.storage, SystemClock.now())
+            .map_err(|err| err.to_string())?;
         tracing::info!("keeping history in {}", database.display());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let host = host_name(&config);
+        let host = config.agent.host_name();
         let source = SystemSource::new().map_err(|err| err.to_string())?;
         let mut agent = Agent::new(config, host, clock.clone(), Box::new(source), store);
+        if let Some(recovery) = &recovery {
+            agent.database_recovered(recovery);
+        }
         if let Origin::LastGood(err) = &loaded.origin {
             let first = err.problems.first().map(ToString::to_string).unwrap_or_default();
             agent.event(clock.now(), "config", &format!("started on the last good config; the file is broken: {first}"));
@@ -455,6 +543,63 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
     Ok(())
 }
 
+/// What `keepwatch report` was asked for.
+struct ReportRequest {
+    period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    audience: String,
+    format: String,
+    out: Option<PathBuf>,
+}
+
+fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<(), String> {
+    let audience: report::Audience = request
+        .audience
+        .parse()
+        .map_err(|err| format!("--audience: {err}"))?;
+    if request.format != "text" {
+        return Err(format!(
+            "--format {}: unknown format; use text",
+            request.format
+        ));
+    }
+    let loaded = load(path, explicit)?;
+    let config = loaded.config;
+    let store = existing_store(&config)?;
+    let calendar = calendar(&config)?;
+    let now = SystemClock.now();
+    let tz = calendar.time_zone();
+    let period = report::period_for(
+        request.period.as_deref(),
+        request.from.as_deref(),
+        request.to.as_deref(),
+        now,
+        tz,
+    )?;
+    let previous = period.previous(tz).ok();
+    let inputs = report::Inputs {
+        store: &store,
+        config: &config,
+        calendar: &calendar,
+        period,
+        previous,
+        now,
+        audience,
+    };
+    let model = report::build(&inputs).map_err(|err| err.to_string())?;
+    let text = report::text::render(&model);
+    match &request.out {
+        Some(file) => {
+            std::fs::write(file, text)
+                .map_err(|err| format!("cannot write the report to {}: {err}", file.display()))?;
+            say!("Wrote the report to {}.", file.display());
+        }
+        None => say_part!("{text}"),
+    }
+    Ok(())
+}
+
 /// Runs the checks once; fails (exit code 1) when any service is down, so a
 /// script or the admin can tell at a glance.
 fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(), String> {
@@ -502,7 +647,6 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
     Ok(())
 }
 
-/// The database file: in `[agent] data_dir`, else the per-user data folder.
 /// The config as `keepwatch run` would start with it (the last good copy if
 /// the file is broken).
 fn load(path: &Path, explicit: bool) -> Result<config::Loaded, String> {
@@ -526,24 +670,7 @@ fn calendar(config: &Config) -> Result<Calendar, String> {
 }
 
 fn database_path(config: &Config) -> Result<PathBuf, String> {
-    let dir = if config.agent.data_dir.as_os_str().is_empty() {
-        dirs::data_local_dir()
-            .map(|dir| dir.join("keepwatch"))
-            .ok_or(
-                "cannot tell where this user's data folder is; set data_dir in the [agent] section",
-            )?
-    } else {
-        config.agent.data_dir.clone()
-    };
-    Ok(dir.join("keepwatch.db"))
-}
-
-fn host_name(config: &Config) -> String {
-    if config.agent.name.is_empty() {
-        sysinfo::System::host_name().unwrap_or_else(|_| "this-computer".to_owned())
-    } else {
-        config.agent.name.clone()
-    }
+    config.agent.database_path()
 }
 
 fn init_logging(config: &Config) {

@@ -315,6 +315,9 @@ pub mod service_metric {
     pub const STATE: &str = "service.state";
     /// How long the answer took, as a user waits for it, in milliseconds.
     pub const RESPONSE_MS: &str = "service.response_ms";
+    /// When the server's TLS certificate ends, in seconds since 1970 (for
+    /// reports: "the shop's certificate expires on 3 January").
+    pub const CERTIFICATE_EXPIRES: &str = "service.certificate_expires";
 }
 
 /// Keys of the agent's entries in the store's state table: written by the

@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 
 #[path = "support/binary.rs"]
 mod binary;
-use binary::{Keepwatch, closed_port, web_server};
+use binary::{ALWAYS_OPEN, Keepwatch, closed_port, web_server};
 
 fn two_services(web: u16, closed: u16) -> String {
     format!(
@@ -232,11 +232,6 @@ fn run_checks_services_and_status_shows_their_state() {
     assert!(log.contains("Warehouse is down"), "{log}");
     assert!(kw.status().contains("refused"));
 }
-
-/// Open around the clock, so a test's alerts go out whatever time it runs.
-const ALWAYS_OPEN: &str = "[business.hours]\nmonday = \"00:00-24:00\"\ntuesday = \"00:00-24:00\"\n\
-    wednesday = \"00:00-24:00\"\nthursday = \"00:00-24:00\"\nfriday = \"00:00-24:00\"\n\
-    saturday = \"00:00-24:00\"\nsunday = \"00:00-24:00\"\n";
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -466,4 +461,74 @@ fn a_second_run_on_the_same_database_is_refused_so_alerts_are_not_sent_twice() {
         "{err}"
     );
     first.stop();
+}
+
+#[test]
+fn report_tells_what_run_recorded_and_names_bad_options() {
+    let kw = Keepwatch::new();
+    kw.config(&format!(
+        "[business]\nname = \"Zoë's Café\"\nrevenue_per_hour = 100.0\n{ALWAYS_OPEN}{}",
+        two_services(web_server(), closed_port())
+    ));
+    let before = kw.run(&["report"]);
+    assert!(!before.status.success());
+    assert!(
+        stderr(&before).contains("has not run yet"),
+        "{}",
+        stderr(&before)
+    );
+    let mut running = kw.start();
+    running.wait_for("the outage in the status", |_| {
+        kw.status().contains("Warehouse  DOWN since")
+    });
+    running.stop();
+
+    let out = kw.run(&["report", "--period", "today"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("Zoë's Café: how our systems did, "),
+        "{text}"
+    );
+    assert!(text.contains("[ON TARGET] Shop: 100% available"), "{text}");
+    assert!(text.contains("Warehouse has been down since"), "{text}");
+    assert!(text.contains("How this was worked out"), "{text}");
+
+    let file = kw.home().join("week.txt");
+    let written = kw.run(&[
+        "report",
+        "--audience",
+        "technical",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let technical = std::fs::read_to_string(&file).unwrap();
+    assert!(technical.contains("Numbers for the admin"), "{technical}");
+    assert!(
+        technical.contains("failures by kind: connection_refused 1"),
+        "{technical}"
+    );
+
+    for (args, says) in [
+        (
+            &["report", "--period", "last-year"][..],
+            "unknown period; use one of today",
+        ),
+        (&["report", "--audience", "boss"], "is not an audience"),
+        (&["report", "--format", "word"], "unknown format"),
+        (
+            &["report", "--from", "2026-11-30", "--to", "2026-11-01"],
+            "is before --from",
+        ),
+        (&["report", "--from", "2026-11-30"], "--from needs --to"),
+        (
+            &["report", "--from", "2099-01-01", "--to", "2099-01-31"],
+            "has not started yet",
+        ),
+    ] {
+        let out = kw.run(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
 use crate::printable;
 use crate::store::{
-    BufferedWriter, HealthChange, IncidentChange, ServiceStatus, StorageHealth, Store,
+    BufferedWriter, HealthChange, IncidentChange, Recovery, ServiceStatus, StorageHealth, Store,
 };
 use crate::vocabulary::{FailureKind, Severity, State, metric, state_key};
 
@@ -255,6 +255,13 @@ impl Agent {
                 key: key(crate::vocabulary::service_metric::RESPONSE_MS),
                 at: now,
                 value: took.as_secs_f64() * 1000.0,
+            });
+        }
+        if let Some(expires) = outcome.certificate_expires {
+            self.check_samples.push(Sample {
+                key: key(crate::vocabulary::service_metric::CERTIFICATE_EXPIRES),
+                at: now,
+                value: expires.as_second() as f64,
             });
         }
         match finished.verdict {
@@ -636,6 +643,35 @@ impl Agent {
         self.writer.store_mut().update_config(&config.storage);
         self.config = config;
         self.event(now, "config", "configuration reloaded");
+    }
+
+    /// Tells the admin, through the log, the event history and an alert on
+    /// the channels, that the database was damaged and replaced, and what
+    /// was saved and lost. The alert stays open until acknowledged.
+    pub fn database_recovered(&mut self, recovery: &Recovery) {
+        let now = self.clock.now();
+        let summary = recovery.summary();
+        tracing::error!("{summary}");
+        self.event(now, "storage", &summary);
+        let fingerprint = format!("keepwatch:database-replaced:{}", now.as_millisecond());
+        let problem = Problem {
+            fingerprint: &fingerprint,
+            service: None,
+            host: &self.host,
+            title: "keepwatch's database was damaged and has been replaced",
+            detail: &summary,
+            severity: Severity::Critical,
+            since: now,
+            emergency: None,
+        };
+        let store = self.writer.store_mut();
+        if let Err(err) = self
+            .alerter
+            .raise(store, &problem, self.calendar.as_ref(), now)
+        {
+            tracing::error!("could not record the alert about the damaged database: {err}");
+        }
+        self.alerts_changed = true;
     }
 
     /// Records something notable for `status`; failures to do so are only logged.

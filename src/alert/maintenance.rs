@@ -382,6 +382,26 @@ impl Window {
             .min()
     }
 
+    /// The occurrences about `target` that overlap `from..to`, clipped to
+    /// it: the planned time reports leave out of availability.
+    pub fn spans(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        tz: &TimeZone,
+        target: &Target<'_>,
+    ) -> Vec<(Timestamp, Timestamp)> {
+        if !self.names(target) || from >= to {
+            return Vec::new();
+        }
+        let days = from.duration_until(to).as_hours() / 24 + 2;
+        self.occurrences(from, tz, usize::try_from(days).unwrap_or(0))
+            .into_iter()
+            .map(|(start, end)| (start.max(from), end.min(to)))
+            .filter(|(start, end)| start < end)
+            .collect()
+    }
+
     /// Whether the window is about `target`.
     fn names(&self, target: &Target<'_>) -> bool {
         (self.services.is_empty() && self.hosts.is_empty())

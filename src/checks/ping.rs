@@ -406,6 +406,28 @@ fn next_identifier() -> u16 {
     base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Whether this process may ping at all, and how: the way a check would
+/// open its socket, without sending anything (`keepwatch doctor` asks this).
+/// The error is the system's reason for refusing a raw socket.
+pub fn icmp_access() -> io::Result<Via> {
+    icmp_socket(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)).map(|(_, via)| via)
+}
+
+/// The unprivileged ICMP socket if permitted, else a raw one.
+fn icmp_socket(ip: IpAddr) -> io::Result<(Socket, Via)> {
+    let (domain, protocol) = match ip {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
+    };
+    match Socket::new(domain, Type::DGRAM, Some(protocol)) {
+        Ok(socket) => Ok((socket, Via::UnprivilegedIcmp)),
+        Err(_) => Ok((
+            Socket::new(domain, Type::RAW, Some(protocol))?,
+            Via::RawIcmp,
+        )),
+    }
+}
+
 /// An ICMP socket of either kind, readable with tokio.
 struct IcmpSocket {
     socket: UdpSocket,
@@ -419,17 +441,7 @@ impl IcmpSocket {
     /// is, the system's reason for refusing the raw one (Windows has no
     /// unprivileged kind at all).
     fn open(ip: IpAddr) -> io::Result<(Self, Via)> {
-        let (domain, protocol) = match ip {
-            IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
-            IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
-        };
-        let (socket, via) = match Socket::new(domain, Type::DGRAM, Some(protocol)) {
-            Ok(socket) => (socket, Via::UnprivilegedIcmp),
-            Err(_) => (
-                Socket::new(domain, Type::RAW, Some(protocol))?,
-                Via::RawIcmp,
-            ),
-        };
+        let (socket, via) = icmp_socket(ip)?;
         socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(socket.into())?;
         let kernel_identifier = cfg!(target_os = "linux") && via == Via::UnprivilegedIcmp;

@@ -169,8 +169,18 @@ pub struct Common {
     pub external: bool,
     /// Wakes someone up when down outside business hours.
     pub critical: bool,
-    /// What an hour of downtime costs, for the reports.
-    pub revenue_per_hour: Option<f64>,
+    /// What an hour of downtime in opening hours costs, for the reports
+    /// (`revenue_per_hour` is the older name).
+    #[serde(alias = "revenue_per_hour")]
+    pub cost_per_hour: Option<f64>,
+    /// The share (0 to 1) of `[business] revenue_per_hour` lost while this
+    /// service is down, when `cost_per_hour` is not set. Unset: all of it
+    /// for a critical service, none for the others.
+    pub revenue_share: Option<f64>,
+    /// The availability this service should reach, e.g. `"99.9%"`; reports
+    /// say "on target" or "below target". Unset: 99.9% for a critical
+    /// service, 99% for the others.
+    pub target: Option<String>,
     /// Free labels for grouping in reports and alerts.
     pub tags: Vec<String>,
     /// Names of services (or `"internet"`) this one cannot work without;
@@ -189,7 +199,9 @@ impl Default for Common {
             confirm_after: 1,
             external: false,
             critical: false,
-            revenue_per_hour: None,
+            cost_per_hour: None,
+            revenue_share: None,
+            target: None,
             tags: Vec::new(),
             depends_on: Vec::new(),
         }
@@ -456,7 +468,7 @@ confirm_after = 3
         assert_eq!(shop.common.timeout, Duration::from_secs(10));
         assert_eq!(shop.common.slow_after, Some(Duration::from_secs(2)));
         assert!(shop.common.critical && !shop.common.external);
-        assert_eq!(shop.common.revenue_per_hour, Some(450.0));
+        assert_eq!(shop.common.cost_per_hour, Some(450.0));
         assert_eq!(shop.common.tags, ["web", "checkout"]);
         let CheckSpec::Http(http) = &shop.check else {
             panic!("{shop:?}")
@@ -687,7 +699,8 @@ confirm_after = 3
     fn common_fields_are_read_from_the_derive() {
         let fields = struct_fields::<Common>();
         assert!(fields.contains(&"name") && fields.contains(&"depends_on"));
-        assert_eq!(fields.len(), 11);
+        // 13 keys and the older name of `cost_per_hour`.
+        assert_eq!(fields.len(), 14);
     }
 
     #[test]

@@ -96,6 +96,31 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
 }
 
+impl AgentConfig {
+    /// The database file: in `data_dir`, else in the operating system's
+    /// per-user data folder. Every command that reads or writes the history
+    /// finds it here.
+    pub fn database_path(&self) -> Result<PathBuf, String> {
+        let dir = if self.data_dir.as_os_str().is_empty() {
+            dirs::data_local_dir()
+                .map(|dir| dir.join("keepwatch"))
+                .ok_or("cannot tell where this user's data folder is; set data_dir in the [agent] section")?
+        } else {
+            self.data_dir.clone()
+        };
+        Ok(dir.join("keepwatch.db"))
+    }
+
+    /// The name this host goes by in messages: `name`, else the computer's host name.
+    pub fn host_name(&self) -> String {
+        if self.name.is_empty() {
+            sysinfo::System::host_name().unwrap_or_else(|_| "this-computer".to_owned())
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 /// keepwatch's own log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

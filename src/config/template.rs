@@ -51,6 +51,18 @@ const DOCS: &[(&str, &str)] = &[
         "business.special_days",
         "Days with their own hours, e.g. \"2026-12-24\" = \"08:00-12:00\" or \"2026-11-27\" = \"09:00-23:00\".",
     ),
+    (
+        "business.revenue_per_hour",
+        "Your sales per open hour, e.g. 400.0: reports use it to estimate what an outage cost\n(0: not set; reports then say how to set it).",
+    ),
+    (
+        "business.off_hours_weight",
+        "How much an hour down while you are closed counts against an open hour (0.1 = a tenth).",
+    ),
+    (
+        "business.currency",
+        "The money sign reports show before amounts.",
+    ),
     ("business.hours.monday", ""),
     ("business.hours.tuesday", ""),
     ("business.hours.wednesday", ""),
@@ -206,15 +218,18 @@ const EXAMPLES: &str = r##"
 # Settings every service has: name, type, interval ("30s"), timeout ("10s"),
 # slow_after (answers slower than this count as degraded), retries (1: a failed
 # check is retried at once before it counts), confirm_after (1: how many failed
-# checks in a row change the state), critical, external, revenue_per_hour,
-# tags, depends_on (names of other services, or "internet").
+# checks in a row change the state), critical, external, tags, depends_on
+# (names of other services, or "internet"), and for reports: target
+# ("99.9%"), cost_per_hour (what an hour down costs) or revenue_share (0.5:
+# half of [business] revenue_per_hour is lost while it is down).
 #
 # [[service]]
 # name = "Web shop"
 # type = "http"
 # url = "https://shop.example.com/"
 # critical = true
-# revenue_per_hour = 250.0
+# cost_per_hour = 250.0
+# target = "99.9%"
 # slow_after = "2s"
 #
 # [[service]]

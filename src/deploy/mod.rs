@@ -1,3 +1,4 @@
-//! Helpers that set keepwatch up on a machine: the `init` wizard.
+//! Helpers that set keepwatch up on a machine: the `init` wizard and `doctor`.
 
+pub mod doctor;
 pub mod init;

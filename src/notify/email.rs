@@ -379,6 +379,18 @@ impl EmailChannel {
     /// One delivery, from connecting to the server's acceptance.
     async fn deliver(&self, message: &Message) -> Result<(), SendError> {
         let email = self.compose(message)?;
+        self.session(Some(&email)).await
+    }
+
+    /// Connects, secures and logs in as a delivery would, then says goodbye
+    /// without sending: `keepwatch doctor` tests a channel this way, so the
+    /// admin learns of a wrong port, certificate or password without a mail.
+    pub async fn probe(&self) -> Result<(), SendError> {
+        self.session(None).await
+    }
+
+    /// Connects, secures, logs in and, when there is an email, sends it.
+    async fn session(&self, email: Option<&lettre::Message>) -> Result<(), SendError> {
         let credentials = self.credentials()?;
         let tls = match self.security {
             EmailSecurity::Plain => None,
@@ -425,10 +437,12 @@ impl EmailChannel {
                     .await
                     .map_err(|err| self.explain(Step::Login, &Cause::of(&err)))?;
             }
-            connection
-                .send(email.envelope(), &email.formatted())
-                .await
-                .map_err(|err| self.explain(Step::Send, &Cause::of(&err)))?;
+            if let Some(email) = email {
+                connection
+                    .send(email.envelope(), &email.formatted())
+                    .await
+                    .map_err(|err| self.explain(Step::Send, &Cause::of(&err)))?;
+            }
             Ok(connection)
         };
         let mut connection = match tokio::time::timeout(timeout, session).await {

@@ -548,6 +548,30 @@ impl Store {
         tx.commit().map_err(fail)
     }
 
+    /// How many alerts opened in `from..to` each channel was told about, for reports.
+    pub fn alerts_told_per_channel(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, usize)>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading notices", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT n.channel, count(DISTINCT n.alert_id) FROM notices n
+                 JOIN alerts a ON a.id = n.alert_id
+                 WHERE a.opened_ms >= ?1 AND a.opened_ms < ?2 AND n.message_id > 0
+                 GROUP BY n.channel ORDER BY n.channel",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map(params![from.as_millisecond(), to.as_millisecond()], |r| {
+                Ok((r.get(0)?, usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
     /// When messages to `channel` were composed, since `since`.
     pub fn messages_composed_since(
         &self,
@@ -645,16 +669,36 @@ impl Store {
 
     /// Windows started from the command line that have not ended by `now`.
     pub fn maintenance_windows(&self, now: Timestamp) -> Result<Vec<StoredWindow>, StoreError> {
+        self.windows_where("end_ms > ?1", [now.as_millisecond()])
+    }
+
+    /// Windows started from the command line that overlap `from..to`, for reports.
+    pub fn maintenance_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredWindow>, StoreError> {
+        self.windows_where(
+            "end_ms > ?1 AND start_ms < ?2",
+            [from.as_millisecond(), to.as_millisecond()],
+        )
+    }
+
+    fn windows_where<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        params: P,
+    ) -> Result<Vec<StoredWindow>, StoreError> {
         let fail = |source| StoreError::sqlite("reading maintenance windows", &self.path, source);
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, name, services, start_ms, end_ms FROM maintenance WHERE end_ms > ?1 \
-                 ORDER BY start_ms, id",
-            )
+            .prepare_cached(&format!(
+                "SELECT id, name, services, start_ms, end_ms FROM maintenance WHERE {filter} \
+                 ORDER BY start_ms, id"
+            ))
             .map_err(fail)?;
         let rows = stmt
-            .query_map([now.as_millisecond()], |r| {
+            .query_map(params, |r| {
                 let services: String = r.get(2)?;
                 Ok(StoredWindow {
                     id: r.get(0)?,

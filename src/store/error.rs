@@ -32,12 +32,44 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
-    /// The file exists but is not a SQLite database (or is damaged beyond use).
+    /// The file exists but is not a SQLite database (or its first page, which
+    /// says what it is, is damaged).
     #[error(
-        "{path} is not a SQLite database (it is another kind of file, or damaged). Move it \
-         away, and keepwatch starts a new database there, or set `agent.data_dir` elsewhere"
+        "{path} is not a keepwatch database: it is another kind of file, or its first page \
+         is damaged. If it is another program's file, set `agent.data_dir` to another \
+         folder; if it is keepwatch's, rename it (e.g. add `.damaged` to its name) and \
+         keepwatch starts a new database there"
     )]
     NotADatabase { path: PathBuf },
+
+    /// Where the database should be there is a folder.
+    #[error(
+        "{path} is a folder, not a database file. Move it away (keepwatch then creates the \
+         database there), or set `agent.data_dir` to another folder"
+    )]
+    NotAFile { path: PathBuf },
+
+    /// The database file or its folder cannot be written by this user:
+    /// keepwatch would run and then lose everything it measured.
+    #[error(
+        "{path} cannot be written by the user running keepwatch ({source}), so nothing it \
+         measures could be kept. Make the file and its folder writable for that user (e.g. \
+         `chown` them to it), run keepwatch as the user that owns them, or set \
+         `agent.data_dir` to a writable folder"
+    )]
+    ReadOnly {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SQLite found the file damaged (a page overwritten, the file cut short).
+    #[error(
+        "the database {path} is damaged ({detail}). `keepwatch run` moves a damaged database \
+         aside, starts a new one and copies over what can still be read; run it, or move \
+         the file away yourself"
+    )]
+    Corrupt { path: PathBuf, detail: String },
 
     /// The file is a SQLite database of some other program.
     #[error(
@@ -113,6 +145,10 @@ impl StoreError {
             Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
             Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
+            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                path,
+                detail: source.to_string(),
+            },
             _ => StoreError::Sqlite {
                 operation,
                 path,

@@ -41,6 +41,7 @@ mod buffered;
 mod codec;
 mod error;
 mod maintain;
+mod recover;
 mod schema;
 mod services;
 
@@ -48,6 +49,7 @@ pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWin
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use maintain::MaintenanceReport;
+pub use recover::Recovery;
 pub use services::{Incident, IncidentChange, ServiceStatus};
 
 use serde::{Deserialize, Serialize};
@@ -124,6 +126,17 @@ pub struct Event {
 }
 
 impl Store {
+    /// Creates the folder the database at `path` lives in, if need be.
+    pub fn create_folder(path: &Path) -> Result<(), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Opens the database at `path`, creating it (and its folder) if needed and
     /// upgrading its schema.
     ///
@@ -131,16 +144,15 @@ impl Store {
     /// created or written, the file is not a SQLite database or belongs to
     /// another program, or it was written by a newer keepwatch.
     pub fn open(path: &Path, config: &StorageConfig) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
+        Store::create_folder(path)?;
         let open_error = |source: rusqlite::Error| {
             let path = path.to_path_buf();
             match source.sqlite_error_code() {
                 Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
+                Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                    path,
+                    detail: source.to_string(),
+                },
                 Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                     StoreError::Busy { path }
                 }
@@ -369,6 +381,32 @@ impl Store {
         Ok(history)
     }
 
+    /// SQLite's quick integrity check of the file at `path`, opened read-only
+    /// so a running agent is not disturbed: an empty list when the file is
+    /// sound, else what SQLite found wrong (at most 20 lines).
+    pub fn quick_check(path: &Path) -> Result<Vec<String>, StoreError> {
+        let fail = |source| StoreError::sqlite("checking integrity", path, source);
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
+        let lines = conn
+            .prepare("PRAGMA quick_check(20)")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            });
+        match lines {
+            Ok(lines) => Ok(lines.into_iter().filter(|line| line != "ok").collect()),
+            // Damage bad enough that the check itself cannot read the file.
+            Err(err) if err.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
+                Ok(vec![err.to_string()])
+            }
+            Err(err) => Err(fail(err)),
+        }
+    }
+
     /// Bytes the database occupies (pages in use; free pages are not counted,
     /// as SQLite reuses them before growing the file).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
@@ -412,6 +450,33 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
             .query_map([limit], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(fail)?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (at_ms, kind, message) = row.map_err(fail)?;
+            events.push(Event {
+                at: self.timestamp(at_ms)?,
+                kind,
+                message,
+            });
+        }
+        Ok(events)
+    }
+
+    /// Events in `from..to`, oldest first, for reports.
+    pub fn events_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Event>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading events", &self.path, source);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, kind, message FROM events WHERE at_ms >= ?1 AND at_ms < ?2
+                 ORDER BY at_ms, id",
+            )
+            .map_err(fail)?;
+        let rows = stmt
+            .query_map([from.as_millisecond(), to.as_millisecond()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+            })
             .map_err(fail)?;
         let mut events = Vec::new();
         for row in rows {

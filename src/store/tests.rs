@@ -117,7 +117,7 @@ fn a_file_that_is_not_a_database_is_a_clear_error() {
     assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains("not a SQLite database"), "{message}");
+    assert!(message.contains("not a keepwatch database"), "{message}");
 }
 
 #[test]

@@ -142,6 +142,11 @@ impl Drop for Running {
 
 /// A tiny web server on 127.0.0.1 that answers every request with `200 ok`.
 pub fn web_server() -> u16 {
+    web_server_with(String::new())
+}
+
+/// Like [`web_server`], with extra header lines (each ending in `\r\n`) in every answer.
+pub fn web_server_with(headers: String) -> u16 {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -155,8 +160,10 @@ pub fn web_server() -> u16 {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+            let _ = conn.write_all(reply.as_bytes());
         }
     });
     port
@@ -167,3 +174,8 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+/// Open around the clock, so a test's alerts go out whatever time it runs.
+pub const ALWAYS_OPEN: &str = "[business.hours]\nmonday = \"00:00-24:00\"\ntuesday = \"00:00-24:00\"\n\
+    wednesday = \"00:00-24:00\"\nthursday = \"00:00-24:00\"\nfriday = \"00:00-24:00\"\n\
+    saturday = \"00:00-24:00\"\nsunday = \"00:00-24:00\"\n";

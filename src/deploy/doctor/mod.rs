@@ -1,0 +1,277 @@
+//! `keepwatch doctor`: is this machine ready to monitor, and if not, what
+//! exactly to do about it? One line per finding (ok, warning, problem), with
+//! the fix, and an exit code a script can use (the Nagios convention: 0 all
+//! ok, 1 warnings, 2 problems).
+//!
+//! Each area is its own function of the machine state it reads, so a test can
+//! put the machine in the state that provokes a finding: `machine` (the data
+//! folder, ping permission, the clock) and `reach` (the config, channels,
+//! services, the agent itself). Nothing here changes the machine: the config
+//! and the database are only read, and a channel only sends with `--send`.
+
+mod machine;
+mod reach;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::calendar::Calendar;
+use crate::clock::Clock;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// As it should be.
+    Ok,
+    /// Works, but something will bite later or is not set up yet.
+    Warning,
+    /// Monitoring or alerting does not work as configured.
+    Problem,
+}
+
+/// What part of the set-up a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Area {
+    /// The config file.
+    Config,
+    /// The data folder and the database.
+    Data,
+    /// Permission to send pings.
+    Ping,
+    /// This computer's clock.
+    Clock,
+    /// An alert channel.
+    Channel,
+    /// A watched service.
+    Service,
+    /// keepwatch running in the background.
+    Agent,
+}
+
+impl Area {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Config => "Config",
+            Self::Data => "Data",
+            Self::Ping => "Ping",
+            Self::Clock => "Clock",
+            Self::Channel => "Channel",
+            Self::Service => "Service",
+            Self::Agent => "keepwatch",
+        }
+    }
+}
+
+/// One thing doctor found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What it is about.
+    pub area: Area,
+    /// How serious it is.
+    pub level: Level,
+    /// What was found, in plain words.
+    pub text: String,
+    /// What to do about it, when anything is to be done.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn new(area: Area, level: Level, text: impl Into<String>) -> Self {
+        Self {
+            area,
+            level,
+            text: text.into(),
+            fix: None,
+        }
+    }
+
+    fn ok(area: Area, text: impl Into<String>) -> Self {
+        Self::new(area, Level::Ok, text)
+    }
+
+    fn warning(area: Area, text: impl Into<String>) -> Self {
+        Self::new(area, Level::Warning, text)
+    }
+
+    fn problem(area: Area, text: impl Into<String>) -> Self {
+        Self::new(area, Level::Problem, text)
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// Everything doctor found, in the order it looked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The findings, one per line of the text form.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn count(&self, level: Level) -> usize {
+        self.findings.iter().filter(|f| f.level == level).count()
+    }
+
+    /// 0 when all is well, 1 with warnings only, 2 with any problem.
+    pub fn exit_code(&self) -> u8 {
+        match self.findings.iter().map(|f| f.level).max() {
+            Some(Level::Problem) => 2,
+            Some(Level::Warning) => 1,
+            _ => 0,
+        }
+    }
+
+    /// One line per finding, its fix on the next, and a closing summary.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for finding in &self.findings {
+            let mark = match finding.level {
+                Level::Ok => "ok     ",
+                Level::Warning => "WARNING",
+                Level::Problem => "PROBLEM",
+            };
+            let _ = writeln!(text, "{mark}  {}: {}", finding.area.label(), finding.text);
+            if let Some(fix) = &finding.fix {
+                let _ = writeln!(text, "         Fix: {fix}");
+            }
+        }
+        let (problems, warnings) = (self.count(Level::Problem), self.count(Level::Warning));
+        let _ = match (problems, warnings) {
+            (0, 0) => writeln!(text, "\nAll is well: keepwatch is ready."),
+            _ => writeln!(
+                text,
+                "\n{problems} {}, {warnings} {}.",
+                plural(problems, "problem"),
+                plural(warnings, "warning")
+            ),
+        };
+        text
+    }
+
+    /// The findings and counts as JSON, for scripts.
+    pub fn to_json(&self) -> String {
+        let value = serde_json::json!({
+            "exit_code": self.exit_code(),
+            "problems": self.count(Level::Problem),
+            "warnings": self.count(Level::Warning),
+            "findings": self.findings,
+        });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        noun.to_owned()
+    } else {
+        format!("{noun}s")
+    }
+}
+
+/// What doctor is asked to look at.
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
+    /// The config file keepwatch would use.
+    pub config_path: PathBuf,
+    /// The file was named on the command line (so a missing one is a problem).
+    pub explicit: bool,
+    /// Send a real test message through each channel instead of only connecting.
+    pub send: bool,
+}
+
+/// Looks at everything, in the order a new admin would set it up.
+pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
+    let (mut findings, config) = reach::config(&options.config_path, options.explicit);
+    let Some(config) = config else {
+        return Report { findings };
+    };
+    let zone = Calendar::from_config(&config.business, jiff::tz::TimeZone::system())
+        .map(|calendar| calendar.time_zone().clone())
+        .unwrap_or_else(|_| jiff::tz::TimeZone::system());
+    match config.agent.database_path() {
+        Ok(database) => {
+            findings.extend(machine::data_folder(
+                &database,
+                &config.storage,
+                machine::free_space,
+            ));
+            findings.push(reach::agent(&database, clock.now(), &zone));
+        }
+        Err(why) => findings.push(Finding::problem(Area::Data, why)),
+    }
+    findings.push(machine::ping(
+        &crate::checks::ping::icmp_access(),
+        &config.services,
+        &machine::PingContext::of_this_process(),
+    ));
+    findings.push(machine::clock(&config.services, clock.as_ref()).await);
+    findings.extend(reach::channels(&config, options.send, clock.now()).await);
+    findings.extend(reach::services(&config, clock).await);
+    Report { findings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(levels: &[Level]) -> Report {
+        Report {
+            findings: levels
+                .iter()
+                .map(|&level| Finding::new(Area::Config, level, "x").fix("do y"))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_exit_code_follows_the_worst_finding() {
+        assert_eq!(report(&[]).exit_code(), 0);
+        assert_eq!(report(&[Level::Ok, Level::Ok]).exit_code(), 0);
+        assert_eq!(report(&[Level::Ok, Level::Warning]).exit_code(), 1);
+        assert_eq!(
+            report(&[Level::Problem, Level::Warning, Level::Ok]).exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_text_has_a_line_per_finding_its_fix_and_a_summary() {
+        let text = report(&[Level::Ok, Level::Warning, Level::Problem]).render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ok       Config: x");
+        assert_eq!(lines[1], "         Fix: do y");
+        assert_eq!(lines[2], "WARNING  Config: x");
+        assert_eq!(lines[4], "PROBLEM  Config: x");
+        assert_eq!(lines.last(), Some(&"1 problem, 1 warning."));
+        assert!(
+            report(&[Level::Ok])
+                .render()
+                .ends_with("All is well: keepwatch is ready.\n")
+        );
+        assert!(
+            report(&[Level::Warning, Level::Warning])
+                .render()
+                .ends_with("0 problems, 2 warnings.\n")
+        );
+    }
+
+    #[test]
+    fn the_json_has_counts_exit_code_and_each_finding() {
+        let json: serde_json::Value =
+            serde_json::from_str(&report(&[Level::Problem, Level::Ok]).to_json()).unwrap();
+        assert_eq!(json["exit_code"], 2);
+        assert_eq!(json["problems"], 1);
+        assert_eq!(json["warnings"], 0);
+        assert_eq!(json["findings"][0]["area"], "config");
+        assert_eq!(json["findings"][0]["level"], "problem");
+        assert_eq!(json["findings"][1]["fix"], "do y");
+    }
+}

@@ -1,0 +1,259 @@
+//! What doctor learns by reading the config and reaching out: the config
+//! file, each alert channel, each service, and the running agent.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::{Area, Finding};
+use crate::checks::{Checker, check_all};
+use crate::clock::Clock;
+use crate::config::{self, Config};
+use crate::notify::{self, ChannelKind};
+use crate::status::{self, Liveness};
+use crate::store::Store;
+use crate::vocabulary::State;
+
+/// The config file's findings, and the config the other areas look at: the
+/// file's, its last good copy, or the built-in defaults when there is no
+/// file; none when keepwatch could not start with it.
+pub(super) fn config(path: &Path, explicit: bool) -> (Vec<Finding>, Option<Config>) {
+    let shown = path.display();
+    if !path.exists() {
+        let finding = if explicit {
+            Finding::problem(Area::Config, format!("there is no config file at {shown}")).fix(
+                format!("check the name, or write one with `keepwatch init --config {shown}`"),
+            )
+        } else {
+            Finding::warning(
+                Area::Config,
+                format!("no config file at {shown}: keepwatch watches only this computer, with the built-in settings"),
+            )
+            .fix("`keepwatch init` writes one after a few questions")
+        };
+        return (vec![finding], Some(Config::default()));
+    }
+    match config::load_file(path) {
+        Ok(config) => {
+            let finding = Finding::ok(
+                Area::Config,
+                format!(
+                    "{shown} is valid ({} {}, {} {})",
+                    config.services.len(),
+                    super::plural(config.services.len(), "service"),
+                    config.channels.len(),
+                    super::plural(config.channels.len(), "alert channel"),
+                ),
+            );
+            (vec![finding], Some(config))
+        }
+        Err(err) => {
+            let mut findings: Vec<Finding> = err
+                .problems
+                .iter()
+                .map(|problem| Finding::problem(Area::Config, format!("{shown}:{problem}")))
+                .collect();
+            match config::load_for_start(path, false) {
+                Ok(loaded) => {
+                    findings.push(Finding::warning(
+                        Area::Config,
+                        format!(
+                            "until the file is fixed, keepwatch runs on its last good copy ({}); the findings below are about that copy",
+                            config::last_good_path(path).display()
+                        ),
+                    ));
+                    (findings, Some(loaded.config))
+                }
+                Err(_) => {
+                    findings.push(Finding::problem(
+                        Area::Config,
+                        "keepwatch cannot start until the file is fixed (there is no last good copy to fall back on); doctor looks at the rest once it loads",
+                    ));
+                    (findings, None)
+                }
+            }
+        }
+    }
+}
+
+/// Whether keepwatch is running, judged from what it last wrote.
+pub(super) fn agent(database: &Path, now: Timestamp, zone: &TimeZone) -> Finding {
+    let start =
+        "start it with `keepwatch run` (keep the window open), or have it run in the background";
+    if !database.exists() {
+        return Finding::warning(Area::Agent, "keepwatch has not run yet on this computer")
+            .fix(start);
+    }
+    let liveness = Store::open(database, &Default::default())
+        .and_then(|store| status::summarize(&store, database, now))
+        .map(|summary| summary.liveness);
+    let local = |at: Timestamp| {
+        at.to_zoned_datetime(zone.clone())
+            .strftime("%a %d %b %H:%M")
+            .to_string()
+    };
+    match liveness {
+        Ok(Liveness::Running { last_seen }) => Finding::ok(
+            Area::Agent,
+            format!("keepwatch is running (it last wrote at {})", local(last_seen)),
+        ),
+        Ok(Liveness::Stopped { at }) => Finding::warning(
+            Area::Agent,
+            format!("keepwatch is not running: it was stopped at {}", local(at)),
+        )
+        .fix(start),
+        Ok(Liveness::Silent { last_seen }) => Finding::problem(
+            Area::Agent,
+            format!(
+                "keepwatch stopped writing at {} without stopping cleanly: it was killed, crashed, or the computer was off",
+                local(last_seen)
+            ),
+        )
+        .fix(format!("{start}; its log says why it ended")),
+        Ok(Liveness::Never) => {
+            Finding::warning(Area::Agent, "keepwatch has not run yet on this computer").fix(start)
+        }
+        Err(err) => Finding::problem(Area::Agent, err.to_string()),
+    }
+}
+
+/// Each channel's settings, and whether its server can be reached: an email
+/// channel connects, secures and logs in without sending; with `send`, every
+/// channel sends a real test message.
+pub(super) async fn channels(config: &Config, send: bool, now: Timestamp) -> Vec<Finding> {
+    if config.channels.is_empty() {
+        return vec![
+            Finding::warning(
+                Area::Channel,
+                "no alert channel is set up: alerts only reach keepwatch's own log, and nobody is told",
+            )
+            .fix("add an email channel: `keepwatch init --force` asks for the mail server"),
+        ];
+    }
+    let mut findings = Vec::new();
+    let mut usable = Vec::new();
+    for channel in &config.channels {
+        let problems = channel.kind.problems();
+        if problems.is_empty() {
+            usable.push(channel.clone());
+        }
+        findings.extend(problems.into_iter().map(|problem| {
+            Finding::problem(Area::Channel, format!("\"{}\": {problem}", channel.name))
+        }));
+    }
+    if send {
+        let results = notify::test_channels(&usable, &config.business.name, now).await;
+        findings.extend(results.into_iter().map(|(name, result)| match result {
+            Ok(()) => Finding::ok(
+                Area::Channel,
+                format!("\"{name}\": a test message was sent and accepted"),
+            ),
+            Err(err) => Finding::problem(Area::Channel, format!("\"{name}\": {}", err.reason)),
+        }));
+        return findings;
+    }
+    for channel in &usable {
+        let name = &channel.name;
+        findings.push(match &channel.kind {
+            ChannelKind::Email(email) => match email.probe().await {
+                Ok(()) => Finding::ok(
+                    Area::Channel,
+                    format!(
+                        "\"{name}\": the mail server accepts keepwatch (connected and logged in; nothing sent)"
+                    ),
+                ),
+                Err(err) => Finding::problem(Area::Channel, format!("\"{name}\": {}", err.reason)),
+            },
+            _ => Finding::ok(
+                Area::Channel,
+                format!("\"{name}\": its settings are complete (not sent)"),
+            )
+            .fix("`keepwatch doctor --send` sends a test message through every channel"),
+        });
+    }
+    findings
+}
+
+/// Each service checked once, as `keepwatch check` does.
+pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Vec<Finding> {
+    if config.services.is_empty() {
+        return vec![
+            Finding::warning(Area::Service, "no services are watched yet, only this computer")
+                .fix("add a [[service]] block for your web shop, database or mail server (the config file has examples)"),
+        ];
+    }
+    let checker = Arc::new(Checker::new(clock));
+    let outcomes = check_all(checker, &config.services, config.checks.max_concurrent).await;
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome.state {
+            State::Up => Finding::ok(Area::Service, outcome.explanation),
+            State::Degraded => Finding::warning(Area::Service, outcome.explanation),
+            State::Down => Finding::problem(Area::Service, outcome.explanation),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::doctor::Level;
+    use crate::vocabulary::state_key;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_agent_is_judged_from_what_it_last_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("keepwatch.db");
+        let zone = TimeZone::UTC;
+        let never = agent(&database, at("2026-11-23T10:00:00Z"), &zone);
+        assert_eq!(never.level, Level::Warning);
+        assert!(never.text.contains("has not run yet"), "{never:?}");
+
+        let mut store = Store::open(&database, &Default::default()).unwrap();
+        store
+            .set_states(&[
+                (state_key::LAST_SEEN, "2026-11-23T10:00:00Z"),
+                (state_key::NEXT_BY, "2026-11-23T10:00:10Z"),
+            ])
+            .unwrap();
+        let running = agent(&database, at("2026-11-23T10:00:05Z"), &zone);
+        assert_eq!(running.level, Level::Ok, "{running:?}");
+        assert!(
+            running.text.contains("last wrote at Mon 23 Nov 10:00"),
+            "{running:?}"
+        );
+
+        let silent = agent(&database, at("2026-11-23T11:00:00Z"), &zone);
+        assert_eq!(silent.level, Level::Problem, "{silent:?}");
+        assert!(
+            silent.text.contains("without stopping cleanly"),
+            "{silent:?}"
+        );
+
+        store
+            .set_state(state_key::STOPPED_AT, "2026-11-23T10:01:00Z")
+            .unwrap();
+        let stopped = agent(&database, at("2026-11-23T11:00:00Z"), &zone);
+        assert_eq!(stopped.level, Level::Warning, "{stopped:?}");
+        assert!(
+            stopped.text.contains("stopped at Mon 23 Nov 10:01"),
+            "{stopped:?}"
+        );
+        assert!(stopped.fix.unwrap().contains("keepwatch run"));
+    }
+
+    #[test]
+    fn a_database_of_another_program_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("keepwatch.db");
+        std::fs::write(&database, "plain text, not SQLite ".repeat(100)).unwrap();
+        let finding = agent(&database, at("2026-11-23T10:00:00Z"), &TimeZone::UTC);
+        assert_eq!(finding.level, Level::Problem, "{finding:?}");
+    }
+}

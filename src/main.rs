@@ -223,11 +223,27 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
         detected_timezone: jiff::tz::TimeZone::system().iana_name().map(str::to_owned),
     };
     let stdin = std::io::stdin();
+    let test = |channel: &keepwatch::notify::Channel, business: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| format!("cannot start: {err}"))?;
+        let results = runtime.block_on(keepwatch::notify::test_channels(
+            std::slice::from_ref(channel),
+            business,
+            SystemClock.now(),
+        ));
+        match results.into_iter().next() {
+            Some((_, result)) => result.map_err(|err| err.reason),
+            None => Err("the test did not run".to_owned()),
+        }
+    };
     let written = init::run(
         &options,
         SystemClock.now(),
         &mut stdin.lock(),
         &mut std::io::stdout(),
+        &test,
     )
     .map_err(|err| err.to_string())?;
     if let Some(backup) = &written.backup {

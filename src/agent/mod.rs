@@ -11,6 +11,7 @@ mod instance;
 mod runtime;
 mod schedule;
 mod services;
+mod unrecorded;
 
 pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{Hangup, RunOptions, Shutdown, run};
@@ -35,6 +36,7 @@ use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, Recovery, ServiceStatus, StorageHealth, Store,
 };
 use crate::vocabulary::{FailureKind, Severity, State, metric, state_key};
+use unrecorded::{Decision, OwnedProblem, Unrecorded};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
@@ -83,6 +85,8 @@ pub struct Agent {
     /// computer out of resources), so a long shortage is one warning per
     /// [`NOT_RUN_WARNING_EVERY`], not one per check.
     last_not_run_warning: Option<Timestamp>,
+    /// Alert decisions the store could not take yet (a full disk).
+    unrecorded: Unrecorded,
 }
 
 /// How often a shortage that keeps checks from running is reported again.
@@ -120,6 +124,7 @@ impl Agent {
             last_load: None,
             next_maintenance: now.saturating_add(MAINTENANCE_EVERY).unwrap_or(now),
             last_not_run_warning: None,
+            unrecorded: Unrecorded::default(),
         };
         agent.note_started(now);
         agent
@@ -186,6 +191,7 @@ impl Agent {
             }
         }
         self.flush(now);
+        self.retry_unrecorded();
         let alerts_next = self.tend_alerts(now);
         if now >= self.next_maintenance {
             self.maintain(now);
@@ -372,9 +378,11 @@ impl Agent {
             self.event(now, "service", &message);
         }
         let fingerprint = service_fingerprint(name);
-        let store = self.writer.store_mut();
-        let result = match to {
-            State::Up => self.alerter.clear(store, &fingerprint, now),
+        let decision = match to {
+            State::Up => Decision::Clear {
+                fingerprint,
+                at: now,
+            },
             State::Degraded | State::Down => {
                 // The title is what people read; the fingerprint keeps the name whole.
                 let shown = printable::name(name);
@@ -392,14 +400,10 @@ impl Agent {
                     since: now,
                     emergency: None,
                 };
-                self.alerter
-                    .raise(store, &problem, self.calendar.as_ref(), now)
+                Decision::Raise(OwnedProblem::of(&problem))
             }
         };
-        self.alerts_changed = true;
-        if let Err(err) = result {
-            tracing::error!("could not record the alert for {name}: {err}");
-        }
+        self.record_alert(decision, &format!("for {name}"), now);
     }
 
     /// Carries out what alerting has due now (messages, escalation steps,
@@ -500,11 +504,13 @@ impl Agent {
             .starts_with("service.")
             .then_some(key.instance.as_str());
         let time_zone = Calendar::zone_of(self.calendar.as_ref());
-        let store = self.writer.store_mut();
-        let result = match event {
+        let decision = match event {
             AlertEvent::Resolved { at, .. } => {
                 tracing::info!("{message}");
-                self.alerter.clear(store, &fingerprint, *at)
+                Decision::Clear {
+                    fingerprint,
+                    at: *at,
+                }
             }
             AlertEvent::Opened { since, .. } | AlertEvent::Escalated { since, .. } => {
                 tracing::warn!("{message}");
@@ -528,14 +534,10 @@ impl Agent {
                         .find(|r| r.name == *rule)
                         .and_then(|r| r.emergency),
                 };
-                self.alerter
-                    .raise(store, &problem, self.calendar.as_ref(), now)
+                Decision::Raise(OwnedProblem::of(&problem))
             }
         };
-        self.alerts_changed = true;
-        if let Err(err) = result {
-            tracing::error!("could not record the alert \"{rule}\": {err}");
-        }
+        self.record_alert(decision, &format!("\"{rule}\""), now);
         self.event(now, "alert", &message);
     }
 
@@ -664,14 +666,45 @@ impl Agent {
             since: now,
             emergency: None,
         };
-        let store = self.writer.store_mut();
-        if let Err(err) = self
-            .alerter
-            .raise(store, &problem, self.calendar.as_ref(), now)
-        {
-            tracing::error!("could not record the alert about the damaged database: {err}");
-        }
+        let decision = Decision::Raise(OwnedProblem::of(&problem));
+        self.record_alert(decision, "about the damaged database", now);
+    }
+
+    /// Records an alert decision; one the store cannot take yet (a full
+    /// disk) waits and is retried at every tick, never forgotten.
+    fn record_alert(&mut self, decision: Decision, what: &str, now: Timestamp) {
         self.alerts_changed = true;
+        let store = self.writer.store_mut();
+        if let Err(err) =
+            self.unrecorded
+                .record(&self.alerter, store, self.calendar.as_ref(), decision, now)
+        {
+            tracing::error!(
+                "could not record the alert {what} yet ({err}); it is kept and tried again until it is ({} waiting)",
+                self.unrecorded.len()
+            );
+        }
+    }
+
+    /// Records the alert decisions that waited for the store, if it takes them now.
+    fn retry_unrecorded(&mut self) {
+        if self.unrecorded.is_empty() {
+            return;
+        }
+        let store = self.writer.store_mut();
+        match self
+            .unrecorded
+            .retry(&self.alerter, store, self.calendar.as_ref())
+        {
+            Ok(done) => {
+                tracing::info!("recorded {done} alert decision(s) that had waited for the store");
+                self.alerts_changed = true;
+            }
+            Err(err) => {
+                tracing::debug!("alert decisions still waiting for the store: {err}");
+                self.alerts_changed = true;
+            }
+        }
     }
 
     /// Records something notable for `status`; failures to do so are only logged.

@@ -425,3 +425,40 @@ fn a_check_that_could_not_be_run_leaves_the_service_up_and_warns_once() {
     assert!(warnings[0].contains("Too many open files"), "{warnings:?}");
     assert!(sim.events("service").is_empty());
 }
+
+#[test]
+fn an_alert_decided_while_the_store_refuses_writes_is_recorded_and_sent_once_it_takes_them() {
+    let up = || crate::checks::CheckOutcome::up("Shop answered");
+    let refused = || {
+        crate::checks::CheckOutcome::failed(
+            crate::vocabulary::FailureKind::ConnectionRefused,
+            "Shop refused the connection",
+        )
+    };
+    // The same morning twice: once with the store taking every write, once
+    // refusing them (as on a full disk) while the service goes down.
+    let mut messages = Vec::new();
+    for trouble in [false, true] {
+        let mut sim = shop();
+        sim.run_checks([up()]);
+        sim.agent.store().refuse_writes(trouble);
+        sim.run_checks([refused(), refused(), refused()]);
+        if trouble {
+            assert!(sim.agent.store().open_alerts().unwrap().is_empty());
+            assert!(!sim.agent.unrecorded.is_empty(), "the decision waits");
+            sim.agent.store().refuse_writes(false);
+        }
+        sim.run_for(SignedDuration::from_hours(2));
+        let store = sim.agent.store();
+        let alerts = store.open_alerts().unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].title, "Shop is down");
+        assert!(sim.agent.unrecorded.is_empty());
+        messages.push(store.outbox_waiting().unwrap());
+    }
+    assert!(messages[0] > 0);
+    assert_eq!(
+        messages[0], messages[1],
+        "the same messages, none twice, none lost"
+    );
+}

@@ -314,11 +314,15 @@ const EXAMPLES: &str = r##"
 # [alerting] name them ("log", keepwatch's own log, always exists). Check them
 # with `keepwatch alert test`, which sends a test message through each.
 #
-# Email through your mail server (security: "starttls", "tls" or "plain"):
+# Email through your mail server (security: "starttls", "tls" or "plain";
+# port: leave it out for the usual one, 587 for starttls, 465 for tls, 25 for
+# plain). Leave out username and password if the server takes mail without a
+# login (a mail relay on this computer or your network usually does):
 # [[channel]]
 # name = "admin-email"
 # type = "email"
 # server = "smtp.example.com"
+# port = 587
 # security = "starttls"
 # username = "alerts@example.com"
 # password = "env:SMTP_PASSWORD"

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use super::mail_setup;
 use crate::calendar::DayHours;
 use crate::config::{Config, commented};
+use crate::notify::Channel;
 
 /// What `init` was asked to do.
 #[derive(Debug, Clone)]
@@ -47,25 +49,78 @@ pub struct Written {
     pub backup: Option<PathBuf>,
 }
 
-/// Asks the questions on `input`/`output` (unless `defaults`), then writes the file.
+/// Sends a test message through a channel, for the named business: `Err`
+/// says why it failed.
+pub type ChannelTest<'a> = &'a dyn Fn(&Channel, &str) -> Result<(), String>;
+
+/// Asks the questions on `input`/`output` (unless `defaults`), then writes
+/// the file; when an email channel was set up, offers to try it with `test`.
 pub fn run(
     options: &InitOptions,
     now: Timestamp,
     input: &mut dyn BufRead,
     output: &mut dyn Write,
+    test: ChannelTest<'_>,
 ) -> Result<Written, InitError> {
     if options.path.exists() && !options.force {
         return Err(InitError::Exists(options.path.clone()));
     }
+    let io_error = |source| InitError::Io {
+        path: options.path.clone(),
+        source,
+    };
     let mut config = Config::default();
     config.business.timezone = options.detected_timezone.clone().unwrap_or_default();
     if !options.defaults {
-        ask_questions(&mut config, input, output).map_err(|source| InitError::Io {
-            path: options.path.clone(),
-            source,
-        })?;
+        ask_questions(&mut config, input, output).map_err(io_error)?;
     }
-    write(&options.path, &commented(&config), now)
+    let written = write(&options.path, &commented(&config), now)?;
+    if let Some(channel) = config.channels.first() {
+        let business = &config.business.name;
+        offer_test(channel, business, &options.path, input, output, test).map_err(io_error)?;
+    }
+    Ok(written)
+}
+
+/// Sends a test message if the admin agrees, and says what to fix if it fails.
+fn offer_test(
+    channel: &Channel,
+    business: &str,
+    path: &Path,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+    test: ChannelTest<'_>,
+) -> std::io::Result<()> {
+    let answer = ask(
+        input,
+        output,
+        "\nSend a test email now? (yes/no)",
+        "yes",
+        |text| match text.to_ascii_lowercase().as_str() {
+            "yes" | "y" | "no" | "n" => Ok(()),
+            _ => Err(format!("\"{text}\" is neither yes nor no")),
+        },
+    )?;
+    if !answer.to_ascii_lowercase().starts_with('y') {
+        return writeln!(
+            output,
+            "Try it later with `keepwatch alert test {}`.",
+            channel.name
+        );
+    }
+    match test(channel, business) {
+        Ok(()) => writeln!(
+            output,
+            "The mail server accepted the test message: look for it in your inbox (and the spam folder)."
+        ),
+        Err(why) => writeln!(
+            output,
+            "The test message could not be sent: {why}\nFix the [[channel]] named \"{}\" in {} (server, port, security, username, password), then try again with `keepwatch alert test {}`.",
+            channel.name,
+            path.display(),
+            channel.name
+        ),
+    }
 }
 
 fn ask_questions(
@@ -136,21 +191,40 @@ fn ask_questions(
         output,
         "Your email address, for alerts",
         &business.admin_email,
-        |email| {
-            if email.is_empty() || (email.contains('@') && !email.contains(' ')) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "\"{email}\" does not look like an email address (like admin@example.com)"
-                ))
-            }
+        |email| match email {
+            "" => Ok(()),
+            _ => email_address(email),
         },
     )?;
+    if !config.business.admin_email.is_empty()
+        && let Some(channel) = mail_setup::ask(&config.business.admin_email, input, output)?
+    {
+        for steps in [
+            &mut config.alerting.business_hours,
+            &mut config.alerting.off_hours,
+        ] {
+            if let Some(first) = steps.first_mut() {
+                first.notify.push(channel.name.clone());
+            }
+        }
+        config.channels.push(channel);
+    }
     Ok(())
 }
 
+/// Accepts what looks like one email address.
+pub(super) fn email_address(email: &str) -> Result<(), String> {
+    if email.contains('@') && !email.contains(' ') {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{email}\" does not look like an email address (like admin@example.com)"
+        ))
+    }
+}
+
 /// Asks until the answer is valid; Enter (or the end of input) keeps the default.
-fn ask(
+pub(super) fn ask(
     input: &mut dyn BufRead,
     output: &mut dyn Write,
     question: &str,
@@ -221,6 +295,10 @@ mod tests {
         }
     }
 
+    fn untested(channel: &Channel, _: &str) -> Result<(), String> {
+        panic!("no test was asked for, yet {} was tested", channel.name)
+    }
+
     fn now() -> Timestamp {
         "2026-11-23T10:00:00Z".parse().unwrap()
     }
@@ -233,7 +311,7 @@ mod tests {
             ..options(dir.path())
         };
         let mut out = Vec::new();
-        let written = run(&opts, now(), &mut "".as_bytes(), &mut out).unwrap();
+        let written = run(&opts, now(), &mut "".as_bytes(), &mut out, &untested).unwrap();
         assert!(out.is_empty());
         let config = parse(
             &written.path,
@@ -255,6 +333,7 @@ mod tests {
             now(),
             &mut answers.as_bytes(),
             &mut out,
+            &untested,
         )
         .unwrap();
         let shown = String::from_utf8(out).unwrap();
@@ -285,6 +364,74 @@ mod tests {
     }
 
     #[test]
+    fn an_email_address_leads_to_a_working_channel_that_the_steps_name_and_a_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local:25\n\n\n\n\nyes\n";
+        let tested = std::cell::RefCell::new(Vec::new());
+        let test = |channel: &Channel, business: &str| {
+            tested
+                .borrow_mut()
+                .push((channel.name.clone(), business.to_owned()));
+            Err("the mail server mail.local:25 refused the connection".to_owned())
+        };
+        let mut out = Vec::new();
+        let written = run(
+            &options(dir.path()),
+            now(),
+            &mut answers.as_bytes(),
+            &mut out,
+            &test,
+        )
+        .unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert_eq!(
+            *tested.borrow(),
+            [("admin-email".to_owned(), "Shop".to_owned())]
+        );
+        assert!(
+            shown.contains("could not be sent: the mail server mail.local:25 refused"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Fix the [[channel]] named \"admin-email\" in"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("`keepwatch alert test admin-email`"),
+            "{shown}"
+        );
+        let text = std::fs::read_to_string(&written.path).unwrap();
+        let config = parse(&written.path, &text).unwrap();
+        assert_eq!(config.channels.len(), 1);
+        assert_eq!(
+            config.alerting.business_hours[0].notify,
+            ["log", "admin-email"]
+        );
+        assert_eq!(config.alerting.off_hours[0].notify, ["log", "admin-email"]);
+    }
+
+    #[test]
+    fn a_declined_test_says_how_to_try_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local\n25\n\n\n\nmaybe\nno\n";
+        let mut out = Vec::new();
+        run(
+            &options(dir.path()),
+            now(),
+            &mut answers.as_bytes(),
+            &mut out,
+            &untested,
+        )
+        .unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(shown.contains("\"maybe\" is neither yes nor no"), "{shown}");
+        assert!(
+            shown.contains("Try it later with `keepwatch alert test admin-email`"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn the_end_of_input_accepts_the_remaining_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let mut out = Vec::new();
@@ -293,6 +440,7 @@ mod tests {
             now(),
             &mut "Shop\n".as_bytes(),
             &mut out,
+            &untested,
         )
         .unwrap();
         let config = parse(
@@ -313,7 +461,7 @@ mod tests {
         };
         std::fs::create_dir_all(opts.path.parent().unwrap()).unwrap();
         std::fs::write(&opts.path, "# mine\n").unwrap();
-        let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new()).unwrap_err();
+        let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new(), &untested).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");
         assert_eq!(std::fs::read_to_string(&opts.path).unwrap(), "# mine\n");
 
@@ -321,7 +469,14 @@ mod tests {
             force: true,
             ..opts
         };
-        let written = run(&forced, now(), &mut "".as_bytes(), &mut Vec::new()).unwrap();
+        let written = run(
+            &forced,
+            now(),
+            &mut "".as_bytes(),
+            &mut Vec::new(),
+            &untested,
+        )
+        .unwrap();
         let backup = written.backup.unwrap();
         assert!(backup.ends_with("keepwatch.toml.backup-20261123-100000"));
         assert_eq!(std::fs::read_to_string(backup).unwrap(), "# mine\n");
@@ -342,7 +497,7 @@ mod tests {
             defaults: true,
             ..options(dir.path())
         };
-        let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new()).unwrap_err();
+        let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new(), &untested).unwrap_err();
         assert!(err.to_string().starts_with("could not write"), "{err}");
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod doctor;
 pub mod init;
+mod mail_setup;

@@ -70,7 +70,7 @@ pub struct EmailChannel {
 const QUIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn default_timeout() -> Duration {
-    Duration::from_secs(30)
+    EmailChannel::DEFAULT_TIMEOUT
 }
 
 /// How the connection to the mail server is encrypted.
@@ -100,7 +100,8 @@ impl EmailSecurity {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The setting's value as written in the config.
+    pub fn name(self) -> &'static str {
         match self {
             Self::StartTls => "starttls",
             Self::Tls => "tls",
@@ -151,6 +152,9 @@ impl fmt::Display for EmailProblem {
 }
 
 impl EmailChannel {
+    /// How long a delivery may take unless `timeout` says otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
     /// The port connected to: `port`, or the usual one for `security`.
     pub fn port(&self) -> u16 {
         self.port.unwrap_or_else(|| self.security.default_port())
@@ -173,6 +177,18 @@ impl EmailChannel {
                 "server",
                 "no mail server is given".to_owned(),
                 Some("write its host name, e.g. `server = \"smtp.example.com\"`"),
+            );
+        } else if let Some((host, port)) = self
+            .server
+            .rsplit_once(':')
+            .filter(|(host, port)| !host.contains(':') && port.parse::<u16>().is_ok())
+        {
+            problem(
+                "server",
+                format!("`{}` has the port in it", self.server),
+                Some(&format!(
+                    "write the host and the port apart: `server = \"{host}\"` and `port = {port}`"
+                )),
             );
         } else if self.server.contains([' ', '/', '@']) {
             problem(
@@ -776,6 +792,26 @@ mod tests {
         ));
         let text = toml::to_string(&email).unwrap();
         assert_eq!(channel(&text), email, "{text}");
+    }
+
+    #[test]
+    fn a_port_written_into_the_server_is_refused_with_both_settings_to_write() {
+        let problems = channel(
+            "server = \"127.0.0.1:25255\"\nport = 25\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]",
+        )
+        .problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let text = problems[0].to_string();
+        assert!(
+            text.contains("`127.0.0.1:25255` has the port in it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`server = \"127.0.0.1\"` and `port = 25255`"),
+            "{text}"
+        );
+        let ipv6 = channel("server = \"::1\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]");
+        assert!(ipv6.problems().is_empty(), "{:?}", ipv6.problems());
     }
 
     #[test]

@@ -707,3 +707,14 @@ fn a_database_from_before_day_chunks_is_upgraded_with_its_data() {
 fn open_in_path(path: &std::path::Path) -> Store {
     Store::open(path, &StorageConfig::default()).unwrap()
 }
+
+impl Store {
+    /// Makes the store refuse every write (`true`) as a full disk would, or
+    /// take them again (`false`). A size limit would not do: a small row
+    /// still fits in a page that has room.
+    pub(crate) fn refuse_writes(&self, refuse: bool) {
+        self.conn
+            .execute_batch(&format!("PRAGMA query_only = {refuse}"))
+            .unwrap();
+    }
+}

@@ -154,7 +154,10 @@ fn integrity(database: &Path) -> Finding {
     match Store::quick_check(database) {
         Ok(errors) if errors.is_empty() => Finding::ok(
             Area::Data,
-            format!("the database {} passed its integrity check", database.display()),
+            format!(
+                "the database {} passed its integrity check",
+                database.display()
+            ),
         ),
         Ok(errors) => Finding::problem(
             Area::Data,
@@ -164,10 +167,7 @@ fn integrity(database: &Path) -> Finding {
                 errors.join("; ")
             ),
         )
-        .fix(format!(
-            "stop keepwatch, move {} aside (keep it for later), and start again: keepwatch begins a new history",
-            database.display()
-        )),
+        .fix("at its next start keepwatch moves the file aside and starts a new one, copying over what can still be read; restart it (`keepwatch run`), and check the disk, which may be failing (e.g. `smartctl -a`)"),
         Err(err) => Finding::problem(Area::Data, err.to_string()),
     }
 }
@@ -480,7 +480,13 @@ mod tests {
         let findings = data_folder(&database, &storage, |_| PLENTY);
         assert_eq!(findings[2].level, Level::Problem, "{findings:?}");
         assert!(findings[2].text.contains("is damaged"), "{findings:?}");
-        assert!(findings[2].fix.as_ref().unwrap().contains("move"));
+        assert!(
+            findings[2]
+                .fix
+                .as_ref()
+                .unwrap()
+                .contains("moves the file aside")
+        );
     }
 
     #[test]

@@ -3,3 +3,4 @@
 pub mod doctor;
 pub mod init;
 mod mail_setup;
+mod prompt;

@@ -118,7 +118,7 @@ enum Command {
         /// executive (for managers) or technical (for the admin).
         #[arg(long, default_value = "executive")]
         audience: String,
-        /// text.
+        /// text, html (one file, ready to email) or pdf (needs --out).
         #[arg(long, default_value = "text")]
         format: String,
         /// Write to this file instead of the screen.
@@ -574,11 +574,9 @@ fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<
         .audience
         .parse()
         .map_err(|err| format!("--audience: {err}"))?;
-    if request.format != "text" {
-        return Err(format!(
-            "--format {}: unknown format; use text",
-            request.format
-        ));
+    let format: report::Format = request.format.parse()?;
+    if format == report::Format::Pdf && request.out.is_none() {
+        return Err("A PDF needs a file to go to: add --out report.pdf".to_owned());
     }
     let loaded = load(path, explicit)?;
     let config = loaded.config;
@@ -604,14 +602,14 @@ fn write_report(path: &Path, explicit: bool, request: &ReportRequest) -> Result<
         audience,
     };
     let model = report::build(&inputs).map_err(|err| err.to_string())?;
-    let text = report::text::render(&model);
+    let bytes = report::render(&model, format)?;
     match &request.out {
         Some(file) => {
-            std::fs::write(file, text)
+            std::fs::write(file, bytes)
                 .map_err(|err| format!("cannot write the report to {}: {err}", file.display()))?;
             say!("Wrote the report to {}.", file.display());
         }
-        None => say_part!("{text}"),
+        None => say_part!("{}", String::from_utf8_lossy(&bytes)),
     }
     Ok(())
 }

@@ -102,7 +102,8 @@ impl Rating {
         }
     }
 
-    fn of(availability: f64, target: f64) -> Rating {
+    /// The rating of `availability` against `target` (both percent).
+    pub fn of(availability: f64, target: f64) -> Rating {
         if availability >= target {
             Rating::OnTarget
         } else if availability >= target - (100.0 - target) {

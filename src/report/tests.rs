@@ -56,6 +56,7 @@ fn config() -> Config {
             "name = \"Payments\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 3\nexternal = true\nrevenue_share = 0.5",
         ),
         service("name = \"Newsletter\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 4"),
+        service("name = \"Łódź 東京 depot\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 5"),
     ];
     config.maintenance = vec![
         toml::from_str::<MaintenanceConfig>(
@@ -92,6 +93,7 @@ fn october() -> (Store, tempfile::TempDir) {
         state("Database", at("2026-10-01T00:01")),
         state("Payments", at("2026-10-01T00:02")),
         state("Newsletter", at("2026-10-15T12:00")),
+        state("Łódź 東京 depot", at("2026-10-01T00:03")),
     ];
     for day in 18..=31 {
         samples.push(Sample {
@@ -341,7 +343,7 @@ fn trends_forecasts_and_certificates_come_from_history() {
     let outlook = words::outlook(&report, &berlin()).join("\n");
     assert!(outlook.contains("Shop answered 20% slower"), "{outlook}");
     assert!(
-        outlook.contains("full in about 5 weeks, on 7 December"),
+        outlook.contains("of web1 will be full in about 5 weeks, on 7 December"),
         "{outlook}"
     );
     assert!(
@@ -544,5 +546,177 @@ fn a_thousand_services_make_a_readable_report() {
         text.contains("Service 7 was available 99.40% of opening hours"),
         "{}",
         &text[..400]
+    );
+}
+
+/// Runs a command found on the PATH; `None` (with a loud note, and a failure
+/// in CI) when it is not installed.
+fn tool(name: &str) -> Option<std::process::Command> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
+    if !found {
+        eprintln!("SKIPPED: `{name}` is not installed (Debian: chromium, poppler-utils)");
+        assert!(
+            std::env::var_os("KEEPWATCH_REQUIRE_SERVICES").is_none(),
+            "{name} is required in CI"
+        );
+        return None;
+    }
+    Some(std::process::Command::new(name))
+}
+
+fn chromium(dir: &std::path::Path, args: &[&str]) -> Option<std::process::Output> {
+    let mut command = tool("chromium")?;
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]);
+    command.arg(format!("--user-data-dir={}", dir.join("profile").display()));
+    Some(command.args(args).output().unwrap())
+}
+
+#[test]
+fn the_html_is_self_contained_fits_640_pixels_and_its_images_load() {
+    let (store, _dir) = october();
+    let report = report_of(&store, &config(), Audience::Executive);
+    let (email, parts) = super::html::render(&report, super::html::Images::ContentId);
+    assert_eq!(parts.len(), 5, "a chart per watched service");
+    for (i, part) in parts.iter().enumerate() {
+        assert!(email.contains(&format!("src=\"cid:chart-{i}\"")));
+        assert!(part.png.starts_with(b"\x89PNG"));
+    }
+    let (page, none) = super::html::render(&report, super::html::Images::Inline);
+    assert!(none.is_empty());
+    for banned in ["<script", "<style", "<link", "http://", "https://", "url("] {
+        assert!(!page.contains(banned), "{banned} in the page");
+    }
+    assert!(page.contains("Zoë&#39;s Café") && page.contains("Łódź 東京 depot"));
+    assert!(page.contains("alt=\"Day by day: 29 of 31 days watched without an outage; outages on"));
+
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the page with a measuring script (the report has none).
+    let probe = page.replace(
+        "</body>",
+        "<script>window.onload=function(){var d=document.documentElement;\
+         var imgs=Array.prototype.slice.call(document.images);\
+         var broken=imgs.filter(function(i){return !(i.complete&&i.naturalWidth>0);}).length;\
+         var p=document.createElement('pre');p.id='probe';\
+         p.textContent='scroll='+(d.scrollWidth>window.innerWidth)+' images='+imgs.length+' broken='+broken;\
+         document.body.appendChild(p);};</script></body>",
+    );
+    let file = dir.path().join("probe.html");
+    std::fs::write(&file, probe).unwrap();
+    for width in [640, 360] {
+        let Some(out) = chromium(
+            dir.path(),
+            &[
+                &format!("--window-size={width},900"),
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                file.to_str().unwrap(),
+            ],
+        ) else {
+            return;
+        };
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            dom.contains("scroll=false images=5 broken=0"),
+            "at {width} px: {}\n{}",
+            dom.lines()
+                .find(|l| l.contains("probe"))
+                .unwrap_or("no probe result"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_pdf_is_valid_and_its_text_reads_back_with_non_latin_names() {
+    let (store, _dir) = october();
+    let report = report_of(&store, &config(), Audience::Technical);
+    let pdf = super::pdf::render(&report).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("october.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let Some(mut info) = tool("pdfinfo") else {
+        return;
+    };
+    let info = info.arg(&file).output().unwrap();
+    let info_text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    assert!(
+        info_text.contains("Title:           Zoë's Café: October 2026"),
+        "{info_text}"
+    );
+    assert!(
+        info_text.contains("Page size:       595 x 842 pts (A4)"),
+        "{info_text}"
+    );
+    let Some(mut text) = tool("pdftotext") else {
+        return;
+    };
+    let out = text.arg(&file).arg("-").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "Zoë's Café: how our systems did, October 2026",
+        "Shop was available 99.00% of opening hours.",
+        "Łódź 東京 depot: 100% available",
+        "Numbers for the admin",
+        "How this was worked out",
+    ] {
+        assert!(
+            flat.contains(needle),
+            "{needle} missing from the PDF text:\n{text}"
+        );
+    }
+}
+
+/// Writes the fixture month's report as the README shows it (PDF page and
+/// HTML screenshot) when KEEPWATCH_DOCS_DIR names a folder; see README.
+#[test]
+fn the_readme_pictures_come_from_the_fixture_month() {
+    let Some(dir) = std::env::var_os("KEEPWATCH_DOCS_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let (store, _db) = october();
+    let report = report_of(&store, &config(), Audience::Executive);
+    std::fs::write(
+        dir.join("report-example.pdf"),
+        super::pdf::render(&report).unwrap(),
+    )
+    .unwrap();
+    let html = dir.join("report-example.html");
+    std::fs::write(
+        &html,
+        super::html::render(&report, super::html::Images::Inline).0,
+    )
+    .unwrap();
+    let shot = dir.join("report-email.png");
+    chromium(
+        &dir,
+        &[
+            "--window-size=640,1900",
+            "--hide-scrollbars",
+            &format!("--screenshot={}", shot.display()),
+            html.to_str().unwrap(),
+        ],
     );
 }

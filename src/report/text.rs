@@ -61,15 +61,20 @@ pub fn render(report: &Report) -> String {
     }
 
     if report.audience == Audience::Technical {
-        technical(&mut out, report);
+        let _ = write!(
+            out,
+            "\nNumbers for the admin\n---------------------\n{}",
+            technical_text(report)
+        );
     }
     let _ = writeln!(out, "\n{}", wrap(&words::method(report)));
     out
 }
 
-/// The admin's numbers.
-fn technical(out: &mut String, report: &Report) {
-    let _ = writeln!(out, "\nNumbers for the admin\n---------------------");
+/// The admin's numbers, which every format shows as preformatted text.
+pub fn technical_text(report: &Report) -> String {
+    let mut out = String::new();
+    let out = &mut out;
     for s in &report.services {
         let _ = writeln!(out, "{}:", s.name);
         let _ = writeln!(
@@ -140,6 +145,7 @@ fn technical(out: &mut String, report: &Report) {
         "Database size: {}",
         crate::plain::bytes(report.storage_bytes as f64)
     );
+    std::mem::take(out)
 }
 
 /// Wraps a paragraph at 78 columns, indenting continuation lines.

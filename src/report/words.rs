@@ -308,7 +308,7 @@ pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
             d => format!("in about {} weeks", (d + 3) / 7),
         };
         lines.push(format!(
-            "The disk {} on {} will be full {soon}, on {}, at the current rate. It is {:.0}% full now.",
+            "The disk \"{}\" of {} will be full {soon}, on {}, at the current rate. It is {:.0}% full now.",
             forecast.disk,
             name(&forecast.host),
             forecast.full_at.to_zoned_datetime(tz.clone()).strftime("%-d %B"),

@@ -57,8 +57,9 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions};
 use keepwatch::clock::{Clock, SystemClock};
-use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading, metric};
+use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading};
 use keepwatch::store::{AlertRecord, Store};
+use keepwatch::vocabulary::metric;
 use smtp::{Received, SmtpOptions, SmtpServer};
 
 /// CPU use before T0 and from T0 on.
@@ -332,7 +333,7 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
     });
     drop(service);
 
-    let store = Store::open(&db, &keepwatch::config::StorageConfig::default())
+    let store = Store::open(&db, &keepwatch::store::StorageConfig::default())
         .expect("open the store again");
     let alerts: Vec<AlertRecord> = store
         .alerts_between(started, clock.now() + SignedDuration::from_secs(1))

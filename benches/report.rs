@@ -12,13 +12,15 @@ use std::time::Instant;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::agent::service_metric;
 use keepwatch::calendar::Calendar;
-use keepwatch::checks::{FailureKind, ServiceSpec, State};
-use keepwatch::config::{Config, StorageConfig};
+use keepwatch::checks::ServiceSpec;
+use keepwatch::config::Config;
 use keepwatch::observation::{Sample, SeriesKey};
 use keepwatch::report::{self, Audience, Format, Inputs, Period};
+use keepwatch::store::StorageConfig;
 use keepwatch::store::Store;
+use keepwatch::vocabulary::service_metric;
+use keepwatch::vocabulary::{FailureKind, State};
 
 fn main() {
     run(25, 30);

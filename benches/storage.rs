@@ -22,8 +22,8 @@
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::config::StorageConfig;
 use keepwatch::observation::{Sample, SeriesKey};
+use keepwatch::store::StorageConfig;
 use keepwatch::store::Store;
 
 const HOSTS: usize = 5;

@@ -7,6 +7,8 @@
 //! local civil time, so DST changes need no special cases: on the night the
 //! clocks go forward, a range over the skipped hour is simply an hour shorter.
 
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -14,7 +16,78 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 
-use crate::config::BusinessConfig;
+/// The business the monitored systems earn money for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusinessConfig {
+    /// The business's name, used in reports and messages.
+    pub name: String,
+    /// IANA time zone such as `Europe/Berlin`; empty means this computer's zone.
+    pub timezone: String,
+    /// Email address of the person who looks after the systems.
+    pub admin_email: String,
+    /// Opening hours per weekday.
+    pub hours: WeeklyHours,
+    /// Days the business is closed: `"2026-12-31"` once, `"12-25"` every year.
+    pub holidays: Vec<String>,
+    /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
+    pub special_days: BTreeMap<String, String>,
+    /// Sales per open hour, so reports can estimate what an outage cost;
+    /// 0 (the default) means not set, and reports say how to set it instead
+    /// of inventing a number.
+    pub revenue_per_hour: f64,
+    /// How much a closed hour counts against an open one in cost estimates
+    /// (0.1: an hour down at night costs a tenth of one in opening hours).
+    pub off_hours_weight: f64,
+    /// The currency sign reports put before amounts.
+    pub currency: String,
+}
+
+impl Default for BusinessConfig {
+    fn default() -> Self {
+        Self {
+            name: "My Business".to_owned(),
+            timezone: String::new(),
+            admin_email: String::new(),
+            hours: WeeklyHours::default(),
+            holidays: Vec::new(),
+            special_days: BTreeMap::new(),
+            revenue_per_hour: 0.0,
+            off_hours_weight: 0.1,
+            currency: "€".to_owned(),
+        }
+    }
+}
+
+/// Opening hours of each weekday: `"09:00-17:00"`, several ranges separated by
+/// commas (`"08:00-12:00, 13:00-17:00"`), a range past midnight
+/// (`"18:00-02:00"`), or `"closed"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeeklyHours {
+    pub monday: String,
+    pub tuesday: String,
+    pub wednesday: String,
+    pub thursday: String,
+    pub friday: String,
+    pub saturday: String,
+    pub sunday: String,
+}
+
+impl Default for WeeklyHours {
+    fn default() -> Self {
+        let open = || "09:00-17:00".to_owned();
+        Self {
+            monday: open(),
+            tuesday: open(),
+            wednesday: open(),
+            thursday: open(),
+            friday: open(),
+            saturday: "closed".to_owned(),
+            sunday: "closed".to_owned(),
+        }
+    }
+}
 
 /// A day the business is closed: one date, or the same day every year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -572,9 +645,9 @@ mod tests {
         };
         assert!(Calendar::from_config(&bad, TimeZone::UTC).is_err());
         let bad_hours = BusinessConfig {
-            hours: crate::config::WeeklyHours {
+            hours: crate::calendar::WeeklyHours {
                 sunday: "all day".to_owned(),
-                ..crate::config::WeeklyHours::default()
+                ..crate::calendar::WeeklyHours::default()
             },
             ..BusinessConfig::default()
         };

@@ -1,24 +1,43 @@
 //! keepwatch: self-hosted monitoring for small businesses.
 //!
 //! Data flows one way: **collect → store → evaluate → notify / report / serve**.
+//! The modules sit in layers, bottom first; a module uses only its own layer
+//! and those below (`docs/architecture.md` holds the list that
+//! `tests/layering.rs` enforces):
 //!
-//! - [`collect`] reads host metrics (CPU, memory, disks, network, load, uptime)
-//!   through a [`collect::MetricsSource`], and decides when the agent should
-//!   throttle itself on a busy host.
-//! - [`store`] keeps the observations in one SQLite file, compactly, with
-//!   retention and a disk-space cap.
-//! - [`agent`] is the runtime of `keepwatch run`: it schedules collection, writes
-//!   to the store and reloads the configuration.
-//! - [`alert`] turns service states and threshold rules into alerts, classified
-//!   as emergency or not, and decides who is told when: business hours,
-//!   escalation steps, the summary at opening, maintenance, flapping,
-//!   grouping and `depends_on` folding.
-//! - [`notify`] delivers composed messages through channels (email, SMS,
-//!   webhook, chat, log) from a durable outbox that retries.
-//! - [`config`] is the typed `keepwatch.toml`, its loading and validation, and
-//!   the commented file `keepwatch init` writes.
-//! - [`clock`] is where time comes from, so tests can simulate days in milliseconds.
-//! - [`printable`] makes text from outside safe to show (escaped, cut).
+//! 1. Leaves, importing nothing of keepwatch: [`units`] (durations and sizes as
+//!    the config writes them), [`observation`] (samples and series keys),
+//!    [`vocabulary`] (states, failure kinds, severities, policies, metric and
+//!    state names), [`clock`] (where time comes from, so tests can simulate
+//!    days in milliseconds), [`secret`] (passwords given inline, from the
+//!    environment or a file), [`tls`] (trusted authorities, certificate
+//!    verification at the clock's time, the outgoing HTTP client),
+//!    [`plain`] (numbers in plain words) and [`printable`] (outside text made
+//!    safe to show).
+//! 2. [`calendar`]: opening hours, holidays and time zone.
+//! 3. [`store`] keeps the observations in one SQLite file, compactly, with
+//!    retention and a disk-space cap, and the alerts, notices and outbox.
+//! 4. [`collect`] reads host metrics (CPU, memory, disks, network, load,
+//!    uptime) through a [`collect::MetricsSource`], and decides when the agent
+//!    should throttle itself on a busy host; [`checks`] runs the service checks
+//!    (HTTP, TCP, ping, DNS, certificates, databases, local processes).
+//! 5. [`alert`] turns service states and threshold rules into alerts, classified
+//!    as emergency or not, and decides who is told when: business hours,
+//!    escalation steps, the summary at opening, maintenance, flapping,
+//!    grouping and `depends_on` folding; it composes the messages.
+//! 6. [`notify`] delivers composed messages through channels (email, SMS,
+//!    webhook, chat, log) from a durable outbox that retries.
+//! 7. [`config`] is the whole `keepwatch.toml`: it aggregates each section's
+//!    type from the module it configures, loads and validates it, and writes
+//!    the commented file `keepwatch init` writes.
+//! 8. [`status`] is `keepwatch status`.
+//! 9. [`agent`] is the runtime of `keepwatch run`: it schedules collection and
+//!    checks, writes to the store, alerts, and reloads the configuration.
+//! 10. [`report`] is `keepwatch report` (availability, cost, stories and
+//!     trends over a period, from the store); [`deploy`] is `keepwatch init`
+//!     and `keepwatch doctor` and `keepwatch service`; [`api`] is the REST API
+//!     `keepwatch run` serves (tokens, roles, status, history, alerts,
+//!     maintenance).
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 
@@ -36,5 +55,9 @@ pub mod observation;
 pub mod plain;
 pub mod printable;
 pub mod report;
+pub mod secret;
 pub mod status;
 pub mod store;
+pub mod tls;
+pub mod units;
+pub mod vocabulary;

@@ -9,13 +9,14 @@ use clap::{Parser, Subcommand};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions, Shutdown};
 use keepwatch::api;
 use keepwatch::calendar::Calendar;
-use keepwatch::checks::{Checker, State, check_all};
+use keepwatch::checks::{Checker, check_all};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
 use keepwatch::deploy::{doctor, service};
 use keepwatch::store::Store;
+use keepwatch::vocabulary::State;
 use keepwatch::{printable, report, status};
 
 /// Monitoring for small businesses: watches this computer and the services
@@ -597,7 +598,7 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
             services,
             reason,
         } => {
-            let length: config::Duration = length.parse().map_err(|err| {
+            let length: keepwatch::units::Duration = length.parse().map_err(|err| {
                 format!("--for {length}: {err}. Write a length like \"30m\" or \"2h\".")
             })?;
             if length.is_off() {

@@ -11,15 +11,16 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::agent::state_key;
 use crate::calendar::{Calendar, Period};
 use crate::checks::wording::duration as duration_words;
-use crate::checks::{CheckOutcome, ServiceSpec, State};
-use crate::collect::metric;
+use crate::checks::{CheckOutcome, ServiceSpec};
 use crate::observation::Sample;
 use crate::plain;
 use crate::printable;
 use crate::store::{Incident, ServiceStatus, Store, StoreError};
+use crate::vocabulary::State;
+use crate::vocabulary::metric;
+use crate::vocabulary::state_key;
 
 /// Whether the agent is running, judged from when it last wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -489,9 +490,9 @@ mod tests {
 
     /// Weekdays 09:00-17:00 in UTC.
     fn utc() -> Calendar {
-        let business = crate::config::BusinessConfig {
+        let business = crate::calendar::BusinessConfig {
             timezone: "UTC".to_owned(),
-            ..crate::config::BusinessConfig::default()
+            ..crate::calendar::BusinessConfig::default()
         };
         Calendar::from_config(&business, TimeZone::UTC).unwrap()
     }
@@ -650,7 +651,7 @@ mod tests {
 
     #[test]
     fn each_service_says_its_state_since_when_and_what_is_wrong() {
-        use crate::checks::FailureKind;
+        use crate::vocabulary::FailureKind;
         let status = |name: &str, state, kind, explanation: &str, response_ms| ServiceStatus {
             name: name.to_owned(),
             state,
@@ -713,7 +714,7 @@ mod tests {
 
     #[test]
     fn check_results_end_with_a_count_per_state() {
-        use crate::checks::FailureKind;
+        use crate::vocabulary::FailureKind;
         use std::time::Duration;
         let outcomes = vec![
             CheckOutcome::up("Web shop answered with HTTP 200.")

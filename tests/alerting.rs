@@ -306,7 +306,7 @@ impl Keepwatch {
     }
 
     /// Every message composed so far with its channel, oldest first.
-    fn composed(&self) -> Vec<(String, keepwatch::notify::Message)> {
+    fn composed(&self) -> Vec<(String, keepwatch::alert::Message)> {
         let mut all: Vec<_> = self
             .store()
             .recent_messages(10_000)
@@ -878,7 +878,7 @@ async fn when_the_internet_link_fails_a_hundred_services_make_a_handful_of_email
 /// order, once the server is back and everything was delivered.
 async fn alerts_while_the_mail_server_is_down(
     server: &mut SmtpServer,
-) -> (Keepwatch, Vec<keepwatch::notify::Message>) {
+) -> (Keepwatch, Vec<keepwatch::alert::Message>) {
     let mut shop = Service::up().await;
     let mut till = Service::up().await;
     let mut website = Service::up().await;

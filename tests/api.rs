@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::api::{self, ApiConfig, Role, Settings};
+use keepwatch::api::{self, Role, Settings};
+use keepwatch::config::ApiConfig;
 use keepwatch::calendar::Calendar;
-use keepwatch::checks::{ServiceSpec, State};
+use keepwatch::checks::ServiceSpec;
+use keepwatch::vocabulary::State;
 use keepwatch::clock::{Clock, SimClock};
-use keepwatch::config::{BusinessConfig, StorageConfig};
+use keepwatch::calendar::BusinessConfig;
+use keepwatch::store::StorageConfig;
 use keepwatch::observation::{Sample, SeriesKey};
 use keepwatch::store::{ServiceStatus, Store};
 use serde_json::Value;
@@ -315,7 +318,7 @@ async fn an_admin_starts_and_ends_maintenance_and_acknowledges() {
 #[tokio::test]
 async fn request_limits_are_clear_4xx_errors() {
     let api = start(ApiConfig {
-        max_body: keepwatch::config::ByteSize(100),
+        max_body: keepwatch::units::ByteSize(100),
         rate_per_minute: 5,
         ..ApiConfig::default()
     })

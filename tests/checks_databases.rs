@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepwatch::checks::{CheckOutcome, FailureKind, ServiceSpec, State};
+use keepwatch::checks::{CheckOutcome, ServiceSpec};
+
+use keepwatch::vocabulary::{FailureKind, State};
 use support::{assert_failure, check, check_within, closed_port, service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

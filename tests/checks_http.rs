@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::checks::{Checker, Confirmer, FailureKind, ServiceSpec, State, Verdict};
+use keepwatch::checks::{Checker, Confirmer, ServiceSpec, Verdict};
 use keepwatch::clock::{SimClock, SystemClock};
+use keepwatch::vocabulary::{FailureKind, State};
 use support::{assert_failure, check, check_within, closed_port, service};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;

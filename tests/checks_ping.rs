@@ -13,7 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use keepwatch::checks::{CheckOutcome, FailureKind, ServiceSpec, State};
+use keepwatch::checks::{CheckOutcome, ServiceSpec};
+
+use keepwatch::vocabulary::{FailureKind, State};
 use sandbox::{LOOPBACK, Sandbox, in_sandbox};
 use support::{assert_failure, assert_up, check, closed_port, service};
 

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use keepwatch::checks::{FailureKind, ServiceSpec, State};
+use keepwatch::checks::ServiceSpec;
+
+use keepwatch::vocabulary::{FailureKind, State};
 use support::{assert_failure, check, check_within, service};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;

@@ -7,8 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use keepwatch::alert::Message;
 use keepwatch::notify::{
-    Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, Message, SMS_SUBJECT, SendError,
+    Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, SMS_SUBJECT, SendError,
 };
 use smtp::{SmtpOptions, SmtpServer};
 

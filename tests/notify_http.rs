@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use http_receiver::{Receiver, Recorded, Reply, basic_auth, signature_is_valid};
-use keepwatch::checks::Secret;
+use keepwatch::alert::Message;
 use keepwatch::notify::{
-    Channel, ChannelKind, DiscordChannel, Message, Notifier, SendError, SlackChannel, SmsChannel,
+    Channel, ChannelKind, DiscordChannel, Notifier, SendError, SlackChannel, SmsChannel,
     TeamsChannel, WebhookChannel,
 };
+use keepwatch::secret::Secret;
 use support::closed_port;
 
 #[path = "support/http_receiver.rs"]

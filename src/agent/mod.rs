@@ -16,7 +16,7 @@ mod unrecorded;
 pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{Hangup, RunOptions, Shutdown, run};
 pub use schedule::Schedule;
-pub use services::{Finished, ServiceSchedule, metric as service_metric};
+pub use services::{Finished, ServiceSchedule};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,17 +24,18 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::alert::engine::{Alerter, Problem, service_fingerprint};
-use crate::alert::{AlertEvent, Evaluator, Severity};
+use crate::alert::{AlertEvent, Evaluator};
 use crate::calendar::Calendar;
-use crate::checks::{CheckOutcome, FailureKind, ServiceSpec, State, Verdict};
+use crate::checks::{CheckOutcome, ServiceSpec, Verdict};
 use crate::clock::Clock;
-use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle, metric};
+use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Throttle};
 use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
 use crate::printable;
 use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, Recovery, ServiceStatus, StorageHealth, Store,
 };
+use crate::vocabulary::{FailureKind, Severity, State, metric, state_key};
 use unrecorded::{Decision, OwnedProblem, Unrecorded};
 
 /// How often the store is compacted and trimmed when the host is calm.
@@ -44,19 +45,6 @@ const STATE_WRITE_EVERY: SignedDuration = SignedDuration::from_secs(5);
 /// Alerting looks at least this often, for what changed outside the agent
 /// (a maintenance window ended early from the command line).
 const ALERTS_LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
-
-/// Keys of the agent's entries in the store's state table, read by `status`.
-pub mod state_key {
-    /// When the running agent last recorded anything (RFC 3339).
-    pub const LAST_SEEN: &str = "last_seen";
-    /// When the agent last stopped cleanly; removed while it runs.
-    pub const STOPPED_AT: &str = "stopped_at";
-    /// The current throttling state, in words.
-    pub const THROTTLE: &str = "throttle";
-    /// When the running agent expects to record again (RFC 3339), to tell a
-    /// running agent from a silent one.
-    pub const NEXT_BY: &str = "next_by";
-}
 
 /// What [`Agent::tick`] leaves for the runtime to do.
 #[derive(Debug)]
@@ -120,7 +108,7 @@ impl Agent {
             services: ServiceSchedule::new(&config.services, now),
             check_samples: Vec::new(),
             evaluator: Evaluator::new(&config.rules),
-            alerter: Alerter::new(&config),
+            alerter: config.alerter(),
             queued: 0,
             alerts_due: now,
             alerts_changed: false,
@@ -264,20 +252,20 @@ impl Agent {
         };
         let key = |metric: &str| SeriesKey::new(self.host.clone(), metric, name);
         self.check_samples.push(Sample {
-            key: key(services::metric::STATE),
+            key: key(crate::vocabulary::service_metric::STATE),
             at: now,
             value: f64::from(outcome.state.severity()),
         });
         if let Some(took) = outcome.response_time {
             self.check_samples.push(Sample {
-                key: key(services::metric::RESPONSE_MS),
+                key: key(crate::vocabulary::service_metric::RESPONSE_MS),
                 at: now,
                 value: took.as_secs_f64() * 1000.0,
             });
         }
         if let Some(expires) = outcome.certificate_expires {
             self.check_samples.push(Sample {
-                key: key(services::metric::CERTIFICATE_EXPIRES),
+                key: key(crate::vocabulary::service_metric::CERTIFICATE_EXPIRES),
                 at: now,
                 value: expires.as_second() as f64,
             });
@@ -329,7 +317,11 @@ impl Agent {
     /// The median response time of `name` over the last day, for saying how
     /// unusual a slow answer is; `None` without enough history.
     fn usual_response_time(&self, name: &str, now: Timestamp) -> Option<std::time::Duration> {
-        let key = SeriesKey::new(self.host.clone(), services::metric::RESPONSE_MS, name);
+        let key = SeriesKey::new(
+            self.host.clone(),
+            crate::vocabulary::service_metric::RESPONSE_MS,
+            name,
+        );
         let from = now
             .saturating_sub(SignedDuration::from_hours(24))
             .unwrap_or(now);
@@ -646,7 +638,7 @@ impl Agent {
         if config.rules != self.config.rules {
             self.evaluator = Evaluator::new(&config.rules);
         }
-        self.alerter = Alerter::new(&config);
+        self.alerter = config.alerter();
         self.alerts_changed = true;
         self.calendar = calendar_of(&config);
         self.throttle.update_config(&config.throttle);

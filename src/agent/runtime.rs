@@ -298,10 +298,11 @@ mod tests {
     use jiff::{SignedDuration, Timestamp};
 
     use super::*;
-    use crate::collect::{Scenario, SimulatedHost, metric};
+    use crate::collect::{Scenario, SimulatedHost};
     use crate::config::Config;
     use crate::observation::SeriesKey;
     use crate::store::Store;
+    use crate::vocabulary::metric;
 
     /// Wall time that follows Tokio's paused test clock, so `run` can be
     /// driven through simulated minutes.
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(cpu.len(), 61, "every 10 s for 10 minutes");
         assert!(
             store
-                .state(crate::agent::state_key::STOPPED_AT)
+                .state(crate::vocabulary::state_key::STOPPED_AT)
                 .unwrap()
                 .is_some()
         );

@@ -2,8 +2,8 @@
 
 use jiff::Timestamp;
 
+use crate::collect::CollectConfig;
 use crate::collect::Family;
-use crate::config::CollectConfig;
 
 /// The next due time of every family that is switched on.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +72,7 @@ mod tests {
     use jiff::SignedDuration;
 
     use super::*;
-    use crate::config::Duration;
+    use crate::units::Duration;
 
     fn t0() -> Timestamp {
         "2026-11-23T09:00:00Z".parse().unwrap()

@@ -5,18 +5,9 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::checks::{CheckOutcome, Confirmer, ServiceSpec, State, Verdict};
+use crate::checks::{CheckOutcome, Confirmer, ServiceSpec, Verdict};
 
-/// Names of the series a service's checks write (instance = the service's name).
-pub mod metric {
-    /// 0 up, 1 degraded, 2 down: what each run saw.
-    pub const STATE: &str = "service.state";
-    /// How long the answer took, as a user waits for it, in milliseconds.
-    pub const RESPONSE_MS: &str = "service.response_ms";
-    /// When the server's TLS certificate ends, in seconds since 1970 (for
-    /// reports: "the shop's certificate expires on 3 January").
-    pub const CERTIFICATE_EXPIRES: &str = "service.certificate_expires";
-}
+use crate::vocabulary::State;
 
 #[derive(Debug)]
 struct Entry {
@@ -188,7 +179,7 @@ impl ServiceSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::FailureKind;
+    use crate::vocabulary::FailureKind;
 
     fn specs(text: &str) -> Vec<ServiceSpec> {
         crate::config::parse(std::path::Path::new("k.toml"), text)
@@ -301,7 +292,7 @@ mod tests {
         schedule.take_due(t(60));
         schedule.finished("Pay", &down(), t(60), 1);
         let mut changed = two();
-        changed[0].common.interval = crate::config::Duration::from_secs(10);
+        changed[0].common.interval = crate::units::Duration::from_secs(10);
         changed.push(
             specs("[[service]]\nname = \"New\"\ntype = \"tcp\"\nhost = \"h\"\nport = 3\n")
                 .remove(0),

@@ -8,9 +8,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::*;
 use crate::clock::SimClock;
 use crate::collect::{Scenario, SimulatedHost};
-use crate::config::Duration;
 use crate::observation::SeriesKey;
 use crate::status::{self, Liveness};
+use crate::units::Duration;
 
 struct Sim {
     agent: Agent,
@@ -263,7 +263,7 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     let mut sim = shop();
     let refused = || {
         crate::checks::CheckOutcome::failed(
-            crate::checks::FailureKind::ConnectionRefused,
+            crate::vocabulary::FailureKind::ConnectionRefused,
             "Shop refused the connection",
         )
     };
@@ -285,10 +285,10 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     assert_eq!(open[0].ended, None);
     assert_eq!(open[0].cause, "Shop refused the connection");
     let status = &store.service_statuses().unwrap()[0];
-    assert_eq!(status.state, crate::checks::State::Down);
+    assert_eq!(status.state, crate::vocabulary::State::Down);
     assert_eq!(
         status.kind,
-        Some(crate::checks::FailureKind::ConnectionRefused)
+        Some(crate::vocabulary::FailureKind::ConnectionRefused)
     );
 
     sim.run_checks([up()]);
@@ -299,12 +299,18 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     assert!(closed[0].ended.is_some());
     assert_eq!(
         store.service_statuses().unwrap()[0].state,
-        crate::checks::State::Up
+        crate::vocabulary::State::Up
     );
     // Five runs; the immediate retry ran at the same simulated instant as the
     // failure it confirmed, and one value per instant is kept.
-    assert_eq!(sim.count(services::metric::STATE, "Shop"), 4);
-    assert_eq!(sim.count(services::metric::RESPONSE_MS, "Shop"), 3);
+    assert_eq!(
+        sim.count(crate::vocabulary::service_metric::STATE, "Shop"),
+        4
+    );
+    assert_eq!(
+        sim.count(crate::vocabulary::service_metric::RESPONSE_MS, "Shop"),
+        3
+    );
     let messages = sim.events("service");
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(
@@ -336,7 +342,7 @@ fn a_slow_answer_says_how_long_the_service_usually_takes() {
             .with_response_time(std::time::Duration::from_millis(ms))
     };
     let slow = crate::checks::CheckOutcome::failed(
-        crate::checks::FailureKind::Slow,
+        crate::vocabulary::FailureKind::Slow,
         "Payments answered in 8.2 s, over its 2 s budget.",
     )
     .with_response_time(std::time::Duration::from_millis(8200));
@@ -402,7 +408,7 @@ fn a_check_that_could_not_be_run_leaves_the_service_up_and_warns_once() {
     sim.run_checks(std::iter::repeat_with(no_files).take(10));
     let store = sim.agent.store();
     let status = &store.service_statuses().unwrap()[0];
-    assert_eq!(status.state, crate::checks::State::Up);
+    assert_eq!(status.state, crate::vocabulary::State::Up);
     assert!(
         store
             .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
@@ -410,7 +416,10 @@ fn a_check_that_could_not_be_run_leaves_the_service_up_and_warns_once() {
             .is_empty()
     );
     assert!(store.open_alerts().unwrap().is_empty());
-    assert_eq!(sim.count(services::metric::STATE, "Shop"), 1);
+    assert_eq!(
+        sim.count(crate::vocabulary::service_metric::STATE, "Shop"),
+        1
+    );
     let warnings = sim.events("keepwatch");
     assert_eq!(warnings.len(), 1, "rate-limited: {warnings:?}");
     assert!(warnings[0].contains("Too many open files"), "{warnings:?}");
@@ -422,7 +431,7 @@ fn an_alert_decided_while_the_store_refuses_writes_is_recorded_and_sent_once_it_
     let up = || crate::checks::CheckOutcome::up("Shop answered");
     let refused = || {
         crate::checks::CheckOutcome::failed(
-            crate::checks::FailureKind::ConnectionRefused,
+            crate::vocabulary::FailureKind::ConnectionRefused,
             "Shop refused the connection",
         )
     };

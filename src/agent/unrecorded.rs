@@ -10,10 +10,10 @@ use std::collections::VecDeque;
 
 use jiff::Timestamp;
 
-use crate::alert::Severity;
 use crate::alert::engine::{Alerter, Problem};
 use crate::calendar::Calendar;
 use crate::store::{Store, StoreError};
+use crate::vocabulary::Severity;
 
 /// How many decisions wait at most; a disk full for days drops the oldest
 /// rather than growing without bound (each is a few hundred bytes).

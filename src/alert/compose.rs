@@ -10,12 +10,32 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::alert::Severity;
-use crate::notify::Message;
 use crate::printable;
 use crate::store::AlertRecord;
+use crate::vocabulary::Severity;
+
+/// One message, composed once and stored in the outbox as is, so a retry
+/// after a restart sends exactly what would have been sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Unique per outbox entry; sent as the email Message-ID and the webhook's
+    /// delivery id, so a receiver can drop a repeat.
+    pub id: String,
+    /// One line: what is wrong (the email subject, the chat title).
+    pub subject: String,
+    /// The whole message in plain text: what is wrong, since when, what it
+    /// affects, and how to acknowledge.
+    pub text: String,
+    /// The same as simple HTML, for email.
+    pub html: String,
+    /// At most about 160 characters, for SMS.
+    pub short: String,
+    /// The alerts behind the message, for webhooks (JSON).
+    pub data: serde_json::Value,
+}
 
 /// What a notice tells about its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

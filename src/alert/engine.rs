@@ -10,14 +10,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::Class;
 use super::compose::{self, Batch, Item, NoticeKind};
-use super::escalation::{self, AlertingConfig, Due, Policy, Progress};
-use super::maintenance::{self, Target, Window};
-use super::{Class, Severity};
+use super::escalation::{self, AlertingConfig, Due, Progress};
+use super::maintenance::{self, MaintenanceConfig, Target, Window};
 use crate::calendar::Calendar;
-use crate::config::Config;
-use crate::notify::Channel;
+use crate::checks::ServiceSpec;
 use crate::store::{AlertRecord, NewAlert, Store, StoreError};
+use crate::vocabulary::Policy;
+use crate::vocabulary::Severity;
 
 /// A problem the agent found: a service down, a threshold crossed.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,18 +68,19 @@ pub struct Alerter {
 }
 
 impl Alerter {
-    /// The alerting of `config`. Maintenance windows that do not parse were
-    /// refused by validation; here they are left out.
-    pub fn new(config: &Config) -> Self {
-        let mut max_per_hour: HashMap<String, u32> = config
-            .channels
-            .iter()
-            .map(|c| (c.name.clone(), c.max_per_hour))
-            .collect();
-        let log = Channel::log();
-        max_per_hour.entry(log.name).or_insert(log.max_per_hour);
-        let services: HashMap<String, ServiceInfo> = config
-            .services
+    /// The alerting of `settings` for the business named `business`, with
+    /// each channel's hourly limit in `max_per_hour`, applied to `services`
+    /// and `maintenance` (`config::Config::alerter` gathers these from the
+    /// file). Maintenance windows that do not parse were refused by
+    /// validation; here they are left out.
+    pub fn new(
+        settings: &AlertingConfig,
+        business: &str,
+        max_per_hour: HashMap<String, u32>,
+        services: &[ServiceSpec],
+        maintenance: &[MaintenanceConfig],
+    ) -> Self {
+        let infos: HashMap<String, ServiceInfo> = services
             .iter()
             .map(|s| {
                 let info = ServiceInfo {
@@ -89,7 +91,7 @@ impl Alerter {
             })
             .collect();
         let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for spec in &config.services {
+        for spec in services {
             for parent in &spec.common.depends_on {
                 dependents
                     .entry(parent.clone())
@@ -98,16 +100,12 @@ impl Alerter {
             }
         }
         Self {
-            settings: config.alerting.clone(),
-            business: config.business.name.clone(),
+            settings: settings.clone(),
+            business: business.to_owned(),
             max_per_hour,
-            services,
+            services: infos,
             dependents,
-            windows: config
-                .maintenance
-                .iter()
-                .filter_map(|w| w.parse().ok())
-                .collect(),
+            windows: maintenance.iter().filter_map(|w| w.parse().ok()).collect(),
         }
     }
 
@@ -317,7 +315,7 @@ impl Alerter {
             last_told: alert.told_at,
         };
         let remind = if alert.cause.is_some() || alert.resolved_at.is_some() {
-            crate::config::Duration::from_secs(0)
+            crate::units::Duration::from_secs(0)
         } else {
             self.settings.remind_every
         };

@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::Emergencies;
-use crate::config::Duration;
-use crate::notify::Channel;
+use crate::units::Duration;
+use crate::vocabulary::Policy;
 
 /// The `[alerting]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,12 +37,16 @@ pub struct AlertingConfig {
     pub off_hours: Vec<Step>,
 }
 
+/// The name of the built-in channel that writes to keepwatch's own log; the
+/// default steps notify it, and it exists even when no `[[channel]]` does.
+pub const LOG_CHANNEL: &str = "log";
+
 impl Default for AlertingConfig {
     fn default() -> Self {
         let log_now = || {
             vec![Step {
                 after: Duration::from_secs(0),
-                notify: vec![Channel::LOG.to_owned()],
+                notify: vec![LOG_CHANNEL.to_owned()],
             }]
         };
         Self {
@@ -90,34 +94,6 @@ fn at_once_as_zero<S: serde::Serializer>(
         serializer.serialize_str("0m")
     } else {
         after.serialize(serializer)
-    }
-}
-
-/// Which policy an alert follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Policy {
-    /// [`AlertingConfig::business_hours`].
-    BusinessHours,
-    /// [`AlertingConfig::off_hours`].
-    OffHours,
-}
-
-impl Policy {
-    /// The name kept in the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BusinessHours => "business_hours",
-            Self::OffHours => "off_hours",
-        }
-    }
-
-    /// The policy named `text` in the store.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "business_hours" => Some(Self::BusinessHours),
-            "off_hours" => Some(Self::OffHours),
-            _ => None,
-        }
     }
 }
 
@@ -217,16 +193,6 @@ pub fn next_slot(
         .flatten()
         .max()
         .unwrap_or(now)
-}
-
-/// How long the outbox waits before retrying a failed delivery: doubling from
-/// 10 s, at most 10 minutes, or at most an hour for a failure that needs a
-/// config change (it is still retried, so a fixed password delivers the
-/// backlog without anyone having to resend it).
-pub fn retry_after(attempts: u32, permanent: bool) -> SignedDuration {
-    let cap = if permanent { 3600 } else { 600 };
-    let secs = 10_i64.saturating_mul(1_i64 << attempts.saturating_sub(1).min(20));
-    SignedDuration::from_secs(secs.min(cap))
 }
 
 #[cfg(test)]

@@ -14,10 +14,9 @@ mod escalation;
 mod maintenance;
 mod rules;
 
+pub use compose::Message;
 pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 
-pub use escalation::{AlertingConfig, Due, Policy, Progress, Step, due, next_slot, retry_after};
+pub use escalation::{AlertingConfig, Due, LOG_CHANNEL, Progress, Step, due, next_slot};
 
-pub use rules::{
-    AlertEvent, Class, Emergencies, Evaluator, RuleConfig, Severity, Thresholds, metric_names,
-};
+pub use rules::{AlertEvent, Class, Emergencies, Evaluator, RuleConfig, Thresholds};

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Duration;
 use crate::observation::{Sample, SeriesKey};
+use crate::units::Duration;
+use crate::vocabulary::Severity;
 
 /// One `[[rule]]`: alert when `metric` stays above a threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -105,23 +106,6 @@ impl RuleConfig {
                 .as_ref()
                 .is_none_or(|instance| *instance == key.instance)
     }
-}
-
-/// Every metric a rule may watch: the host metrics and the service series.
-pub fn metric_names() -> Vec<&'static str> {
-    let service = crate::agent::service_metric::STATE;
-    let response = crate::agent::service_metric::RESPONSE_MS;
-    crate::collect::metric::ALL
-        .into_iter()
-        .chain([service, response])
-        .collect()
-}
-
-/// How bad an alert is. Ordered: `Warning < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Warning,
-    Critical,
 }
 
 /// What changed about one rule on one series.

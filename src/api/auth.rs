@@ -211,7 +211,7 @@ impl FromRequestParts<ApiState> for Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StorageConfig;
+    use crate::store::StorageConfig;
 
     #[test]
     fn a_created_token_is_recognised_and_only_its_hash_is_kept() {

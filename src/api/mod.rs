@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,36 +26,8 @@ pub use error::{ApiError, ErrorBody};
 use crate::calendar::Calendar;
 use crate::checks::ServiceSpec;
 use crate::clock::Clock;
-use crate::config::ByteSize;
+use crate::config::ApiConfig;
 use crate::store::{Store, StoreError};
-
-/// The `[api]` section: where the API listens and how much it accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiConfig {
-    /// Serve the API while `keepwatch run` runs.
-    pub enabled: bool,
-    /// Address and port; the default answers only on this computer.
-    pub listen: String,
-    /// Largest request body accepted.
-    pub max_body: ByteSize,
-    /// Requests served at the same time; more get "429 Too Many Requests".
-    pub max_concurrent: usize,
-    /// Requests per minute allowed for each token.
-    pub rate_per_minute: u32,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            listen: "127.0.0.1:8970".to_owned(),
-            max_body: ByteSize(64 * 1024),
-            max_concurrent: 8,
-            rate_per_minute: 600,
-        }
-    }
-}
 
 /// What the handlers share: a database connection of their own, the
 /// configured services and calendar, and the limits.
@@ -252,7 +223,7 @@ pub struct Settings {
     /// This computer's name in keepwatch.
     pub host: String,
     /// How the database is opened.
-    pub storage: crate::config::StorageConfig,
+    pub storage: crate::store::StorageConfig,
 }
 
 /// A running API; dropping it stops the server.

@@ -145,8 +145,8 @@ impl From<AlertRecord> for AlertView {
             title: a.title,
             detail: a.detail,
             severity: match a.severity {
-                crate::alert::Severity::Warning => "warning",
-                crate::alert::Severity::Critical => "critical",
+                crate::vocabulary::Severity::Warning => "warning",
+                crate::vocabulary::Severity::Critical => "critical",
             }
             .to_owned(),
             emergency: a.emergency,
@@ -515,7 +515,7 @@ async fn history(
     let span_ms = to.as_millisecond() - from.as_millisecond();
     let step_ms = match &query.step {
         Some(text) => {
-            let step: crate::config::Duration = text.parse().map_err(|err| {
+            let step: crate::units::Duration = text.parse().map_err(|err| {
                 ApiError::bad_request(
                     format!("`step` = {text:?}: {err}"),
                     "write a step like \"5m\" or \"1h\"",
@@ -706,7 +706,7 @@ async fn maintenance_start(
     Json(window): Json<NewWindow>,
 ) -> Result<(axum::http::StatusCode, Json<WindowView>), ApiError> {
     let now = state.clock.now();
-    let length: crate::config::Duration = window.duration.parse().map_err(|err| {
+    let length: crate::units::Duration = window.duration.parse().map_err(|err| {
         ApiError::bad_request(
             format!("`duration`: {err}"),
             "write a length like \"30m\" or \"2h\"",

@@ -42,7 +42,7 @@ pub async fn check_all(
         .map(|(outcome, spec)| {
             outcome.unwrap_or_else(|| {
                 CheckOutcome::failed(
-                    super::FailureKind::Other,
+                    crate::vocabulary::FailureKind::Other,
                     format!(
                         "{}: the check stopped unexpectedly; please report this.",
                         spec.common.name
@@ -56,8 +56,8 @@ pub async fn check_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{FailureKind, State};
     use crate::clock::SystemClock;
+    use crate::vocabulary::{FailureKind, State};
 
     #[tokio::test]
     async fn outcomes_come_back_in_config_order_with_failures_retried() {

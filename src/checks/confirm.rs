@@ -3,7 +3,7 @@
 //! and then seen in enough consecutive runs (`confirm_after`). A better state
 //! is believed at once: a service that answers correctly is up.
 
-use super::State;
+use crate::vocabulary::State;
 
 /// What the scheduler should do with one observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

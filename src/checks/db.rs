@@ -24,7 +24,9 @@ use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
 use super::wording::{duration, quote};
-use super::{CheckOutcome, Common, FailureKind, Secret};
+use super::{CheckOutcome, Common};
+use crate::secret::Secret;
+use crate::vocabulary::FailureKind;
 
 /// One run of a database check: where it is, what it took so far.
 pub(crate) struct Attempt<'a> {

@@ -25,7 +25,8 @@ use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
 use super::wording::{duration, possessive, quote};
-use super::{CheckOutcome, Common, FailureKind};
+use super::{CheckOutcome, Common};
+use crate::vocabulary::FailureKind;
 
 /// Settings of a DNS check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,7 +122,7 @@ impl FromStr for DnsRecordType {
     }
 }
 
-crate::config::string_serde!(
+crate::units::string_serde!(
     DnsRecordType,
     "a record type in quotes, e.g. \"A\" or \"MX\""
 );
@@ -155,7 +156,7 @@ impl fmt::Display for DnsServer {
     }
 }
 
-crate::config::string_serde!(
+crate::units::string_serde!(
     DnsServer,
     "a DNS server address in quotes, e.g. \"127.0.0.1:5353\""
 );

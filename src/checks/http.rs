@@ -22,11 +22,13 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::certificate;
 use super::net::{self, Stage};
-use super::tls::{self, SeenCell};
 use super::wording::{duration, possessive, quote};
-use super::{CheckOutcome, Checker, Common, FailureKind, Secret};
-use crate::config;
+use super::{CheckOutcome, Checker, Common};
+use crate::secret::Secret;
+use crate::tls::{self, SeenCell};
+use crate::vocabulary::FailureKind;
 
 /// Settings of an HTTP check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +66,7 @@ pub struct HttpSpec {
     /// How long before its end date a certificate makes the service
     /// degraded: a number of days (`14`) or a duration (`"14d"`).
     #[serde(default = "default_cert_expiry_warning", with = "days_or_duration")]
-    pub cert_expiry_warning: config::Duration,
+    pub cert_expiry_warning: crate::units::Duration,
     /// A PEM file of extra authorities to trust (a company's own CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
@@ -84,8 +86,8 @@ fn default_max_redirects() -> u32 {
     10
 }
 
-fn default_cert_expiry_warning() -> config::Duration {
-    config::Duration::from_days(14)
+fn default_cert_expiry_warning() -> crate::units::Duration {
+    crate::units::Duration::from_days(14)
 }
 
 impl HttpSpec {
@@ -297,7 +299,7 @@ mod days_or_duration {
     use serde::{Serialize, Serializer};
     use std::fmt;
 
-    use crate::config::Duration;
+    use crate::units::Duration;
 
     pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         value.serialize(serializer)
@@ -405,7 +407,7 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
         .or_else(|| {
             let cert = cert.as_ref()?;
             let warning = spec.cert_expiry_warning.std();
-            tls::expiry_warning(name, cert, checker.clock().now(), warning)
+            certificate::expiry_warning(name, cert, checker.clock().now(), warning)
         })
         .unwrap_or_else(|| {
             CheckOutcome::up(format!(
@@ -461,26 +463,6 @@ fn build_client(
         .user_agent(concat!("keepwatch/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| format!("the HTTP client cannot be set up ({err})"))
-}
-
-/// A client builder for keepwatch's own outgoing requests (notifications),
-/// with the TLS the checks use (ring, the system's authorities, validation at
-/// the system clock's time) so there is one TLS setup to trust and maintain.
-/// The authorities are read once per process. No proxy, as for checks;
-/// callers add their own timeout and redirect policy.
-pub(crate) fn outgoing_client_builder() -> Result<reqwest::ClientBuilder, String> {
-    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
-    let roots = ROOTS.get_or_init(|| Arc::new(tls::system_roots())).clone();
-    let tls = tls::client_config(
-        roots,
-        Arc::new(crate::clock::SystemClock),
-        SeenCell::default(),
-    )?;
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!("keepwatch/", env!("CARGO_PKG_VERSION"))))
 }
 
 fn build_request(
@@ -700,7 +682,7 @@ fn request_failure(
     let stage = probe.stage(err.is_body() || err.is_decode());
     let cert = probe.cert();
     if let Some(rejected) = probe.cert_error() {
-        return tls::failure(name, host, &rejected, cert.as_ref());
+        return certificate::failure(name, host, &rejected, cert.as_ref());
     }
     if err.is_redirect() {
         let last = err
@@ -722,7 +704,7 @@ fn request_failure(
             return net::dns_failure(name, &dns.host, &dns.reason());
         }
         if let Some(tls_err) = cause.downcast_ref::<rustls::Error>() {
-            return tls::failure(name, host, tls_err, cert.as_ref());
+            return certificate::failure(name, host, tls_err, cert.as_ref());
         }
         if let Some(kind) = cause.downcast_ref::<io::Error>().and_then(net::io_kind) {
             return net::failure(kind, name, target, stage, limit);
@@ -1038,8 +1020,11 @@ mod tests {
             ))
             .map(|s| s.cert_expiry_warning)
         };
-        assert_eq!(parse("14").unwrap(), config::Duration::from_days(14));
-        assert_eq!(parse("\"3d\"").unwrap(), config::Duration::from_days(3));
+        assert_eq!(parse("14").unwrap(), crate::units::Duration::from_days(14));
+        assert_eq!(
+            parse("\"3d\"").unwrap(),
+            crate::units::Duration::from_days(3)
+        );
         assert!(parse("-1").is_err());
         assert!(parse("\"soon\"").is_err());
         let spec = toml::from_str::<HttpSpec>("url = \"https://x/\"").unwrap();

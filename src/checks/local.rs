@@ -12,7 +12,9 @@
 
 use std::io;
 
-use super::{CheckOutcome, FailureKind};
+use super::CheckOutcome;
+
+use crate::vocabulary::FailureKind;
 
 /// The system errors that mean "this computer ran out of something": the
 /// code on Linux, and the message Unix systems print for it (matched on

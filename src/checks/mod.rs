@@ -25,6 +25,7 @@
 //!    asserting the kind and that the explanation names the service and cause.
 
 mod batch;
+mod certificate;
 mod confirm;
 mod db;
 pub mod dns;
@@ -36,15 +37,14 @@ mod outcome;
 pub mod ping;
 pub mod postgres;
 pub mod redis;
-mod secret;
 mod settings;
 mod spec;
 pub mod tcp;
 #[cfg(test)]
 mod testing;
-mod tls;
 pub(crate) mod wording;
 
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -53,12 +53,27 @@ use rustls::RootCertStore;
 
 pub use batch::check_all;
 pub use confirm::{Confirmer, Verdict};
-pub use outcome::{CheckOutcome, FailureKind, State};
-pub use secret::{Secret, SecretError};
+pub use outcome::CheckOutcome;
 pub use settings::SettingProblem;
 pub use spec::{CheckSpec, Common, ServiceSpec};
 
 use crate::clock::Clock;
+use crate::tls;
+use crate::vocabulary::{FailureKind, State};
+
+/// Running service checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChecksConfig {
+    /// At most this many checks run at the same time; the rest wait their turn.
+    pub max_concurrent: usize,
+}
+
+impl Default for ChecksConfig {
+    fn default() -> Self {
+        Self { max_concurrent: 64 }
+    }
+}
 
 /// Runs checks. Holds what all checks share: the clock (certificate validity
 /// is judged at the clock's time, so a simulated clock can age certificates)
@@ -188,12 +203,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config;
 
     fn common(slow_after: Option<u64>) -> Common {
         Common {
             name: "Payment gateway".into(),
-            slow_after: slow_after.map(|ms| config::Duration::from(Duration::from_millis(ms))),
+            slow_after: slow_after
+                .map(|ms| crate::units::Duration::from(Duration::from_millis(ms))),
             ..Common::default()
         }
     }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::db::{self, Attempt};
 use super::net::Stage;
 use super::wording::quote;
-use super::{CheckOutcome, Common, FailureKind, Secret};
+use super::{CheckOutcome, Common};
+use crate::secret::Secret;
+use crate::vocabulary::FailureKind;
 
 /// Settings of a MySQL or MariaDB check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::time::{Instant, timeout_at};
 
+use super::CheckOutcome;
 use super::wording::{duration, possessive};
-use super::{CheckOutcome, FailureKind};
+use crate::vocabulary::FailureKind;
 
 /// How far a check got before it stopped, so a timeout can say where it hung.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

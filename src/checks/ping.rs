@@ -31,7 +31,8 @@ use tokio::time::{Instant, sleep_until};
 use super::net;
 use super::tcp::{self, TcpSpec};
 use super::wording::{duration, round_trip};
-use super::{CheckOutcome, Common, FailureKind};
+use super::{CheckOutcome, Common};
+use crate::vocabulary::FailureKind;
 
 /// Settings of a ping check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -758,7 +759,7 @@ mod tests {
             Duration::from_secs(5),
         );
         assert_eq!(outcome.kind, Some(FailureKind::PacketLoss));
-        assert_eq!(outcome.state, super::super::State::Degraded);
+        assert_eq!(outcome.state, crate::vocabulary::State::Degraded);
         assert!(
             outcome.explanation.starts_with(
                 "Office router answered 2 of 3 pings to router.lan (192.0.2.7) via unprivileged ICMP: 33% packet loss, over the 20% allowed"

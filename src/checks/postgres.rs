@@ -25,11 +25,14 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
+use super::certificate;
 use super::db::{self, Attempt};
 use super::net::Stage;
-use super::tls::{self, SeenCell};
 use super::wording::quote;
-use super::{CheckOutcome, Checker, Common, FailureKind, Secret};
+use super::{CheckOutcome, Checker, Common};
+use crate::secret::Secret;
+use crate::tls::{self, SeenCell};
+use crate::vocabulary::FailureKind;
 
 /// Settings of a PostgreSQL check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,7 +323,7 @@ fn failure(
     {
         let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(rejected) = &seen.error {
-            return tls::failure(attempt.name, &spec.host, rejected, seen.cert.as_ref());
+            return certificate::failure(attempt.name, &spec.host, rejected, seen.cert.as_ref());
         }
     }
     let stage = if query.is_some() {
@@ -334,7 +337,7 @@ fn failure(
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>())
         {
-            return tls::failure(attempt.name, &spec.host, tls_err, None);
+            return certificate::failure(attempt.name, &spec.host, tls_err, None);
         }
         return attempt.io(io_err, stage);
     }

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::db::{self, Attempt, Heard, Listening};
 use super::net::Stage;
 use super::wording::quote;
-use super::{CheckOutcome, Common, FailureKind, Secret};
+use super::{CheckOutcome, Common};
+use crate::secret::Secret;
+use crate::vocabulary::FailureKind;
 
 /// Settings of a Redis check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

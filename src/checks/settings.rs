@@ -7,7 +7,7 @@
 
 use super::spec::{CheckSpec, ServiceSpec};
 use super::wording::quote;
-use crate::config::Duration;
+use crate::units::Duration;
 
 /// One mistake in a service's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Duration;
+use crate::units::Duration;
 
 use super::dns::DnsSpec;
 use super::http::HttpSpec;
@@ -486,7 +486,7 @@ confirm_after = 3
         };
         assert_eq!(
             http.bearer_token,
-            Some(super::super::Secret::Env("PAYMENT_TOKEN".into()))
+            Some(crate::secret::Secret::Env("PAYMENT_TOKEN".into()))
         );
 
         let mail = &services[2];

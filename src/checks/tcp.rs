@@ -11,7 +11,8 @@ use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
 use super::wording::{duration, possessive, quote};
-use super::{CheckOutcome, Common, FailureKind};
+use super::{CheckOutcome, Common};
+use crate::vocabulary::FailureKind;
 
 /// Settings of a TCP check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

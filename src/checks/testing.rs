@@ -1,6 +1,8 @@
 //! What the checks' unit tests share.
 
-use super::{CheckOutcome, Common, FailureKind};
+use super::{CheckOutcome, Common};
+
+use crate::vocabulary::FailureKind;
 
 /// A service's common settings: its name, and defaults for the rest.
 pub(crate) fn named(name: &str) -> Common {

@@ -16,82 +16,50 @@ mod throttle;
 
 pub use simulated::{Scenario, SimulatedHost};
 pub use system::SystemSource;
-pub use throttle::{CALM_HOLD, HostLoad, ModeChange, ModeChangeReason, STEP_UP_HOLD, Throttle};
+pub use throttle::{
+    CALM_HOLD, HostLoad, ModeChange, ModeChangeReason, STEP_UP_HOLD, Throttle, ThrottleConfig,
+};
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::config::{self, CollectConfig};
 use crate::observation::{Sample, SeriesKey};
+use crate::units::Duration;
 
-/// The stable names of every metric keepwatch collects about its host. Each
-/// name states its unit.
-pub mod metric {
-    /// Total CPU use of all cores, 0–100.
-    pub const CPU_USAGE_PERCENT: &str = "cpu.usage_percent";
-    /// CPU use of one core, 0–100; instance = core index (`"0"`, `"1"`, ...).
-    pub const CPU_CORE_USAGE_PERCENT: &str = "cpu.core_usage_percent";
-    /// Memory in use (not available for new work), 0–100.
-    pub const MEMORY_USED_PERCENT: &str = "memory.used_percent";
-    /// Memory in use, in bytes.
-    pub const MEMORY_USED_BYTES: &str = "memory.used_bytes";
-    /// Memory available for new work without swapping, in bytes.
-    pub const MEMORY_AVAILABLE_BYTES: &str = "memory.available_bytes";
-    /// Installed memory, in bytes.
-    pub const MEMORY_TOTAL_BYTES: &str = "memory.total_bytes";
-    /// Swap in use, 0–100; absent when the host has no swap.
-    pub const SWAP_USED_PERCENT: &str = "swap.used_percent";
-    /// Swap in use, in bytes.
-    pub const SWAP_USED_BYTES: &str = "swap.used_bytes";
-    /// Swap size, in bytes (0 when the host has none).
-    pub const SWAP_TOTAL_BYTES: &str = "swap.total_bytes";
-    /// Used share of a file system, 0–100; instance = mount point.
-    pub const DISK_USED_PERCENT: &str = "disk.used_percent";
-    /// Space a normal (non-root) user can still write, in bytes; instance = mount point.
-    pub const DISK_FREE_BYTES: &str = "disk.free_bytes";
-    /// Size of a file system, in bytes; instance = mount point.
-    pub const DISK_TOTAL_BYTES: &str = "disk.total_bytes";
-    /// Bytes received per second since the previous sample; instance = interface.
-    pub const NET_RX_BYTES_PER_SEC: &str = "net.rx_bytes_per_sec";
-    /// Bytes sent per second since the previous sample; instance = interface.
-    pub const NET_TX_BYTES_PER_SEC: &str = "net.tx_bytes_per_sec";
-    /// Receive errors since the previous sample; instance = interface.
-    pub const NET_RX_ERRORS: &str = "net.rx_errors";
-    /// Transmit errors since the previous sample; instance = interface.
-    pub const NET_TX_ERRORS: &str = "net.tx_errors";
-    /// Load average over 1 minute (runnable tasks, all cores together).
-    pub const LOAD_1: &str = "load.1";
-    /// Load average over 5 minutes.
-    pub const LOAD_5: &str = "load.5";
-    /// Load average over 15 minutes.
-    pub const LOAD_15: &str = "load.15";
-    /// Seconds since the host booted.
-    pub const HOST_UPTIME_SECONDS: &str = "host.uptime_seconds";
+/// Collection interval of each metric family; `"off"` stops collecting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectConfig {
+    /// CPU use, in total and per core.
+    pub cpu: Duration,
+    /// Also record each core's use (more history, same CPU cost).
+    pub per_core: bool,
+    /// Memory and swap use.
+    pub memory: Duration,
+    /// Used and free space of each disk / mount point.
+    pub disk: Duration,
+    /// Bytes per second in and out, and errors, of each network interface.
+    pub network: Duration,
+    /// Load average (1, 5 and 15 minutes).
+    pub load: Duration,
+    /// Time since the host booted.
+    pub uptime: Duration,
+}
 
-    /// Every name above, for validating alert rules and documenting the API.
-    pub const ALL: [&str; 20] = [
-        CPU_USAGE_PERCENT,
-        CPU_CORE_USAGE_PERCENT,
-        MEMORY_USED_PERCENT,
-        MEMORY_USED_BYTES,
-        MEMORY_AVAILABLE_BYTES,
-        MEMORY_TOTAL_BYTES,
-        SWAP_USED_PERCENT,
-        SWAP_USED_BYTES,
-        SWAP_TOTAL_BYTES,
-        DISK_USED_PERCENT,
-        DISK_FREE_BYTES,
-        DISK_TOTAL_BYTES,
-        NET_RX_BYTES_PER_SEC,
-        NET_TX_BYTES_PER_SEC,
-        NET_RX_ERRORS,
-        NET_TX_ERRORS,
-        LOAD_1,
-        LOAD_5,
-        LOAD_15,
-        HOST_UPTIME_SECONDS,
-    ];
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            cpu: Duration::from_secs(10),
+            per_core: true,
+            memory: Duration::from_secs(10),
+            disk: Duration::from_secs(60),
+            network: Duration::from_secs(10),
+            load: Duration::from_secs(10),
+            uptime: Duration::from_mins(5),
+        }
+    }
 }
 
 /// A group of metrics collected together, on one configured interval.
@@ -139,7 +107,7 @@ impl Family {
     }
 
     /// The configured collection interval of this family (`"off"` means never).
-    pub fn interval(self, config: &CollectConfig) -> config::Duration {
+    pub fn interval(self, config: &CollectConfig) -> crate::units::Duration {
         match self {
             Family::Cpu => config.cpu,
             Family::Memory => config.memory,
@@ -284,6 +252,7 @@ pub(crate) fn percent(part: u64, whole: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocabulary::metric;
 
     #[test]
     fn unsupported_message_is_plain_language() {
@@ -311,15 +280,6 @@ mod tests {
         assert_eq!(Family::Memory.interval(&config), config.memory);
         assert_eq!(Family::Network.interval(&config), config.network);
         assert_eq!(Family::Load.interval(&config), config.load);
-    }
-
-    #[test]
-    fn metric_names_are_unique_and_dotted() {
-        let mut names = metric::ALL.to_vec();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), metric::ALL.len());
-        assert!(metric::ALL.iter().all(|n| n.contains('.')));
     }
 
     #[test]

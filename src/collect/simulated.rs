@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{CollectError, Detail, Family, MetricsSource, Reading, metric};
+use super::{CollectError, Detail, Family, MetricsSource, Reading};
 use crate::clock::Clock;
+use crate::vocabulary::metric;
 
 /// How the simulated host's load develops, counted from the moment the
 /// [`SimulatedHost`] was created.

@@ -15,7 +15,8 @@ use sysinfo::{
     ProcessesToUpdate, System,
 };
 
-use super::{CollectError, Detail, Family, MetricsSource, Reading, metric, os_name, percent};
+use super::{CollectError, Detail, Family, MetricsSource, Reading, os_name, percent};
+use crate::vocabulary::metric;
 
 /// Host metrics of the machine keepwatch runs on.
 pub struct SystemSource {

@@ -40,8 +40,41 @@ use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Reading, metric};
-use crate::config::ThrottleConfig;
+use super::Reading;
+use crate::vocabulary::metric;
+use serde::{Deserialize, Serialize};
+
+/// Self-throttling: on a busy host keepwatch stretches its intervals and skips
+/// work that can wait, so monitoring never makes a busy server busier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Switch self-throttling on or off.
+    pub enabled: bool,
+    /// The host counts as busy above this total CPU use (percent).
+    pub busy_cpu_percent: f64,
+    /// ...or above this 1-minute load average per CPU core.
+    pub busy_load_per_core: f64,
+    /// It counts as calm again below this CPU use (percent).
+    pub calm_cpu_percent: f64,
+    /// keepwatch also slows down if it uses more than this share of one core (percent).
+    pub max_own_cpu_percent: f64,
+    /// Intervals are stretched at most this many times.
+    pub max_stretch: u32,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            busy_cpu_percent: 85.0,
+            busy_load_per_core: 2.0,
+            calm_cpu_percent: 60.0,
+            max_own_cpu_percent: 2.0,
+            max_stretch: 8,
+        }
+    }
+}
 
 /// How long the host must stay busy before the stretch doubles again after
 /// the first step.

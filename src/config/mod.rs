@@ -2,27 +2,32 @@
 //! [`Default`] that the built-in defaults, the documentation and the commented
 //! file written by `keepwatch init` all come from.
 
+mod api;
 mod load;
+mod problem;
 mod source;
 mod template;
-mod units;
 mod validate;
 
-pub use load::{ConfigError, Problem, load_file, parse};
+pub use api::ApiConfig;
+pub use load::{ConfigError, load_file, parse};
+pub use problem::Problem;
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::commented;
-pub(crate) use units::string_serde;
-pub use units::{ByteSize, Duration};
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::engine::Alerter;
 use crate::alert::{AlertingConfig, MaintenanceConfig, RuleConfig};
-use crate::api::ApiConfig;
+use crate::calendar::BusinessConfig;
+use crate::checks::ChecksConfig;
 use crate::checks::ServiceSpec;
+use crate::collect::{CollectConfig, ThrottleConfig};
 use crate::notify::Channel;
+use crate::store::StorageConfig;
 
 /// Everything keepwatch can be told. Every field has a default, so an empty
 /// file (or no file at all) is a valid configuration.
@@ -61,6 +66,29 @@ pub struct Config {
     pub maintenance: Vec<MaintenanceConfig>,
 }
 
+impl Config {
+    /// The alert engine for this configuration: the alerting settings, each
+    /// channel's hourly limit (the built-in log channel's too, unless a
+    /// `[[channel]]` of that name replaces it), the services and the
+    /// maintenance windows.
+    pub fn alerter(&self) -> Alerter {
+        let mut max_per_hour: HashMap<String, u32> = self
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), c.max_per_hour))
+            .collect();
+        let log = Channel::log();
+        max_per_hour.entry(log.name).or_insert(log.max_per_hour);
+        Alerter::new(
+            &self.alerting,
+            &self.business.name,
+            max_per_hour,
+            &self.services,
+            &self.maintenance,
+        )
+    }
+}
+
 /// Identity and data location of this agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -94,179 +122,6 @@ impl AgentConfig {
         } else {
             self.name.clone()
         }
-    }
-}
-
-/// The business the monitored systems earn money for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BusinessConfig {
-    /// The business's name, used in reports and messages.
-    pub name: String,
-    /// IANA time zone such as `Europe/Berlin`; empty means this computer's zone.
-    pub timezone: String,
-    /// Email address of the person who looks after the systems.
-    pub admin_email: String,
-    /// Opening hours per weekday.
-    pub hours: WeeklyHours,
-    /// Days the business is closed: `"2026-12-31"` once, `"12-25"` every year.
-    pub holidays: Vec<String>,
-    /// Days with their own hours, by date: `"2026-12-24" = "08:00-12:00"`.
-    pub special_days: BTreeMap<String, String>,
-    /// Sales per open hour, so reports can estimate what an outage cost;
-    /// 0 (the default) means not set, and reports say how to set it instead
-    /// of inventing a number.
-    pub revenue_per_hour: f64,
-    /// How much a closed hour counts against an open one in cost estimates
-    /// (0.1: an hour down at night costs a tenth of one in opening hours).
-    pub off_hours_weight: f64,
-    /// The currency sign reports put before amounts.
-    pub currency: String,
-}
-
-impl Default for BusinessConfig {
-    fn default() -> Self {
-        Self {
-            name: "My Business".to_owned(),
-            timezone: String::new(),
-            admin_email: String::new(),
-            hours: WeeklyHours::default(),
-            holidays: Vec::new(),
-            special_days: BTreeMap::new(),
-            revenue_per_hour: 0.0,
-            off_hours_weight: 0.1,
-            currency: "€".to_owned(),
-        }
-    }
-}
-
-/// Opening hours of each weekday: `"09:00-17:00"`, several ranges separated by
-/// commas (`"08:00-12:00, 13:00-17:00"`), a range past midnight
-/// (`"18:00-02:00"`), or `"closed"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WeeklyHours {
-    pub monday: String,
-    pub tuesday: String,
-    pub wednesday: String,
-    pub thursday: String,
-    pub friday: String,
-    pub saturday: String,
-    pub sunday: String,
-}
-
-impl Default for WeeklyHours {
-    fn default() -> Self {
-        let open = || "09:00-17:00".to_owned();
-        Self {
-            monday: open(),
-            tuesday: open(),
-            wednesday: open(),
-            thursday: open(),
-            friday: open(),
-            saturday: "closed".to_owned(),
-            sunday: "closed".to_owned(),
-        }
-    }
-}
-
-/// Collection interval of each metric family; `"off"` stops collecting it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CollectConfig {
-    /// CPU use, in total and per core.
-    pub cpu: Duration,
-    /// Also record each core's use (more history, same CPU cost).
-    pub per_core: bool,
-    /// Memory and swap use.
-    pub memory: Duration,
-    /// Used and free space of each disk / mount point.
-    pub disk: Duration,
-    /// Bytes per second in and out, and errors, of each network interface.
-    pub network: Duration,
-    /// Load average (1, 5 and 15 minutes).
-    pub load: Duration,
-    /// Time since the host booted.
-    pub uptime: Duration,
-}
-
-impl Default for CollectConfig {
-    fn default() -> Self {
-        Self {
-            cpu: Duration::from_secs(10),
-            per_core: true,
-            memory: Duration::from_secs(10),
-            disk: Duration::from_secs(60),
-            network: Duration::from_secs(10),
-            load: Duration::from_secs(10),
-            uptime: Duration::from_mins(5),
-        }
-    }
-}
-
-/// History retention and disk budget.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfig {
-    /// History older than this is deleted.
-    pub retention: Duration,
-    /// Most disk space the database may use; near it, the oldest history is
-    /// thinned out first (the latest state is always kept).
-    pub max_size: ByteSize,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            retention: Duration::from_days(90),
-            max_size: ByteSize(500_000_000),
-        }
-    }
-}
-
-/// Self-throttling: on a busy host keepwatch stretches its intervals and skips
-/// work that can wait, so monitoring never makes a busy server busier.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ThrottleConfig {
-    /// Switch self-throttling on or off.
-    pub enabled: bool,
-    /// The host counts as busy above this total CPU use (percent).
-    pub busy_cpu_percent: f64,
-    /// ...or above this 1-minute load average per CPU core.
-    pub busy_load_per_core: f64,
-    /// It counts as calm again below this CPU use (percent).
-    pub calm_cpu_percent: f64,
-    /// keepwatch also slows down if it uses more than this share of one core (percent).
-    pub max_own_cpu_percent: f64,
-    /// Intervals are stretched at most this many times.
-    pub max_stretch: u32,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            busy_cpu_percent: 85.0,
-            busy_load_per_core: 2.0,
-            calm_cpu_percent: 60.0,
-            max_own_cpu_percent: 2.0,
-            max_stretch: 8,
-        }
-    }
-}
-
-/// Running service checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChecksConfig {
-    /// At most this many checks run at the same time; the rest wait their turn.
-    pub max_concurrent: usize,
-}
-
-impl Default for ChecksConfig {
-    fn default() -> Self {
-        Self { max_concurrent: 64 }
     }
 }
 

@@ -143,7 +143,7 @@ mod tests {
         let fallback = load_for_start(&path, true).unwrap();
         assert_eq!(
             fallback.config.collect.cpu,
-            crate::config::Duration::from_secs(5)
+            crate::units::Duration::from_secs(5)
         );
         match fallback.origin {
             Origin::LastGood(err) => assert_eq!(err.problems[0].line, Some(2)),

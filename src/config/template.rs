@@ -5,7 +5,7 @@
 //! drift apart; this module only adds the explanations.
 
 use super::Config;
-use super::load::table_header;
+use super::problem::table_header;
 
 /// Explanations shown above each section and key, by dotted path. A test
 /// checks that every key of the config has one.
@@ -534,7 +534,7 @@ mod tests {
         config.business.name = "Müller \"Shop\" GmbH".to_owned();
         config.business.timezone = "Europe/Berlin".to_owned();
         config.business.hours.saturday = "10:00-14:00".to_owned();
-        config.collect.disk = crate::config::Duration::from_mins(5);
+        config.collect.disk = crate::units::Duration::from_mins(5);
         let text = commented(&config);
         assert_eq!(parse(Path::new("k.toml"), &text).unwrap(), config);
     }
@@ -581,7 +581,7 @@ mod tests {
         }
         assert_eq!(config.rules.len(), 1);
         assert_eq!(config.rules[0].name, "Disk filling up");
-        assert_eq!(config.rules[0].hold, crate::config::Duration::from_mins(5));
+        assert_eq!(config.rules[0].hold, crate::units::Duration::from_mins(5));
         let channels: Vec<_> = config.channels.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             channels,

@@ -2,11 +2,11 @@
 //! exists, hours that parse, thresholds in a sensible order.
 
 use super::Config;
-use super::Duration;
-use super::load::{Problem, position, suggest, table_header};
-use crate::alert::metric_names;
+use super::problem::{Problem, position, suggest, table_header};
 use crate::calendar::{DayHours, Holiday, parse_special_date};
 use crate::notify::Channel;
+use crate::units::Duration;
+use crate::vocabulary::metric_names;
 
 /// Every semantic problem of `config`, located in `text` where possible.
 pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {

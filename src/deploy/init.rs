@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 
 use super::mail_setup;
+use super::prompt::{ask, email_address};
 use crate::calendar::DayHours;
 use crate::config::{Config, commented};
 use crate::notify::Channel;
@@ -210,45 +211,6 @@ fn ask_questions(
         config.channels.push(channel);
     }
     Ok(())
-}
-
-/// Accepts what looks like one email address.
-pub(super) fn email_address(email: &str) -> Result<(), String> {
-    if email.contains('@') && !email.contains(' ') {
-        Ok(())
-    } else {
-        Err(format!(
-            "\"{email}\" does not look like an email address (like admin@example.com)"
-        ))
-    }
-}
-
-/// Asks until the answer is valid; Enter (or the end of input) keeps the default.
-pub(super) fn ask(
-    input: &mut dyn BufRead,
-    output: &mut dyn Write,
-    question: &str,
-    default: &str,
-    valid: impl Fn(&str) -> Result<(), String>,
-) -> std::io::Result<String> {
-    loop {
-        let shown = if default.is_empty() { "none" } else { default };
-        write!(output, "{question} [{shown}]: ")?;
-        output.flush()?;
-        let mut line = String::new();
-        if input.read_line(&mut line)? == 0 {
-            writeln!(output)?;
-            return Ok(default.to_owned());
-        }
-        let answer = line.trim();
-        if answer.is_empty() {
-            return Ok(default.to_owned());
-        }
-        match valid(answer) {
-            Ok(()) => return Ok(answer.to_owned()),
-            Err(why) => writeln!(output, "  {why}. Please try again.")?,
-        }
-    }
 }
 
 fn write(path: &Path, text: &str, now: Timestamp) -> Result<Written, InitError> {

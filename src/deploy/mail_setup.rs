@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, Write};
 
-use crate::checks::Secret;
+use super::prompt;
 use crate::notify::{Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity};
+use crate::secret::Secret;
 
 /// The channel `init` writes.
 pub const CHANNEL_NAME: &str = "admin-email";
@@ -24,7 +25,7 @@ pub(super) fn ask(
         output,
         "\nTo email you alerts, keepwatch hands them to a mail server: your provider's (like smtp.gmail.com)\nor one on this computer or your network."
     )?;
-    let server = super::init::ask(
+    let server = prompt::ask(
         input,
         output,
         "Mail server (Enter to skip: alerts then only go to keepwatch's log)",
@@ -35,7 +36,7 @@ pub(super) fn ask(
         return Ok(None);
     }
     let (host, given_port) = split_server(&server).unwrap_or((server.clone(), None));
-    let port_text = super::init::ask(
+    let port_text = prompt::ask(
         input,
         output,
         "Port (587 is usual for providers, 465 for older ones, 25 for a server on your network)",
@@ -43,7 +44,7 @@ pub(super) fn ask(
         |text| parse_port(text).map(|_| ()),
     )?;
     let port = parse_port(&port_text).unwrap_or(587);
-    let security = super::init::ask(
+    let security = prompt::ask(
         input,
         output,
         "Security (starttls, tls or plain)",
@@ -51,7 +52,7 @@ pub(super) fn ask(
         |text| parse_security(text).map(|_| ()),
     )?;
     let security = parse_security(&security).unwrap_or_else(|_| security_for(port));
-    let username = super::init::ask(
+    let username = prompt::ask(
         input,
         output,
         "Login name on the mail server (Enter if it takes mail without a login)",
@@ -61,7 +62,7 @@ pub(super) fn ask(
     let password = if username.is_empty() {
         None
     } else {
-        let variable = super::init::ask(
+        let variable = prompt::ask(
             input,
             output,
             "The password is read from an environment variable, never written in the file; its name",
@@ -82,12 +83,12 @@ pub(super) fn ask(
         )?;
         Some(Secret::Env(variable))
     };
-    let from = super::init::ask(
+    let from = prompt::ask(
         input,
         output,
         "Sender address of the alerts",
         admin,
-        super::init::email_address,
+        prompt::email_address,
     )?;
     Ok(Some(Channel {
         name: CHANNEL_NAME.to_owned(),

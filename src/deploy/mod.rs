@@ -4,3 +4,4 @@ pub mod doctor;
 pub mod init;
 mod mail_setup;
 pub mod service;
+mod prompt;

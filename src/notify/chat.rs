@@ -23,8 +23,7 @@ use serde_json::{Value as Json, json};
 
 use super::http::{self, Target};
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::checks::Secret;
-use crate::config;
+use crate::secret::Secret;
 
 /// A chat service's incoming webhook: its name and message JSON.
 pub trait ChatService: fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
@@ -141,7 +140,7 @@ pub struct ChatChannel<S: ChatService> {
     pub url: Secret,
     /// How long one attempt may take.
     #[serde(default = "http::default_timeout")]
-    pub timeout: config::Duration,
+    pub timeout: crate::units::Duration,
     #[serde(skip)]
     service: PhantomData<S>,
 }
@@ -274,7 +273,7 @@ mod tests {
         let slack: SlackChannel =
             toml::from_str("url = \"https://hooks.slack.com/services/T0/B0/sekrit\"").unwrap();
         assert!(slack.problems().is_empty(), "{:?}", slack.problems());
-        assert_eq!(slack.timeout, config::Duration::from_secs(10));
+        assert_eq!(slack.timeout, crate::units::Duration::from_secs(10));
         assert!(!format!("{slack:?}").contains("sekrit"));
         let err = toml::from_str::<DiscordChannel>("url = \"https://x\"\nusername = \"bot\"")
             .unwrap_err()

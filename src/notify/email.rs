@@ -24,8 +24,8 @@ use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::checks::Secret;
-use crate::config::Duration;
+use crate::secret::Secret;
+use crate::units::Duration;
 
 /// `type = "email"`: where and how to hand messages to a mail server.
 ///

@@ -19,13 +19,12 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::SendError;
-use crate::checks::Secret;
-use crate::config;
+use crate::secret::Secret;
 
 /// The default `timeout` of every HTTP channel: long enough for a slow
 /// gateway, short enough that a hung one does not hold up the outbox.
-pub(super) fn default_timeout() -> config::Duration {
-    config::Duration::from_secs(10)
+pub(super) fn default_timeout() -> crate::units::Duration {
+    crate::units::Duration::from_secs(10)
 }
 
 /// How many characters of a refusal's answer go into the reason: enough for
@@ -66,7 +65,7 @@ pub(super) fn url_problems(field: &str, text: &str) -> Vec<String> {
 }
 
 /// The problem with a `timeout` setting, if any.
-pub(super) fn timeout_problems(timeout: config::Duration) -> Vec<String> {
+pub(super) fn timeout_problems(timeout: crate::units::Duration) -> Vec<String> {
     if timeout.is_off() {
         vec!["timeout cannot be \"off\": a channel that never gives up would hold up every message behind it; write e.g. \"10s\"".to_owned()]
     } else {
@@ -232,8 +231,8 @@ impl Target {
 
 /// A client for one attempt that gives up after `timeout` and does not
 /// follow redirects (a redirected POST would arrive as a GET, or not at all).
-pub(super) fn client(timeout: config::Duration) -> Result<reqwest::Client, SendError> {
-    crate::checks::http::outgoing_client_builder()
+pub(super) fn client(timeout: crate::units::Duration) -> Result<reqwest::Client, SendError> {
+    crate::tls::outgoing_client_builder()
         .and_then(|builder| {
             builder
                 .redirect(reqwest::redirect::Policy::none())
@@ -248,7 +247,7 @@ pub(super) fn client(timeout: config::Duration) -> Result<reqwest::Client, SendE
 pub(super) async fn deliver(
     request: reqwest::RequestBuilder,
     target: &Target,
-    timeout: config::Duration,
+    timeout: crate::units::Duration,
 ) -> Result<(), SendError> {
     let mut response = match request.send().await {
         Ok(response) => response,
@@ -274,7 +273,11 @@ pub(super) async fn deliver(
     classify(status, &body, location.as_deref(), target).map_err(|error| target.error(error))
 }
 
-fn transport_error(err: &reqwest::Error, target: &Target, timeout: config::Duration) -> SendError {
+fn transport_error(
+    err: &reqwest::Error,
+    target: &Target,
+    timeout: crate::units::Duration,
+) -> SendError {
     // reqwest's own message names the full address; only the cause is kept.
     let mut cause: &dyn StdError = err;
     while let Some(source) = cause.source() {

@@ -28,25 +28,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-/// One message, composed once and stored in the outbox as is, so a retry
-/// after a restart sends exactly what would have been sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    /// Unique per outbox entry; sent as the email Message-ID and the webhook's
-    /// delivery id, so a receiver can drop a repeat.
-    pub id: String,
-    /// One line: what is wrong (the email subject, the chat title).
-    pub subject: String,
-    /// The whole message in plain text: what is wrong, since when, what it
-    /// affects, and how to acknowledge.
-    pub text: String,
-    /// The same as simple HTML, for email.
-    pub html: String,
-    /// At most about 160 characters, for SMS.
-    pub short: String,
-    /// The alerts behind the message, for webhooks (JSON).
-    pub data: serde_json::Value,
-}
+use crate::alert::Message;
 
 /// Why a channel could not deliver a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,7 +143,7 @@ impl ChannelKind {
 
 impl Channel {
     /// The channel every config has without saying so: keepwatch's log.
-    pub const LOG: &str = "log";
+    pub const LOG: &str = crate::alert::LOG_CHANNEL;
 
     /// The built-in `log` channel.
     pub fn log() -> Self {

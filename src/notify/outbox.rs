@@ -7,12 +7,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use super::{Channel, Message, SendError};
-use crate::alert::retry_after;
 use crate::clock::Clock;
 use crate::store::{OutboxEntry, Store, StoreError};
 
@@ -217,6 +216,16 @@ impl Outbox {
             }
         }
     }
+}
+
+/// How long the outbox waits before retrying a failed delivery: doubling from
+/// 10 s, at most 10 minutes, or at most an hour for a failure that needs a
+/// config change (it is still retried, so a fixed password delivers the
+/// backlog without anyone having to resend it).
+pub fn retry_after(attempts: u32, permanent: bool) -> SignedDuration {
+    let cap = if permanent { 3600 } else { 600 };
+    let secs = 10_i64.saturating_mul(1_i64 << attempts.saturating_sub(1).min(20));
+    SignedDuration::from_secs(secs.min(cap))
 }
 
 #[cfg(test)]

@@ -51,8 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, Target};
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::checks::Secret;
-use crate::config;
+use crate::secret::Secret;
 
 /// Twilio's API address, overridable for a compatible service or a test.
 const TWILIO_API_URL: &str = "https://api.twilio.com";
@@ -156,7 +155,7 @@ pub struct SmsChannel {
     pub headers: BTreeMap<String, Secret>,
     /// How long one request may take.
     #[serde(default = "http::default_timeout")]
-    pub timeout: config::Duration,
+    pub timeout: crate::units::Duration,
 }
 
 impl SmsChannel {

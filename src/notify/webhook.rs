@@ -46,9 +46,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, Target};
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::checks::Secret;
 use crate::clock::{Clock, SystemClock};
-use crate::config;
+use crate::secret::Secret;
 
 /// The header holding the delivery id (the message id).
 const DELIVERY_HEADER: &str = "X-Keepwatch-Delivery";
@@ -89,7 +88,7 @@ pub struct WebhookChannel {
     pub headers: BTreeMap<String, Secret>,
     /// How long one attempt may take, connection to answer.
     #[serde(default = "http::default_timeout")]
-    pub timeout: config::Duration,
+    pub timeout: crate::units::Duration,
 }
 
 impl WebhookChannel {
@@ -299,7 +298,7 @@ mod tests {
             "url = \"https://example.com/hook\"\nsecret = \"s3cret-value\"\nheaders = { X-Team = \"ops\" }",
         )
         .unwrap();
-        assert_eq!(channel.timeout, config::Duration::from_secs(10));
+        assert_eq!(channel.timeout, crate::units::Duration::from_secs(10));
         assert!(channel.problems().is_empty(), "{:?}", channel.problems());
         assert!(!format!("{channel:?}").contains("s3cret-value"));
         let err = toml::from_str::<WebhookChannel>("url = \"https://x\"\nsecrett = \"a\"")
@@ -311,7 +310,7 @@ mod tests {
         bad.secret = Some(Secret::parse(""));
         bad.headers
             .insert("X-Keepwatch-Signature".into(), Secret::parse("forged"));
-        bad.timeout = config::Duration::from_secs(0);
+        bad.timeout = crate::units::Duration::from_secs(0);
         let problems = bad.problems();
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(

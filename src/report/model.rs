@@ -29,14 +29,15 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::period::Period;
 use super::spans::Spans;
-use crate::agent::service_metric;
 use crate::alert::{Target, Window};
 use crate::calendar::Calendar;
-use crate::checks::{FailureKind, ServiceSpec, State};
-use crate::collect::metric;
+use crate::checks::ServiceSpec;
 use crate::config::Config;
 use crate::observation::SeriesKey;
 use crate::store::{Incident, Store, StoreError};
+use crate::vocabulary::metric;
+use crate::vocabulary::service_metric;
+use crate::vocabulary::{FailureKind, State};
 
 /// A first check this close to the period's start means the service was
 /// watched from the start (checks run every few seconds to minutes).

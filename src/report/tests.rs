@@ -13,14 +13,17 @@ use jiff::{SignedDuration, Timestamp};
 use super::model::{Audience, Inputs, Rating, Report, build};
 use super::period::Period;
 use super::{text, words};
-use crate::agent::service_metric;
-use crate::alert::{MaintenanceConfig, Severity};
+use crate::alert::MaintenanceConfig;
 use crate::calendar::Calendar;
-use crate::checks::{FailureKind, ServiceSpec, State};
-use crate::collect::metric;
-use crate::config::{Config, StorageConfig};
+use crate::checks::ServiceSpec;
+use crate::config::Config;
 use crate::observation::{Sample, SeriesKey};
+use crate::store::StorageConfig;
 use crate::store::{NewAlert, Store};
+use crate::vocabulary::Severity;
+use crate::vocabulary::metric;
+use crate::vocabulary::service_metric;
+use crate::vocabulary::{FailureKind, State};
 
 const HOST: &str = "web1";
 

@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::model::{Report, ServiceReport, Story, trend};
-use crate::checks::{FailureKind, State};
 use crate::printable::name;
+use crate::vocabulary::{FailureKind, State};
 
 /// A percentage to two decimals, never rounded up to 100% while anything was down.
 pub fn percent(value: f64) -> String {

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
-use crate::alert::{Policy, Severity};
+use crate::vocabulary::{Policy, Severity};
 
 /// One alert as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +89,7 @@ pub struct Notice {
 pub struct OutboxEntry {
     pub id: i64,
     pub channel: String,
-    /// The [`crate::notify::Message`] as JSON.
+    /// The [`crate::alert::Message`] as JSON.
     pub message: String,
     pub created_at: Timestamp,
     /// When the next attempt is due.

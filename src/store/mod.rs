@@ -54,15 +54,36 @@ pub use recover::Recovery;
 pub use services::{Incident, IncidentChange, ServiceStatus};
 pub use tokens::StoredToken;
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
-use crate::config::StorageConfig;
 use crate::observation::{Sample, SeriesKey};
+use crate::units::{ByteSize, Duration};
 use codec::Point;
+
+/// History retention and disk budget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// History older than this is deleted.
+    pub retention: Duration,
+    /// Most disk space the database may use; near it, the oldest history is
+    /// thinned out first (the latest state is always kept).
+    pub max_size: ByteSize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_days(90),
+            max_size: ByteSize(500_000_000),
+        }
+    }
+}
 
 /// Length of a sealed chunk: an hour keeps `staging` small (at most about two
 /// hours of rows) while a chunk still holds enough samples (360 at 10 s) for

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use rusqlite::types::Value;
 
+use super::StorageConfig;
 use super::{Store, StoreError, schema};
-use crate::config::StorageConfig;
 
 /// The tables in the order they are saved: what alerting needs, then the
 /// state of services, then the history. Tables not listed come last.

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
-use crate::checks::{FailureKind, State};
+use crate::vocabulary::{FailureKind, State};
 
 /// The current state of one service, as `keepwatch status` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,7 +239,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StorageConfig;
+    use crate::store::StorageConfig;
 
     fn at(minute: i64) -> Timestamp {
         Timestamp::from_second(1_795_000_000 + minute * 60).unwrap()

@@ -3,7 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::config::{ByteSize, Duration};
+use crate::units::{ByteSize, Duration};
 
 pub(super) fn t0() -> Timestamp {
     "2026-03-02T00:00:00Z".parse().unwrap()

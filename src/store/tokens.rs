@@ -78,7 +78,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StorageConfig;
+    use crate::store::StorageConfig;
 
     #[test]
     fn tokens_are_added_listed_and_revoked() {

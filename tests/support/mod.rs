@@ -8,8 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepwatch::checks::{CheckOutcome, Checker, FailureKind, ServiceSpec, State};
+use keepwatch::checks::{CheckOutcome, Checker, ServiceSpec};
+
 use keepwatch::clock::SystemClock;
+use keepwatch::vocabulary::{FailureKind, State};
 
 /// A service read from its TOML settings; a mistake in them fails the test,
 /// quoting the text.

@@ -2,7 +2,8 @@ use jiff::civil::date;
 use jiff::tz::TimeZone;
 
 use super::*;
-use crate::notify::Message;
+use crate::alert::Message;
+use crate::config::Config;
 
 const CONFIG: &str = r#"
 [business]
@@ -81,7 +82,7 @@ fn fixture_with(extra: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("k.db"), &config.storage).unwrap();
     Fixture {
-        alerter: Alerter::new(&config),
+        alerter: config.alerter(),
         calendar: Calendar::from_config(&config.business, TimeZone::UTC).unwrap(),
         store,
         _dir: dir,
@@ -756,7 +757,7 @@ fn the_emergency_setting_and_a_rule_s_own_say_decide_who_is_woken() {
     let mut f = fixture_with("");
     let mut config: Config = toml::from_str(CONFIG).unwrap();
     config.alerting.emergencies = crate::alert::Emergencies::AllCritical;
-    f.alerter = Alerter::new(&config);
+    f.alerter = config.alerter();
     raise(&mut f, "blog-default", None);
     f.tend(night);
     assert_eq!(f.messages().len(), 1);

@@ -92,18 +92,6 @@ fn a_channel_at_its_hourly_limit_waits_for_the_oldest_to_age_out() {
 }
 
 #[test]
-fn retries_back_off_to_a_cap() {
-    let secs = |attempts, permanent| retry_after(attempts, permanent).as_secs();
-    assert_eq!(secs(1, false), 10);
-    assert_eq!(secs(2, false), 20);
-    assert_eq!(secs(4, false), 80);
-    assert_eq!(secs(10, false), 600);
-    assert_eq!(secs(10, true), 3600);
-    assert_eq!(secs(0, false), 10);
-    assert_eq!(secs(u32::MAX, true), 3600);
-}
-
-#[test]
 fn policies_round_trip_through_their_stored_names() {
     for policy in [Policy::BusinessHours, Policy::OffHours] {
         assert_eq!(Policy::parse(policy.as_str()), Some(policy));

@@ -1,6 +1,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
+use crate::vocabulary::metric_names;
 
 const DAY: bool = true;
 const NIGHT: bool = false;

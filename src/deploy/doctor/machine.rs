@@ -10,8 +10,9 @@ use super::{Area, Finding};
 use crate::checks::ping::{PingMethod, Via};
 use crate::checks::{CheckSpec, ServiceSpec};
 use crate::clock::Clock;
-use crate::config::{ByteSize, StorageConfig};
+use crate::store::StorageConfig;
 use crate::store::Store;
+use crate::units::ByteSize;
 
 /// Below this much free space, writes can fail any minute.
 const FREE_SPACE_PROBLEM: u64 = 50_000_000;
@@ -324,7 +325,7 @@ const CLOCK_PROBLEM: SignedDuration = SignedDuration::from_mins(5);
 /// This computer's clock against the `Date` of the first configured web
 /// service that answers.
 pub(super) async fn clock(services: &[ServiceSpec], clock: &dyn Clock) -> Finding {
-    let client = crate::checks::http::outgoing_client_builder().and_then(|builder| {
+    let client = crate::tls::outgoing_client_builder().and_then(|builder| {
         builder
             .redirect(reqwest::redirect::Policy::none())
             .build()

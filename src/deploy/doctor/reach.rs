@@ -8,12 +8,13 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::{Area, Finding};
-use crate::checks::{Checker, State, check_all};
+use crate::checks::{Checker, check_all};
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::notify::{self, ChannelKind};
 use crate::status::{self, Liveness};
 use crate::store::Store;
+use crate::vocabulary::State;
 
 /// The config file's findings, and the config the other areas look at: the
 /// file's, its last good copy, or the built-in defaults when there is no
@@ -198,8 +199,8 @@ pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Vec<Find
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::state_key;
     use crate::deploy::doctor::Level;
+    use crate::vocabulary::state_key;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()

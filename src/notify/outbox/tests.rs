@@ -4,8 +4,8 @@ use jiff::SignedDuration;
 
 use super::*;
 use crate::clock::SimClock;
-use crate::config::StorageConfig;
 use crate::notify::test_message;
+use crate::store::StorageConfig;
 
 fn start() -> Timestamp {
     "2026-11-23T09:00:00Z".parse().unwrap()
@@ -145,4 +145,16 @@ async fn run_delivers_when_woken_and_stops_when_asked() {
     assert!(reader.undelivered().unwrap().is_empty());
     stop_tx.send(()).unwrap();
     task.await.unwrap();
+}
+
+#[test]
+fn retries_back_off_to_a_cap() {
+    let secs = |attempts, permanent| retry_after(attempts, permanent).as_secs();
+    assert_eq!(secs(1, false), 10);
+    assert_eq!(secs(2, false), 20);
+    assert_eq!(secs(4, false), 80);
+    assert_eq!(secs(10, false), 600);
+    assert_eq!(secs(10, true), 3600);
+    assert_eq!(secs(0, false), 10);
+    assert_eq!(secs(u32::MAX, true), 3600);
 }

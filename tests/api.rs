@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use keepwatch::api::{self, Role, Settings};
-use keepwatch::config::ApiConfig;
+use keepwatch::calendar::BusinessConfig;
 use keepwatch::calendar::Calendar;
 use keepwatch::checks::ServiceSpec;
-use keepwatch::vocabulary::State;
 use keepwatch::clock::{Clock, SimClock};
-use keepwatch::calendar::BusinessConfig;
-use keepwatch::store::StorageConfig;
+use keepwatch::config::ApiConfig;
 use keepwatch::observation::{Sample, SeriesKey};
+use keepwatch::store::StorageConfig;
 use keepwatch::store::{ServiceStatus, Store};
+use keepwatch::vocabulary::State;
 use serde_json::Value;
 
 struct Api {

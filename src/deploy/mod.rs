@@ -3,5 +3,5 @@
 pub mod doctor;
 pub mod init;
 mod mail_setup;
-pub mod service;
 mod prompt;
+pub mod service;

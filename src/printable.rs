@@ -17,6 +17,23 @@ pub const NAME_CHARS: usize = 80;
 /// explanation) are shown.
 pub const LINE_CHARS: usize = 1_000;
 
+/// Text made safe inside HTML or XML elements and double- or single-quoted
+/// attribute values: mail bodies, reports, launchd and Task Scheduler files.
+pub fn markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// A name as tables and messages show it: control characters escaped, cut at
 /// [`NAME_CHARS`] with "…".
 pub fn name(text: &str) -> Cow<'_, str> {

@@ -5,6 +5,7 @@
 //!
 //! Pure: the caller passes the alerts, their notices and the time.
 
+use crate::printable::markup;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -127,7 +128,7 @@ pub fn compose(batch: &Batch) -> Message {
     if digest {
         let line = "While the business was closed:";
         let _ = writeln!(text, "{line}\n");
-        let _ = write!(html, "<p><strong>{}</strong></p>", escape(line));
+        let _ = write!(html, "<p><strong>{}</strong></p>", markup(line));
     }
     for item in &main {
         let lines = describe(batch, item);
@@ -145,7 +146,7 @@ pub fn compose(batch: &Batch) -> Message {
         html.push_str(
             &block
                 .iter()
-                .map(|line| escape(line))
+                .map(|line| markup(line))
                 .collect::<Vec<_>>()
                 .join("<br>"),
         );
@@ -160,7 +161,7 @@ pub fn compose(batch: &Batch) -> Message {
             let children: Vec<&Item> = children.iter().collect();
             let line = fold_line(cause, &children, false);
             let _ = writeln!(text, "{line}\n");
-            let _ = write!(html, "<p>{}</p>", escape(&line));
+            let _ = write!(html, "<p>{}</p>", markup(&line));
         }
     }
     let text = text.trim_end().to_owned();
@@ -422,13 +423,6 @@ fn length(from: Timestamp, to: Timestamp) -> String {
     } else {
         crate::plain::duration(seconds)
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! and nothing fetched from elsewhere. Charts are PNGs referred to by
 //! Content-ID in an email, or embedded as data in a file that stands alone.
 
+use crate::printable::markup;
 use std::fmt::Write as _;
 
 use jiff::tz::TimeZone;
@@ -46,7 +47,7 @@ pub fn render(report: &Report, images: Images) -> (String, Vec<Attachment>) {
          <body style=\"margin:0;padding:0;background:#f2f2f2;\">\n\
          <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"background:#f2f2f2;\"><tr><td align=\"center\" style=\"padding:12px 6px;\">\n\
          <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"max-width:640px;width:100%;background:#ffffff;font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5;color:#222222;\">\n",
-        escape(&title)
+        markup(&title)
     );
     let worst = report.services.iter().filter_map(|s| s.rating).max();
     let bar = worst.map_or("#777777", |r| r.colour());
@@ -55,8 +56,8 @@ pub fn render(report: &Report, images: Images) -> (String, Vec<Attachment>) {
         "<tr><td style=\"padding:20px 24px 8px 24px;border-top:6px solid {bar};\">\
          <h1 style=\"margin:0 0 10px 0;font-size:21px;line-height:1.3;\">{}</h1>\
          <p style=\"margin:0;font-size:17px;\"><strong>{}</strong></p></td></tr>",
-        escape(&title),
-        escape(&words::verdict(report))
+        markup(&title),
+        markup(&words::verdict(report))
     );
     section(&mut out, "Services");
     for service in &report.services {
@@ -68,8 +69,8 @@ pub fn render(report: &Report, images: Images) -> (String, Vec<Attachment>) {
             out,
             "<tr><td style=\"padding:8px 24px;\">\
              <p style=\"margin:0;\"><span style=\"display:inline-block;padding:1px 8px;border-radius:3px;background:{colour};color:#ffffff;font-size:13px;font-weight:bold;\">{}</span> {}</p>",
-            escape(&label.to_uppercase()),
-            escape(&words::service_line(service, &tz))
+            markup(&label.to_uppercase()),
+            markup(&words::service_line(service, &tz))
         );
         if let Some(open) = service.open_availability {
             let _ = write!(
@@ -91,7 +92,7 @@ pub fn render(report: &Report, images: Images) -> (String, Vec<Attachment>) {
             let _ = write!(
                 out,
                 "<img src=\"{src}\" alt=\"{}\" width=\"{}\" height=\"{}\" style=\"display:block;width:100%;max-width:{}px;height:auto;margin:6px 0 0 0;border:0;\">",
-                escape(&chart::alt_text(service)),
+                markup(&chart::alt_text(service)),
                 chart::WIDTH,
                 chart::HEIGHT,
                 chart::WIDTH
@@ -120,14 +121,14 @@ pub fn render(report: &Report, images: Images) -> (String, Vec<Attachment>) {
         let _ = writeln!(
             out,
             "<tr><td style=\"padding:4px 24px;\"><pre style=\"margin:0;font-size:12px;white-space:pre-wrap;word-break:break-word;\">{}</pre></td></tr>",
-            escape(&super::text::technical_text(report))
+            markup(&super::text::technical_text(report))
         );
     }
     let _ = write!(
         out,
         "<tr><td style=\"padding:16px 24px 20px 24px;color:#666666;font-size:13px;\">{}</td></tr>\n\
          </table></td></tr></table>\n</body></html>\n",
-        escape(&words::method(report))
+        markup(&words::method(report))
     );
     let attachments = match images {
         Images::ContentId => attachments,
@@ -140,7 +141,7 @@ fn section(out: &mut String, title: &str) {
     let _ = writeln!(
         out,
         "<tr><td style=\"padding:16px 24px 4px 24px;\"><h2 style=\"margin:0;font-size:17px;border-bottom:1px solid #dddddd;padding-bottom:4px;\">{}</h2></td></tr>",
-        escape(title)
+        markup(title)
     );
 }
 
@@ -148,24 +149,8 @@ fn paragraph(out: &mut String, text: &str) {
     let _ = writeln!(
         out,
         "<tr><td style=\"padding:4px 24px;\"><p style=\"margin:0;\">{}</p></td></tr>",
-        escape(text)
+        markup(text)
     );
-}
-
-/// Text made safe inside HTML elements and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Standard base64 with padding.
@@ -197,7 +182,7 @@ mod tests {
     #[test]
     fn text_is_escaped_and_base64_matches_the_standard() {
         assert_eq!(
-            escape("<b>Zoë's \"Café\" & co</b>"),
+            markup("<b>Zoë's \"Café\" & co</b>"),
             "&lt;b&gt;Zoë&#39;s &quot;Café&quot; &amp; co&lt;/b&gt;"
         );
         for (input, encoded) in [

@@ -2,6 +2,7 @@
 //! `launchctl bootstrap gui/<uid>` (the legacy `load` fails on current
 //! macOS). It runs while the user is logged in, and starts at their login.
 
+use crate::printable::markup;
 use std::path::PathBuf;
 
 use super::{Context, Platform, Runner, ServiceError, kept, must, remove_files, tail, write_files};
@@ -20,13 +21,6 @@ fn plist_path(context: &Context) -> PathBuf {
         .join(format!("{LABEL}.plist"))
 }
 
-/// Text as a plist string (XML-escaped).
-fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn target(context: &Context) -> String {
     format!("gui/{}/{LABEL}", context.uid)
 }
@@ -41,7 +35,7 @@ fn installed(context: &Context) -> Result<(), ServiceError> {
 
 impl Platform for MacOs {
     fn files(&self, context: &Context) -> Vec<(PathBuf, String)> {
-        let log = xml(&context.log_file().display().to_string());
+        let log = markup(&context.log_file().display().to_string());
         let plist = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <!-- {marker} -->\n\
@@ -57,8 +51,8 @@ impl Platform for MacOs {
              \t<key>StandardErrorPath</key>\n\t<string>{log}</string>\n\
              </dict>\n</plist>\n",
             marker = super::MARKER,
-            binary = xml(&context.binary.display().to_string()),
-            config = xml(&context.config.display().to_string()),
+            binary = markup(&context.binary.display().to_string()),
+            config = markup(&context.config.display().to_string()),
         );
         vec![(plist_path(context), plist)]
     }
@@ -184,6 +178,6 @@ mod tests {
                 "launchctl bootout gui/1000/com.keepwatch.agent".to_owned(),
             ]
         );
-        assert_eq!(xml("a<b>&c"), "a&lt;b&gt;&amp;c");
+        assert_eq!(markup("a<b>&c"), "a&lt;b&gt;&amp;c");
     }
 }

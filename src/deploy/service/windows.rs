@@ -3,6 +3,7 @@
 //! plainly at install: it runs while that user is logged in (a task that
 //! runs without a logon needs the user's stored password or an administrator).
 
+use crate::printable::markup;
 use std::path::PathBuf;
 
 use super::{Context, Platform, Runner, ServiceError, kept, must, remove_files, tail, write_files};
@@ -16,13 +17,6 @@ pub struct Windows;
 
 fn xml_path(context: &Context) -> PathBuf {
     context.data.with_file_name("keepwatch-task.xml")
-}
-
-fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn installed(context: &Context) -> Result<(), ServiceError> {
@@ -45,9 +39,9 @@ impl Platform for Windows {
              \x20 <Actions Context=\"Author\">\n    <Exec>\n      <Command>{binary}</Command>\n      <Arguments>--config &quot;{config}&quot; run</Arguments>\n    </Exec>\n  </Actions>\n\
              </Task>\n",
             marker = super::MARKER,
-            user = xml(&context.user),
-            binary = xml(&context.binary.display().to_string()),
-            config = xml(&context.config.display().to_string()),
+            user = markup(&context.user),
+            binary = markup(&context.binary.display().to_string()),
+            config = markup(&context.config.display().to_string()),
         );
         vec![(xml_path(context), task)]
     }

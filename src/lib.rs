@@ -24,15 +24,20 @@
 //! 5. [`alert`] turns service states and threshold rules into alerts, classified
 //!    as emergency or not, and decides who is told when: business hours,
 //!    escalation steps, the summary at opening, maintenance, flapping,
-//!    grouping and `depends_on` folding; it composes the messages.
+//!    grouping and `depends_on` folding; it names each problem (fingerprint,
+//!    title, detail) and composes the messages.
 //! 6. [`notify`] delivers composed messages through channels (email, SMS,
-//!    webhook, chat, log) from a durable outbox that retries.
+//!    webhook, chat, log) from a durable outbox that retries; [`pipeline`]
+//!    is what happens to a new observation wherever it comes from (collected,
+//!    checked or pushed): written, fed to the rules, its service's state and
+//!    incidents recorded, its alerts opened or ended, decisions kept through a
+//!    full disk.
 //! 7. [`config`] is the whole `keepwatch.toml`: it aggregates each section's
 //!    type from the module it configures, loads and validates it, and writes
 //!    the commented file `keepwatch init` writes.
 //! 8. [`status`] is `keepwatch status`.
 //! 9. [`agent`] is the runtime of `keepwatch run`: it schedules collection and
-//!    checks, writes to the store, alerts, and reloads the configuration.
+//!    checks, hands their results to the pipeline, and reloads the configuration.
 //! 10. [`report`] is `keepwatch report` (availability, cost, stories and
 //!     trends over a period, from the store); [`deploy`] is `keepwatch init`
 //!     and `keepwatch doctor` and `keepwatch service`; [`api`] is the REST API
@@ -52,6 +57,7 @@ pub mod config;
 pub mod deploy;
 pub mod notify;
 pub mod observation;
+pub mod pipeline;
 pub mod plain;
 pub mod printable;
 pub mod report;

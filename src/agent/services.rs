@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::checks::{CheckOutcome, Confirmer, ServiceSpec, Verdict};
-
-use crate::vocabulary::State;
+use crate::checks::{CheckOutcome, Confirmer, Finished, ServiceSpec, Verdict};
 
 #[derive(Debug)]
 struct Entry {
@@ -45,19 +43,6 @@ fn spread(spec: &ServiceSpec) -> SignedDuration {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
     SignedDuration::from_millis(i64::try_from(hash % interval_ms).unwrap_or(0))
-}
-
-/// What a finished check amounts to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finished {
-    /// The confirmer's verdict on this run.
-    pub verdict: Verdict,
-    /// The confirmed state after it (the run's own state until one is confirmed).
-    pub state: State,
-    /// Since when that state holds.
-    pub since: Timestamp,
-    /// Whether the service is critical (its checks are never stretched).
-    pub critical: bool,
 }
 
 /// Every configured service's schedule and confirmation state.
@@ -179,7 +164,7 @@ impl ServiceSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vocabulary::FailureKind;
+    use crate::vocabulary::{FailureKind, State};
 
     fn specs(text: &str) -> Vec<ServiceSpec> {
         crate::config::parse(std::path::Path::new("k.toml"), text)

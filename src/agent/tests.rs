@@ -445,7 +445,10 @@ fn an_alert_decided_while_the_store_refuses_writes_is_recorded_and_sent_once_it_
         sim.run_checks([refused(), refused(), refused()]);
         if trouble {
             assert!(sim.agent.store().open_alerts().unwrap().is_empty());
-            assert!(!sim.agent.unrecorded.is_empty(), "the decision waits");
+            assert!(
+                !sim.agent.pipeline.unrecorded.is_empty(),
+                "the decision waits"
+            );
             sim.agent.store().refuse_writes(false);
         }
         sim.run_for(SignedDuration::from_hours(2));
@@ -453,7 +456,7 @@ fn an_alert_decided_while_the_store_refuses_writes_is_recorded_and_sent_once_it_
         let alerts = store.open_alerts().unwrap();
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0].title, "Shop is down");
-        assert!(sim.agent.unrecorded.is_empty());
+        assert!(sim.agent.pipeline.unrecorded.is_empty());
         messages.push(store.outbox_waiting().unwrap());
     }
     assert!(messages[0] > 0);

@@ -14,32 +14,12 @@ use super::Class;
 use super::compose::{self, Batch, Item, NoticeKind};
 use super::escalation::{self, AlertingConfig, Due, Progress};
 use super::maintenance::{self, MaintenanceConfig, Target, Window};
+use super::problems::{Decision, Problem, service_fingerprint};
 use crate::calendar::Calendar;
 use crate::checks::ServiceSpec;
 use crate::store::{AlertRecord, NewAlert, Store, StoreError};
 use crate::vocabulary::Policy;
 use crate::vocabulary::Severity;
-
-/// A problem the agent found: a service down, a threshold crossed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem<'a> {
-    /// What the problem is about; the same fingerprint again updates the open alert.
-    pub fingerprint: &'a str,
-    /// The service, for a service's problem.
-    pub service: Option<&'a str>,
-    /// The host.
-    pub host: &'a str,
-    /// One line: "shop-web is down".
-    pub title: &'a str,
-    /// Cause and likely fix.
-    pub detail: &'a str,
-    /// How bad.
-    pub severity: Severity,
-    /// When the problem began.
-    pub since: Timestamp,
-    /// The rule's own say on whether it is an emergency (`None`: the setting's).
-    pub emergency: Option<bool>,
-}
 
 /// What [`Alerter::tend`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,6 +92,21 @@ impl Alerter {
     /// Whether `service` is marked critical.
     pub fn is_critical(&self, service: &str) -> bool {
         self.services.get(service).is_some_and(|s| s.critical)
+    }
+
+    /// Carries out `decision`, made at `at`: opens (or worsens) its alert or
+    /// ends it.
+    pub fn decide(
+        &self,
+        store: &mut Store,
+        decision: &Decision,
+        calendar: Option<&Calendar>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        match decision {
+            Decision::Raise(problem) => self.raise(store, &problem.as_problem(), calendar, at),
+            Decision::Clear { fingerprint, at } => self.clear(store, fingerprint, *at),
+        }
     }
 
     /// Opens an alert for `problem`, or updates the open one if it got worse.
@@ -537,11 +532,6 @@ impl Alerter {
         }
         Ok(())
     }
-}
-
-/// The fingerprint of a service's own state alert.
-pub fn service_fingerprint(service: &str) -> String {
-    format!("service:{service}")
 }
 
 fn is_open(calendar: Option<&Calendar>, now: Timestamp) -> bool {

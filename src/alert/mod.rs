@@ -12,10 +12,12 @@ pub mod compose;
 pub mod engine;
 mod escalation;
 mod maintenance;
+pub mod problems;
 mod rules;
 
 pub use compose::Message;
 pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
+pub use problems::{Decision, OwnedProblem, Problem, service_fingerprint};
 
 pub use escalation::{AlertingConfig, Due, LOG_CHANNEL, Progress, Step, due, next_slot};
 

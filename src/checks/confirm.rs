@@ -3,6 +3,8 @@
 //! and then seen in enough consecutive runs (`confirm_after`). A better state
 //! is believed at once: a service that answers correctly is up.
 
+use jiff::Timestamp;
+
 use crate::vocabulary::State;
 
 /// What the scheduler should do with one observation.
@@ -28,6 +30,20 @@ pub enum Verdict {
         /// The state now.
         to: State,
     },
+}
+
+/// What a finished check amounts to: the confirmer's verdict on it and the
+/// confirmed state, as the scheduler hands it to the ingest pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// The confirmer's verdict on this run.
+    pub verdict: Verdict,
+    /// The confirmed state after it (the run's own state until one is confirmed).
+    pub state: State,
+    /// Since when that state holds.
+    pub since: Timestamp,
+    /// Whether the service is critical (its checks are never stretched).
+    pub critical: bool,
 }
 
 /// Turns a series of observed states into confirmed state changes. Pure: the

@@ -52,7 +52,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::RootCertStore;
 
 pub use batch::check_all;
-pub use confirm::{Confirmer, Verdict};
+pub use confirm::{Confirmer, Finished, Verdict};
 pub use outcome::CheckOutcome;
 pub use settings::SettingProblem;
 pub use spec::{CheckSpec, Common, ServiceSpec};

@@ -4,6 +4,7 @@ use jiff::tz::TimeZone;
 use super::*;
 use crate::alert::Message;
 use crate::config::Config;
+use crate::vocabulary::State;
 
 const CONFIG: &str = r#"
 [business]
@@ -99,29 +100,29 @@ impl Fixture {
     }
 
     fn problem(&mut self, service: &str, severity: Severity, now: Timestamp) {
-        let fingerprint = service_fingerprint(service);
-        let title = match severity {
-            Severity::Critical => format!("{service} is down"),
-            Severity::Warning => format!("{service} is slow"),
+        let state = match severity {
+            Severity::Critical => State::Down,
+            Severity::Warning => State::Degraded,
         };
-        let problem = Problem {
-            fingerprint: &fingerprint,
-            service: Some(service),
-            host: "web1",
-            title: &title,
-            detail: "It refused the connection.",
-            severity,
-            since: now,
-            emergency: None,
-        };
-        self.alerter
-            .raise(&mut self.store, &problem, Some(&self.calendar), now)
-            .unwrap();
+        self.change(service, state, now);
     }
 
     fn up(&mut self, service: &str, now: Timestamp) {
+        self.change(service, State::Up, now);
+    }
+
+    /// The alert decision the product makes when `service` is confirmed `state`.
+    fn change(&mut self, service: &str, state: State, now: Timestamp) {
+        let change = crate::alert::problems::service_changed(
+            service,
+            "web1",
+            Some(State::Up),
+            state,
+            "It refused the connection.",
+            now,
+        );
         self.alerter
-            .clear(&mut self.store, &service_fingerprint(service), now)
+            .decide(&mut self.store, &change.decision, Some(&self.calendar), now)
             .unwrap();
     }
 
@@ -265,12 +266,12 @@ fn off_hours_a_warning_waits_for_the_opening_and_arrives_as_a_summary() {
     assert_eq!(digest.subject, "[Shop] While you were closed: 2 alerts");
     assert!(digest.text.starts_with("While the business was closed:"));
     assert!(
-        digest.text.contains("blog is slow since 02:00"),
+        digest.text.contains("blog is degraded since 02:00"),
         "{}",
         digest.text
     );
     assert!(
-        digest.text.contains("shop is slow from 02:10 to 02:20"),
+        digest.text.contains("shop is degraded from 02:10 to 02:20"),
         "{}",
         digest.text
     );
@@ -356,9 +357,9 @@ fn alerts_close_together_are_grouped_into_one_message() {
     f.tend(plus(now, 30));
     let messages = f.messages();
     assert_eq!(messages.len(), 2);
-    assert!(messages[1].1.text.contains("blog is slow"));
-    assert!(messages[1].1.text.contains("internet is slow"));
-    assert_eq!(messages[1].1.subject, "[Shop] blog is slow, and 1 more");
+    assert!(messages[1].1.text.contains("blog is degraded"));
+    assert!(messages[1].1.text.contains("internet is degraded"));
+    assert_eq!(messages[1].1.subject, "[Shop] blog is degraded, and 1 more");
 }
 
 #[test]
@@ -477,7 +478,7 @@ fn maintenance_holds_alerts_back_until_it_ends() {
         .collect();
     assert_eq!(
         told,
-        ["[Shop] blog is slow"],
+        ["[Shop] blog is degraded"],
         "only the service not in maintenance"
     );
     let shop = f.store.open_alert("service:shop").unwrap().unwrap();
@@ -633,9 +634,9 @@ fn an_alert_over_before_its_message_goes_is_told_once_as_over() {
     let messages = f.messages();
     assert_eq!(messages.len(), 2);
     let text = &messages[1].1.text;
-    assert_eq!(text.matches("blog is slow").count(), 1, "{text}");
+    assert_eq!(text.matches("blog is degraded").count(), 1, "{text}");
     assert!(
-        text.contains("blog is slow from 10:00 to 10:00 (less than a minute); it is over now."),
+        text.contains("blog is degraded from 10:00 to 10:00 (less than a minute); it is over now."),
         "{text}"
     );
 }

@@ -10,65 +10,14 @@ use std::collections::VecDeque;
 
 use jiff::Timestamp;
 
-use crate::alert::engine::{Alerter, Problem};
+use crate::alert::Decision;
+use crate::alert::engine::Alerter;
 use crate::calendar::Calendar;
 use crate::store::{Store, StoreError};
-use crate::vocabulary::Severity;
 
 /// How many decisions wait at most; a disk full for days drops the oldest
 /// rather than growing without bound (each is a few hundred bytes).
 const CAPACITY: usize = 10_000;
-
-/// An alert to open (or update), owned so it can wait.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OwnedProblem {
-    pub fingerprint: String,
-    pub service: Option<String>,
-    pub host: String,
-    pub title: String,
-    pub detail: String,
-    pub severity: Severity,
-    pub since: Timestamp,
-    pub emergency: Option<bool>,
-}
-
-impl OwnedProblem {
-    /// A copy of `problem` that owns its text.
-    pub fn of(problem: &Problem) -> Self {
-        Self {
-            fingerprint: problem.fingerprint.to_owned(),
-            service: problem.service.map(str::to_owned),
-            host: problem.host.to_owned(),
-            title: problem.title.to_owned(),
-            detail: problem.detail.to_owned(),
-            severity: problem.severity,
-            since: problem.since,
-            emergency: problem.emergency,
-        }
-    }
-
-    fn as_problem(&self) -> Problem<'_> {
-        Problem {
-            fingerprint: &self.fingerprint,
-            service: self.service.as_deref(),
-            host: &self.host,
-            title: &self.title,
-            detail: &self.detail,
-            severity: self.severity,
-            since: self.since,
-            emergency: self.emergency,
-        }
-    }
-}
-
-/// What alerting decided.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Decision {
-    /// Open (or update) the alert of this problem.
-    Raise(OwnedProblem),
-    /// The problem with this fingerprint ended at this time.
-    Clear { fingerprint: String, at: Timestamp },
-}
 
 /// The decisions waiting for the store, oldest first, each with when it was made.
 #[derive(Debug, Default)]
@@ -107,12 +56,7 @@ impl Unrecorded {
     ) -> Result<usize, StoreError> {
         let mut done = 0;
         while let Some((decision, at)) = self.waiting.front() {
-            match decision {
-                Decision::Raise(problem) => {
-                    alerter.raise(store, &problem.as_problem(), calendar, *at)?
-                }
-                Decision::Clear { fingerprint, at } => alerter.clear(store, fingerprint, *at)?,
-            }
+            alerter.decide(store, decision, calendar, *at)?;
             self.waiting.pop_front();
             done += 1;
         }

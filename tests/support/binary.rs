@@ -30,10 +30,19 @@ impl Keepwatch {
     }
 
     /// Writes `keepwatch.toml`; the data folder is always inside the sandbox.
+    /// Unless `text` has an `[api]` section of its own, the API is switched
+    /// off (after `text`, so line numbers in errors stay where they were):
+    /// its default port is fixed, and tests running side by side would
+    /// take it from each other.
     pub fn config(&self, text: &str) -> &Self {
         let data = self.home().join("data");
+        let api = if text.contains("[api]") {
+            ""
+        } else {
+            "\n[api]\nenabled = false\n"
+        };
         let full = format!(
-            "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{text}",
+            "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{text}{api}",
             data.display()
         );
         std::fs::write(self.config_path(), full).expect("write config");

@@ -304,10 +304,7 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
         Box::new(source),
         store,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = keepwatch::agent::new_runtime().expect("a Tokio runtime");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let delays: Vec<Duration> = (0..n)
         .map(|_| Duration::from_millis(rng.below(1000)))

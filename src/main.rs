@@ -283,14 +283,11 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
     };
     let stdin = std::io::stdin();
     let test = |channel: &keepwatch::notify::Channel, business: &str| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|err| format!("cannot start: {err}"))?;
+        let runtime = agent::new_runtime()?;
         let results = runtime.block_on(keepwatch::notify::test_channels(
             std::slice::from_ref(channel),
             business,
-            SystemClock.now(),
+            Arc::new(SystemClock),
         ));
         match results.into_iter().next() {
             Some((_, result)) => result.map_err(|err| err.reason),
@@ -377,13 +374,10 @@ fn manage_service(path: &Path, action: ServiceAction) -> Result<(), String> {
 }
 
 fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match agent::new_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("cannot start: {err}");
+            eprintln!("{err}");
             return ExitCode::from(2);
         }
     };
@@ -402,10 +396,7 @@ fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitC
 }
 
 fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| format!("cannot start: {err}"))?;
+    let runtime = agent::new_runtime()?;
     runtime.block_on(async {
         // Before anything else: a signal during start-up must find its handler.
         let shutdown = Shutdown::listen().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
@@ -555,15 +546,12 @@ fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), 
             known.join(", ")
         ));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| format!("cannot start: {err}"))?;
+    let runtime = agent::new_runtime()?;
     init_logging(&config);
     let results = runtime.block_on(keepwatch::notify::test_channels(
         &channels,
         &config.business.name,
-        SystemClock.now(),
+        Arc::new(SystemClock),
     ));
     let mut failed = 0;
     for (name, result) in &results {
@@ -814,10 +802,7 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
             known.join(", ")
         ));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| format!("cannot start: {err}"))?;
+    let runtime = agent::new_runtime()?;
     let checker = Arc::new(Checker::new(Arc::new(SystemClock)));
     let outcomes = runtime.block_on(check_all(checker, &services, config.checks.max_concurrent));
     say_part!("{}", status::render_checks(&services, &outcomes));

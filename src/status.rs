@@ -12,7 +12,6 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::calendar::{Calendar, Period};
-use crate::checks::wording::duration as duration_words;
 use crate::checks::{CheckOutcome, ServiceSpec};
 use crate::observation::Sample;
 use crate::plain;
@@ -233,7 +232,7 @@ fn service_lines(view: ServicesView<'_>, now: Timestamp, tz: &TimeZone) -> Strin
                     .map(|ms| {
                         format!(
                             ", answers in {}",
-                            duration_words(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+                            plain::short_duration(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
                         )
                     })
                     .unwrap_or_default();
@@ -293,7 +292,7 @@ pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> Str
         };
         let took = outcome
             .response_time
-            .map(duration_words)
+            .map(plain::short_duration)
             .unwrap_or_default();
         let _ = writeln!(
             out,

@@ -47,12 +47,19 @@ pub(crate) struct Seen {
 /// Shared between the verifier inside the HTTP client and the check that reads it.
 pub(crate) type SeenCell = Arc<Mutex<Seen>>;
 
-/// The authorities this computer trusts. Unreadable entries are skipped: one
-/// broken file in the system store should not stop every HTTPS check.
-pub(crate) fn system_roots() -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots
+/// The authorities this computer trusts, read once per process (at the first
+/// TLS connection) and shared by the checks and the notifications. Unreadable
+/// entries are skipped: one broken file in the system store should not stop
+/// every HTTPS check.
+pub(crate) fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            Arc::new(roots)
+        })
+        .clone()
 }
 
 /// `base` plus the certificates in the PEM file at `path`.
@@ -107,17 +114,12 @@ pub(crate) fn client_config(
 
 /// A client builder for keepwatch's own outgoing requests (notifications),
 /// with the TLS the checks use (ring, the system's authorities, validation at
-/// the system clock's time) so there is one TLS setup to trust and maintain.
-/// The authorities are read once per process. No proxy, as for checks;
-/// callers add their own timeout and redirect policy.
-pub(crate) fn outgoing_client_builder() -> Result<reqwest::ClientBuilder, String> {
-    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
-    let roots = ROOTS.get_or_init(|| Arc::new(system_roots())).clone();
-    let tls = client_config(
-        roots,
-        Arc::new(crate::clock::SystemClock),
-        SeenCell::default(),
-    )?;
+/// `clock`'s time) so there is one TLS setup to trust and maintain. No proxy,
+/// as for checks; callers add their own timeout and redirect policy.
+pub(crate) fn outgoing_client_builder(
+    clock: Arc<dyn Clock>,
+) -> Result<reqwest::ClientBuilder, String> {
+    let tls = client_config(system_roots(), clock, SeenCell::default())?;
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()

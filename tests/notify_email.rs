@@ -5,9 +5,11 @@
 //! Needs Python's aiosmtpd; without it these tests are skipped, loudly, and
 //! with `KEEPWATCH_REQUIRE_SERVICES=1` (as in CI) they fail.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keepwatch::alert::Message;
+use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::notify::{
     Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, SMS_SUBJECT, SendError,
 };
@@ -56,7 +58,8 @@ fn message(id: &str) -> Message {
 }
 
 async fn send(channel: &Channel, message: &Message) -> Result<(), SendError> {
-    channel.kind.notifier().send(message).await
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    channel.kind.notifier().send(message, &clock).await
 }
 
 /// The error of a delivery that must fail, with its server and words.

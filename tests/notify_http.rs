@@ -3,10 +3,12 @@
 //! signature, form fields, basic auth), and how each failure is classified
 //! for the outbox and worded, never showing a secret.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_receiver::{Receiver, Recorded, Reply, basic_auth, signature_is_valid};
 use keepwatch::alert::Message;
+use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::notify::{
     Channel, ChannelKind, DiscordChannel, Notifier, SendError, SlackChannel, SmsChannel,
     TeamsChannel, WebhookChannel,
@@ -34,8 +36,13 @@ fn channel(toml_text: &str) -> Channel {
     toml::from_str(toml_text).unwrap_or_else(|err| panic!("{err}\n{toml_text}"))
 }
 
+/// The agent's clock, as `keepwatch run` passes it.
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
 async fn send(notifier: &dyn Notifier) -> Result<(), SendError> {
-    notifier.send(&message()).await
+    notifier.send(&message(), &clock()).await
 }
 
 #[track_caller]
@@ -374,7 +381,12 @@ headers = {{ X-Api-Key = "gw-key-123" }}"#,
     assert!(settings.problems().is_empty(), "{:?}", settings.problems());
     let mut tricky = message();
     tricky.short = "Shop \"down\"\n{to} \\ 100%".into();
-    channel.kind.notifier().send(&tricky).await.unwrap();
+    channel
+        .kind
+        .notifier()
+        .send(&tricky, &clock())
+        .await
+        .unwrap();
 
     let request = receiver.only_request();
     assert_eq!(request.method, "POST");
@@ -521,7 +533,7 @@ async fn a_long_discord_message_is_cut_with_a_note() {
     let discord = DiscordChannel::new(Secret::parse(&receiver.url("/api/webhooks/1/t")));
     let mut long = message();
     long.text = "line of detail\n".repeat(500);
-    discord.send(&long).await.unwrap();
+    discord.send(&long, &clock()).await.unwrap();
     let content = receiver.only_request().json()["content"]
         .as_str()
         .unwrap()
@@ -595,14 +607,43 @@ fn every_http_channel_type_is_read_from_a_channel_table_and_refuses_unknown_keys
 
 #[tokio::test]
 async fn https_uses_the_checks_tls_and_an_untrusted_certificate_is_reported() {
-    use std::sync::Arc;
+    let addr = self_signed_https_server().await;
+    let hook = WebhookChannel::new(format!("https://{addr}/hook"));
+    assert_error(
+        send(&hook).await,
+        false,
+        &[
+            &format!("cannot connect to the webhook at https://{addr}/hook"),
+            "certificate",
+        ],
+        &[],
+    );
+}
+
+#[tokio::test]
+async fn certificates_are_judged_at_the_agents_clock() {
+    let addr = self_signed_https_server().await;
+    let hook = WebhookChannel::new(format!("https://{addr}/hook"));
+    // Today the certificate is only untrusted; at a clock past its end it
+    // has expired, which is checked first.
+    let today = send(&hook).await.unwrap_err();
+    assert!(!today.reason.contains("expired"), "{}", today.reason);
+    let later: Arc<dyn Clock> = Arc::new(keepwatch::clock::SimClock::new(
+        "2200-01-01T00:00:00Z".parse().unwrap(),
+    ));
+    let err = hook.send(&message(), &later).await.unwrap_err();
+    assert!(err.reason.contains("expired"), "{}", err.reason);
+}
+
+/// An HTTPS server on 127.0.0.1 with a self-signed certificate for
+/// 127.0.0.1 that ends with 2099.
+async fn self_signed_https_server() -> std::net::SocketAddr {
     use tokio_rustls::rustls;
 
     let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2099, 12, 31);
+    let cert = params.self_signed(&key).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -623,15 +664,5 @@ async fn https_uses_the_checks_tls_and_an_untrusted_certificate_is_reported() {
             let _ = acceptor.accept(stream).await;
         }
     });
-
-    let hook = WebhookChannel::new(format!("https://{addr}/hook"));
-    assert_error(
-        send(&hook).await,
-        false,
-        &[
-            &format!("cannot connect to the webhook at https://{addr}/hook"),
-            "certificate",
-        ],
-        &[],
-    );
+    addr
 }

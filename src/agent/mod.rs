@@ -13,7 +13,7 @@ mod schedule;
 mod services;
 
 pub use instance::{InstanceLock, LockError, claim};
-pub use runtime::{Hangup, RunOptions, Shutdown, run};
+pub use runtime::{Hangup, RunOptions, Shutdown, new_runtime, run};
 pub use schedule::Schedule;
 pub use services::ServiceSchedule;
 

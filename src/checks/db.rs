@@ -23,8 +23,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
-use super::wording::{duration, quote};
+use super::wording::quote;
 use super::{CheckOutcome, Common};
+use crate::plain::short_duration;
 use crate::secret::Secret;
 use crate::vocabulary::FailureKind;
 
@@ -224,7 +225,7 @@ impl<'a> Attempt<'a> {
                 "{} did not finish connecting and logging in on {} within {} (timeout): the host may be down, a firewall may be dropping the traffic, or the server is overloaded.",
                 self.name,
                 self.target,
-                duration(self.limit)
+                short_duration(self.limit)
             ),
         )
         .with_phases(self.phases.clone())
@@ -239,7 +240,7 @@ impl<'a> Attempt<'a> {
                 self.name,
                 self.target,
                 quote(query),
-                duration(self.limit)
+                short_duration(self.limit)
             ),
         )
         .with_phases(self.phases.clone())
@@ -292,7 +293,7 @@ impl<'a> Attempt<'a> {
             "{} is up: {done} on {} in {}.",
             self.name,
             self.target,
-            duration(took)
+            short_duration(took)
         ))
         .with_response_time(took)
         .with_phases(self.phases.clone())
@@ -412,6 +413,59 @@ fn said(detail: &str) -> String {
         line
     }
 }
+
+/// Declares the settings struct of an SQL check: the login fields every SQL
+/// server has (`host`, `port`, `user`, `password`, `database`, `query`),
+/// written once here so PostgreSQL and MySQL are configured alike, then the
+/// check's own fields. `user`, `password` and `database` take the check's
+/// doc comment (what they mean differs: a role, a default database), and the
+/// module has a `default_port()`.
+///
+/// A macro rather than a shared struct: the config file is flat, and serde
+/// cannot deny unknown keys through `#[serde(flatten)]` (see `spec.rs`).
+macro_rules! sql_login_spec {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(#[doc = $user:literal])+
+            user,
+            $(#[doc = $password:literal])+
+            password,
+            $(#[doc = $database:literal])+
+            database,
+            $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Host name or IP address.
+            pub host: String,
+            /// Port the server listens on.
+            #[serde(default = "default_port")]
+            pub port: u16,
+            $(#[doc = $user])+
+            pub user: String,
+            $(#[doc = $password])+
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub password: Option<$crate::secret::Secret>,
+            $(#[doc = $database])+
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub database: Option<String>,
+            /// A statement to run after the login (`true` for `SELECT 1`); unset,
+            /// the login alone is the check.
+            #[serde(
+                default,
+                deserialize_with = "crate::checks::db::sql_query::deserialize",
+                skip_serializing_if = "Option::is_none"
+            )]
+            pub query: Option<String>,
+            $($(#[$field_meta])* pub $field: $type,)*
+        }
+    };
+}
+pub(crate) use sql_login_spec;
 
 /// The `query` setting of the SQL checks: a statement, `true` for
 /// `SELECT 1`, or `false` (the default) to stop after the login.

@@ -24,8 +24,9 @@ use tokio::net::UdpSocket;
 use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
-use super::wording::{duration, possessive, quote};
+use super::wording::{possessive, quote};
 use super::{CheckOutcome, Common};
+use crate::plain::short_duration;
 use crate::vocabulary::FailureKind;
 
 /// Settings of a DNS check.
@@ -480,7 +481,7 @@ impl Lookup<'_> {
             "{name}: {domain} has {record_type} {} ({} answered in {}).",
             listed(answers),
             asked,
-            duration(took)
+            short_duration(took)
         ))
     }
 
@@ -509,7 +510,7 @@ impl Lookup<'_> {
             FailureKind::Timeout,
             format!(
                 "{name}: {asked} did not answer within {} (timeout): the DNS server may be down or overloaded, or a firewall drops DNS traffic (port 53, UDP and TCP).",
-                duration(*limit)
+                short_duration(*limit)
             ),
         )
     }

@@ -24,8 +24,9 @@ use serde_json::Value as Json;
 
 use super::certificate;
 use super::net::{self, Stage};
-use super::wording::{duration, possessive, quote};
+use super::wording::{possessive, quote};
 use super::{CheckOutcome, Checker, Common};
+use crate::plain::short_duration;
 use crate::secret::Secret;
 use crate::tls::{self, SeenCell};
 use crate::vocabulary::FailureKind;
@@ -413,7 +414,7 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
             CheckOutcome::up(format!(
                 "{name} is up: HTTP {} in {}.",
                 status_text(status.as_u16()),
-                duration(took)
+                short_duration(took)
             ))
         });
     CheckOutcome {
@@ -441,9 +442,9 @@ fn build_client(
     limit: Duration,
 ) -> Result<reqwest::Client, String> {
     let roots = match &spec.ca_file {
-        None => checker.system_roots(),
+        None => tls::system_roots(),
         Some(path) => Arc::new(
-            tls::with_ca_file(&checker.system_roots(), path)
+            tls::with_ca_file(&tls::system_roots(), path)
                 .map_err(|problem| format!("the CA file {} {problem}", path.display()))?,
         ),
     };

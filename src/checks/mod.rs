@@ -10,7 +10,7 @@
 //! One file per check type ([`http`], [`tcp`], [`postgres`], [`mysql`],
 //! [`redis`]); what they share lives in `net` (connection failures), `tls`
 //! (trust, certificates), `db` (logging in to a database, and its failures)
-//! and `wording` (how durations, dates and names read).
+//! and `wording` (how dates and names read; lengths of time are `plain`).
 //!
 //! Adding a check type (e.g. `dns`):
 //! 1. `dns.rs` with a `DnsSpec` (serde, `deny_unknown_fields`, no key that
@@ -47,9 +47,7 @@ pub(crate) mod wording;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-
-use rustls::RootCertStore;
+use std::sync::Arc;
 
 pub use batch::check_all;
 pub use confirm::{Confirmer, Finished, Verdict};
@@ -58,7 +56,6 @@ pub use settings::SettingProblem;
 pub use spec::{CheckSpec, Common, ServiceSpec};
 
 use crate::clock::Clock;
-use crate::tls;
 use crate::vocabulary::{FailureKind, State};
 
 /// Running service checks.
@@ -76,21 +73,16 @@ impl Default for ChecksConfig {
 }
 
 /// Runs checks. Holds what all checks share: the clock (certificate validity
-/// is judged at the clock's time, so a simulated clock can age certificates)
-/// and the system's trusted authorities, read once, at the first HTTPS check.
+/// is judged at the clock's time, so a simulated clock can age certificates).
 #[derive(Debug)]
 pub struct Checker {
     clock: Arc<dyn Clock>,
-    system_roots: OnceLock<Arc<RootCertStore>>,
 }
 
 impl Checker {
     /// A checker reading time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            system_roots: OnceLock::new(),
-        }
+        Self { clock }
     }
 
     /// The clock checks judge time by.
@@ -100,12 +92,6 @@ impl Checker {
 
     fn clock_arc(&self) -> Arc<dyn Clock> {
         self.clock.clone()
-    }
-
-    fn system_roots(&self) -> Arc<RootCertStore> {
-        self.system_roots
-            .get_or_init(|| Arc::new(tls::system_roots()))
-            .clone()
     }
 
     /// Runs the service's check once. Never takes much longer than the
@@ -133,7 +119,7 @@ impl Checker {
                 format!(
                     "{} did not finish within {} (timeout).",
                     common.name,
-                    wording::duration(common.timeout.std())
+                    crate::plain::short_duration(common.timeout.std())
                 ),
             ),
         };
@@ -155,8 +141,8 @@ fn apply_budget(common: &Common, outcome: CheckOutcome) -> CheckOutcome {
         explanation: format!(
             "{} answered in {}, over its {} budget.",
             common.name,
-            wording::duration(took),
-            wording::duration(budget.std())
+            crate::plain::short_duration(took),
+            crate::plain::short_duration(budget.std())
         ),
         ..outcome
     }

@@ -9,39 +9,23 @@
 use mysql_async::{Conn, DriverError, IoError, OptsBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::db::{self, Attempt};
+use super::db::{self, Attempt, sql_login_spec};
 use super::net::Stage;
 use super::wording::quote;
 use super::{CheckOutcome, Common};
-use crate::secret::Secret;
 use crate::vocabulary::FailureKind;
 
-/// Settings of a MySQL or MariaDB check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MysqlSpec {
-    /// Host name or IP address.
-    pub host: String,
-    /// Port the server listens on.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// The user to log in as; one with no privileges at all is enough
-    /// (`CREATE USER 'keepwatch'@'%' IDENTIFIED BY '...'`).
-    pub user: String,
-    /// The user's password: inline, `env:NAME` or `file:/path`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// A database to open at login; unset opens none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
-    /// A statement to run after the login (`true` for `SELECT 1`); unset,
-    /// the login alone is the check.
-    #[serde(
-        default,
-        deserialize_with = "db::sql_query::deserialize",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub query: Option<String>,
+sql_login_spec! {
+    /// Settings of a MySQL or MariaDB check.
+    pub struct MysqlSpec {
+        /// The user to log in as; one with no privileges at all is enough
+        /// (`CREATE USER 'keepwatch'@'%' IDENTIFIED BY '...'`).
+        user,
+        /// The user's password: inline, `env:NAME` or `file:/path`.
+        password,
+        /// A database to open at login; unset opens none.
+        database,
+    }
 }
 
 fn default_port() -> u16 {

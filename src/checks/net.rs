@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
 use super::CheckOutcome;
-use super::wording::{duration, possessive};
+use super::wording::possessive;
+use crate::plain::short_duration;
 use crate::vocabulary::FailureKind;
 
 /// How far a check got before it stopped, so a timeout can say where it hung.
@@ -78,7 +79,7 @@ pub(crate) fn failure(
 }
 
 fn timeout_explanation(name: &str, target: &str, stage: Stage, limit: Duration) -> String {
-    let limit = duration(limit);
+    let limit = short_duration(limit);
     match stage {
         Stage::Resolving => format!(
             "{} host name in {target} could not be looked up in time (DNS did not answer within {limit}): check the DNS server this computer uses.",

@@ -30,8 +30,8 @@ use tokio::time::{Instant, sleep_until};
 
 use super::net;
 use super::tcp::{self, TcpSpec};
-use super::wording::{duration, round_trip};
 use super::{CheckOutcome, Common};
+use crate::plain::{round_trip, short_duration};
 use crate::vocabulary::FailureKind;
 
 /// Settings of a ping check.
@@ -371,7 +371,7 @@ fn judge(
             ),
             None => format!(
                 "{name} answered none of {sent} pings to {target} {via} within {} (100% packet loss): the host may be off or disconnected, or a firewall drops pings (then check it with `method = \"tcp\"` and a `fallback_port`).",
-                duration(limit)
+                short_duration(limit)
             ),
         };
         return CheckOutcome::failed(FailureKind::HostUnreachable, explanation);

@@ -26,51 +26,35 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
 use super::certificate;
-use super::db::{self, Attempt};
+use super::db::{self, Attempt, sql_login_spec};
 use super::net::Stage;
 use super::wording::quote;
 use super::{CheckOutcome, Checker, Common};
-use crate::secret::Secret;
 use crate::tls::{self, SeenCell};
 use crate::vocabulary::FailureKind;
 
-/// Settings of a PostgreSQL check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSpec {
-    /// Host name or IP address.
-    pub host: String,
-    /// Port the server listens on.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// The role to log in as; a role that may only log in is enough.
-    pub user: String,
-    /// The role's password: inline, `env:NAME` or `file:/path`. Unset when
-    /// the server trusts the role without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// The database to open; unset means the one named like `user`, as
-    /// `psql` does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
-    /// A statement to run after the login (`true` for `SELECT 1`); unset,
-    /// the login alone is the check.
-    #[serde(
-        default,
-        deserialize_with = "db::sql_query::deserialize",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub query: Option<String>,
-    /// Whether to talk TLS: `off` (the default), `prefer` (when the server
-    /// offers it) or `require`. When TLS is used, the certificate must be
-    /// valid for `host` and signed by an authority this computer trusts or
-    /// one in `ca_file`.
-    #[serde(default)]
-    pub tls: TlsMode,
-    /// A PEM file of extra authorities to trust (a company's own CA, or the
-    /// server's self-signed certificate).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
+sql_login_spec! {
+    /// Settings of a PostgreSQL check.
+    pub struct PostgresSpec {
+        /// The role to log in as; a role that may only log in is enough.
+        user,
+        /// The role's password: inline, `env:NAME` or `file:/path`. Unset when
+        /// the server trusts the role without one.
+        password,
+        /// The database to open; unset means the one named like `user`, as
+        /// `psql` does.
+        database,
+        /// Whether to talk TLS: `off` (the default), `prefer` (when the server
+        /// offers it) or `require`. When TLS is used, the certificate must be
+        /// valid for `host` and signed by an authority this computer trusts or
+        /// one in `ca_file`.
+        #[serde(default)]
+        pub tls: TlsMode,
+        /// A PEM file of extra authorities to trust (a company's own CA, or the
+        /// server's self-signed certificate).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ca_file: Option<PathBuf>,
+    }
 }
 
 /// The `tls` setting.
@@ -222,9 +206,9 @@ impl Rustls {
             TlsMode::Off => None,
             TlsMode::Prefer | TlsMode::Require => {
                 let roots = match &spec.ca_file {
-                    None => checker.system_roots(),
+                    None => tls::system_roots(),
                     Some(path) => {
-                        Arc::new(tls::with_ca_file(&checker.system_roots(), path).map_err(
+                        Arc::new(tls::with_ca_file(&tls::system_roots(), path).map_err(
                             |problem| format!("the CA file {} {problem}", path.display()),
                         )?)
                     }

@@ -10,8 +10,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
 use super::net::{self, Stage};
-use super::wording::{duration, possessive, quote};
+use super::wording::{possessive, quote};
 use super::{CheckOutcome, Common};
+use crate::plain::short_duration;
 use crate::vocabulary::FailureKind;
 
 /// Settings of a TCP check.
@@ -79,7 +80,7 @@ pub(crate) async fn run(common: &Common, spec: &TcpSpec) -> CheckOutcome {
     let Some(expected) = &spec.expect_banner else {
         return CheckOutcome::up(format!(
             "{name} accepts connections on {target} (connected in {}).",
-            duration(connected)
+            short_duration(connected)
         ))
         .with_response_time(connected)
         .with_phases(phases);
@@ -106,7 +107,7 @@ pub(crate) async fn run(common: &Common, spec: &TcpSpec) -> CheckOutcome {
         CheckOutcome::up(format!(
             "{name} answers on {target} with the expected greeting {} in {}.",
             quote(&banner),
-            duration(took)
+            short_duration(took)
         ))
     } else {
         CheckOutcome::failed(

@@ -1,7 +1,5 @@
-//! How numbers, dates and names read in explanations, so every check type
-//! words them the same way.
-
-use std::time::Duration;
+//! How dates and names read in explanations, so every check type words them
+//! the same way (lengths of time are `plain::short_duration`).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -12,38 +10,6 @@ pub fn possessive(name: &str) -> String {
         format!("{name}'")
     } else {
         format!("{name}'s")
-    }
-}
-
-/// A duration as a person says it: `340 ms`, `8.2 s`, `2 s`, `3 min`.
-pub fn duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms} ms");
-    }
-    if ms < 120_000 {
-        let tenths = (ms + 50) / 100;
-        return if tenths.is_multiple_of(10) {
-            format!("{} s", tenths / 10)
-        } else {
-            format!("{}.{} s", tenths / 10, tenths % 10)
-        };
-    }
-    format!("{} min", (ms + 30_000) / 60_000)
-}
-
-/// A round-trip time, finer than [`duration`] below 10 ms, where network
-/// times on a local network live: `0.05 ms`, `1.2 ms`, `35 ms`.
-pub fn round_trip(d: Duration) -> String {
-    let micros = d.as_micros();
-    if micros < 1_000 {
-        let hundredths = (micros + 5) / 10;
-        format!("{}.{:02} ms", hundredths / 100, hundredths % 100)
-    } else if micros < 10_000 {
-        let tenths = (micros + 50) / 100;
-        format!("{}.{} ms", tenths / 10, tenths % 10)
-    } else {
-        duration(d)
     }
 }
 
@@ -88,31 +54,6 @@ mod tests {
         assert_eq!(possessive("Shop"), "Shop's");
         assert_eq!(possessive("Redis"), "Redis'");
         assert_eq!(possessive("Payment gateway"), "Payment gateway's");
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration(Duration::from_millis(0)), "0 ms");
-        assert_eq!(duration(Duration::from_millis(340)), "340 ms");
-        assert_eq!(duration(Duration::from_millis(999)), "999 ms");
-        assert_eq!(duration(Duration::from_millis(1000)), "1 s");
-        assert_eq!(duration(Duration::from_millis(8_240)), "8.2 s");
-        assert_eq!(duration(Duration::from_millis(2_000)), "2 s");
-        assert_eq!(duration(Duration::from_millis(1_960)), "2 s");
-        assert_eq!(duration(Duration::from_secs(119)), "119 s");
-        assert_eq!(duration(Duration::from_secs(180)), "3 min");
-    }
-
-    #[test]
-    fn round_trips_keep_detail_below_10_ms() {
-        assert_eq!(round_trip(Duration::from_micros(0)), "0.00 ms");
-        assert_eq!(round_trip(Duration::from_micros(48)), "0.05 ms");
-        assert_eq!(round_trip(Duration::from_micros(994)), "0.99 ms");
-        assert_eq!(round_trip(Duration::from_micros(996)), "1.00 ms");
-        assert_eq!(round_trip(Duration::from_micros(1_240)), "1.2 ms");
-        assert_eq!(round_trip(Duration::from_micros(9_940)), "9.9 ms");
-        assert_eq!(round_trip(Duration::from_millis(35)), "35 ms");
-        assert_eq!(round_trip(Duration::from_millis(2_500)), "2.5 s");
     }
 
     #[test]

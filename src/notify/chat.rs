@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use serde_json::{Value as Json, json};
 
 use super::http::{self, Target};
 use super::{Message, Notifier, SendError, SendFuture};
+use crate::clock::Clock;
 use crate::secret::Secret;
 
 /// A chat service's incoming webhook: its name and message JSON.
@@ -180,7 +182,7 @@ impl<S: ChatService> ChatChannel<S> {
         problems
     }
 
-    async fn deliver(&self, message: &Message) -> Result<(), SendError> {
+    async fn deliver(&self, message: &Message, clock: &Arc<dyn Clock>) -> Result<(), SendError> {
         let address = self.url.reveal().map_err(|err| {
             SendError::permanent(format!("the {} webhook url cannot be read: {err}", S::NAME))
         })?;
@@ -197,7 +199,7 @@ impl<S: ChatService> ChatChannel<S> {
             target.secrets.push(url.path().to_owned());
         }
         let body = S::payload(message).to_string();
-        let request = http::client(self.timeout)?
+        let request = http::client(self.timeout, clock)?
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
@@ -206,8 +208,8 @@ impl<S: ChatService> ChatChannel<S> {
 }
 
 impl<S: ChatService> Notifier for ChatChannel<S> {
-    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
-        Box::pin(self.deliver(message))
+    fn send<'a>(&'a self, message: &'a Message, clock: &'a Arc<dyn Clock>) -> SendFuture<'a> {
+        Box::pin(self.deliver(message, clock))
     }
 }
 

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -24,6 +25,7 @@ use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
+use crate::clock::Clock;
 use crate::secret::Secret;
 use crate::units::Duration;
 
@@ -581,7 +583,8 @@ impl EmailChannel {
 }
 
 impl Notifier for EmailChannel {
-    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
+    /// lettre validates the mail server's certificate at the system's time.
+    fn send<'a>(&'a self, message: &'a Message, _clock: &'a Arc<dyn Clock>) -> SendFuture<'a> {
         Box::pin(self.deliver(message))
     }
 }
@@ -710,6 +713,7 @@ fn message_id(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
 
     fn channel(toml: &str) -> EmailChannel {
         toml::from_str(toml).unwrap_or_else(|err| panic!("{err}\n{toml}"))
@@ -1022,7 +1026,10 @@ mod tests {
         let email = channel(&format!(
             "{MINIMAL}\nusername = \"alerts\"\npassword = \"env:KEEPWATCH_TEST_SURELY_UNSET_SMTP\""
         ));
-        let err = email.send(&sample()).await.unwrap_err();
+        let err = email
+            .send(&sample(), &(Arc::new(SystemClock) as Arc<dyn Clock>))
+            .await
+            .unwrap_err();
         assert!(err.permanent);
         assert!(
             err.reason.contains("KEEPWATCH_TEST_SURELY_UNSET_SMTP")
@@ -1039,7 +1046,10 @@ mod tests {
         std::fs::write(&path, "not a certificate\n").unwrap();
         let mut email = channel(MINIMAL);
         email.ca_file = Some(path.clone());
-        let err = email.send(&sample()).await.unwrap_err();
+        let err = email
+            .send(&sample(), &(Arc::new(SystemClock) as Arc<dyn Clock>))
+            .await
+            .unwrap_err();
         assert!(err.permanent);
         assert!(
             err.reason.contains("holds no certificate"),
@@ -1047,7 +1057,10 @@ mod tests {
             err.reason
         );
         email.ca_file = Some(dir.path().join("missing.pem"));
-        let err = email.send(&sample()).await.unwrap_err();
+        let err = email
+            .send(&sample(), &(Arc::new(SystemClock) as Arc<dyn Clock>))
+            .await
+            .unwrap_err();
         assert!(
             err.permanent && err.reason.contains("cannot be read"),
             "{}",

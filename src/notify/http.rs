@@ -14,11 +14,13 @@
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
+use std::sync::Arc;
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::SendError;
+use crate::clock::Clock;
 use crate::secret::Secret;
 
 /// The default `timeout` of every HTTP channel: long enough for a slow
@@ -230,9 +232,13 @@ impl Target {
 }
 
 /// A client for one attempt that gives up after `timeout` and does not
-/// follow redirects (a redirected POST would arrive as a GET, or not at all).
-pub(super) fn client(timeout: crate::units::Duration) -> Result<reqwest::Client, SendError> {
-    crate::tls::outgoing_client_builder()
+/// follow redirects (a redirected POST would arrive as a GET, or not at all);
+/// certificates are judged at `clock`'s time.
+pub(super) fn client(
+    timeout: crate::units::Duration,
+    clock: &Arc<dyn Clock>,
+) -> Result<reqwest::Client, SendError> {
+    crate::tls::outgoing_client_builder(clock.clone())
         .and_then(|builder| {
             builder
                 .redirect(reqwest::redirect::Policy::none())

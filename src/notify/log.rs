@@ -5,10 +5,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
+use crate::clock::Clock;
 
 /// `type = "log"`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +47,7 @@ impl LogChannel {
 }
 
 impl Notifier for LogChannel {
-    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
+    fn send<'a>(&'a self, message: &'a Message, _clock: &'a Arc<dyn Clock>) -> SendFuture<'a> {
         Box::pin(async move {
             tracing::warn!(
                 target: "keepwatch::alert",
@@ -61,7 +63,12 @@ impl Notifier for LogChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
     use crate::notify::test_message;
+
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(SystemClock)
+    }
 
     #[tokio::test]
     async fn messages_are_appended_to_the_file_as_json_lines() {
@@ -73,7 +80,7 @@ mod tests {
         let now = "2026-11-23T09:00:00Z".parse().unwrap();
         for name in ["a", "b"] {
             channel
-                .send(&test_message("Shop", name, now))
+                .send(&test_message("Shop", name, now), &clock())
                 .await
                 .unwrap();
         }
@@ -96,7 +103,7 @@ mod tests {
         };
         let now = "2026-11-23T09:00:00Z".parse().unwrap();
         let err = channel
-            .send(&test_message("Shop", "log", now))
+            .send(&test_message("Shop", "log", now), &clock())
             .await
             .unwrap_err();
         assert!(!err.permanent);
@@ -107,7 +114,7 @@ mod tests {
         );
         assert!(
             LogChannel::default()
-                .send(&test_message("Shop", "log", now))
+                .send(&test_message("Shop", "log", now), &clock())
                 .await
                 .is_ok()
         );

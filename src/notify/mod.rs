@@ -25,10 +25,12 @@ pub use webhook::{WebhookChannel, signature as webhook_signature};
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Message;
+use crate::clock::Clock;
 
 /// Why a channel could not deliver a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +68,9 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + S
 /// a provider that cannot run on the test machine.
 pub trait Notifier: Send + Sync {
     /// Sends `message`; returns once the receiving server has accepted it.
-    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a>;
+    /// `clock` is the agent's: certificates are judged at its time, and a
+    /// webhook's timestamp is read from it.
+    fn send<'a>(&'a self, message: &'a Message, clock: &'a Arc<dyn Clock>) -> SendFuture<'a>;
 }
 
 /// One `[[channel]]` table: a name the escalation steps refer to, and the
@@ -175,13 +179,14 @@ pub fn test_message(business: &str, channel: &str, now: jiff::Timestamp) -> Mess
 pub async fn test_channels(
     channels: &[Channel],
     business: &str,
-    now: jiff::Timestamp,
+    clock: Arc<dyn Clock>,
 ) -> Vec<(String, Result<(), SendError>)> {
     let mut sending = tokio::task::JoinSet::new();
     for (index, channel) in channels.iter().cloned().enumerate() {
-        let message = test_message(business, &channel.name, now);
+        let message = test_message(business, &channel.name, clock.now());
+        let clock = clock.clone();
         sending.spawn(async move {
-            let result = channel.kind.notifier().send(&message).await;
+            let result = channel.kind.notifier().send(&message, &clock).await;
             (index, channel.name, result)
         });
     }

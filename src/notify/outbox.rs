@@ -114,10 +114,11 @@ impl Outbox {
                     }
                 }
             }
+            let clock = self.clock.clone();
             sending.spawn(async move {
                 let mut results = Vec::new();
                 for (entry, message) in readable {
-                    let result = channel.kind.notifier().send(&message).await;
+                    let result = channel.kind.notifier().send(&message, &clock).await;
                     let failed = result.is_err();
                     results.push((entry, result));
                     // Later messages to a failing channel wait for the retry.

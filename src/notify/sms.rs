@@ -45,12 +45,14 @@
 //! contains `{to}` is sent as written.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, Target};
 use super::{Message, Notifier, SendError, SendFuture};
+use crate::clock::Clock;
 use crate::secret::Secret;
 
 /// Twilio's API address, overridable for a compatible service or a test.
@@ -334,13 +336,13 @@ impl SmsChannel {
         })
     }
 
-    async fn deliver(&self, message: &Message) -> Result<(), SendError> {
+    async fn deliver(&self, message: &Message, clock: &Arc<dyn Clock>) -> Result<(), SendError> {
         if self.to.is_empty() {
             return Err(SendError::permanent(
                 "the SMS channel has no numbers in to; add at least one",
             ));
         }
-        let client = http::client(self.timeout)?;
+        let client = http::client(self.timeout, clock)?;
         let mut sent = Vec::new();
         let mut failed = Vec::new();
         for number in &self.to {
@@ -462,8 +464,8 @@ impl SmsChannel {
 }
 
 impl Notifier for SmsChannel {
-    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
-        Box::pin(self.deliver(message))
+    fn send<'a>(&'a self, message: &'a Message, clock: &'a Arc<dyn Clock>) -> SendFuture<'a> {
+        Box::pin(self.deliver(message, clock))
     }
 }
 

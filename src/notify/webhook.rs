@@ -39,6 +39,7 @@
 //! `docs/webhooks.md` has the same in prose with a receiver example.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use ring::hmac;
@@ -46,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, Target};
 use super::{Message, Notifier, SendError, SendFuture};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::secret::Secret;
 
 /// The header holding the delivery id (the message id).
@@ -193,7 +194,7 @@ fn own_headers(
 }
 
 impl WebhookChannel {
-    async fn deliver(&self, message: &Message) -> Result<(), SendError> {
+    async fn deliver(&self, message: &Message, clock: &Arc<dyn Clock>) -> Result<(), SendError> {
         let url = http::parse_url("url", &self.url)
             .map_err(|problem| SendError::permanent(format!("the webhook's {problem}")))?;
         let mut target = Target {
@@ -209,11 +210,11 @@ impl WebhookChannel {
         };
         target.secrets.extend(secret.iter().cloned());
         let mut headers = http::extra_headers(&self.headers, &mut target.secrets)?;
-        let timestamp = SystemClock.now().as_second();
+        let timestamp = clock.now().as_second();
         let body = payload(message, timestamp)?;
         // Ours last: they replace any extra header of the same name.
         headers.extend(own_headers(message, timestamp, &body, secret.as_deref())?);
-        let request = http::client(self.timeout)?
+        let request = http::client(self.timeout, clock)?
             .post(url)
             .headers(headers)
             .body(body);
@@ -222,8 +223,8 @@ impl WebhookChannel {
 }
 
 impl Notifier for WebhookChannel {
-    fn send<'a>(&'a self, message: &'a Message) -> SendFuture<'a> {
-        Box::pin(self.deliver(message))
+    fn send<'a>(&'a self, message: &'a Message, clock: &'a Arc<dyn Clock>) -> SendFuture<'a> {
+        Box::pin(self.deliver(message, clock))
     }
 }
 

@@ -124,7 +124,7 @@ impl Pipeline {
             outcome.explanation = format!(
                 "{} It usually answers in {}.",
                 outcome.explanation,
-                crate::checks::wording::duration(usual)
+                crate::plain::short_duration(usual)
             );
         }
         let key = |metric: &str| SeriesKey::new(self.host.clone(), metric, name);

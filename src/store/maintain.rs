@@ -202,32 +202,20 @@ impl Store {
         )
         .map_err(fail)?;
         let written = by_series.len();
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(fail)?;
-            for (series_id, (step, mut points)) in by_series {
-                // A partly thinned day is thinned whole: one resolution per chunk.
-                if step > 0 {
-                    points = downsample(&points, step);
-                }
-                let end_ms = points.last().map_or(day_start, |p| p.0);
-                insert
-                    .execute(params![
-                        chunk_id(series_id, day_start).map_err(fail)?,
-                        series_id,
-                        day_start,
-                        DAY_MS,
-                        end_ms,
-                        points.len() as i64,
-                        step,
-                        codec::encode(&points)
-                    ])
-                    .map_err(fail)?;
+        for (series_id, (step, mut points)) in by_series {
+            // A partly thinned day is thinned whole: one resolution per chunk.
+            if step > 0 {
+                points = downsample(&points, step);
             }
+            let chunk = Chunk {
+                id: chunk_id(series_id, day_start).map_err(fail)?,
+                series_id,
+                start_ms: day_start,
+                span_ms: DAY_MS,
+                step,
+                points: &points,
+            };
+            write_chunk(&tx, &chunk).map_err(fail)?;
         }
         tx.commit().map_err(fail)?;
         Ok(written)
@@ -326,31 +314,18 @@ impl Store {
             [hour_first_id(hour), hour_first_id(hour.saturating_add(1))],
         )
         .map_err(fail)?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(fail)?;
-            for (id, series_id, span_ms, blob) in &chunks {
-                let points =
-                    codec::decode(blob).map_err(|e| self_damaged(path, *series_id, start_ms, e))?;
-                let thinned = downsample(&points, THIN_STEP_MS);
-                let end = thinned.last().map_or(start_ms, |p| p.0);
-                insert
-                    .execute(params![
-                        id,
-                        series_id,
-                        start_ms,
-                        span_ms,
-                        end,
-                        thinned.len() as i64,
-                        THIN_STEP_MS,
-                        codec::encode(&thinned)
-                    ])
-                    .map_err(fail)?;
-            }
+        for &(id, series_id, span_ms, ref blob) in &chunks {
+            let points =
+                codec::decode(blob).map_err(|e| self_damaged(path, series_id, start_ms, e))?;
+            let chunk = Chunk {
+                id,
+                series_id,
+                start_ms,
+                span_ms,
+                step: THIN_STEP_MS,
+                points: &downsample(&points, THIN_STEP_MS),
+            };
+            write_chunk(&tx, &chunk).map_err(fail)?;
         }
         tx.commit().map_err(fail)?;
         Ok(chunks.len())
@@ -399,14 +374,6 @@ fn seal_hour(
              WHERE id IN (?1, ?2) AND start_ms <= ?3 AND start_ms + span_ms > ?3",
         )
         .map_err(fail)?;
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
-             ON CONFLICT (id) DO UPDATE
-             SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data",
-        )
-        .map_err(fail)?;
     let hour_start = hour * CHUNK_MS;
     let day_start = hour_start.div_euclid(DAY_MS) * DAY_MS;
     for (series_id, points) in by_series {
@@ -427,20 +394,52 @@ fn seal_hour(
             }
             None => (hour_id, hour_start, CHUNK_MS, points),
         };
-        let end = merged.last().map_or(start, |p| p.0);
-        upsert
-            .execute(params![
-                id,
-                series_id,
-                start,
-                span,
-                end,
-                merged.len() as i64,
-                codec::encode(&merged)
-            ])
-            .map_err(fail)?;
+        let chunk = Chunk {
+            id,
+            series_id,
+            start_ms: start,
+            span_ms: span,
+            step: 0,
+            points: &merged,
+        };
+        write_chunk(tx, &chunk).map_err(fail)?;
         report.sealed_chunks += 1;
     }
+    Ok(())
+}
+
+/// One row of `chunks`: the points of one series from `start_ms` over
+/// `span_ms`, raw (`step` 0) or averaged over `step` milliseconds.
+struct Chunk<'a> {
+    id: i64,
+    series_id: i64,
+    start_ms: i64,
+    span_ms: i64,
+    step: i64,
+    points: &'a [Point],
+}
+
+/// Writes `chunk`, encoded. Sealing late samples into a chunk that already
+/// exists replaces its points and keeps its step; compacting and thinning
+/// delete the chunks they replace first.
+fn write_chunk(tx: &Transaction<'_>, chunk: &Chunk<'_>) -> rusqlite::Result<()> {
+    let end_ms = chunk.points.last().map_or(chunk.start_ms, |p| p.0);
+    tx.prepare_cached(
+        "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE
+         SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data",
+    )?
+    .execute(params![
+        chunk.id,
+        chunk.series_id,
+        chunk.start_ms,
+        chunk.span_ms,
+        end_ms,
+        chunk.points.len() as i64,
+        chunk.step,
+        codec::encode(chunk.points)
+    ])?;
     Ok(())
 }
 

@@ -50,10 +50,7 @@ where
             );
             return None;
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = keepwatch::agent::new_runtime().expect("a Tokio runtime");
         Some(runtime.block_on(body()))
     })
     .join()

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -324,8 +325,8 @@ const CLOCK_PROBLEM: SignedDuration = SignedDuration::from_mins(5);
 
 /// This computer's clock against the `Date` of the first configured web
 /// service that answers.
-pub(super) async fn clock(services: &[ServiceSpec], clock: &dyn Clock) -> Finding {
-    let client = crate::tls::outgoing_client_builder().and_then(|builder| {
+pub(super) async fn clock(services: &[ServiceSpec], clock: &Arc<dyn Clock>) -> Finding {
+    let client = crate::tls::outgoing_client_builder(clock.clone()).and_then(|builder| {
         builder
             .redirect(reqwest::redirect::Policy::none())
             .build()

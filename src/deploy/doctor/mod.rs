@@ -212,8 +212,8 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
         &config.services,
         &machine::PingContext::of_this_process(),
     ));
-    findings.push(machine::clock(&config.services, clock.as_ref()).await);
-    findings.extend(reach::channels(&config, options.send, clock.now()).await);
+    findings.push(machine::clock(&config.services, &clock).await);
+    findings.extend(reach::channels(&config, options.send, &clock).await);
     findings.extend(reach::services(&config, clock).await);
     Report { findings }
 }

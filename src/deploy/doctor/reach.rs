@@ -122,7 +122,7 @@ pub(super) fn agent(database: &Path, now: Timestamp, zone: &TimeZone) -> Finding
 /// Each channel's settings, and whether its server can be reached: an email
 /// channel connects, secures and logs in without sending; with `send`, every
 /// channel sends a real test message.
-pub(super) async fn channels(config: &Config, send: bool, now: Timestamp) -> Vec<Finding> {
+pub(super) async fn channels(config: &Config, send: bool, clock: &Arc<dyn Clock>) -> Vec<Finding> {
     if config.channels.is_empty() {
         return vec![
             Finding::warning(
@@ -144,7 +144,7 @@ pub(super) async fn channels(config: &Config, send: bool, now: Timestamp) -> Vec
         }));
     }
     if send {
-        let results = notify::test_channels(&usable, &config.business.name, now).await;
+        let results = notify::test_channels(&usable, &config.business.name, clock.clone()).await;
         findings.extend(results.into_iter().map(|(name, result)| match result {
             Ok(()) => Finding::ok(
                 Area::Channel,

@@ -319,6 +319,8 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
         let options = RunOptions {
             config_path: config_path.clone(),
             watch_every: Duration::from_secs(5),
+            configs: None,
+            wake: Arc::new(tokio::sync::Notify::new()),
         };
         runtime.block_on(async {
             let stop = async {

@@ -113,7 +113,10 @@ enum Command {
     },
     /// Write a report on how the services did: for managers (plain words,
     /// cost) or, with `--audience technical`, for the admin.
+    #[command(args_conflicts_with_subcommands = true)]
     Report {
+        #[command(subcommand)]
+        action: Option<ReportAction>,
         /// today, yesterday, this-week (the default), last-week, this-month,
         /// last-month or last-30-days, in the business time zone.
         #[arg(long)]
@@ -183,6 +186,16 @@ enum ServiceAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReportAction {
+    /// Send every [[report]] of the config (or one) now, and show for each
+    /// whether the receiving server took it or the exact error.
+    Test {
+        /// Only the report with this name (or this `every`).
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AlertAction {
     /// Send a test message through every channel (or one) and report the
     /// result or the exact error.
@@ -247,6 +260,11 @@ fn main() -> ExitCode {
         Command::Maintenance { action } => maintenance(&path, explicit, action),
         Command::Token { action } => tokens(&path, explicit, action),
         Command::Report {
+            action: Some(ReportAction::Test { name }),
+            ..
+        } => test_reports(&path, explicit, name.as_deref()),
+        Command::Report {
+            action: None,
             period,
             from,
             to,
@@ -444,9 +462,16 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let _api = api::spawn(&config_for_api, &database, clock.clone())
             .await
             .inspect_err(|err| tracing::error!("{err}; monitoring goes on without the API"));
+        // Scheduled reports are made beside the agent and follow its config.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (configs, followed) = tokio::sync::watch::channel(agent.config().clone());
+        let _reports =
+            report::schedule::spawn(&database, agent.config(), clock.clone(), followed, wake.clone());
         let options = RunOptions {
             config_path: path.to_path_buf(),
             watch_every: std::time::Duration::from_secs(5),
+            configs: Some(Arc::new(configs)),
+            wake,
         };
         agent::run(agent, clock, options, shutdown.requested(), hangup).await;
         tracing::info!("stopped cleanly");
@@ -565,6 +590,44 @@ fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), 
     }
     if failed > 0 {
         return Err(format!("{failed} of {} channels failed.", results.len()));
+    }
+    Ok(())
+}
+
+fn test_reports(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), String> {
+    let config = valid_config(path, explicit, "`keepwatch report test` only sends")?;
+    let store = existing_store(&config)?;
+    let calendar = calendar(&config)?;
+    init_logging(&config);
+    let made = report::schedule::make_now(&store, &config, &calendar, only, SystemClock.now())?;
+    let mut failed = 0;
+    let mut sends = Vec::new();
+    let mut sent_for = Vec::new();
+    for (table, result) in &made {
+        match result {
+            Ok((channel, message)) => {
+                sent_for.push((table.title(), report::schedule::recipients(table, channel)));
+                sends.push((channel.clone(), message.clone()));
+            }
+            Err(err) => {
+                failed += 1;
+                say!("{}: FAILED: {err}", table.title());
+            }
+        }
+    }
+    let runtime = agent::new_runtime()?;
+    let results = runtime.block_on(keepwatch::notify::send_each(sends, Arc::new(SystemClock)));
+    for ((title, to), result) in sent_for.iter().zip(&results) {
+        match result {
+            Ok(()) => say!("{title} to {to}: sent (the receiving server accepted it)"),
+            Err(err) => {
+                failed += 1;
+                say!("{title} to {to}: FAILED: {}", err.reason);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} reports failed.", made.len()));
     }
     Ok(())
 }

@@ -127,6 +127,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn markup_escapes_what_html_would_read_as_tags_or_quotes() {
+        assert_eq!(
+            markup("<b>Zoë's \"Café\" & co</b>"),
+            "&lt;b&gt;Zoë&#39;s &quot;Café&quot; &amp; co&lt;/b&gt;"
+        );
+    }
+
+    #[test]
     fn ordinary_names_are_shown_as_they_are() {
         assert!(matches!(
             name("shop website"),

@@ -51,7 +51,7 @@ fn init_sets_up_email_to_a_server_without_login_and_the_test_message_arrives() {
     // server as host:port, the port it suggests, "plain", no login, the
     // sender, and yes to the test.
     let answers = format!(
-        "Shop\n\n\n\n\nanna@example.com\n127.0.0.1:{}\n\nplain\n\n\nyes\n",
+        "Shop\n\n\n\n\nanna@example.com\n127.0.0.1:{}\n\nplain\n\n\n\n\nyes\n",
         server.port()
     );
     let shown = init(&kw, &answers);
@@ -99,7 +99,7 @@ fn a_failed_test_message_says_what_to_fix_and_the_file_is_still_written() {
     let closed = binary::closed_port();
     let shown = init(
         &kw,
-        &format!("Shop\n\n\n\n\nanna@example.com\n127.0.0.1\n{closed}\nplain\n\n\nyes\n"),
+        &format!("Shop\n\n\n\n\nanna@example.com\n127.0.0.1\n{closed}\nplain\n\n\n\n\nyes\n"),
     );
     assert!(
         shown.contains("The test message could not be sent: the mail server 127.0.0.1:"),

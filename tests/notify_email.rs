@@ -54,6 +54,7 @@ fn message(id: &str) -> Message {
         html: "<p>Café shop is <b>down</b> since 10:02.</p>".to_owned(),
         short: "DOWN: Café shop since 10:02".to_owned(),
         data: serde_json::json!({"alerts": 1}),
+        enclosure: None,
     }
 }
 

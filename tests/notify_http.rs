@@ -28,6 +28,7 @@ fn message() -> Message {
         html: "<p>Shop is down</p>".into(),
         short: "DOWN: Shop since 10:02 & counting".into(),
         data: serde_json::json!([{"service": "Shop", "state": "down", "since": "2026-11-03T10:02:00Z"}]),
+        enclosure: None,
     }
 }
 

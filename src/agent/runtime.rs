@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use super::Agent;
 use crate::checks::{CheckOutcome, Checker, ServiceSpec};
 use crate::clock::Clock;
-use crate::config::load_and_remember;
+use crate::config::{Config, load_and_remember};
 use crate::notify::{Outbox, channels};
 use crate::store::Store;
 
@@ -36,6 +36,27 @@ pub struct RunOptions {
     pub config_path: PathBuf,
     /// How often to look at the file's modification time.
     pub watch_every: std::time::Duration,
+    /// Told each configuration that comes into force, for the work that runs
+    /// beside the agent (scheduled reports).
+    pub configs: Option<Arc<watch::Sender<Config>>>,
+    /// Wakes the outbox; whatever else queues messages (scheduled reports)
+    /// holds a clone.
+    pub wake: Arc<Notify>,
+}
+
+impl RunOptions {
+    /// Passes on the configuration in force, if it changed.
+    fn tell(&self, config: &Config) {
+        if let Some(configs) = &self.configs {
+            configs.send_if_modified(|current| {
+                let changed = current != config;
+                if changed {
+                    current.clone_from(config);
+                }
+                changed
+            });
+        }
+    }
 }
 
 /// Runs `agent` until `shutdown` completes, reloading the config at each
@@ -53,7 +74,7 @@ pub async fn run(
     let checker = Arc::new(Checker::new(clock.clone()));
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut limit = Limit::new(agent.config().checks.max_concurrent);
-    let wake = Arc::new(Notify::new());
+    let wake = options.wake.clone();
     let (channels_tx, channels_rx) = watch::channel(channels(&agent.config().channels));
     let (stop_outbox, outbox_stopped) = oneshot::channel::<()>();
     let outbox = match Store::open(agent.store().path(), &agent.config().storage) {
@@ -99,12 +120,14 @@ pub async fn run(
                 if watcher.changed() {
                     reload(&mut agent, &options.config_path, "the config file changed");
                     channels_tx.send_replace(channels(&agent.config().channels));
+                    options.tell(agent.config());
                 }
             }
             () = hangup.recv() => {
                 watcher.changed();
                 reload(&mut agent, &options.config_path, "asked to reload (SIGHUP)");
                 channels_tx.send_replace(channels(&agent.config().channels));
+                options.tell(agent.config());
             }
         }
     }
@@ -310,7 +333,6 @@ mod tests {
 
     use super::*;
     use crate::collect::{Scenario, SimulatedHost};
-    use crate::config::Config;
     use crate::observation::SeriesKey;
     use crate::store::Store;
     use crate::vocabulary::metric;
@@ -353,6 +375,8 @@ mod tests {
         RunOptions {
             config_path: path,
             watch_every: std::time::Duration::from_secs(5),
+            configs: None,
+            wake: Arc::new(Notify::new()),
         }
     }
 

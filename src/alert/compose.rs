@@ -36,6 +36,55 @@ pub struct Message {
     pub short: String,
     /// The alerts behind the message, for webhooks (JSON).
     pub data: serde_json::Value,
+    /// What only a report's email carries (its own recipients, its charts
+    /// and its PDF); alerts have none, so their mail is as it always was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enclosure: Option<Enclosure>,
+}
+
+/// The parts of an email beyond its text and HTML: a scheduled report's
+/// pictures and PDF, and the addresses it goes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclosure {
+    /// Addresses that receive it instead of the channel's own `to`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// Pictures the HTML shows by Content-ID (`<img src="cid:chart-0">`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline: Vec<Attachment>,
+    /// Files attached for the reader to open or keep (the PDF).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Attachment>,
+}
+
+/// One file that travels with an email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file name the reader sees, e.g. `report-2026-11.pdf`; for an
+    /// inline picture, also its Content-ID (without angle brackets).
+    pub name: String,
+    /// Its MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// The bytes, kept as base64 in the stored message.
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// Bytes as one base64 string in JSON, a third larger instead of four times
+/// as a list of numbers.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What a notice tells about its alert.
@@ -172,6 +221,7 @@ pub fn compose(batch: &Batch) -> Message {
         html: format!("<html><body>{html}</body></html>"),
         data: data(batch),
         text,
+        enclosure: None,
     }
 }
 

@@ -15,7 +15,7 @@ mod maintenance;
 pub mod problems;
 mod rules;
 
-pub use compose::Message;
+pub use compose::{Attachment, Enclosure, Message};
 pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 pub use problems::{Decision, OwnedProblem, Problem, service_fingerprint};
 

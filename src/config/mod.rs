@@ -5,6 +5,7 @@
 mod api;
 mod load;
 mod problem;
+mod report;
 mod source;
 mod template;
 mod validate;
@@ -12,6 +13,7 @@ mod validate;
 pub use api::ApiConfig;
 pub use load::{ConfigError, load_file, parse};
 pub use problem::Problem;
+pub use report::{Audience, Days, PERIODS, ReportConfig, When};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::commented;
 
@@ -64,6 +66,9 @@ pub struct Config {
     /// Planned maintenance, one `[[maintenance]]` table each.
     #[serde(rename = "maintenance", skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceConfig>,
+    /// Reports sent on a schedule, one `[[report]]` table each.
+    #[serde(rename = "report", skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<ReportConfig>,
 }
 
 impl Config {

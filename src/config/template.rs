@@ -193,6 +193,35 @@ const DOCS: &[(&str, &str)] = &[
         "Planned maintenance (see the examples at the end of this file).",
     ),
     (
+        "report",
+        "A report sent by email on a schedule (see the examples at the end of this file).",
+    ),
+    (
+        "report.name",
+        "What keepwatch calls this report in its log and in `keepwatch report test`.",
+    ),
+    (
+        "report.every",
+        "When it is sent, in your time zone: \"monday 08:00\", \"month 1st 08:00\", \"day 18:00\".",
+    ),
+    (
+        "report.period",
+        "What it covers: today, yesterday, this-week, last-week, this-month, last-month or\n\
+         last-30-days. Left out: the week or month just over, or for a daily report the day.",
+    ),
+    (
+        "report.audience",
+        "\"executive\" (plain words and cost, for managers) or \"technical\" (with the numbers).",
+    ),
+    (
+        "report.channel",
+        "The [[channel]] it goes through, by name.",
+    ),
+    (
+        "report.to",
+        "Email addresses it goes to instead of the channel's own (through the email channel).",
+    ),
+    (
         "api",
         "The API other tools use (README: \"Connect other tools\"). It needs a token: `keepwatch token create NAME --role viewer`.",
     ),
@@ -413,6 +442,25 @@ const EXAMPLES: &str = r##"
 # name = "Server move"
 # start = "2026-12-05 22:00"
 # end = "2026-12-06 02:00"
+#
+# ---------------------------------------------------------------------------
+# Reports by email on a schedule: the HTML report with its charts, and the PDF
+# attached. `keepwatch report test` sends them all now to try them.
+# every: "monday 08:00", "friday 17:30", "month 1st 08:00", "day 18:00".
+# to: addresses instead of the channel's own (with only one email channel,
+# channel can be left out). A report missed while keepwatch was stopped is
+# sent once when it starts.
+#
+# [[report]]
+# every = "month 1st 08:00"
+# channel = "admin-email"
+# to = ["boss@example.com", "accounts@example.com"]
+#
+# [[report]]
+# name = "Weekly for the admin"
+# every = "monday 08:00"
+# audience = "technical"
+# channel = "admin-email"
 "##;
 
 /// The commented TOML text for `config`.
@@ -594,6 +642,8 @@ mod tests {
             ]
         );
         assert_eq!(config.maintenance.len(), 2);
+        assert_eq!(config.reports.len(), 2);
+        assert_eq!(config.reports[0].to.len(), 2);
         // The suggested steps name those channels and are valid with them.
         let steps: String = EXAMPLES
             .lines()
@@ -653,10 +703,10 @@ mod tests {
             );
         }
         // `[[service]]` and `[[rule]]` tables appear only once configured.
-        for (key, _) in DOCS
-            .iter()
-            .filter(|(key, _)| !["service", "rule", "channel", "maintenance"].contains(key))
-        {
+        for (key, _) in DOCS.iter().filter(|(key, _)| {
+            !["service", "rule", "channel", "maintenance", "report"]
+                .contains(&key.split('.').next().unwrap_or(key))
+        }) {
             assert!(
                 values.contains(&format!("[{key}]"))
                     || values.contains(&format!("\n{} =", key.rsplit('.').next().unwrap())),

@@ -194,7 +194,35 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     check_services(config, text, &mut problems);
     check_rules(config, text, &mut problems);
     check_alerting(config, text, &mut problems);
+    check_reports(config, text, &mut problems);
     problems
+}
+
+/// Each `[[report]]` needs a schedule that reads, a known period, and a
+/// channel (or addresses and an email channel to send them through).
+fn check_reports(config: &Config, text: &str, problems: &mut Vec<Problem>) {
+    for (index, table) in config.reports.iter().enumerate() {
+        let mut report = |message: String| {
+            let key = leading_key(&message).unwrap_or("every").to_owned();
+            let message = message
+                .strip_prefix(&format!("{key}: "))
+                .map(str::to_owned)
+                .unwrap_or(message);
+            let at = locate_in_array(text, "report", index, &key);
+            problems.push(located(at, format!("report[{index}].{key}"), message, None));
+        };
+        if let Err(messages) = table.parse() {
+            messages.into_iter().for_each(&mut report);
+        }
+        if let Err(message) = table.channel_in(&config.channels) {
+            report(message);
+        }
+        for address in table.to.iter().filter(|a| !looks_like_email(a)) {
+            report(format!(
+                "to: \"{address}\" is not an email address: write it like \"boss@example.com\""
+            ));
+        }
+    }
 }
 
 /// Channels need unique names and valid settings; escalation steps must name

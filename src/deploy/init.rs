@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use super::mail_setup;
 use super::prompt::{ask, email_address};
 use crate::calendar::DayHours;
-use crate::config::{Config, commented};
+use crate::config::{Config, ReportConfig, commented};
 use crate::notify::Channel;
 
 /// What `init` was asked to do.
@@ -210,7 +210,80 @@ fn ask_questions(
         }
         config.channels.push(channel);
     }
+    ask_about_reports(config, input, output)
+}
+
+/// The figures reports need: sales per open hour (for the cost of an
+/// outage), and who gets the monthly report, which needs the mail server
+/// that the email set-up just found.
+fn ask_about_reports(
+    config: &mut Config,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> std::io::Result<()> {
+    let revenue = ask(
+        input,
+        output,
+        "\nReports can estimate what an outage cost. Your sales per open hour, e.g. 400",
+        "",
+        |text| match text
+            .trim_start_matches(&['€', '$', '£'][..])
+            .replace(',', "")
+            .parse::<f64>()
+        {
+            Ok(amount) if amount.is_finite() && amount >= 0.0 => Ok(()),
+            _ => Err(format!(
+                "\"{text}\" is not an amount; write a number like 400"
+            )),
+        },
+    )?;
+    if let Ok(amount) = revenue
+        .trim_start_matches(&['€', '$', '£'][..])
+        .replace(',', "")
+        .parse::<f64>()
+    {
+        config.business.revenue_per_hour = amount;
+    }
+    let Some(mail) = config
+        .channels
+        .iter()
+        .find(|c| matches!(c.kind, crate::notify::ChannelKind::Email(_)))
+    else {
+        return writeln!(
+            output,
+            "A monthly report by email needs the mail server set up; add a [[report]] to the file later (see its end)."
+        );
+    };
+    let to = ask(
+        input,
+        output,
+        "Who receives the monthly report by email? Addresses separated by commas",
+        "",
+        |text| {
+            addresses(text)
+                .iter()
+                .try_for_each(|address| email_address(address))
+        },
+    )?;
+    let to = addresses(&to);
+    if !to.is_empty() {
+        config.reports.push(ReportConfig {
+            every: "month 1st 08:00".to_owned(),
+            channel: Some(mail.name.clone()),
+            to,
+            ..ReportConfig::default()
+        });
+    }
     Ok(())
+}
+
+/// The addresses of a comma-separated answer.
+fn addresses(text: &str) -> Vec<String> {
+    text.split([',', ';'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn write(path: &Path, text: &str, now: Timestamp) -> Result<Written, InitError> {
@@ -328,7 +401,7 @@ mod tests {
     #[test]
     fn an_email_address_leads_to_a_working_channel_that_the_steps_name_and_a_test() {
         let dir = tempfile::tempdir().unwrap();
-        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local:25\n\n\n\n\nyes\n";
+        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local:25\n\n\n\n\n\n\nyes\n";
         let tested = std::cell::RefCell::new(Vec::new());
         let test = |channel: &Channel, business: &str| {
             tested
@@ -375,7 +448,7 @@ mod tests {
     #[test]
     fn a_declined_test_says_how_to_try_later() {
         let dir = tempfile::tempdir().unwrap();
-        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local\n25\n\n\n\nmaybe\nno\n";
+        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local\n25\n\n\n\n\n\nmaybe\nno\n";
         let mut out = Vec::new();
         run(
             &options(dir.path()),
@@ -391,6 +464,64 @@ mod tests {
             shown.contains("Try it later with `keepwatch alert test admin-email`"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn sales_per_hour_and_the_monthly_report_readers_end_up_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local\n25\n\n\n\nlots\n€1,200\nboss\nboss@example.com, cfo@example.com\nno\n";
+        let mut out = Vec::new();
+        let written = run(
+            &options(dir.path()),
+            now(),
+            &mut answers.as_bytes(),
+            &mut out,
+            &untested,
+        )
+        .unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(shown.contains("\"lots\" is not an amount"), "{shown}");
+        assert!(
+            shown.contains("\"boss\" does not look like an email address"),
+            "{shown}"
+        );
+        let text = std::fs::read_to_string(&written.path).unwrap();
+        let config = parse(&written.path, &text).unwrap();
+        assert_eq!(config.business.revenue_per_hour, 1200.0);
+        assert_eq!(config.reports.len(), 1, "{text}");
+        let report = &config.reports[0];
+        assert_eq!(report.every, "month 1st 08:00");
+        assert_eq!(report.channel.as_deref(), Some("admin-email"));
+        assert_eq!(report.to, ["boss@example.com", "cfo@example.com"]);
+        assert!(
+            text.contains("# When it is sent, in your time zone"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_a_mail_server_no_report_is_offered() {
+        let dir = tempfile::tempdir().unwrap();
+        // No address for alerts, so no email set-up; 400 an hour.
+        let answers = "Shop\n\n\n\n\n\n400\n";
+        let mut out = Vec::new();
+        let written = run(
+            &options(dir.path()),
+            now(),
+            &mut answers.as_bytes(),
+            &mut out,
+            &untested,
+        )
+        .unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(shown.contains("needs the mail server set up"), "{shown}");
+        let config = parse(
+            &written.path,
+            &std::fs::read_to_string(&written.path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config.business.revenue_per_hour, 400.0);
+        assert!(config.reports.is_empty());
     }
 
     #[test]

@@ -225,6 +225,7 @@ mod tests {
             html: String::new(),
             short: "Shop down".into(),
             data: Json::Null,
+            enclosure: None,
         }
     }
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
@@ -25,6 +25,7 @@ use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
+use crate::alert::Enclosure;
 use crate::clock::Clock;
 use crate::secret::Secret;
 use crate::units::Duration;
@@ -279,26 +280,37 @@ impl EmailChannel {
                 HeaderName::new_from_ascii_str("Auto-Submitted"),
                 "auto-generated".to_owned(),
             ));
-        if self.to.is_empty() {
+        // A report names its own readers; alerts go to the channel's.
+        let recipients = match &message.enclosure {
+            Some(enclosure) if !enclosure.to.is_empty() => &enclosure.to,
+            _ => &self.to,
+        };
+        if recipients.is_empty() {
             return Err(SendError::permanent(format!(
                 "the email channel for {} has no recipient: add an address to `to`",
                 self.address()
             )));
         }
-        for address in &self.to {
+        for address in recipients {
             let to = parse_mailbox("to", address).map_err(|err| self.bad_address(err))?;
             builder = builder.to(to);
         }
         let built = match self.format {
             EmailFormat::Full => {
                 let builder = builder.subject(message.subject.clone());
-                if message.html.trim().is_empty() {
-                    builder.singlepart(SinglePart::plain(message.text.clone()))
-                } else {
-                    builder.multipart(MultiPart::alternative_plain_html(
+                match &message.enclosure {
+                    Some(enclosure)
+                        if !enclosure.inline.is_empty() || !enclosure.files.is_empty() =>
+                    {
+                        builder.multipart(self.enclosed(message, enclosure)?)
+                    }
+                    _ if message.html.trim().is_empty() => {
+                        builder.singlepart(SinglePart::plain(message.text.clone()))
+                    }
+                    _ => builder.multipart(MultiPart::alternative_plain_html(
                         message.text.clone(),
                         message.html.clone(),
-                    ))
+                    )),
                 }
             }
             EmailFormat::Sms => {
@@ -318,6 +330,40 @@ impl EmailChannel {
                 self.address()
             ))
         })
+    }
+
+    /// A report's body: the text and HTML side by side, the pictures the
+    /// HTML shows by Content-ID beside them (multipart/related), and the
+    /// files attached after (multipart/mixed).
+    fn enclosed(&self, message: &Message, enclosure: &Enclosure) -> Result<MultiPart, SendError> {
+        let content_type = |attachment: &crate::alert::Attachment| {
+            ContentType::parse(&attachment.content_type).map_err(|_| {
+                SendError::permanent(format!(
+                    "the email for {} could not be put together: \"{}\" is not a content type (file {})",
+                    self.address(),
+                    attachment.content_type,
+                    attachment.name
+                ))
+            })
+        };
+        let mut related = MultiPart::related().multipart(MultiPart::alternative_plain_html(
+            message.text.clone(),
+            message.html.clone(),
+        ));
+        for picture in &enclosure.inline {
+            related = related.singlepart(
+                lettre::message::Attachment::new_inline(picture.name.clone())
+                    .body(picture.data.clone(), content_type(picture)?),
+            );
+        }
+        let mut mixed = MultiPart::mixed().multipart(related);
+        for file in &enclosure.files {
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(file.name.clone())
+                    .body(file.data.clone(), content_type(file)?),
+            );
+        }
+        Ok(mixed)
     }
 
     fn bad_address(&self, reason: String) -> SendError {
@@ -865,6 +911,7 @@ mod tests {
             html: "<p>shop is <b>down</b> since 10:02.</p>".into(),
             short: "DOWN shop since 10:02".into(),
             data: serde_json::json!({}),
+            enclosure: None,
         }
     }
 

@@ -171,6 +171,7 @@ pub fn test_message(business: &str, channel: &str, now: jiff::Timestamp) -> Mess
         short: format!("{business}: keepwatch test message for \"{channel}\". Nothing is wrong."),
         data: serde_json::json!({ "business": business, "test": true, "alerts": [] }),
         text,
+        enclosure: None,
     }
 }
 
@@ -181,26 +182,45 @@ pub async fn test_channels(
     business: &str,
     clock: Arc<dyn Clock>,
 ) -> Vec<(String, Result<(), SendError>)> {
+    let sends = channels
+        .iter()
+        .map(|channel| {
+            let message = test_message(business, &channel.name, clock.now());
+            (channel.clone(), message)
+        })
+        .collect();
+    let results = send_each(sends, clock).await;
+    channels
+        .iter()
+        .map(|channel| channel.name.clone())
+        .zip(results)
+        .collect()
+}
+
+/// Sends each message through its channel now, all side by side, without
+/// the outbox (for `alert test` and `report test`, which show the result at
+/// once), and returns the results in the same order.
+pub async fn send_each(
+    sends: Vec<(Channel, Message)>,
+    clock: Arc<dyn Clock>,
+) -> Vec<Result<(), SendError>> {
+    let count = sends.len();
     let mut sending = tokio::task::JoinSet::new();
-    for (index, channel) in channels.iter().cloned().enumerate() {
-        let message = test_message(business, &channel.name, clock.now());
+    for (index, (channel, message)) in sends.into_iter().enumerate() {
         let clock = clock.clone();
-        sending.spawn(async move {
-            let result = channel.kind.notifier().send(&message, &clock).await;
-            (index, channel.name, result)
-        });
+        sending.spawn(async move { (index, channel.kind.notifier().send(&message, &clock).await) });
     }
-    let mut results = Vec::new();
+    let mut results: Vec<Result<(), SendError>> = (0..count)
+        .map(|_| Err(SendError::temporary("the sending was cut short")))
+        .collect();
     while let Some(joined) = sending.join_next().await {
-        if let Ok(result) = joined {
-            results.push(result);
+        if let Ok((index, result)) = joined
+            && let Some(slot) = results.get_mut(index)
+        {
+            *slot = result;
         }
     }
-    results.sort_by_key(|(index, _, _)| *index);
     results
-        .into_iter()
-        .map(|(_, name, result)| (name, result))
-        .collect()
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ impl Outbox {
                 pass.next = Some(pass.next.map_or(next, |t| t.min(next)));
                 if self.failing.insert(name.to_owned()) {
                     tracing::error!(
-                        "channel \"{name}\" could not deliver an alert: {}. keepwatch keeps it and retries.",
+                        "channel \"{name}\" could not deliver a message: {}. keepwatch keeps it and retries.",
                         err.reason
                     );
                 } else {

@@ -240,6 +240,7 @@ mod tests {
             html: "<p>Shop is down</p>".into(),
             short: "Shop down".into(),
             data: serde_json::json!([{"service": "Shop", "state": "down"}]),
+            enclosure: None,
         }
     }
 

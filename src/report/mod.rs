@@ -12,6 +12,7 @@ pub mod html;
 pub mod model;
 pub mod pdf;
 pub mod period;
+pub mod schedule;
 pub mod spans;
 pub mod text;
 pub mod words;

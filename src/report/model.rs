@@ -49,28 +49,7 @@ const FORECAST_DAYS: f64 = 90.0;
 /// Disk growth is measured over at most this much recent history.
 const FORECAST_HISTORY: SignedDuration = SignedDuration::from_hours(14 * 24);
 
-/// Who the report is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// Managers: plain words, colours, cost.
-    Executive,
-    /// The admin: the executive report plus the numbers behind it.
-    Technical,
-}
-
-impl std::str::FromStr for Audience {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "executive" => Ok(Self::Executive),
-            "technical" => Ok(Self::Technical),
-            other => Err(format!(
-                "\"{other}\" is not an audience: use \"executive\" (for managers) or \"technical\" (for the admin)"
-            )),
-        }
-    }
-}
+pub use crate::config::Audience;
 
 /// Green, amber or red against a service's target, always said in words too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

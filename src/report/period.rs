@@ -21,15 +21,7 @@ pub struct Period {
 }
 
 /// The names `--period` accepts.
-pub const NAMES: &[&str] = &[
-    "today",
-    "yesterday",
-    "this-week",
-    "last-week",
-    "this-month",
-    "last-month",
-    "last-30-days",
-];
+pub const NAMES: &[&str] = crate::config::PERIODS;
 
 impl Period {
     /// The period of the days `first..end` (the end day not included).

@@ -83,7 +83,13 @@ pub fn failure(kind: Option<FailureKind>) -> &'static str {
 
 /// The one-line verdict that opens the report.
 pub fn verdict(report: &Report) -> String {
-    let when = &report.period.label;
+    // It opens the sentence: "The week of 16 November 2026: ...".
+    let label = &report.period.label;
+    let mut first = label.chars();
+    let when = first
+        .next()
+        .map(|c| c.to_uppercase().chain(first).collect::<String>())
+        .unwrap_or_default();
     let headline = report
         .services
         .iter()

@@ -42,6 +42,7 @@ mod codec;
 mod error;
 mod maintain;
 mod recover;
+mod reports;
 mod schema;
 mod services;
 mod tokens;

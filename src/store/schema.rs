@@ -180,6 +180,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         shown      TEXT NOT NULL,
         created_ms INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 6: scheduled reports: the last scheduled time each was made for, so a
+    // restart sends none twice and one missed while stopped is sent once.
+    "CREATE TABLE report_runs (
+        report   TEXT PRIMARY KEY,
+        due_ms   INTEGER NOT NULL,
+        made_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this binary writes.

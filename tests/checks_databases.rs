@@ -1,7 +1,10 @@
 //! PostgreSQL, MySQL/MariaDB and Redis checks against the real local servers
 //! (shared/services.md), plus peers started here that are not databases.
 //! Each failure kind is produced for real where the servers allow it, and
-//! its explanation must name the service and the cause.
+//! its explanation must name the service and the cause. The stories
+//! PostgreSQL and MySQL tell alike (a login, a refused one, a missing
+//! database, a bad or slow query, the wrong program on the port) are one
+//! suite, `Sql`, run against both; TLS and the password peers are their own.
 //!
 //! The servers are found through `KEEPWATCH_TEST_POSTGRES`,
 //! `KEEPWATCH_TEST_MYSQL` and `KEEPWATCH_TEST_REDIS` (`host:port`, defaults
@@ -150,66 +153,6 @@ fn pg(server: &Server, extra: &str) -> ServiceSpec {
     spec(PG, "postgres", &server.host, server.port, extra)
 }
 
-#[tokio::test]
-async fn postgres_login_and_query_are_up_with_each_phase_timed() {
-    let Some(server) = postgres() else { return };
-    let outcome = check(&pg(
-        &server,
-        "user = \"postgres\"\ndatabase = \"test\"\nquery = \"SELECT 1 UNION ALL SELECT 2\"",
-    ))
-    .await;
-    assert_up(
-        &outcome,
-        &["dns", "connect", "login", "query"],
-        "Orders DB is up: logged in as `postgres` to `test` and ran \"SELECT 1 UNION ALL SELECT 2\" (2 rows) on ",
-    );
-}
-
-#[tokio::test]
-async fn postgres_login_alone_is_up_and_query_true_runs_select_1() {
-    let Some(server) = postgres() else { return };
-    let outcome = check(&pg(&server, "user = \"postgres\"\ndatabase = \"test\"")).await;
-    assert_up(
-        &outcome,
-        &["dns", "connect", "login"],
-        "logged in as `postgres` to `test` on",
-    );
-    let outcome = check(&pg(
-        &server,
-        "user = \"postgres\"\ndatabase = \"test\"\nquery = true",
-    ))
-    .await;
-    assert_up(
-        &outcome,
-        &["dns", "connect", "login", "query"],
-        "ran \"SELECT 1\" (1 row)",
-    );
-}
-
-#[tokio::test]
-async fn postgres_unknown_role_is_a_refused_login() {
-    let Some(server) = postgres() else { return };
-    let outcome = check(&pg(
-        &server,
-        "user = \"keepwatch_no_such_role\"\ndatabase = \"test\"\npassword = \"whatever\"",
-    ))
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::AuthFailed,
-        "refused the login of user `keepwatch_no_such_role`",
-    );
-    assert!(
-        outcome
-            .explanation
-            .contains("role \"keepwatch_no_such_role\" does not exist"),
-        "{}",
-        outcome.explanation
-    );
-    assert!(outcome.response_time.is_some());
-}
-
 /// The local server trusts every login from 127.0.0.1, so a wrong password
 /// cannot be refused there (and its config is not ours to change). This peer
 /// answers as a server that checks passwords does: it asks for the password,
@@ -276,147 +219,6 @@ async fn postgres_wrong_password_is_a_refused_login() {
             .contains("password authentication failed for user \"shop\""),
         "{}",
         outcome.explanation
-    );
-}
-
-#[tokio::test]
-async fn postgres_wrong_port_refuses_the_connection() {
-    let port = closed_port();
-    let outcome = check(&spec(
-        PG,
-        "postgres",
-        "127.0.0.1",
-        port,
-        "user = \"postgres\"",
-    ))
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::ConnectionRefused,
-        &format!("refused the connection on 127.0.0.1:{port}"),
-    );
-}
-
-#[tokio::test]
-async fn postgres_missing_database_says_which() {
-    let Some(server) = postgres() else { return };
-    let outcome = check(&pg(
-        &server,
-        "user = \"postgres\"\ndatabase = \"keepwatch_no_such_db\"",
-    ))
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::DatabaseMissing,
-        &format!(
-            "the database `keepwatch_no_such_db` does not exist on {}:{} (server: database \"keepwatch_no_such_db\" does not exist): create it or fix `database`",
-            server.host, server.port
-        ),
-    );
-}
-
-#[tokio::test]
-async fn postgres_bad_query_fails_with_the_servers_reason() {
-    let Some(server) = postgres() else { return };
-    let outcome = check(&pg(
-        &server,
-        "user = \"postgres\"\ndatabase = \"test\"\nquery = \"SELECT * FROM keepwatch_no_such_table\"",
-    ))
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::QueryFailed,
-        "could not run the query \"SELECT * FROM keepwatch_no_such_table\"",
-    );
-    assert!(
-        outcome
-            .explanation
-            .contains("relation \"keepwatch_no_such_table\" does not exist"),
-        "{}",
-        outcome.explanation
-    );
-    let phases: Vec<_> = outcome.phases.iter().map(|p| p.0).collect();
-    assert_eq!(phases, ["dns", "connect", "login"]);
-}
-
-#[tokio::test]
-async fn postgres_slow_query_times_out_saying_so() {
-    let Some(server) = postgres() else { return };
-    let outcome = check_quickly(
-        &pg(
-            &server,
-            "user = \"postgres\"\ndatabase = \"test\"\nquery = \"SELECT pg_sleep(3)\"\ntimeout = \"500ms\"",
-        ),
-        Duration::from_millis(500),
-    )
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::Timeout,
-        "did not finish the query \"SELECT pg_sleep(3)\" within 500 ms",
-    );
-}
-
-#[tokio::test]
-async fn postgres_on_a_port_of_another_program_is_a_protocol_error_or_timeout() {
-    let port = peer(SSH).await;
-    let outcome = check_quickly(
-        &spec(
-            PG,
-            "postgres",
-            "127.0.0.1",
-            port,
-            "user = \"postgres\"\ntimeout = \"1s\"",
-        ),
-        Duration::from_secs(1),
-    )
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::ProtocolError,
-        "does not answer like a PostgreSQL server",
-    );
-
-    let port = peer(Peer::Silent).await;
-    let outcome = check_quickly(
-        &spec(
-            PG,
-            "postgres",
-            "127.0.0.1",
-            port,
-            "user = \"postgres\"\ntimeout = \"300ms\"",
-        ),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::Timeout,
-        "accepted the connection on 127.0.0.1",
-    );
-}
-
-#[tokio::test]
-async fn postgres_password_from_an_unset_variable_is_a_config_error() {
-    let outcome = check(&spec(
-        PG,
-        "postgres",
-        "127.0.0.1",
-        closed_port(),
-        "user = \"shop\"\npassword = \"env:KEEPWATCH_TEST_SURELY_UNSET\"",
-    ))
-    .await;
-    assert_failure(
-        &outcome,
-        PG,
-        FailureKind::ConfigError,
-        "KEEPWATCH_TEST_SURELY_UNSET is not set",
     );
 }
 
@@ -597,23 +399,13 @@ async fn mariadb_user(server: &Server) {
     conn.disconnect().await.unwrap();
 }
 
+/// MySQL opens no database unless told (PostgreSQL opens the one named like the user).
 #[tokio::test]
-async fn mysql_login_and_query_are_up_with_each_phase_timed() {
+async fn mysql_login_without_a_database_opens_none() {
     let Some(server) = mariadb() else { return };
-    let outcome = check(&my(
-        &server,
-        "user = \"root\"\ndatabase = \"test\"\nquery = \"SELECT 1 UNION ALL SELECT 2\"",
-    ))
-    .await;
-    assert_up(
-        &outcome,
-        &["dns", "login", "query"],
-        "Shop DB is up: logged in as `root` to `test` and ran \"SELECT 1 UNION ALL SELECT 2\" (2 rows) on ",
-    );
     let outcome = check(&my(&server, "user = \"root\"")).await;
     assert_up(&outcome, &["dns", "login"], "logged in as `root` on");
 }
-
 #[tokio::test]
 async fn mysql_password_is_checked_for_real() {
     let Some(server) = mariadb() else { return };
@@ -659,98 +451,264 @@ async fn mysql_password_is_checked_for_real() {
     );
 }
 
-#[tokio::test]
-async fn mysql_wrong_port_refuses_the_connection() {
-    let port = closed_port();
-    let outcome = check(&spec(MY, "mysql", "127.0.0.1", port, "user = \"root\"")).await;
+// ---------------------------------------------------------------- PostgreSQL and MySQL
+
+/// An SQL server type, as the stories both must tell alike need it. Each
+/// story is a function of this, run once per type (see `sql_stories!`).
+struct Sql {
+    /// `type = "..."`.
+    check: &'static str,
+    /// The service's name in the stories.
+    name: &'static str,
+    /// The local server, or a skip.
+    server: fn() -> Option<Server>,
+    /// A user the local server lets in without a password.
+    admin: &'static str,
+    /// The phases of a login, before any query.
+    login: &'static [&'static str],
+    /// The server's own words for a user it does not know.
+    unknown_user: &'static str,
+    /// The server's own words for the database `keepwatch_no_such_db`.
+    no_such_database: &'static str,
+    /// The server's own words for the table `keepwatch_no_such_table` in `test`.
+    no_such_table: &'static str,
+    /// A query that takes 3 s.
+    slow_query: &'static str,
+    /// What the check says when another program answers on the port.
+    not_this_server: &'static str,
+    /// What the check says when a program accepts and never answers.
+    silent: &'static str,
+}
+
+const POSTGRES: Sql = Sql {
+    check: "postgres",
+    name: PG,
+    server: postgres,
+    admin: "postgres",
+    login: &["dns", "connect", "login"],
+    unknown_user: "role \"keepwatch_no_such_role\" does not exist",
+    no_such_database: "database \"keepwatch_no_such_db\" does not exist",
+    no_such_table: "relation \"keepwatch_no_such_table\" does not exist",
+    slow_query: "SELECT pg_sleep(3)",
+    not_this_server: "does not answer like a PostgreSQL server",
+    silent: "accepted the connection on 127.0.0.1",
+};
+
+const MYSQL: Sql = Sql {
+    check: "mysql",
+    name: MY,
+    server: mariadb,
+    admin: "root",
+    login: &["dns", "login"],
+    unknown_user: "Access denied for user 'keepwatch_no_such_role'",
+    no_such_database: "Unknown database 'keepwatch_no_such_db'",
+    no_such_table: "Table 'test.keepwatch_no_such_table' doesn't exist",
+    slow_query: "SELECT SLEEP(3)",
+    not_this_server: "does not answer like a MySQL or MariaDB server",
+    silent: "did not finish connecting and logging in on 127.0.0.1",
+};
+
+impl Sql {
+    /// This type's service on `host:port` with `extra` settings.
+    fn on(&self, host: &str, port: u16, extra: &str) -> ServiceSpec {
+        spec(self.name, self.check, host, port, extra)
+    }
+
+    /// This type's service on the local server, logged in as the admin.
+    fn admin_on(&self, server: &Server, extra: &str) -> ServiceSpec {
+        let settings = format!("user = \"{}\"\n{extra}", self.admin);
+        self.on(&server.host, server.port, &settings)
+    }
+
+    /// The phases of a login, then a query.
+    fn with_query(&self) -> Vec<&'static str> {
+        [self.login, &["query"]].concat()
+    }
+}
+
+/// One test per SQL server type for each story.
+macro_rules! sql_stories {
+    ($($story:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test]
+            async fn $story() {
+                super::$story(&super::POSTGRES).await;
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test]
+            async fn $story() {
+                super::$story(&super::MYSQL).await;
+            })*
+        }
+    };
+}
+
+sql_stories!(
+    login_and_query_are_up_with_each_phase_timed,
+    an_unknown_user_is_a_refused_login,
+    a_wrong_port_refuses_the_connection,
+    a_missing_database_says_which,
+    a_bad_query_fails_with_the_servers_reason,
+    a_slow_query_times_out_saying_so,
+    a_port_of_another_program_is_a_protocol_error_or_timeout,
+    a_password_from_an_unset_variable_is_a_config_error,
+);
+
+async fn login_and_query_are_up_with_each_phase_timed(sql: &Sql) {
+    let Some(server) = (sql.server)() else { return };
+    let outcome = check(&sql.admin_on(
+        &server,
+        "database = \"test\"\nquery = \"SELECT 1 UNION ALL SELECT 2\"",
+    ))
+    .await;
+    assert_up(
+        &outcome,
+        &sql.with_query(),
+        &format!(
+            "{} is up: logged in as `{}` to `test` and ran \"SELECT 1 UNION ALL SELECT 2\" (2 rows) on ",
+            sql.name, sql.admin
+        ),
+    );
+    let outcome = check(&sql.admin_on(&server, "database = \"test\"")).await;
+    assert_up(
+        &outcome,
+        sql.login,
+        &format!("logged in as `{}` to `test` on", sql.admin),
+    );
+    let outcome = check(&sql.admin_on(&server, "database = \"test\"\nquery = true")).await;
+    assert_up(&outcome, &sql.with_query(), "ran \"SELECT 1\" (1 row)");
+}
+
+async fn an_unknown_user_is_a_refused_login(sql: &Sql) {
+    let Some(server) = (sql.server)() else { return };
+    let outcome = check(&sql.on(
+        &server.host,
+        server.port,
+        "user = \"keepwatch_no_such_role\"\ndatabase = \"test\"\npassword = \"whatever\"",
+    ))
+    .await;
     assert_failure(
         &outcome,
-        MY,
+        sql.name,
+        FailureKind::AuthFailed,
+        "refused the login of user `keepwatch_no_such_role`",
+    );
+    assert!(
+        outcome.explanation.contains(sql.unknown_user),
+        "{}",
+        outcome.explanation
+    );
+    assert!(outcome.response_time.is_some());
+}
+
+async fn a_wrong_port_refuses_the_connection(sql: &Sql) {
+    let port = closed_port();
+    let settings = format!("user = \"{}\"", sql.admin);
+    let outcome = check(&sql.on("127.0.0.1", port, &settings)).await;
+    assert_failure(
+        &outcome,
+        sql.name,
         FailureKind::ConnectionRefused,
         &format!("refused the connection on 127.0.0.1:{port}"),
     );
 }
 
-#[tokio::test]
-async fn mysql_missing_database_says_which() {
-    let Some(server) = mariadb() else { return };
-    let outcome = check(&my(
-        &server,
-        "user = \"root\"\ndatabase = \"keepwatch_no_such_db\"",
-    ))
-    .await;
+async fn a_missing_database_says_which(sql: &Sql) {
+    let Some(server) = (sql.server)() else { return };
+    let outcome = check(&sql.admin_on(&server, "database = \"keepwatch_no_such_db\"")).await;
     assert_failure(
         &outcome,
-        MY,
+        sql.name,
         FailureKind::DatabaseMissing,
         &format!(
-            "the database `keepwatch_no_such_db` does not exist on {}:{} (server: Unknown database 'keepwatch_no_such_db'): create it or fix `database`",
-            server.host, server.port
+            "the database `keepwatch_no_such_db` does not exist on {}:{} (server: {}): create it or fix `database`",
+            server.host, server.port, sql.no_such_database
         ),
     );
 }
 
-#[tokio::test]
-async fn mysql_bad_query_fails_with_the_servers_reason() {
-    let Some(server) = mariadb() else { return };
-    let outcome = check(&my(
+async fn a_bad_query_fails_with_the_servers_reason(sql: &Sql) {
+    let Some(server) = (sql.server)() else { return };
+    let outcome = check(&sql.admin_on(
         &server,
-        "user = \"root\"\ndatabase = \"test\"\nquery = \"SELECT * FROM keepwatch_no_such_table\"",
+        "database = \"test\"\nquery = \"SELECT * FROM keepwatch_no_such_table\"",
     ))
     .await;
     assert_failure(
         &outcome,
-        MY,
+        sql.name,
         FailureKind::QueryFailed,
         "could not run the query \"SELECT * FROM keepwatch_no_such_table\"",
     );
     assert!(
-        outcome
-            .explanation
-            .contains("Table 'test.keepwatch_no_such_table' doesn't exist"),
+        outcome.explanation.contains(sql.no_such_table),
         "{}",
         outcome.explanation
     );
+    let phases: Vec<_> = outcome.phases.iter().map(|p| p.0).collect();
+    assert_eq!(phases, sql.login);
 }
 
-#[tokio::test]
-async fn mysql_on_a_port_of_another_program_fails_plainly() {
-    let port = peer(SSH).await;
+async fn a_slow_query_times_out_saying_so(sql: &Sql) {
+    let Some(server) = (sql.server)() else { return };
+    let settings = format!(
+        "database = \"test\"\nquery = \"{}\"\ntimeout = \"500ms\"",
+        sql.slow_query
+    );
     let outcome = check_quickly(
-        &spec(
-            MY,
-            "mysql",
-            "127.0.0.1",
-            port,
-            "user = \"root\"\ntimeout = \"1s\"",
+        &sql.admin_on(&server, &settings),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert_failure(
+        &outcome,
+        sql.name,
+        FailureKind::Timeout,
+        &format!(
+            "did not finish the query \"{}\" within 500 ms",
+            sql.slow_query
         ),
+    );
+}
+
+async fn a_port_of_another_program_is_a_protocol_error_or_timeout(sql: &Sql) {
+    let port = peer(SSH).await;
+    let settings = format!("user = \"{}\"\ntimeout = \"1s\"", sql.admin);
+    let outcome = check_quickly(
+        &sql.on("127.0.0.1", port, &settings),
         Duration::from_secs(1),
     )
     .await;
     assert_failure(
         &outcome,
-        MY,
+        sql.name,
         FailureKind::ProtocolError,
-        "does not answer like a MySQL or MariaDB server",
+        sql.not_this_server,
     );
 
     let port = peer(Peer::Silent).await;
+    let settings = format!("user = \"{}\"\ntimeout = \"300ms\"", sql.admin);
     let outcome = check_quickly(
-        &spec(
-            MY,
-            "mysql",
-            "127.0.0.1",
-            port,
-            "user = \"root\"\ntimeout = \"300ms\"",
-        ),
+        &sql.on("127.0.0.1", port, &settings),
         Duration::from_millis(300),
     )
     .await;
+    assert_failure(&outcome, sql.name, FailureKind::Timeout, sql.silent);
+}
+
+async fn a_password_from_an_unset_variable_is_a_config_error(sql: &Sql) {
+    let outcome = check(&sql.on(
+        "127.0.0.1",
+        closed_port(),
+        "user = \"shop\"\npassword = \"env:KEEPWATCH_TEST_SURELY_UNSET\"",
+    ))
+    .await;
     assert_failure(
         &outcome,
-        MY,
-        FailureKind::Timeout,
-        "did not finish connecting and logging in on 127.0.0.1",
+        sql.name,
+        FailureKind::ConfigError,
+        "KEEPWATCH_TEST_SURELY_UNSET is not set",
     );
 }
 

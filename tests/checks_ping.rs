@@ -7,7 +7,8 @@
 //! new network namespace (with its own loopback and its own ICMP settings)
 //! and may drop `CAP_NET_RAW`, which Linux keeps per thread. Nothing else in
 //! the process, or on the machine, sees those changes. Where that is not
-//! permitted (not root), those tests say so loudly and pass.
+//! permitted (not root), those tests say so loudly and pass; with
+//! `KEEPWATCH_REQUIRE_SERVICES=1` (as in CI) they fail.
 //!
 //! Every packet goes to 127.0.0.1.
 

@@ -183,10 +183,51 @@ fn a_bad_edit_while_running_is_rejected_and_a_good_one_applied() {
     assert!(running.log().contains("unknown unit"));
     assert!(kw.status().contains("rejected a change"));
 
-    kw.config("[collect]\ncpu = \"2s\"\n");
+    // Every 3 s: no throttling of the 1 s interval in force (×2, ×4…) gives that.
+    kw.config("[collect]\ncpu = \"3s\"\n[throttle]\nenabled = false\n");
     running.signal("HUP");
     running.wait_for("the new config", |r| r.log().contains("new configuration"));
+    let applied = jiff::Timestamp::now();
+    let mut cpu = Vec::new();
+    running.wait_for("four CPU measurements on the new interval", |_| {
+        cpu = cpu_measured_since(&kw, applied);
+        cpu.len() >= 4
+    });
+    let gaps: Vec<f64> = cpu
+        .windows(2)
+        .map(|pair| pair[1].duration_since(pair[0]).as_secs_f64())
+        .collect();
+    let average = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    assert!(
+        (2.6..3.5).contains(&average),
+        "CPU measured every {average:.1} s after the reload, not every 3 s: {gaps:?}"
+    );
     running.stop();
+}
+
+/// When the running agent measured the CPU from `since` on, read from its
+/// database as `keepwatch status` reads it.
+fn cpu_measured_since(kw: &Keepwatch, since: jiff::Timestamp) -> Vec<jiff::Timestamp> {
+    use keepwatch::observation::SeriesKey;
+    use keepwatch::store::{StorageConfig, Store};
+    let Ok(store) = Store::open(
+        &kw.home().join("data/keepwatch.db"),
+        &StorageConfig::default(),
+    ) else {
+        return Vec::new();
+    };
+    let key = SeriesKey::new(
+        "testhost",
+        keepwatch::vocabulary::metric::CPU_USAGE_PERCENT,
+        "",
+    );
+    let until = since + jiff::SignedDuration::from_hours(1);
+    store
+        .range(&key, since, until)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect()
 }
 
 #[test]

@@ -149,14 +149,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let limit = hour_first_id(chunk_hour(before_ms));
         loop {
-            // The literal span lets SQLite use the small partial index.
             let oldest: Option<i64> = self
                 .conn
-                .query_row(
-                    "SELECT id FROM chunks WHERE span_ms = 3600000 AND id < ?1 ORDER BY id LIMIT 1",
-                    [limit],
-                    |r| r.get(0),
-                )
+                .query_row(OLDEST_HOURLY_CHUNK, [limit], |r| r.get(0))
                 .optional()
                 .map_err(|source| StoreError::sqlite("compacting history", &self.path, source))?;
             let Some(id) = oldest else {
@@ -407,6 +402,12 @@ fn seal_hour(
     }
     Ok(())
 }
+
+/// The first hourly chunk before the id `?1`, waiting to be compacted into
+/// its day. The literal span (`CHUNK_MS`) lets SQLite use the small partial
+/// index `chunks_hourly`.
+pub(super) const OLDEST_HOURLY_CHUNK: &str =
+    "SELECT id FROM chunks WHERE span_ms = 3600000 AND id < ?1 ORDER BY id LIMIT 1";
 
 /// One row of `chunks`: the points of one series from `start_ms` over
 /// `span_ms`, raw (`step` 0) or averaged over `step` milliseconds.

@@ -654,10 +654,26 @@ fn fill_from(store: &mut Store, metrics: &[&str], from: i64, to: i64) {
 }
 
 #[test]
-fn the_hourly_index_matches_the_chunk_length() {
-    assert_eq!(
-        CHUNK_MS, 3_600_000,
-        "update the chunks_hourly index and compact()"
+fn compaction_finds_the_hours_waiting_for_it_through_the_small_index() {
+    // SQLite uses a partial index only for a query that repeats its
+    // condition literally: if the hourly span and the index drift apart,
+    // every compaction scans the whole table.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_in(&dir);
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            maintain::OLDEST_HOURLY_CHUNK
+        ))
+        .unwrap()
+        .query_map([i64::MAX], |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|step| step.contains("INDEX chunks_hourly")),
+        "{plan:?}"
     );
 }
 

@@ -3,7 +3,8 @@
 //! view of `/etc/resolv.conf` and without `CAP_NET_RAW`. Linux keeps
 //! namespaces and capabilities per thread, so nothing else in the process,
 //! or on the machine, sees those changes. This needs root; where it is not
-//! permitted, the test says so loudly and passes.
+//! permitted, the test says so loudly and passes, or, with
+//! `KEEPWATCH_REQUIRE_SERVICES=1` (as in CI), fails.
 //!
 //! The system calls are the ones `unshare`, `ip link set lo up`, `sysctl`,
 //! `mount --bind` and `setpriv` make.
@@ -36,25 +37,35 @@ pub const LOOPBACK: Sandbox = Sandbox {
 };
 
 /// Runs `body` on a thread set up as asked, with a runtime of its own;
-/// `None` (after saying why on stderr) where this process may not do that.
+/// `None` (after saying why on stderr) where this process may not do that,
+/// unless `KEEPWATCH_REQUIRE_SERVICES=1` makes that a failure.
 pub fn in_sandbox<T, F, Fut>(sandbox: Sandbox, body: F) -> Option<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T>,
 {
-    std::thread::spawn(move || {
-        if let Err(why) = enter(sandbox) {
+    let ran = std::thread::spawn(move || -> Result<T, String> {
+        enter(sandbox)?;
+        let runtime = keepwatch::agent::new_runtime().expect("a Tokio runtime");
+        Ok(runtime.block_on(body()))
+    })
+    .join()
+    .unwrap();
+    match ran {
+        Ok(result) => Some(result),
+        Err(why) if std::env::var("KEEPWATCH_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!(
+                "KEEPWATCH_REQUIRE_SERVICES=1 and this test needs a network namespace of its own ({why}); run the tests as root"
+            )
+        }
+        Err(why) => {
             eprintln!(
                 "\n*** SKIPPED: this test needs a network namespace of its own ({why}); run the tests as root to cover it ***\n"
             );
-            return None;
+            None
         }
-        let runtime = keepwatch::agent::new_runtime().expect("a Tokio runtime");
-        Some(runtime.block_on(body()))
-    })
-    .join()
-    .unwrap()
+    }
 }
 
 fn enter(sandbox: Sandbox) -> Result<(), String> {

@@ -35,7 +35,9 @@
 //! 7. [`config`] is the whole `keepwatch.toml`: it aggregates each section's
 //!    type from the module it configures, loads and validates it, and writes
 //!    the commented file `keepwatch init` writes.
-//! 8. [`status`] is `keepwatch status`.
+//! 8. [`status`] is `keepwatch status`: the status model read from the store
+//!    (serialised as it is by the API), its text, and starting and listing
+//!    maintenance windows for the command line and the API alike.
 //! 9. [`agent`] is the runtime of `keepwatch run`: it schedules collection and
 //!    checks, hands their results to the pipeline, and reloads the configuration.
 //! 10. [`report`] is `keepwatch report` (availability, cost, stories and

@@ -491,38 +491,32 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     }
     let store = Store::open(&database, &loaded.config.storage).map_err(|err| err.to_string())?;
     let now = SystemClock.now();
-    let calendar = calendar(&loaded.config)?;
-    let summary = status::summarize(&store, &database, now).map_err(|err| err.to_string())?;
-    let latest = store.latest().map_err(|err| err.to_string())?;
-    let states = store.service_statuses().map_err(|err| err.to_string())?;
-    let month_ago = now
-        .saturating_sub(jiff::SignedDuration::from_hours(24 * 30))
-        .unwrap_or(now);
-    let incidents = store
-        .incidents(month_ago, now)
-        .map_err(|err| err.to_string())?;
-    let services = status::ServicesView {
-        specs: &loaded.config.services,
-        states: &states,
-        incidents: &incidents,
-    };
-    say_part!(
-        "{}",
-        status::render(&summary, services, &latest, now, &calendar)
-    );
-    say_part!("{}", alerts_text(&store, now, &calendar)?);
+    let status = read_status(&loaded.config, &store, now)?;
+    let tz = status_zone(&loaded.config)?;
+    say_part!("{}", status::render(&status, now, &tz));
+    say_part!("{}", status::render_alerts(&status, now, &tz));
     Ok(())
 }
 
-fn alerts_text(store: &Store, now: jiff::Timestamp, calendar: &Calendar) -> Result<String, String> {
-    let alerts = store.open_alerts().map_err(|err| err.to_string())?;
-    let windows = store
-        .maintenance_windows(now)
-        .map_err(|err| err.to_string())?;
-    let waiting = store.outbox_waiting().map_err(|err| err.to_string())?;
-    Ok(status::render_alerts(
-        &alerts, &windows, waiting, now, calendar,
-    ))
+/// The status of `config`'s host from `store`, as `status`, `alerts` and the API show it.
+fn read_status(
+    config: &Config,
+    store: &Store,
+    now: jiff::Timestamp,
+) -> Result<status::StatusView, String> {
+    let host = config.agent.host_name();
+    let calendar = calendar(config)?;
+    let sources = status::Sources {
+        host: &host,
+        services: &config.services,
+        calendar: &calendar,
+    };
+    status::StatusView::read(store, sources, now).map_err(|err| err.to_string())
+}
+
+/// The business time zone, in which every time is shown.
+fn status_zone(config: &Config) -> Result<jiff::tz::TimeZone, String> {
+    Ok(calendar(config)?.time_zone().clone())
 }
 
 /// The store of an existing database, for commands that act on what `run` recorded.
@@ -553,8 +547,10 @@ fn acknowledge(path: &Path, explicit: bool, id: i64, by: &str) -> Result<(), Str
 fn list_alerts(path: &Path, explicit: bool) -> Result<(), String> {
     let loaded = load(path, explicit)?;
     let store = existing_store(&loaded.config)?;
-    let calendar = calendar(&loaded.config)?;
-    say_part!("{}", alerts_text(&store, SystemClock.now(), &calendar)?);
+    let now = SystemClock.now();
+    let status = read_status(&loaded.config, &store, now)?;
+    let tz = status_zone(&loaded.config)?;
+    say_part!("{}", status::render_alerts(&status, now, &tz));
     Ok(())
 }
 
@@ -649,37 +645,38 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
             services,
             reason,
         } => {
-            let length: keepwatch::units::Duration = length.parse().map_err(|err| {
-                format!("--for {length}: {err}. Write a length like \"30m\" or \"2h\".")
-            })?;
-            if length.is_off() {
-                return Err("--for needs a length above zero, like \"30m\" or \"2h\".".to_owned());
-            }
-            let names: Vec<&str> = config
-                .services
-                .iter()
-                .map(|s| s.common.name.as_str())
-                .collect();
-            if let Some(unknown) = services.iter().find(|s| !names.contains(&s.as_str())) {
-                return Err(format!(
-                    "No service is named \"{unknown}\". The services are: {}.",
-                    names.join(", ")
-                ));
-            }
-            let end = now
-                .checked_add(length.signed())
-                .map_err(|err| err.to_string())?;
-            let id = store
-                .add_maintenance(&reason, &services, now, end)
-                .map_err(|err| err.to_string())?;
-            let what = if services.is_empty() {
+            let request = status::WindowRequest {
+                length: length.clone(),
+                start: now,
+                services,
+                reason,
+            };
+            let window = status::start_window(&mut store, &config.services, request).map_err(
+                |refusal| match refusal {
+                    status::Refusal::Length(err) => format!(
+                        "--for {length}: {err}. Write a length like \"30m\" or \"2h\"."
+                    ),
+                    status::Refusal::OutOfRange => {
+                        "--for needs a length above zero and at most 400 days, like \"30m\" or \"2h\"."
+                            .to_owned()
+                    }
+                    status::Refusal::UnknownService { name, known } => format!(
+                        "No service is named \"{name}\". The services are: {}.",
+                        known.join(", ")
+                    ),
+                    other => other.to_string(),
+                },
+            )?;
+            let what = if window.services.is_empty() {
                 "everything".to_owned()
             } else {
-                services.join(", ")
+                window.services.join(", ")
             };
             say!(
-                "Maintenance {id} started: alerts about {what} are held back until {}. End it early with `keepwatch maintenance stop {id}`.",
-                local(end)
+                "Maintenance {} started: alerts about {what} are held back until {}. End it early with `keepwatch maintenance stop {}`.",
+                window.id,
+                local(window.end),
+                window.id
             );
         }
         MaintenanceAction::Stop { id } => {
@@ -698,44 +695,9 @@ fn maintenance(path: &Path, explicit: bool, action: MaintenanceAction) -> Result
         }
         MaintenanceAction::List => {
             let tz = calendar.time_zone();
-            let mut any = false;
-            for window in &config.maintenance {
-                let Ok(parsed) = window.parse() else { continue };
-                any = true;
-                match (parsed.active_until(now, tz), parsed.next_start(now, tz)) {
-                    (Some(until), _) => {
-                        say!("{} (planned): in force until {}", window.name, local(until))
-                    }
-                    (None, Some(start)) => {
-                        say!("{} (planned): next from {}", window.name, local(start))
-                    }
-                    (None, None) => say!("{} (planned): over", window.name),
-                }
-            }
-            for window in store
-                .maintenance_windows(now)
-                .map_err(|err| err.to_string())?
-            {
-                any = true;
-                let what = if window.services.is_empty() {
-                    "everything".to_owned()
-                } else {
-                    window.services.join(", ")
-                };
-                say!(
-                    "{} ({}): {what}, {} until {} — end it with `keepwatch maintenance stop {}`",
-                    window.id,
-                    window.name,
-                    local(window.start),
-                    local(window.end),
-                    window.id
-                );
-            }
-            if !any {
-                say!(
-                    "No maintenance windows. Plan one with a [[maintenance]] block in the config, or start one now with `keepwatch maintenance start --for 1h`."
-                );
-            }
+            let listed = status::list_windows(&config.maintenance, &store, now, tz)
+                .map_err(|err| err.to_string())?;
+            say_part!("{}", status::render_windows(&listed, tz));
         }
     }
     Ok(())

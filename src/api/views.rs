@@ -14,8 +14,10 @@ use super::ApiState;
 use super::auth::{Admin, Viewer};
 use super::error::{ApiError, ErrorBody};
 use crate::observation::SeriesKey;
-use crate::status::{self, Liveness};
-use crate::store::{AckError, AlertRecord, Incident, ServiceStatus, StoredWindow};
+use crate::status::{
+    self, AlertView, Refusal, ServiceView, Sources, StatusView, WindowRequest, WindowView,
+};
+use crate::store::{AckError, Incident};
 
 /// The longest range one request may ask for.
 const MAX_RANGE: SignedDuration = SignedDuration::from_hours(24 * 400);
@@ -54,163 +56,10 @@ async fn healthz() -> Json<Health> {
     Json(Health { ok: true })
 }
 
-/// One service's current state.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ServiceView {
-    /// Its configured name.
-    pub name: String,
-    /// `up`, `degraded`, `down`, or `unknown` before its first check.
-    pub state: String,
-    /// The kind of failure, e.g. `timeout` or `dns_failure`.
-    pub failure: Option<String>,
-    /// The last check's explanation in plain words.
-    pub explanation: String,
-    /// Since when the state holds (RFC 3339).
-    pub since: Option<String>,
-    /// When it was last checked (RFC 3339).
-    pub checked_at: Option<String>,
-    /// How long the last answer took, in milliseconds.
-    pub response_ms: Option<f64>,
-}
+/// How far back the services' last problems are looked for.
+const LAST_PROBLEM_WITHIN: SignedDuration = SignedDuration::from_hours(24 * 30);
 
-impl ServiceView {
-    fn new(name: &str, status: Option<&ServiceStatus>) -> Self {
-        match status {
-            Some(s) => ServiceView {
-                name: name.to_owned(),
-                state: s.state.as_str().to_owned(),
-                failure: s.kind.map(|k| k.as_str().to_owned()),
-                explanation: s.explanation.clone(),
-                since: Some(time(s.since)),
-                checked_at: Some(time(s.checked_at)),
-                response_ms: s.response_ms,
-            },
-            None => ServiceView {
-                name: name.to_owned(),
-                state: "unknown".to_owned(),
-                failure: None,
-                explanation: "not checked yet".to_owned(),
-                since: None,
-                checked_at: None,
-                response_ms: None,
-            },
-        }
-    }
-}
-
-fn service_views(state: &ApiState, statuses: &[ServiceStatus]) -> Vec<ServiceView> {
-    state
-        .services
-        .iter()
-        .map(|spec| {
-            let name = spec.common.name.as_str();
-            ServiceView::new(name, statuses.iter().find(|s| s.name == name))
-        })
-        .collect()
-}
-
-/// An alert.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AlertView {
-    /// Its number, as messages and `keepwatch status` show it.
-    pub id: i64,
-    /// The service it is about, if any.
-    pub service: Option<String>,
-    /// The host it is about.
-    pub host: String,
-    /// One line.
-    pub title: String,
-    /// The explanation.
-    pub detail: String,
-    /// `warning` or `critical`.
-    pub severity: String,
-    /// Whether it counts as an emergency (told at any hour).
-    pub emergency: bool,
-    /// When it opened (RFC 3339).
-    pub opened_at: String,
-    /// Who acknowledged it, if anyone.
-    pub acknowledged_by: Option<String>,
-    /// When it was acknowledged (RFC 3339).
-    pub acknowledged_at: Option<String>,
-    /// When it was resolved (RFC 3339); absent while open.
-    pub resolved_at: Option<String>,
-}
-
-impl From<AlertRecord> for AlertView {
-    fn from(a: AlertRecord) -> Self {
-        AlertView {
-            id: a.id,
-            service: a.service,
-            host: a.host,
-            title: a.title,
-            detail: a.detail,
-            severity: match a.severity {
-                crate::vocabulary::Severity::Warning => "warning",
-                crate::vocabulary::Severity::Critical => "critical",
-            }
-            .to_owned(),
-            emergency: a.emergency,
-            opened_at: time(a.opened_at),
-            acknowledged_at: a.acked.as_ref().map(|(at, _)| time(*at)),
-            acknowledged_by: a.acked.map(|(_, by)| by),
-            resolved_at: a.resolved_at.map(time),
-        }
-    }
-}
-
-/// A maintenance window.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WindowView {
-    /// Its number.
-    pub id: i64,
-    /// What the work is.
-    pub reason: String,
-    /// The services it holds alerts back for; empty means everything.
-    pub services: Vec<String>,
-    /// Start (RFC 3339).
-    pub start: String,
-    /// End (RFC 3339).
-    pub end: String,
-}
-
-impl From<StoredWindow> for WindowView {
-    fn from(w: StoredWindow) -> Self {
-        WindowView {
-            id: w.id,
-            reason: w.name,
-            services: w.services,
-            start: time(w.start),
-            end: time(w.end),
-        }
-    }
-}
-
-/// The same facts as `keepwatch status`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatusView {
-    /// This computer's name in keepwatch.
-    pub host: String,
-    /// `running`, `stopped`, `silent` or `never`.
-    pub agent: String,
-    /// When the agent last recorded anything (RFC 3339).
-    pub last_seen: Option<String>,
-    /// Whether the business is open now.
-    pub business_open: bool,
-    /// The throttling state in words, if any.
-    pub throttle: Option<String>,
-    /// Size of the database in bytes.
-    pub database_bytes: u64,
-    /// Each configured service.
-    pub services: Vec<ServiceView>,
-    /// The open alerts.
-    pub open_alerts: Vec<AlertView>,
-    /// Maintenance in force or planned.
-    pub maintenance: Vec<WindowView>,
-    /// Messages waiting to be sent.
-    pub outbox_waiting: usize,
-}
-
-/// Everything at a glance.
+/// Everything at a glance: the status model `keepwatch status` shows, read on the API's connection.
 #[utoipa::path(get, path = "/api/v1/status", responses(
     (status = 200, body = StatusView),
     (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
@@ -220,36 +69,18 @@ async fn status_view(
     _: Viewer,
 ) -> Result<Json<StatusView>, ApiError> {
     let now = state.clock.now();
-    let (summary, statuses, alerts, windows, waiting) = state
+    let shared = state.clone();
+    let status = state
         .read(move |store| {
-            let path = store.path().to_path_buf();
-            Ok((
-                status::summarize(store, &path, now)?,
-                store.service_statuses()?,
-                store.open_alerts()?,
-                store.maintenance_windows(now)?,
-                store.outbox_waiting()?,
-            ))
+            let sources = Sources {
+                host: &shared.host,
+                services: &shared.services,
+                calendar: &shared.calendar,
+            };
+            StatusView::read(store, sources, now)
         })
         .await?;
-    let (agent, last_seen) = match summary.liveness {
-        Liveness::Running { last_seen } => ("running", Some(last_seen)),
-        Liveness::Stopped { at } => ("stopped", Some(at)),
-        Liveness::Silent { last_seen } => ("silent", Some(last_seen)),
-        Liveness::Never => ("never", None),
-    };
-    Ok(Json(StatusView {
-        host: state.host.clone(),
-        agent: agent.to_owned(),
-        last_seen: last_seen.map(time),
-        business_open: state.calendar.period_at(now).is_open(),
-        throttle: summary.throttle,
-        database_bytes: summary.database.1,
-        services: service_views(&state, &statuses),
-        open_alerts: alerts.into_iter().map(AlertView::from).collect(),
-        maintenance: windows.into_iter().map(WindowView::from).collect(),
-        outbox_waiting: waiting,
-    }))
+    Ok(Json(status))
 }
 
 /// Every configured service with its current state.
@@ -261,8 +92,16 @@ async fn services(
     State(state): State<ApiState>,
     _: Viewer,
 ) -> Result<Json<Vec<ServiceView>>, ApiError> {
-    let statuses = state.read(|store| store.service_statuses()).await?;
-    Ok(Json(service_views(&state, &statuses)))
+    let now = state.clock.now();
+    let since = now.saturating_sub(LAST_PROBLEM_WITHIN).unwrap_or(now);
+    let (statuses, incidents) = state
+        .read(move |store| Ok((store.service_statuses()?, store.incidents(since, now)?)))
+        .await?;
+    Ok(Json(status::service_views(
+        &state.services,
+        &statuses,
+        &incidents,
+    )))
 }
 
 /// A time range; `to` defaults to now and `from` to a day before `to`.
@@ -343,7 +182,7 @@ async fn service(
         .read(move |store| Ok((store.service_statuses()?, store.incidents(from, to)?)))
         .await?;
     Ok(Json(ServiceDetail {
-        current: ServiceView::new(&name, statuses.iter().find(|s| s.name == name)),
+        current: ServiceView::new(&name, statuses.iter().find(|s| s.name == name), &incidents),
         flips: incidents
             .into_iter()
             .filter(|i| i.service == name)
@@ -706,18 +545,6 @@ async fn maintenance_start(
     Json(window): Json<NewWindow>,
 ) -> Result<(axum::http::StatusCode, Json<WindowView>), ApiError> {
     let now = state.clock.now();
-    let length: crate::units::Duration = window.duration.parse().map_err(|err| {
-        ApiError::bad_request(
-            format!("`duration`: {err}"),
-            "write a length like \"30m\" or \"2h\"",
-        )
-    })?;
-    if length.is_off() || length.signed() > MAX_RANGE {
-        return Err(ApiError::bad_request(
-            "`duration` must be above zero and at most 400 days",
-            "write a length like \"30m\" or \"2h\"",
-        ));
-    }
     let start = match &window.start {
         Some(text) => text.parse::<Timestamp>().map_err(|_| {
             ApiError::bad_request(
@@ -727,40 +554,40 @@ async fn maintenance_start(
         })?,
         None => now,
     };
-    if let Some(unknown) = window
-        .services
-        .iter()
-        .find(|name| !state.services.iter().any(|s| &s.common.name == *name))
-    {
-        return Err(ApiError::bad_request(
-            format!("no service is named {unknown:?}"),
-            "GET /api/v1/services lists the services",
-        ));
-    }
-    let end = start.checked_add(length.signed()).map_err(|_| {
-        ApiError::bad_request(
-            "the window would end after the year 9999",
-            "start it earlier",
-        )
-    })?;
-    let reason = window.reason.unwrap_or_else(|| "maintenance".to_owned());
-    let services = window.services;
-    let stored = state
-        .read(move |store| {
-            let id = store.add_maintenance(&reason, &services, start, end)?;
-            Ok(StoredWindow {
-                id,
-                name: reason,
-                services,
-                start,
-                end,
-            })
-        })
+    let request = WindowRequest {
+        length: window.duration,
+        start,
+        services: window.services,
+        reason: window.reason.unwrap_or_else(|| "maintenance".to_owned()),
+    };
+    let shared = state.clone();
+    let started = state
+        .read(move |store| Ok(status::start_window(store, &shared.services, request)))
         .await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(WindowView::from(stored)),
-    ))
+    let refusal = |message: String, hint: &str| Err(ApiError::bad_request(message, hint));
+    match started {
+        Ok(stored) => Ok((
+            axum::http::StatusCode::CREATED,
+            Json(WindowView::from(stored)),
+        )),
+        Err(Refusal::Length(err)) => refusal(
+            format!("`duration`: {err}"),
+            "write a length like \"30m\" or \"2h\"",
+        ),
+        Err(Refusal::OutOfRange) => refusal(
+            "`duration` must be above zero and at most 400 days".to_owned(),
+            "write a length like \"30m\" or \"2h\"",
+        ),
+        Err(Refusal::UnknownService { name, .. }) => refusal(
+            format!("no service is named {name:?}"),
+            "GET /api/v1/services lists the services",
+        ),
+        Err(Refusal::EndsTooLate) => refusal(
+            "the window would end after the year 9999".to_owned(),
+            "start it earlier",
+        ),
+        Err(Refusal::Store(err)) => Err(err.into()),
+    }
 }
 
 /// What ending maintenance did.

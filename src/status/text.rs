@@ -1,120 +1,26 @@
-//! `keepwatch status`: the latest state of this host, in plain words.
-//!
-//! Reads only what the store already holds, so it works while `keepwatch run`
-//! is running (or after it stopped) and never touches the collectors.
+//! The text of `keepwatch status`, `keepwatch alerts` and `keepwatch check`:
+//! the status model laid out for a terminal, in plain words, times in the
+//! business time zone.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::calendar::{Calendar, Period};
+use super::maintenance::{Listed, Planned};
+use super::model::{
+    AgentState, AlertView, Measurement, ServiceView, Shown, StatusView, WindowView,
+};
 use crate::checks::{CheckOutcome, ServiceSpec};
-use crate::observation::Sample;
 use crate::plain;
 use crate::printable;
-use crate::store::{Incident, ServiceStatus, Store, StoreError};
 use crate::vocabulary::State;
 use crate::vocabulary::metric;
-use crate::vocabulary::state_key;
-
-/// Whether the agent is running, judged from when it last wrote.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Liveness {
-    /// It wrote recently (within a few of its intervals).
-    Running {
-        /// When it last recorded anything.
-        last_seen: Timestamp,
-    },
-    /// It stopped cleanly at this time.
-    Stopped {
-        /// When it stopped.
-        at: Timestamp,
-    },
-    /// Nothing recent, and no clean stop recorded: killed, crashed, or the computer is off.
-    Silent {
-        /// When it last recorded anything.
-        last_seen: Timestamp,
-    },
-    /// It never ran with this database.
-    Never,
-}
-
-/// What the status page says about the agent itself.
-#[derive(Debug, Clone)]
-pub struct AgentSummary {
-    /// Running, stopped, silent or never started.
-    pub liveness: Liveness,
-    /// The database file and its size on disk.
-    pub database: (String, u64),
-    /// The current throttling state in words, if the agent recorded one.
-    pub throttle: Option<String>,
-    /// Notable recent happenings, newest last.
-    pub events: Vec<(Timestamp, String)>,
-}
-
-/// How late past its promised next measurement the agent may be before it
-/// counts as silent (a busy host, a slow disk).
-const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
-
-/// Reads what the agent recorded about itself from the store.
-pub fn summarize(
-    store: &Store,
-    database: &Path,
-    now: Timestamp,
-) -> Result<AgentSummary, StoreError> {
-    let time = |key: &str| -> Result<Option<Timestamp>, StoreError> {
-        Ok(store.state(key)?.and_then(|text| text.parse().ok()))
-    };
-    let liveness = match (time(state_key::STOPPED_AT)?, time(state_key::LAST_SEEN)?) {
-        (Some(at), _) => Liveness::Stopped { at },
-        (None, Some(last_seen)) => {
-            let promised = time(state_key::NEXT_BY)?.unwrap_or(last_seen);
-            if now <= promised.saturating_add(GRACE).unwrap_or(promised) {
-                Liveness::Running { last_seen }
-            } else {
-                Liveness::Silent { last_seen }
-            }
-        }
-        (None, None) => Liveness::Never,
-    };
-    let events = store
-        .recent_events(8)?
-        .into_iter()
-        .rev()
-        .map(|event| (event.at, event.message))
-        .collect();
-    Ok(AgentSummary {
-        liveness,
-        database: (database.display().to_string(), store.size_on_disk()?),
-        throttle: store.state(state_key::THROTTLE)?,
-        events,
-    })
-}
-
-/// What the status page shows about services.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ServicesView<'a> {
-    /// The configured services, in config order.
-    pub specs: &'a [ServiceSpec],
-    /// Their stored current states.
-    pub states: &'a [ServiceStatus],
-    /// Recent incidents, oldest first, for "last problem" of services now up.
-    pub incidents: &'a [Incident],
-}
 
 /// The full status text: the agent, each configured service, each host.
-pub fn render(
-    agent: &AgentSummary,
-    services: ServicesView<'_>,
-    latest: &[Sample],
-    now: Timestamp,
-    calendar: &Calendar,
-) -> String {
-    let tz = calendar.time_zone();
+pub fn render(status: &StatusView, now: Timestamp, tz: &TimeZone) -> String {
     let mut out = String::new();
     let when = |at: Timestamp| {
         at.to_zoned_datetime(tz.clone())
@@ -122,41 +28,41 @@ pub fn render(
             .to_string()
     };
     let ago = |at: Timestamp| plain::duration(now.duration_since(at).as_secs_f64().max(0.0));
-    let state = match &agent.liveness {
-        Liveness::Running { last_seen } => {
-            format!("running (last measurement {} ago)", ago(*last_seen))
+    let state = match (status.agent, status.last_seen) {
+        (AgentState::Running, Some(last_seen)) => {
+            format!("running (last measurement {} ago)", ago(last_seen))
         }
-        Liveness::Stopped { at } => {
-            format!("not running: stopped on {} ({} ago)", when(*at), ago(*at))
+        (AgentState::Stopped, Some(at)) => {
+            format!("not running: stopped on {} ({} ago)", when(at), ago(at))
         }
-        Liveness::Silent { last_seen } => format!(
+        (AgentState::Silent, Some(last_seen)) => format!(
             "not running: silent since {} ({} ago) without a clean stop; was it killed, or is the computer off?",
-            when(*last_seen),
-            ago(*last_seen)
+            when(last_seen),
+            ago(last_seen)
         ),
-        Liveness::Never => "has not run yet: start it with `keepwatch run`".to_owned(),
+        _ => "has not run yet: start it with `keepwatch run`".to_owned(),
     };
     let _ = writeln!(out, "keepwatch {state}");
     let _ = writeln!(
         out,
         "Data: {} ({})",
-        agent.database.0,
-        plain::bytes(agent.database.1 as f64)
+        status.database,
+        plain::bytes(status.database_bytes as f64)
     );
-    if let Some(throttle) = &agent.throttle {
+    if let Some(throttle) = &status.throttle {
         let _ = writeln!(out, "Self-throttling: {throttle}");
     }
-    let _ = writeln!(out, "Business hours: {}", business_hours(calendar, now));
+    let _ = writeln!(out, "Business hours: {}", status.business_hours);
 
-    if !services.specs.is_empty() {
+    if !status.services.is_empty() {
         let _ = writeln!(out, "\nServices:");
-        out.push_str(&service_lines(services, now, tz));
+        out.push_str(&service_lines(&status.services, now, tz));
     }
 
-    let mut by_host: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
-    for sample in latest {
+    let mut by_host: BTreeMap<&str, Vec<&Measurement>> = BTreeMap::new();
+    for sample in &status.measurements {
         by_host
-            .entry(sample.key.host.as_str())
+            .entry(sample.host.as_str())
             .or_default()
             .push(sample);
     }
@@ -165,69 +71,47 @@ pub fn render(
         let _ = writeln!(out, "\n{host}, as measured {}:", when(newest));
         out.push_str(&host_lines(&samples));
     }
-    if latest.is_empty() {
+    if status.measurements.is_empty() {
         let _ = writeln!(out, "\nNo measurements yet.");
     }
-    if !agent.events.is_empty() {
+    if !status.events.is_empty() {
         let _ = writeln!(out, "\nRecent events:");
-        for (at, message) in &agent.events {
-            let _ = writeln!(out, "  {}  {}", when(*at), printable::line(message));
+        for event in &status.events {
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                when(event.at),
+                printable::line(&event.message)
+            );
         }
     }
     out
 }
 
-/// "open now (09:00-17:00)" or "closed (holiday); opens Mon 23 Nov 09:00".
-fn business_hours(calendar: &Calendar, now: Timestamp) -> String {
-    match calendar.period_at(now) {
-        Period::Open {
-            range: (start, end),
-            ..
-        } => {
-            format!(
-                "open now ({}-{})",
-                start.strftime("%H:%M"),
-                end.strftime("%H:%M")
-            )
-        }
-        Period::Closed { why } => match calendar.next_opening(now) {
-            Some(next) => format!(
-                "closed now ({why}); opens {}",
-                next.to_zoned_datetime(calendar.time_zone().clone())
-                    .strftime("%a %d %b %H:%M")
-            ),
-            None => format!("closed now ({why}); no opening hours in the next two weeks"),
-        },
-    }
-}
-
 /// One line per configured service: its state, since when, and what is wrong.
-fn service_lines(view: ServicesView<'_>, now: Timestamp, tz: &TimeZone) -> String {
-    let ServicesView {
-        specs: services,
-        states,
-        incidents,
-    } = view;
-    let width = name_width(services);
+fn service_lines(services: &[ServiceView], now: Timestamp, tz: &TimeZone) -> String {
+    let width = services
+        .iter()
+        .map(|s| printable::name(&s.name).chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
-    for spec in services {
-        let name = &spec.common.name;
-        let shown = printable::name(name);
-        let Some(status) = states.iter().find(|s| &s.name == name) else {
+    for service in services {
+        let shown = printable::name(&service.name);
+        let (Some(since), false) = (service.since, service.state == Shown::Unknown) else {
             let _ = writeln!(out, "  {shown:<width$}  not checked yet");
             continue;
         };
         let since = format!(
             "since {} ({})",
-            status
-                .since
+            since
                 .to_zoned_datetime(tz.clone())
                 .strftime("%a %d %b %H:%M"),
-            plain::duration(now.duration_since(status.since).as_secs_f64().max(0.0))
+            plain::duration(now.duration_since(since).as_secs_f64().max(0.0))
         );
-        let line = match status.state {
-            State::Up => {
-                let took = status
+        let line = match service.state {
+            Shown::Up => {
+                let took = service
                     .response_ms
                     .map(|ms| {
                         format!(
@@ -236,27 +120,19 @@ fn service_lines(view: ServicesView<'_>, now: Timestamp, tz: &TimeZone) -> Strin
                         )
                     })
                     .unwrap_or_default();
-                let last_problem = incidents
-                    .iter()
-                    .rev()
-                    .find(|incident| &incident.service == name && incident.ended.is_some());
-                let note = match (status.kind, last_problem) {
-                    (Some(_), _) => format!("; last check: {}", status.explanation),
-                    (None, Some(incident)) => format!(
+                let note = match (&service.failure, &service.last_problem) {
+                    (Some(_), _) => format!("; last check: {}", service.explanation),
+                    (None, Some(problem)) => format!(
                         "; last problem {} ago: {}",
-                        plain::duration(
-                            now.duration_since(incident.ended.unwrap_or(now))
-                                .as_secs_f64()
-                                .max(0.0)
-                        ),
-                        incident.cause
+                        plain::duration(now.duration_since(problem.ended).as_secs_f64().max(0.0)),
+                        problem.cause
                     ),
                     (None, None) => String::new(),
                 };
                 format!("up {since}{took}{note}")
             }
-            State::Degraded => format!("DEGRADED {since}: {}", status.explanation),
-            State::Down => format!("DOWN {since}: {}", status.explanation),
+            Shown::Degraded => format!("DEGRADED {since}: {}", service.explanation),
+            Shown::Down | Shown::Unknown => format!("DOWN {since}: {}", service.explanation),
         };
         let _ = writeln!(out, "  {shown:<width$}  {}", printable::line(&line));
     }
@@ -322,18 +198,18 @@ pub fn render_checks(services: &[ServiceSpec], outcomes: &[CheckOutcome]) -> Str
 }
 
 /// One line per metric family, skipping what was not measured.
-fn host_lines(samples: &[&Sample]) -> String {
+fn host_lines(samples: &[&Measurement]) -> String {
     let value = |name: &str, instance: &str| {
         samples
             .iter()
-            .find(|s| s.key.metric == name && s.key.instance == instance)
+            .find(|s| s.metric == name && s.instance == instance)
             .map(|s| s.value)
     };
     let instances = |name: &str| {
         let mut found: Vec<&str> = samples
             .iter()
-            .filter(|s| s.key.metric == name)
-            .map(|s| s.key.instance.as_str())
+            .filter(|s| s.metric == name)
+            .map(|s| s.instance.as_str())
             .collect();
         found.sort_unstable();
         found
@@ -422,14 +298,12 @@ fn host_lines(samples: &[&Sample]) -> String {
 /// The open alerts and running maintenance windows, for `keepwatch status`
 /// and `keepwatch alerts`: number, what, since when, who was told, and how to
 /// acknowledge.
-pub fn render_alerts(
-    alerts: &[crate::store::AlertRecord],
-    windows: &[crate::store::StoredWindow],
-    waiting_messages: usize,
-    now: Timestamp,
-    calendar: &Calendar,
-) -> String {
-    let tz = calendar.time_zone();
+pub fn render_alerts(status: &StatusView, now: Timestamp, tz: &TimeZone) -> String {
+    let (alerts, windows, waiting_messages): (&[AlertView], &[WindowView], usize) = (
+        &status.open_alerts,
+        &status.maintenance,
+        status.outbox_waiting,
+    );
     let when = |at: Timestamp| {
         at.to_zoned_datetime(tz.clone())
             .strftime("%a %d %b %H:%M")
@@ -443,8 +317,9 @@ pub fn render_alerts(
     }
     for alert in alerts {
         let ago = plain::duration(now.duration_since(alert.opened_at).as_secs_f64().max(0.0));
-        let state = match (&alert.acked, &alert.silenced, alert.cause) {
-            (Some((at, by)), _, _) => format!("acknowledged by {by} at {}", when(*at)),
+        let acked = alert.acknowledged_at.zip(alert.acknowledged_by.as_ref());
+        let state = match (acked, &alert.held_back, alert.explained_by) {
+            (Some((at, by)), _, _) => format!("acknowledged by {by} at {}", when(at)),
             (None, Some(reason), _) => format!("held back ({reason})"),
             (None, None, Some(cause)) => format!("explained by alert {cause}"),
             (None, None, None) => format!("not acknowledged: keepwatch ack {}", alert.id),
@@ -470,7 +345,7 @@ pub fn render_alerts(
         out.push_str(&format!(
             "Maintenance {} ({}): alerts about {what} held back until {}.\n",
             window.id,
-            window.name,
+            window.reason,
             when(window.end)
         ));
     }
@@ -482,10 +357,56 @@ pub fn render_alerts(
     out
 }
 
+/// The windows of `keepwatch maintenance list`, one line each, with how to
+/// end those started by hand; times in `tz`.
+pub fn render_windows(listed: &[Listed], tz: &TimeZone) -> String {
+    let local = |at: Timestamp| {
+        at.to_zoned_datetime(tz.clone())
+            .strftime("%a %d %b %H:%M")
+            .to_string()
+    };
+    let mut out = String::new();
+    for window in listed {
+        let _ = match window {
+            Listed::Planned { name, when } => match when {
+                Planned::Until(until) => {
+                    writeln!(out, "{name} (planned): in force until {}", local(*until))
+                }
+                Planned::From(start) => {
+                    writeln!(out, "{name} (planned): next from {}", local(*start))
+                }
+                Planned::Over => writeln!(out, "{name} (planned): over"),
+            },
+            Listed::Started(window) => {
+                let what = if window.services.is_empty() {
+                    "everything".to_owned()
+                } else {
+                    window.services.join(", ")
+                };
+                writeln!(
+                    out,
+                    "{} ({}): {what}, {} until {} — end it with `keepwatch maintenance stop {}`",
+                    window.id,
+                    window.name,
+                    local(window.start),
+                    local(window.end),
+                    window.id
+                )
+            }
+        };
+    }
+    if listed.is_empty() {
+        out.push_str("No maintenance windows. Plan one with a [[maintenance]] block in the config, or start one now with `keepwatch maintenance start --for 1h`.\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::model::{EventView, business_hours, service_views};
     use super::*;
-    use crate::observation::SeriesKey;
+    use crate::calendar::Calendar;
+    use crate::store::{Incident, ServiceStatus};
 
     /// Weekdays 09:00-17:00 in UTC.
     fn utc() -> Calendar {
@@ -500,21 +421,39 @@ mod tests {
         "2026-11-23T10:00:00Z".parse().unwrap()
     }
 
-    fn sample(metric: &str, instance: &str, value: f64) -> Sample {
-        Sample {
-            key: SeriesKey::new("web1", metric, instance),
+    fn sample(metric: &str, instance: &str, value: f64) -> Measurement {
+        Measurement {
+            host: "web1".to_owned(),
+            metric: metric.to_owned(),
+            instance: instance.to_owned(),
             at: at(),
             value,
         }
     }
 
-    fn summary(liveness: Liveness) -> AgentSummary {
-        AgentSummary {
-            liveness,
-            database: ("/data/keepwatch.db".to_owned(), 2_300_000),
+    /// The status of an agent that is `agent` since `last_seen`, read at `now`,
+    /// with nothing measured or configured.
+    fn view(agent: AgentState, last_seen: Option<Timestamp>, now: Timestamp) -> StatusView {
+        StatusView {
+            host: "web1".to_owned(),
+            agent,
+            last_seen,
+            business_open: utc().period_at(now).is_open(),
+            business_hours: business_hours(&utc(), now),
             throttle: None,
+            database: "/data/keepwatch.db".to_owned(),
+            database_bytes: 2_300_000,
+            services: Vec::new(),
+            measurements: Vec::new(),
             events: Vec::new(),
+            open_alerts: Vec::new(),
+            maintenance: Vec::new(),
+            outbox_waiting: 0,
         }
+    }
+
+    fn utc_zone() -> TimeZone {
+        TimeZone::UTC
     }
 
     #[test]
@@ -538,16 +477,15 @@ mod tests {
             sample(metric::LOAD_15, "", 0.3),
             sample(metric::HOST_UPTIME_SECONDS, "", 273_600.0),
         ];
-        let mut agent = summary(Liveness::Running { last_seen: at() });
+        let now = at() + jiff::SignedDuration::from_secs(4);
+        let mut agent = view(AgentState::Running, Some(at()), now);
         agent.throttle = Some("normal intervals".to_owned());
-        agent.events = vec![(at(), "keepwatch started".to_owned())];
-        let text = render(
-            &agent,
-            ServicesView::default(),
-            &latest,
-            at() + jiff::SignedDuration::from_secs(4),
-            &utc(),
-        );
+        agent.events = vec![EventView {
+            at: at(),
+            message: "keepwatch started".to_owned(),
+        }];
+        agent.measurements = latest;
+        let text = render(&agent, now, &utc_zone());
         for expected in [
             "keepwatch running (last measurement 4 seconds ago)",
             "Data: /data/keepwatch.db (2.3 MB)",
@@ -570,11 +508,9 @@ mod tests {
     fn each_liveness_is_explained() {
         let later = at() + jiff::SignedDuration::from_hours(3);
         let stopped = render(
-            &summary(Liveness::Stopped { at: at() }),
-            ServicesView::default(),
-            &[],
+            &view(AgentState::Stopped, Some(at()), later),
             later,
-            &utc(),
+            &utc_zone(),
         );
         assert!(
             stopped.contains("not running: stopped on Mon 23 Nov 10:00:00 (3 hours ago)"),
@@ -583,11 +519,9 @@ mod tests {
         assert!(stopped.contains("No measurements yet."));
         let evening = at() + jiff::SignedDuration::from_hours(9);
         let closed = render(
-            &summary(Liveness::Never),
-            ServicesView::default(),
-            &[],
+            &view(AgentState::Never, None, evening),
             evening,
-            &utc(),
+            &utc_zone(),
         );
         assert!(
             closed.contains(
@@ -596,20 +530,12 @@ mod tests {
             "{closed}"
         );
         let silent = render(
-            &summary(Liveness::Silent { last_seen: at() }),
-            ServicesView::default(),
-            &[],
+            &view(AgentState::Silent, Some(at()), later),
             later,
-            &utc(),
+            &utc_zone(),
         );
         assert!(silent.contains("without a clean stop"), "{silent}");
-        let never = render(
-            &summary(Liveness::Never),
-            ServicesView::default(),
-            &[],
-            later,
-            &utc(),
-        );
+        let never = render(&view(AgentState::Never, None, later), later, &utc_zone());
         assert!(never.contains("start it with `keepwatch run`"), "{never}");
     }
 
@@ -623,13 +549,9 @@ mod tests {
             sample(metric::SWAP_TOTAL_BYTES, "", 1e9),
             sample(metric::NET_RX_BYTES_PER_SEC, "wlan0", 10.0),
         ];
-        let text = render(
-            &summary(Liveness::Running { last_seen: at() }),
-            ServicesView::default(),
-            &latest,
-            at(),
-            &utc(),
-        );
+        let mut running = view(AgentState::Running, Some(at()), at());
+        running.measurements = latest;
+        let text = render(&running, at(), &utc_zone());
         assert!(text.contains("  CPU       3% used\n"), "{text}");
         assert!(text.contains("swap 500 MB of 1.0 GB"), "{text}");
         assert!(
@@ -688,18 +610,9 @@ mod tests {
             kind: Some(FailureKind::HttpStatus),
             cause: "Web shop answered with HTTP 503.".to_owned(),
         }];
-        let view = ServicesView {
-            specs: &specs,
-            states: &states,
-            incidents: &incidents,
-        };
-        let text = render(
-            &summary(Liveness::Running { last_seen: later }),
-            view,
-            &[],
-            later,
-            &utc(),
-        );
+        let mut running = view(AgentState::Running, Some(later), later);
+        running.services = service_views(&specs, &states, &incidents);
+        let text = render(&running, later, &utc_zone());
         for expected in [
             "Services:\n",
             "  Web shop  up since Mon 23 Nov 10:00 (5 minutes), answers in 120 ms; last problem 2 hours 5 minutes ago: Web shop answered with HTTP 503.\n",

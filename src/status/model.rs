@@ -1,0 +1,586 @@
+//! The status model: every fact `keepwatch status` shows, read from the
+//! store in one place, as a plain serialisable struct. The text renderer
+//! lays it out for the terminal; the API serialises it as it is; `doctor`
+//! and reports read the same facts through the same functions.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::calendar::{Calendar, Period};
+use crate::checks::ServiceSpec;
+use crate::store::{AlertRecord, Incident, ServiceStatus, Store, StoreError, StoredWindow};
+use crate::vocabulary::{Severity, State, state_key};
+
+/// Whether the agent is running, judged from when it last wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Liveness {
+    /// It wrote recently (within a few of its intervals).
+    Running {
+        /// When it last recorded anything.
+        last_seen: Timestamp,
+    },
+    /// It stopped cleanly at this time.
+    Stopped {
+        /// When it stopped.
+        at: Timestamp,
+    },
+    /// Nothing recent, and no clean stop recorded: killed, crashed, or the computer is off.
+    Silent {
+        /// When it last recorded anything.
+        last_seen: Timestamp,
+    },
+    /// It never ran with this database.
+    Never,
+}
+
+/// What the status page says about the agent itself.
+#[derive(Debug, Clone)]
+pub struct AgentSummary {
+    /// Running, stopped, silent or never started.
+    pub liveness: Liveness,
+    /// The database file and its size on disk.
+    pub database: (String, u64),
+    /// The current throttling state in words, if the agent recorded one.
+    pub throttle: Option<String>,
+    /// Notable recent happenings, newest last.
+    pub events: Vec<(Timestamp, String)>,
+}
+
+/// How late past its promised next measurement the agent may be before it
+/// counts as silent (a busy host, a slow disk).
+const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+
+/// How far back `status` looks for a service's last problem.
+const LAST_PROBLEM_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 30);
+
+/// Reads what the agent recorded about itself from the store.
+pub fn summarize(
+    store: &Store,
+    database: &Path,
+    now: Timestamp,
+) -> Result<AgentSummary, StoreError> {
+    let time = |key: &str| -> Result<Option<Timestamp>, StoreError> {
+        Ok(store.state(key)?.and_then(|text| text.parse().ok()))
+    };
+    let liveness = match (time(state_key::STOPPED_AT)?, time(state_key::LAST_SEEN)?) {
+        (Some(at), _) => Liveness::Stopped { at },
+        (None, Some(last_seen)) => {
+            let promised = time(state_key::NEXT_BY)?.unwrap_or(last_seen);
+            if now <= promised.saturating_add(GRACE).unwrap_or(promised) {
+                Liveness::Running { last_seen }
+            } else {
+                Liveness::Silent { last_seen }
+            }
+        }
+        (None, None) => Liveness::Never,
+    };
+    let events = store
+        .recent_events(8)?
+        .into_iter()
+        .rev()
+        .map(|event| (event.at, event.message))
+        .collect();
+    Ok(AgentSummary {
+        liveness,
+        database: (database.display().to_string(), store.size_on_disk()?),
+        throttle: store.state(state_key::THROTTLE)?,
+        events,
+    })
+}
+
+/// Whether the agent runs, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    /// It wrote recently.
+    Running,
+    /// It stopped cleanly.
+    Stopped,
+    /// Nothing recent and no clean stop: killed, crashed, or the computer is off.
+    Silent,
+    /// It never ran with this database.
+    Never,
+}
+
+/// The same facts as `keepwatch status`: the agent, business hours, each
+/// configured service, the latest measurements, the open alerts and the
+/// maintenance in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusView {
+    /// This computer's name in keepwatch.
+    pub host: String,
+    /// `running`, `stopped`, `silent` or `never`.
+    pub agent: AgentState,
+    /// When the agent last recorded anything (RFC 3339); for a stopped
+    /// agent, when it stopped.
+    #[schema(value_type = Option<String>)]
+    pub last_seen: Option<Timestamp>,
+    /// Whether the business is open now.
+    pub business_open: bool,
+    /// Business hours in words: "open now (09:00-17:00)", "closed now
+    /// (holiday); opens Mon 23 Nov 09:00" (in the business time zone).
+    pub business_hours: String,
+    /// The throttling state in words, if any.
+    pub throttle: Option<String>,
+    /// Where the database is, for the admin at this computer.
+    #[serde(skip)]
+    pub database: String,
+    /// Size of the database in bytes.
+    pub database_bytes: u64,
+    /// Each configured service.
+    pub services: Vec<ServiceView>,
+    /// The newest value of every series, for the host lines.
+    pub measurements: Vec<Measurement>,
+    /// Notable recent happenings, oldest first.
+    pub events: Vec<EventView>,
+    /// The open alerts.
+    pub open_alerts: Vec<AlertView>,
+    /// Maintenance in force or planned.
+    pub maintenance: Vec<WindowView>,
+    /// Messages waiting to be sent.
+    pub outbox_waiting: usize,
+}
+
+/// Where the status reads from besides the store: the host's name, the
+/// configured services and the business calendar.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// This computer's name in keepwatch.
+    pub host: &'a str,
+    /// The configured services, in config order.
+    pub services: &'a [ServiceSpec],
+    /// Opening hours and time zone.
+    pub calendar: &'a Calendar,
+}
+
+impl StatusView {
+    /// Reads the status from `store` at `now`.
+    pub fn read(store: &Store, sources: Sources<'_>, now: Timestamp) -> Result<Self, StoreError> {
+        let summary = summarize(store, store.path(), now)?;
+        let (agent, last_seen) = match summary.liveness {
+            Liveness::Running { last_seen } => (AgentState::Running, Some(last_seen)),
+            Liveness::Stopped { at } => (AgentState::Stopped, Some(at)),
+            Liveness::Silent { last_seen } => (AgentState::Silent, Some(last_seen)),
+            Liveness::Never => (AgentState::Never, None),
+        };
+        let month_ago = now.saturating_sub(LAST_PROBLEM_WITHIN).unwrap_or(now);
+        let statuses = store.service_statuses()?;
+        let incidents = store.incidents(month_ago, now)?;
+        Ok(Self {
+            host: sources.host.to_owned(),
+            agent,
+            last_seen,
+            business_open: sources.calendar.period_at(now).is_open(),
+            business_hours: business_hours(sources.calendar, now),
+            throttle: summary.throttle,
+            database: summary.database.0,
+            database_bytes: summary.database.1,
+            services: service_views(sources.services, &statuses, &incidents),
+            measurements: store
+                .latest()?
+                .into_iter()
+                .map(|sample| Measurement {
+                    host: sample.key.host,
+                    metric: sample.key.metric,
+                    instance: sample.key.instance,
+                    at: sample.at,
+                    value: sample.value,
+                })
+                .collect(),
+            events: summary
+                .events
+                .into_iter()
+                .map(|(at, message)| EventView { at, message })
+                .collect(),
+            open_alerts: store
+                .open_alerts()?
+                .into_iter()
+                .map(AlertView::from)
+                .collect(),
+            maintenance: store
+                .maintenance_windows(now)?
+                .into_iter()
+                .map(WindowView::from)
+                .collect(),
+            outbox_waiting: store.outbox_waiting()?,
+        })
+    }
+}
+
+/// "open now (09:00-17:00)" or "closed now (holiday); opens Mon 23 Nov 09:00".
+pub(super) fn business_hours(calendar: &Calendar, now: Timestamp) -> String {
+    match calendar.period_at(now) {
+        Period::Open {
+            range: (start, end),
+            ..
+        } => {
+            format!(
+                "open now ({}-{})",
+                start.strftime("%H:%M"),
+                end.strftime("%H:%M")
+            )
+        }
+        Period::Closed { why } => match calendar.next_opening(now) {
+            Some(next) => format!(
+                "closed now ({why}); opens {}",
+                next.to_zoned_datetime(calendar.time_zone().clone())
+                    .strftime("%a %d %b %H:%M")
+            ),
+            None => format!("closed now ({why}); no opening hours in the next two weeks"),
+        },
+    }
+}
+
+/// The newest value of one series.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Measurement {
+    /// The host it was measured on.
+    pub host: String,
+    /// What it measures, e.g. `cpu.usage_percent`.
+    pub metric: String,
+    /// Which one (a disk, a core, a service); may be empty.
+    pub instance: String,
+    /// When (RFC 3339).
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    /// The value, in the metric's unit.
+    pub value: f64,
+}
+
+/// Something notable that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct EventView {
+    /// When (RFC 3339).
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    /// What happened, in plain words.
+    pub message: String,
+}
+
+/// A service's state as shown: its checked state, or not checked yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Shown {
+    /// It answers as it should.
+    Up,
+    /// It answers, but not well (slow, a certificate expiring).
+    Degraded,
+    /// It does not answer as it should.
+    Down,
+    /// Not checked yet.
+    Unknown,
+}
+
+impl From<State> for Shown {
+    fn from(state: State) -> Self {
+        match state {
+            State::Up => Shown::Up,
+            State::Degraded => Shown::Degraded,
+            State::Down => Shown::Down,
+        }
+    }
+}
+
+/// A problem of a service that is over.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LastProblem {
+    /// When it ended (RFC 3339).
+    #[schema(value_type = String)]
+    pub ended: Timestamp,
+    /// What was wrong, in plain words.
+    pub cause: String,
+}
+
+/// One service's current state.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServiceView {
+    /// Its configured name.
+    pub name: String,
+    /// `up`, `degraded`, `down`, or `unknown` before its first check.
+    pub state: Shown,
+    /// The kind of failure, e.g. `timeout` or `dns_failure`.
+    pub failure: Option<String>,
+    /// The last check's explanation in plain words.
+    pub explanation: String,
+    /// Since when the state holds (RFC 3339).
+    #[schema(value_type = Option<String>)]
+    pub since: Option<Timestamp>,
+    /// When it was last checked (RFC 3339).
+    #[schema(value_type = Option<String>)]
+    pub checked_at: Option<Timestamp>,
+    /// How long the last answer took, in milliseconds.
+    pub response_ms: Option<f64>,
+    /// Its most recent problem that is over, among the incidents read (the
+    /// last 30 days for the status, the range asked for a single service).
+    pub last_problem: Option<LastProblem>,
+}
+
+impl ServiceView {
+    /// The view of `name` with its stored `status` (`None`: not checked
+    /// yet), its last problem taken from `incidents` (oldest first).
+    pub fn new(name: &str, status: Option<&ServiceStatus>, incidents: &[Incident]) -> Self {
+        let last_problem = incidents
+            .iter()
+            .rev()
+            .filter(|incident| incident.service == name)
+            .find_map(|incident| {
+                incident.ended.map(|ended| LastProblem {
+                    ended,
+                    cause: incident.cause.clone(),
+                })
+            });
+        match status {
+            Some(s) => ServiceView {
+                name: name.to_owned(),
+                state: s.state.into(),
+                failure: s.kind.map(|k| k.as_str().to_owned()),
+                explanation: s.explanation.clone(),
+                since: Some(s.since),
+                checked_at: Some(s.checked_at),
+                response_ms: s.response_ms,
+                last_problem,
+            },
+            None => ServiceView {
+                name: name.to_owned(),
+                state: Shown::Unknown,
+                failure: None,
+                explanation: "not checked yet".to_owned(),
+                since: None,
+                checked_at: None,
+                response_ms: None,
+                last_problem,
+            },
+        }
+    }
+}
+
+/// Every configured service in config order, with its stored state and its
+/// last problem among `incidents` (oldest first).
+pub fn service_views(
+    specs: &[ServiceSpec],
+    statuses: &[ServiceStatus],
+    incidents: &[Incident],
+) -> Vec<ServiceView> {
+    specs
+        .iter()
+        .map(|spec| {
+            let name = spec.common.name.as_str();
+            ServiceView::new(name, statuses.iter().find(|s| s.name == name), incidents)
+        })
+        .collect()
+}
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AlertView {
+    /// Its number, as messages and `keepwatch status` show it.
+    pub id: i64,
+    /// The service it is about, if any.
+    pub service: Option<String>,
+    /// The host it is about.
+    pub host: String,
+    /// One line.
+    pub title: String,
+    /// The explanation.
+    pub detail: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// Whether it counts as an emergency (told at any hour).
+    pub emergency: bool,
+    /// When it opened (RFC 3339).
+    #[schema(value_type = String)]
+    pub opened_at: Timestamp,
+    /// Who acknowledged it, if anyone.
+    pub acknowledged_by: Option<String>,
+    /// When it was acknowledged (RFC 3339).
+    #[schema(value_type = Option<String>)]
+    pub acknowledged_at: Option<Timestamp>,
+    /// When it was resolved (RFC 3339); absent while open.
+    #[schema(value_type = Option<String>)]
+    pub resolved_at: Option<Timestamp>,
+    /// Why nobody is told, if so: a maintenance window, flapping.
+    pub held_back: Option<String>,
+    /// The number of the alert that explains this one (the service it
+    /// depends on is down), if any.
+    pub explained_by: Option<i64>,
+}
+
+impl From<AlertRecord> for AlertView {
+    fn from(a: AlertRecord) -> Self {
+        AlertView {
+            id: a.id,
+            service: a.service,
+            host: a.host,
+            title: a.title,
+            detail: a.detail,
+            severity: match a.severity {
+                Severity::Warning => "warning",
+                Severity::Critical => "critical",
+            }
+            .to_owned(),
+            emergency: a.emergency,
+            opened_at: a.opened_at,
+            acknowledged_at: a.acked.as_ref().map(|(at, _)| *at),
+            acknowledged_by: a.acked.map(|(_, by)| by),
+            resolved_at: a.resolved_at,
+            held_back: a.silenced,
+            explained_by: a.cause,
+        }
+    }
+}
+
+/// A maintenance window.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WindowView {
+    /// Its number.
+    pub id: i64,
+    /// What the work is.
+    pub reason: String,
+    /// The services it holds alerts back for; empty means everything.
+    pub services: Vec<String>,
+    /// Start (RFC 3339).
+    #[schema(value_type = String)]
+    pub start: Timestamp,
+    /// End (RFC 3339).
+    #[schema(value_type = String)]
+    pub end: Timestamp,
+}
+
+impl From<StoredWindow> for WindowView {
+    fn from(w: StoredWindow) -> Self {
+        WindowView {
+            id: w.id,
+            reason: w.name,
+            services: w.services,
+            start: w.start,
+            end: w.end,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+    use jiff::tz::TimeZone;
+
+    use super::*;
+    use crate::checks::{CheckOutcome, Finished, Verdict};
+    use crate::pipeline::Pipeline;
+    use crate::vocabulary::FailureKind;
+
+    /// Monday 23 November 2026, 10:00 UTC.
+    fn at(minutes: i64) -> Timestamp {
+        "2026-11-23T10:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
+    }
+
+    #[test]
+    fn the_status_is_read_from_what_the_pipeline_recorded_and_serialises_as_the_api_documents() {
+        let config = crate::config::parse(
+            std::path::Path::new("k.toml"),
+            "[business]\ntimezone = \"UTC\"\n\
+             [[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             [[service]]\nname = \"Mail\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 2\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("k.db"), &config.storage).unwrap();
+        let calendar = Calendar::from_config(&config.business, TimeZone::UTC).unwrap();
+        let mut pipeline = Pipeline::new(
+            "web1".to_owned(),
+            store,
+            &config.rules,
+            config.alerter(),
+            Some(calendar.clone()),
+            at(0),
+        );
+        let result = |pipeline: &mut Pipeline, outcome: CheckOutcome, from, minutes| {
+            let finished = Finished {
+                verdict: Verdict::Changed {
+                    from,
+                    to: outcome.state,
+                },
+                state: outcome.state,
+                since: at(minutes),
+                critical: false,
+            };
+            pipeline.service_result("Shop", outcome, &finished, at(minutes));
+            pipeline.write_results(at(minutes));
+        };
+        let refused = CheckOutcome::failed(FailureKind::ConnectionRefused, "Shop refused.");
+        result(&mut pipeline, refused.clone(), Some(State::Up), 0);
+        result(
+            &mut pipeline,
+            CheckOutcome::up("Shop answered."),
+            Some(State::Down),
+            5,
+        );
+        result(&mut pipeline, refused, Some(State::Up), 10);
+        pipeline
+            .store_mut()
+            .set_states(&[
+                (state_key::LAST_SEEN, at(10).to_string().as_str()),
+                (state_key::NEXT_BY, at(11).to_string().as_str()),
+            ])
+            .unwrap();
+        pipeline
+            .store_mut()
+            .add_maintenance("new switch", &["Mail".to_owned()], at(0), at(60))
+            .unwrap();
+
+        let sources = Sources {
+            host: "web1",
+            services: &config.services,
+            calendar: &calendar,
+        };
+        let status = StatusView::read(pipeline.store(), sources, at(11)).unwrap();
+        assert_eq!(
+            (status.agent, status.last_seen),
+            (AgentState::Running, Some(at(10)))
+        );
+        assert!(status.business_open);
+        assert_eq!(status.business_hours, "open now (09:00-17:00)");
+        let shop = &status.services[0];
+        assert_eq!((shop.name.as_str(), shop.state), ("Shop", Shown::Down));
+        assert_eq!(shop.failure.as_deref(), Some("connection_refused"));
+        assert_eq!(
+            shop.last_problem,
+            Some(LastProblem {
+                ended: at(5),
+                cause: "Shop refused.".to_owned()
+            })
+        );
+        assert_eq!(status.services[1].state, Shown::Unknown);
+        assert_eq!(status.open_alerts.len(), 1);
+        assert_eq!(status.open_alerts[0].title, "Shop is down");
+        assert_eq!(status.maintenance[0].reason, "new switch");
+        assert!(status.outbox_waiting > 0, "the alerts went into the outbox");
+        assert!(
+            status
+                .measurements
+                .iter()
+                .any(|m| m.metric == "service.state" && m.instance == "Shop" && m.value == 2.0)
+        );
+        assert!(
+            status
+                .events
+                .iter()
+                .any(|e| e.message == "Shop is down: Shop refused.")
+        );
+
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["agent"], "running");
+        assert_eq!(json["last_seen"], "2026-11-23T10:10:00Z");
+        assert_eq!(json["services"][0]["state"], "down");
+        assert_eq!(json["services"][0]["since"], "2026-11-23T10:10:00Z");
+        assert_eq!(json["services"][1]["state"], "unknown");
+        assert_eq!(json["open_alerts"][0]["severity"], "critical");
+        assert_eq!(json["maintenance"][0]["end"], "2026-11-23T11:00:00Z");
+        assert!(
+            json.get("database").is_none(),
+            "the path stays on this computer"
+        );
+    }
+}

@@ -445,6 +445,70 @@ mod tests {
         assert_ne!(table.key(), other.key(), "new recipients make a new report");
     }
 
+    fn channels(toml: &str) -> Vec<Channel> {
+        #[derive(Deserialize)]
+        struct Tables {
+            channel: Vec<Channel>,
+        }
+        toml::from_str::<Tables>(toml).unwrap().channel
+    }
+
+    const EMAIL: &str = "type = \"email\"\nserver = \"smtp.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n";
+
+    #[test]
+    fn a_report_finds_the_channel_it_goes_through_or_says_why_not() {
+        let table = |channel: Option<&str>, to: &[&str]| ReportConfig {
+            every: "day 18:00".to_owned(),
+            channel: channel.map(str::to_owned),
+            to: to.iter().map(|s| (*s).to_owned()).collect(),
+            ..ReportConfig::default()
+        };
+        let one = channels(&format!(
+            "[[channel]]\nname = \"mail\"\n{EMAIL}[[channel]]\nname = \"chat\"\ntype = \"log\"\n"
+        ));
+        let two = channels(&format!(
+            "[[channel]]\nname = \"mail\"\n{EMAIL}[[channel]]\nname = \"other\"\n{EMAIL}"
+        ));
+        let boss = ["boss@example.com"];
+        assert_eq!(table(None, &boss).channel_in(&one).unwrap().name, "mail");
+        assert_eq!(
+            table(Some("chat"), &[]).channel_in(&one).unwrap().name,
+            "chat"
+        );
+        assert_eq!(table(Some("log"), &[]).channel_in(&[]).unwrap().name, "log");
+        assert_eq!(
+            table(Some("other"), &boss).channel_in(&two).unwrap().name,
+            "other"
+        );
+        for (table, channels, says) in [
+            (table(None, &[]), &one, "channel: the report goes to nobody"),
+            (table(Some("mial"), &[]), &one, "did you mean \"mail\"?"),
+            (
+                table(Some("pager"), &[]),
+                &one,
+                "the channels are mail, chat, log",
+            ),
+            (
+                table(Some("chat"), &boss),
+                &one,
+                "to: addresses need an email channel",
+            ),
+            (
+                table(None, &boss),
+                &Vec::new(),
+                "needs an email [[channel]]",
+            ),
+            (
+                table(None, &boss),
+                &two,
+                "several email channels (\"mail\", \"other\")",
+            ),
+        ] {
+            let err = table.channel_in(channels).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
     #[test]
     fn audiences_are_read_from_the_config_and_the_command_line() {
         assert_eq!("technical".parse::<Audience>(), Ok(Audience::Technical));

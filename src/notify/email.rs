@@ -936,6 +936,66 @@ mod tests {
     }
 
     #[test]
+    fn a_report_goes_to_its_own_readers_with_pictures_beside_the_page_and_files_after() {
+        use crate::alert::{Attachment, Enclosure};
+        let email = channel(MINIMAL);
+        let file = |name: &str, content_type: &str| Attachment {
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+            data: vec![1, 2, 3, 250],
+        };
+        let mut report = sample();
+        report.html = "<p><img src=\"cid:chart-0\"></p>".into();
+        report.enclosure = Some(Enclosure {
+            to: vec!["boss@example.com".into(), "cfo@example.com".into()],
+            inline: vec![file("chart-0", "image/png")],
+            files: vec![file("report.pdf", "application/pdf")],
+        });
+        let built = email.compose(&report).unwrap();
+        assert_eq!(
+            built.envelope().to().len(),
+            2,
+            "the report's readers, not the channel's"
+        );
+        let raw = String::from_utf8(built.formatted()).unwrap();
+        assert!(
+            raw.contains("To: boss@example.com, cfo@example.com\r\n"),
+            "{raw}"
+        );
+        let at = |needle: &str| {
+            raw.find(needle)
+                .unwrap_or_else(|| panic!("no {needle}: {raw}"))
+        };
+        assert!(at("multipart/mixed") < at("multipart/related"));
+        assert!(at("multipart/related") < at("multipart/alternative"));
+        assert!(at("text/html") < at("Content-ID: <chart-0>"));
+        assert!(at("Content-ID: <chart-0>") < at("filename=\"report.pdf\""));
+        assert!(raw.contains("Content-Disposition: inline"), "{raw}");
+        assert!(raw.contains("Content-Disposition: attachment"), "{raw}");
+
+        // A message with an enclosure but only other readers looks like an alert.
+        report.enclosure = Some(Enclosure {
+            to: vec!["boss@example.com".into()],
+            ..Enclosure::default()
+        });
+        let raw = String::from_utf8(email.compose(&report).unwrap().formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative") && !raw.contains("multipart/mixed"));
+
+        report.enclosure = Some(Enclosure {
+            files: vec![file("report.pdf", "not a type")],
+            ..Enclosure::default()
+        });
+        let err = email.compose(&report).unwrap_err();
+        assert!(err.permanent);
+        assert!(
+            err.reason
+                .contains("\"not a type\" is not a content type (file report.pdf)"),
+            "{}",
+            err.reason
+        );
+    }
+
+    #[test]
     fn the_sms_format_sends_only_the_short_text() {
         let email = channel(&format!("{MINIMAL}\nformat = \"sms\""));
         let raw = String::from_utf8(email.compose(&sample()).unwrap().formatted()).unwrap();

@@ -330,6 +330,11 @@ impl Scheduler {
             }
             soonest(&mut pass, next_after(&when, due.max(now), &tz));
         }
+        if pass.queued + pass.failed > 0
+            && let Err(err) = self.store.release_memory()
+        {
+            tracing::debug!("{err}");
+        }
         pass
     }
 

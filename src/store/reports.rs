@@ -9,6 +9,15 @@ use rusqlite::{OptionalExtension, params};
 use super::{Store, StoreError};
 
 impl Store {
+    /// Hands back the memory this connection keeps for the pages it read
+    /// (SQLite's page cache), after a big read such as a month's report, so
+    /// a connection that is idle until next week holds none of it.
+    pub fn release_memory(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA shrink_memory")
+            .map_err(|source| StoreError::sqlite("releasing memory", &self.path, source))
+    }
+
     /// The scheduled time report `key` was last made (or skipped) for.
     pub fn report_made_for(&self, key: &str) -> Result<Option<Timestamp>, StoreError> {
         let ms: Option<i64> = self
@@ -97,5 +106,6 @@ mod tests {
         assert!(store.queue_report("weekly", next, &[], later).unwrap());
         assert_eq!(store.report_made_for("weekly").unwrap(), Some(next));
         assert_eq!(store.undelivered().unwrap().len(), 1);
+        store.release_memory().unwrap();
     }
 }

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::alert::Message;
-use crate::clock::SimClock;
+use crate::clock::{Clock, SimClock};
 use crate::config::{Config, ReportConfig};
 use crate::store::{StorageConfig, Store};
 
@@ -277,4 +277,112 @@ fn report_test_makes_each_report_now_or_says_what_is_missing() {
     config.reports.clear();
     let err = make_now(scheduler.store(), &config, &calendar, None, now).unwrap_err();
     assert!(err.contains("[[report]]"), "{err}");
+}
+
+/// Wall time that follows Tokio's paused test clock, so [`run`] can be
+/// driven through simulated minutes.
+#[derive(Debug)]
+struct TokioClock {
+    start: Timestamp,
+    base: tokio::time::Instant,
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.start + SignedDuration::try_from(self.base.elapsed()).unwrap_or_default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_follows_config_changes_makes_the_report_on_time_and_wakes_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock {
+        start: local("2026-11-23T17:50"),
+        base: tokio::time::Instant::now(),
+    });
+    let store = Store::open(&dir.path().join("kw.db"), &StorageConfig::default()).unwrap();
+    let (configs, followed) = watch::channel(Config::default());
+    let wake = Arc::new(Notify::new());
+    let running = tokio::spawn(run(
+        Scheduler::new(store, clock.clone()),
+        followed,
+        wake.clone(),
+        tokio::time::sleep(std::time::Duration::from_secs(3600)),
+    ));
+    // A report is added a minute later (a config reload).
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    configs.send_replace(config("day 18:00"));
+    tokio::time::timeout(std::time::Duration::from_secs(1200), wake.notified())
+        .await
+        .expect("the outbox is woken when the report is queued");
+    let woken = clock.now();
+    assert!(
+        woken >= local("2026-11-23T18:00") && woken < local("2026-11-23T18:01"),
+        "{woken}"
+    );
+    running.await.unwrap();
+    let store = Store::open(&dir.path().join("kw.db"), &StorageConfig::default()).unwrap();
+    assert_eq!(store.undelivered().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn spawn_needs_a_database_it_can_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SimClock::new(local("2026-11-23T12:00")));
+    let (_configs, followed) = watch::channel(Config::default());
+    let wake = Arc::new(Notify::new());
+    // A folder is not a database file.
+    assert!(
+        spawn(
+            dir.path(),
+            &Config::default(),
+            clock.clone(),
+            followed.clone(),
+            wake.clone()
+        )
+        .is_none()
+    );
+    let running = spawn(
+        &dir.path().join("kw.db"),
+        &Config::default(),
+        clock,
+        followed,
+        wake,
+    )
+    .expect("started");
+    running.abort();
+}
+
+#[test]
+fn a_time_zone_that_cannot_be_used_makes_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SimClock::new(local("2026-11-23T18:00")));
+    let mut scheduler = scheduler(dir.path(), &clock);
+    let mut config = config("day 18:00");
+    config.business.timezone = "Mars/Olympus".to_owned();
+    assert_eq!(scheduler.pass(&config), Pass::default());
+    // A table that does not parse (it slipped past the load check) is left alone.
+    let mut config = config_with_bad_schedule();
+    config.reports.push(ReportConfig {
+        every: "day 18:00".to_owned(),
+        channel: Some("log".to_owned()),
+        ..ReportConfig::default()
+    });
+    assert_eq!(scheduler.pass(&config).queued, 0, "first seen");
+    assert!(scheduler.pass(&config).next.is_some());
+}
+
+fn config_with_bad_schedule() -> Config {
+    let mut config = config("fortnightly 18:00");
+    config.reports[0].name = "Broken".to_owned();
+    config
+}
+
+#[test]
+fn slugs_keep_letters_and_digits_for_message_ids() {
+    assert_eq!(
+        slug("monday 08:00 |  | Executive"),
+        "monday-08-00-executive"
+    );
+    assert_eq!(slug(&"x".repeat(60)).len(), 40);
 }

@@ -41,7 +41,8 @@
 //! 9. [`agent`] is the runtime of `keepwatch run`: it schedules collection and
 //!    checks, hands their results to the pipeline, and reloads the configuration.
 //! 10. [`report`] is `keepwatch report` (availability, cost, stories and
-//!     trends over a period, from the store); [`deploy`] is `keepwatch init`
+//!     trends over a period, from the store) and sends the scheduled
+//!     `[[report]]`s by email; [`deploy`] is `keepwatch init`
 //!     and `keepwatch doctor` and `keepwatch service`; [`api`] is the REST API
 //!     `keepwatch run` serves (tokens, roles, status, history, alerts,
 //!     maintenance).

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Memory of `keepwatch run` (release) around a scheduled report: N local HTTP
+# services every 30 s (as scripts/bench-checks.sh), and a daily report to the
+# log channel due WAIT seconds after the start. Samples VmRSS once a second
+# and prints it before the report, its peak, and at the end. Linux only.
+#
+#   scripts/report-memory.sh [N=25] [SECONDS=180] [WAIT=90]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-25}
+secs=${2:-180}
+wait_for=${3:-90}
+target=${CARGO_TARGET_DIR:-target}
+cargo build --release --quiet
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -c '
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args): pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
+' "$port" &
+server=$!
+trap 'kill "$pid" "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+# Scheduled in whole minutes: the first minute at least WAIT seconds away.
+due=$(date -u -d "@$(( ($(date +%s) + wait_for + 59) / 60 * 60 ))" +%H:%M)
+{
+  printf '[agent]\nname = "bench"\ndata_dir = "%s/data"\n[api]\nenabled = false\n' "$dir"
+  printf '[business]\ntimezone = "UTC"\n'
+  for i in $(seq "$n"); do
+    printf '[[service]]\nname = "service %d"\ntype = "http"\nurl = "http://127.0.0.1:%d/s%d"\ninterval = "30s"\n' "$i" "$port" "$i"
+  done
+  printf '[[report]]\nevery = "day %s"\nperiod = "today"\naudience = "technical"\nchannel = "log"\n' "$due"
+} > "$dir/keepwatch.toml"
+"$target/release/keepwatch" --config "$dir/keepwatch.toml" run 2> "$dir/log.txt" &
+pid=$!
+echo "report due at $due UTC; sampling for $secs s"
+rss() { awk '/^VmRSS:/{print $2}' "/proc/$pid/status"; }
+before=0; peak=0; made=""
+for t in $(seq "$secs"); do
+  sleep 1
+  kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited:"; cat "$dir/log.txt"; exit 1; }
+  r=$(rss)
+  if [ -z "$made" ] && grep -q "is made and on its way" "$dir/log.txt"; then made=$t; fi
+  if [ -z "$made" ]; then before=$r; fi
+  [ "$r" -gt "$peak" ] && peak=$r
+done
+[ -n "$made" ] || { echo "no report was made:"; tail "$dir/log.txt"; exit 1; }
+grep -o "the report every .* is made and on its way.*" "$dir/log.txt" | head -1
+awk -v b="$before" -v p="$peak" -v e="$(rss)" -v m="$made" 'BEGIN{
+  printf "rss_before_mib=%.1f rss_peak_mib=%.1f rss_end_mib=%.1f made_after_s=%d\n", b/1024, p/1024, e/1024, m }'

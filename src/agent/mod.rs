@@ -5,7 +5,10 @@
 //! [`Agent`] holds the logic and is driven by [`Agent::tick`] with the time
 //! from its clock, so tests walk it through days with a simulated clock;
 //! [`run`] is the thin async loop around it that sleeps, listens for signals
-//! and watches the config file.
+//! and watches the config file. What is collected and checked goes to the
+//! [`crate::pipeline::Pipeline`]. Besides what is due to run, the service
+//! schedule answers what is overdue: a check started and never reported back
+//! by its deadline is reported and started again.
 
 mod instance;
 mod runtime;
@@ -146,6 +149,7 @@ impl Agent {
     /// something is next due.
     pub fn tick(&mut self) -> Tick {
         let now = self.clock.now();
+        self.give_up_on_lost_checks(now);
         let checks = self.services.take_due(now);
         let due = self.schedule.due(now);
         let collected = !due.is_empty();
@@ -175,6 +179,7 @@ impl Agent {
         let wake = [
             self.schedule.next_due(),
             self.services.next_due(),
+            self.services.next_deadline(),
             Some(alerts_next),
         ]
         .into_iter()
@@ -218,6 +223,23 @@ impl Agent {
             return;
         };
         self.pipeline.service_result(name, outcome, &finished, now);
+    }
+
+    /// Starts again the checks that were started and never reported back
+    /// (the task running one panicked), telling the admin: without this, such a
+    /// service would never be checked again and its last state would stand.
+    fn give_up_on_lost_checks(&mut self, now: Timestamp) {
+        for late in self.services.overdue(now) {
+            self.services.lost(&late.name, now);
+            let waited = now.duration_since(late.started).as_secs_f64().max(0.0);
+            let message = format!(
+                "The check of {} started {} ago never reported back; keepwatch has started it again. If this happens again, please report it: it is a fault in keepwatch.",
+                crate::printable::name(&late.name),
+                crate::plain::duration(waited)
+            );
+            tracing::error!("{message}");
+            self.event(now, "keepwatch", &message);
+        }
     }
 
     /// Tells the admin (the log and the event history) that a check could not

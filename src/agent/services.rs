@@ -1,5 +1,7 @@
-//! When each service is next checked, and what a finished check means for its
-//! confirmed state. Pure: the runtime runs the checks and reports back.
+//! When each service is next checked, what a finished check means for its
+//! confirmed state, and which checks are overdue: started and not reported
+//! back by their deadline (a check task that died, say). Pure: the runtime
+//! runs the checks and reports back; the caller says what time it is.
 
 use std::sync::Arc;
 
@@ -7,22 +9,35 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::checks::{CheckOutcome, Confirmer, Finished, ServiceSpec, Verdict};
 
+/// How long past its own timeout (which the checker enforces, with a second
+/// of backstop) a started check may take to report back (waiting for a free
+/// slot under `max_concurrent` included) before it counts as lost.
+const REPORT_MARGIN: SignedDuration = SignedDuration::from_mins(5);
+
 #[derive(Debug)]
 struct Entry {
     spec: Arc<ServiceSpec>,
     next: Timestamp,
-    running: bool,
+    /// When the run in progress was started; `None` while none is.
+    running: Option<Timestamp>,
     confirmer: Confirmer,
     since: Option<Timestamp>,
 }
 
 impl Entry {
+    /// When the run in progress should have reported back by.
+    fn deadline(&self) -> Option<Timestamp> {
+        let started = self.running?;
+        let allowed = self.spec.common.timeout.signed() + REPORT_MARGIN;
+        Some(started.saturating_add(allowed).unwrap_or(Timestamp::MAX))
+    }
+
     fn new(spec: ServiceSpec, now: Timestamp) -> Self {
         let confirmer = Confirmer::new(spec.common.retries, spec.common.confirm_after);
         Self {
             next: now.saturating_add(spread(&spec)).unwrap_or(now),
             spec: Arc::new(spec),
-            running: false,
+            running: None,
             confirmer,
             since: None,
         }
@@ -43,6 +58,17 @@ fn spread(spec: &ServiceSpec) -> SignedDuration {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
     SignedDuration::from_millis(i64::try_from(hash % interval_ms).unwrap_or(0))
+}
+
+/// A check started and not reported back by its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    /// The service.
+    pub name: String,
+    /// When its run was started.
+    pub started: Timestamp,
+    /// When its result should have arrived by.
+    pub deadline: Timestamp,
 }
 
 /// Every configured service's schedule and confirmation state.
@@ -68,9 +94,9 @@ impl ServiceSchedule {
     pub fn take_due(&mut self, now: Timestamp) -> Vec<Arc<ServiceSpec>> {
         self.entries
             .iter_mut()
-            .filter(|e| !e.running && e.next <= now)
+            .filter(|e| e.running.is_none() && e.next <= now)
             .map(|e| {
-                e.running = true;
+                e.running = Some(now);
                 e.spec.clone()
             })
             .collect()
@@ -80,9 +106,40 @@ impl ServiceSchedule {
     pub fn next_due(&self) -> Option<Timestamp> {
         self.entries
             .iter()
-            .filter(|e| !e.running)
+            .filter(|e| e.running.is_none())
             .map(|e| e.next)
             .min()
+    }
+
+    /// The earliest time a running check becomes overdue.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.entries.iter().filter_map(Entry::deadline).min()
+    }
+
+    /// The checks that were started and have not reported back by their
+    /// deadline at `now` (their timeout plus [`REPORT_MARGIN`]): a result
+    /// that should have arrived and did not.
+    pub fn overdue(&self, now: Timestamp) -> Vec<Overdue> {
+        self.entries
+            .iter()
+            .filter_map(|e| {
+                let deadline = e.deadline()?;
+                (deadline <= now).then(|| Overdue {
+                    name: e.spec.common.name.clone(),
+                    started: e.running.unwrap_or(now),
+                    deadline,
+                })
+            })
+            .collect()
+    }
+
+    /// Gives up waiting for the overdue run of `name`: it counts as not run
+    /// (state and confirmation streak stay) and is due again at `now`.
+    pub fn lost(&mut self, name: &str, now: Timestamp) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.spec.common.name == name) {
+            entry.running = None;
+            entry.next = now;
+        }
     }
 
     /// Takes the outcome of a run of `name`. A failure that needs confirming
@@ -100,7 +157,7 @@ impl ServiceSchedule {
             .entries
             .iter_mut()
             .find(|e| e.spec.common.name == name)?;
-        entry.running = false;
+        entry.running = None;
         let verdict = entry.confirmer.observe(outcome.state);
         let critical = entry.spec.common.critical;
         let factor = if critical {
@@ -130,7 +187,7 @@ impl ServiceSchedule {
     /// confirmation streak stay; it is tried again one interval later.
     pub fn not_run(&mut self, name: &str, now: Timestamp) {
         if let Some(entry) = self.entries.iter_mut().find(|e| e.spec.common.name == name) {
-            entry.running = false;
+            entry.running = None;
             entry.next = now
                 .saturating_add(entry.spec.common.interval.signed())
                 .unwrap_or(now);
@@ -295,5 +352,57 @@ mod tests {
             "Shop was removed"
         );
         assert!(!schedule.is_empty());
+    }
+
+    #[test]
+    fn a_check_that_never_reports_back_is_overdue_after_its_deadline_and_runs_again() {
+        let mut schedule = ServiceSchedule::new(&two(), t(0));
+        assert_eq!(schedule.take_due(t(60)).len(), 2);
+        schedule.finished("Pay", &CheckOutcome::up("ok"), t(61), 1);
+        // Shop's run never reports back (its task died). Its timeout is 10 s.
+        let deadline = t(60) + SignedDuration::from_secs(10) + REPORT_MARGIN;
+        assert_eq!(
+            schedule.overdue(deadline - SignedDuration::from_secs(1)),
+            []
+        );
+        assert_eq!(
+            schedule.next_deadline(),
+            Some(deadline),
+            "the agent wakes to notice"
+        );
+        let late = schedule.overdue(deadline);
+        assert_eq!(
+            late,
+            [Overdue {
+                name: "Shop".to_owned(),
+                started: t(60),
+                deadline
+            }]
+        );
+        assert!(
+            schedule
+                .take_due(deadline)
+                .iter()
+                .all(|s| s.common.name != "Shop"),
+            "an overdue run is not started twice on its own"
+        );
+        schedule.lost("Shop", deadline);
+        assert_eq!(schedule.overdue(deadline), []);
+        let again = schedule.take_due(deadline);
+        assert!(
+            again.iter().any(|s| s.common.name == "Shop"),
+            "Shop runs again"
+        );
+        let after = schedule
+            .finished("Shop", &CheckOutcome::up("ok"), deadline, 1)
+            .unwrap();
+        assert_eq!(
+            after.verdict,
+            Verdict::Changed {
+                from: None,
+                to: State::Up
+            },
+            "the lost run counted for nothing"
+        );
     }
 }

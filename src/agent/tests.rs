@@ -465,3 +465,39 @@ fn an_alert_decided_while_the_store_refuses_writes_is_recorded_and_sent_once_it_
         "the same messages, none twice, none lost"
     );
 }
+
+#[test]
+fn a_check_that_never_reports_back_is_reported_and_started_again() {
+    let mut sim = shop();
+    let next_checks = |sim: &mut Sim| loop {
+        let tick = sim.agent.tick();
+        if !tick.checks.is_empty() {
+            return tick.checks;
+        }
+        sim.clock.set(tick.wake);
+    };
+    let first = next_checks(&mut sim);
+    assert_eq!(first[0].common.name, "Shop");
+    let started = sim.clock.now();
+    // Its result never comes (the task running it died).
+    let again = next_checks(&mut sim);
+    let waited = sim.clock.now().duration_since(started);
+    assert!(
+        waited >= SignedDuration::from_mins(5),
+        "not given up before its deadline: {waited:?}"
+    );
+    assert!(waited < SignedDuration::from_mins(6), "{waited:?}");
+    assert_eq!(again[0].common.name, "Shop");
+    let told = sim.events("keepwatch");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0]
+            .starts_with("The check of Shop started 5 minutes 10 seconds ago never reported back"),
+        "{told:?}"
+    );
+    sim.agent
+        .check_finished("Shop", crate::checks::CheckOutcome::up("Shop answered"));
+    sim.agent.save_check_results();
+    let status = sim.agent.store().service_statuses().unwrap();
+    assert_eq!(status[0].state, crate::vocabulary::State::Up);
+}

@@ -13,10 +13,13 @@ use hickory_resolver::proto::rr::rdata::{A, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use keepwatch::checks::ServiceSpec;
 use keepwatch::vocabulary::FailureKind;
+#[cfg(target_os = "linux")]
 use sandbox::{LOOPBACK, Sandbox, in_sandbox};
 use support::{assert_failure, assert_up, check, check_within, service};
 use tokio::net::UdpSocket;
 
+// Network and mount namespaces are Linux's.
+#[cfg(target_os = "linux")]
 mod sandbox;
 mod support;
 
@@ -133,6 +136,7 @@ async fn a_records_resolve_and_are_listed_with_the_server_and_time() {
     assert_eq!(outcome.phases, [("dns", took)]);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn without_a_server_the_check_asks_this_computers_dns_servers() {
     // This computer's DNS server is the test's, on 127.0.0.1:53, in a
@@ -168,6 +172,7 @@ fn without_a_server_the_check_asks_this_computers_dns_servers() {
     );
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_computer_without_dns_servers_is_a_config_problem() {
     let sandbox = Sandbox {

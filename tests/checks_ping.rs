@@ -12,14 +12,20 @@
 //!
 //! Every packet goes to 127.0.0.1.
 
+#[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
-use keepwatch::checks::{CheckOutcome, ServiceSpec};
+#[cfg(target_os = "linux")]
+use keepwatch::checks::CheckOutcome;
+use keepwatch::checks::ServiceSpec;
 
 use keepwatch::vocabulary::{FailureKind, State};
+#[cfg(target_os = "linux")]
 use sandbox::{LOOPBACK, Sandbox, in_sandbox};
 use support::{assert_failure, assert_up, check, closed_port, service};
 
+// Network namespaces and per-thread capabilities are Linux's.
+#[cfg(target_os = "linux")]
 mod sandbox;
 mod support;
 
@@ -37,6 +43,7 @@ fn listening() -> (std::net::TcpListener, u16) {
     (listener, port)
 }
 
+#[cfg(target_os = "linux")]
 fn run_in(sandbox: Sandbox, spec: ServiceSpec) -> Option<CheckOutcome> {
     in_sandbox(sandbox, move || async move { check(&spec).await })
 }
@@ -60,6 +67,7 @@ async fn localhost_answers_by_whatever_method_this_machine_allows() {
     assert!(outcome.response_time.is_some());
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn unprivileged_icmp_is_used_where_the_group_range_allows_it() {
     let sandbox = Sandbox {
@@ -77,6 +85,7 @@ fn unprivileged_icmp_is_used_where_the_group_range_allows_it() {
     assert!(outcome.response_time.unwrap() < Duration::from_secs(1));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn raw_icmp_is_used_where_unprivileged_icmp_is_off() {
     let Some(outcome) = run_in(LOOPBACK, router("count = 5")) else {
@@ -89,6 +98,7 @@ fn raw_icmp_is_used_where_unprivileged_icmp_is_off() {
     );
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn without_icmp_the_fallback_port_proves_the_host_is_up_and_says_how_to_allow_icmp() {
     let sandbox = Sandbox {
@@ -191,6 +201,7 @@ async fn a_name_that_does_not_exist_is_a_dns_failure() {
     );
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_host_without_a_route_is_unreachable_at_once() {
     // A new namespace's loopback is down: 127.0.0.1 has no route, and
@@ -210,6 +221,7 @@ fn a_host_without_a_route_is_unreachable_at_once() {
     assert_eq!(outcome.response_time, None);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_host_without_a_route_is_unreachable_by_tcp_too() {
     let Some(outcome) = run_in(
@@ -226,6 +238,7 @@ fn a_host_without_a_route_is_unreachable_by_tcp_too() {
     );
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_host_that_ignores_pings_is_down_after_the_timeout() {
     let sandbox = Sandbox {

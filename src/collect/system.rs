@@ -371,6 +371,8 @@ pub(crate) fn memory_readings(m: &MemoryInfo) -> Vec<Reading> {
     readings
 }
 
+/// Windows has no load average (see `read_load`).
+#[cfg(not(target_os = "windows"))]
 pub(crate) fn load_readings(one: f64, five: f64, fifteen: f64) -> Vec<Reading> {
     [
         (metric::LOAD_1, one),
@@ -674,6 +676,7 @@ mod tests {
         assert_eq!(value(&r, metric::SWAP_USED_PERCENT, ""), Some(25.0));
     }
 
+    #[cfg(not(target_os = "windows"))]
     #[test]
     fn load_readings_drop_impossible_values() {
         let r = load_readings(0.5, f64::NAN, -1.0);

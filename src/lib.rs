@@ -14,7 +14,8 @@
 //!    verification at the clock's time, the outgoing HTTP client),
 //!    [`plain`] (numbers in plain words) and [`printable`] (outside text made
 //!    safe to show).
-//! 2. [`calendar`]: opening hours, holidays and time zone.
+//! 2. [`calendar`]: opening hours, holidays and time zone; [`logging`]: log
+//!    lines stamped in that time zone, written without ever blocking.
 //! 3. [`store`] keeps the observations in one SQLite file, compactly, with
 //!    retention and a disk-space cap, and the alerts, notices and outbox.
 //! 4. [`collect`] reads host metrics (CPU, memory, disks, network, load,
@@ -58,6 +59,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod deploy;
+pub mod logging;
 pub mod notify;
 pub mod observation;
 pub mod pipeline;

@@ -15,7 +15,8 @@ use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
 use keepwatch::deploy::{doctor, service};
-use keepwatch::store::Store;
+use keepwatch::logging::{LogFlush, LogPipe, LogTime};
+use keepwatch::store::{AckError, Store};
 use keepwatch::vocabulary::State;
 use keepwatch::{printable, report, status};
 
@@ -420,7 +421,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let shutdown = Shutdown::listen().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
         let hangup = Hangup::listen();
         let loaded = load(path, explicit)?;
-        init_logging(&loaded.config);
+        let _log = init_logging(&loaded.config);
         match &loaded.origin {
             Origin::Defaults => tracing::info!(
                 "no config file at {}: watching this computer with the built-in defaults (`keepwatch init` writes one)",
@@ -534,9 +535,19 @@ fn existing_store(config: &Config) -> Result<Store, String> {
 fn acknowledge(path: &Path, explicit: bool, id: i64, by: &str) -> Result<(), String> {
     let loaded = load(path, explicit)?;
     let mut store = existing_store(&loaded.config)?;
+    let zone = calendar(&loaded.config)?.time_zone().clone();
     let alert = store
         .acknowledge(id, by, SystemClock.now())
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| match err {
+            // People read times in the business time zone.
+            AckError::Already { id, title, by, at } => format!(
+                "alert {id} ({}) was already acknowledged by {} on {}",
+                printable::name(&title),
+                printable::name(&by),
+                at.to_zoned_datetime(zone).strftime("%a %d %b at %H:%M")
+            ),
+            other => other.to_string(),
+        })?;
     say!(
         "Alert {id} ({}) is acknowledged by {by}: keepwatch stops escalating and reminding. You still hear when it is resolved.",
         alert.title
@@ -568,7 +579,7 @@ fn test_channels(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), 
         ));
     }
     let runtime = agent::new_runtime()?;
-    init_logging(&config);
+    let _log = init_logging(&config);
     let results = runtime.block_on(keepwatch::notify::test_channels(
         &channels,
         &config.business.name,
@@ -594,7 +605,7 @@ fn test_reports(path: &Path, explicit: bool, only: Option<&str>) -> Result<(), S
     let config = valid_config(path, explicit, "`keepwatch report test` only sends")?;
     let store = existing_store(&config)?;
     let calendar = calendar(&config)?;
-    init_logging(&config);
+    let _log = init_logging(&config);
     let made = report::schedule::make_now(&store, &config, &calendar, only, SystemClock.now())?;
     let mut failed = 0;
     let mut sends = Vec::new();
@@ -869,16 +880,23 @@ fn database_path(config: &Config) -> Result<PathBuf, String> {
     config.agent.database_path()
 }
 
-fn init_logging(config: &Config) {
+/// Logs to standard error through a writer that never holds monitoring up;
+/// keep what it returns until the command ends, so the last lines are written.
+fn init_logging(config: &Config) -> LogFlush {
     let level = config
         .log
         .level
         .parse::<tracing_subscriber::filter::LevelFilter>()
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let zone =
+        calendar(config).map_or_else(|_| jiff::tz::TimeZone::system(), |c| c.time_zone().clone());
+    let (pipe, flush) = LogPipe::new(std::io::stderr());
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(|| printable::LogRecords(std::io::stderr()))
+        .with_timer(LogTime::new(Arc::new(SystemClock), zone))
+        .with_writer(pipe)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+    flush
 }

@@ -5,8 +5,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Config;
+use super::expected;
 use super::problem::{Problem, field_at, floor_char_boundary, position, suggest, table_header};
 use super::validate;
+use crate::printable;
 
 /// Why a config file could not be used: the file and everything wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +77,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     // line breaks, so positions stay those of the original text.
     let mut remaining = text.to_owned();
     let mut parsed = None;
+    // What was blanked, so a "missing field" it causes is not reported as a
+    // second problem, and whether a whole table went (then checking the
+    // meaning would report what is missing because of it).
+    let mut blanked_keys: Vec<String> = Vec::new();
+    let mut blanked_table = false;
     for _ in 0..100 {
         match toml::from_str::<Config>(&remaining) {
             Ok(config) => {
@@ -83,27 +90,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             }
             Err(err) => {
                 let Some(span) = err.span() else {
-                    problems.push(Problem {
-                        line: None,
-                        column: None,
-                        field: String::new(),
-                        message: err.message().to_owned(),
-                        hint: None,
-                    });
+                    problems.push(unplaced(text, err.message()));
                     break;
                 };
                 let problem = describe(&remaining, span.start, err.message());
                 let repeated = problems.last() == Some(&problem);
-                if !repeated {
-                    problems.push(problem);
+                let knock_on = missing_field(err.message())
+                    .is_some_and(|key| blanked_keys.contains(&joined(&problem.field, key)));
+                if !repeated && !knock_on {
+                    problems.push(problem.clone());
                 }
-                if repeated || !blank_at(&mut remaining, span.start) {
+                let at = match problem.line {
+                    // A problem moved from a table's header to its key blanks that key only.
+                    Some(line) if line != position(&remaining, span.start).0 => {
+                        line_offset(&remaining, line)
+                    }
+                    _ => span.start,
+                };
+                if repeated {
                     break;
                 }
+                match blank_at(&mut remaining, at) {
+                    Blanked::Nothing => break,
+                    Blanked::Table => blanked_table = true,
+                    Blanked::Line => {}
+                }
+                blanked_keys.push(problem.field);
             }
         }
     }
-    if let Some(config) = &parsed {
+    if let Some(config) = parsed.as_ref().filter(|_| !blanked_table) {
         problems.extend(validate::check(config, text));
     }
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
@@ -117,18 +133,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 fn describe(text: &str, offset: usize, message: &str) -> Problem {
-    let (line, column) = position(text, offset);
+    let (mut line, mut column) = position(text, offset);
+    // serde reports a problem inside a `[[channel]]` (a table read as a
+    // whole) at its header; the key it is about is on a line below.
+    if is_header(text, line)
+        && let Some(key_line) = key_line_in_table(text, line, message)
+    {
+        line = key_line;
+        column = indentation(text, line) + 1;
+    }
     let field = field_at(text, line);
-    let (message, hint) = match unknown_key(message) {
-        Some((unknown, expected)) => {
-            let hint = match suggest(&unknown, &expected) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None if expected.is_empty() => "remove it".to_owned(),
-                None => format!("known keys here: {}", expected.join(", ")),
-            };
-            (format!("unknown key `{unknown}`"), Some(hint))
-        }
-        None => (message.trim().to_owned(), None),
+    let key = if is_header(text, line) {
+        ""
+    } else {
+        field.rsplit('.').next().unwrap_or_default()
+    };
+    let (message, hint) = if let Some((unknown, expected)) = unknown_key(message) {
+        let hint = match suggest(&unknown, &expected) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if expected.is_empty() => "remove it".to_owned(),
+            None => format!("known keys here: {}", expected.join(", ")),
+        };
+        (
+            format!("unknown key `{}`", printable::name(&unknown)),
+            Some(hint),
+        )
+    } else if message.trim() == "duplicate key" {
+        duplicate(text, line, key)
+    } else {
+        let plain = expected::explain(key, message).unwrap_or_else(|| message.trim().to_owned());
+        (plain, None)
     };
     Problem {
         line: Some(line),
@@ -137,6 +171,174 @@ fn describe(text: &str, offset: usize, message: &str) -> Problem {
         message,
         hint,
     }
+}
+
+/// A problem toml reports without a place: too deep nesting is pinned to the
+/// line nesting deepest.
+fn unplaced(text: &str, message: &str) -> Problem {
+    let deep = message.contains("recursion");
+    let line = deep
+        .then(|| {
+            text.lines()
+                .enumerate()
+                .max_by_key(|(_, line)| nesting(line))
+                .map(|(index, _)| index + 1)
+        })
+        .flatten();
+    let (message, hint) = if deep {
+        (
+            "settings are nested too deeply here".to_owned(),
+            Some(
+                "no keepwatch setting has more than three levels, like business.hours.monday"
+                    .to_owned(),
+            ),
+        )
+    } else {
+        (
+            expected::explain("", message).unwrap_or_else(|| message.trim().to_owned()),
+            None,
+        )
+    };
+    Problem {
+        line,
+        column: line.map(|_| 1),
+        field: line.map(|line| field_at(text, line)).unwrap_or_default(),
+        message,
+        hint,
+    }
+}
+
+/// How deep a line nests: the dots of its key or header, the brackets of its value.
+fn nesting(line: &str) -> usize {
+    let line = line.trim();
+    let key = if line.starts_with('[') {
+        line
+    } else {
+        line.split_once('=').map_or(line, |(key, _)| key)
+    };
+    let dots = key.matches('.').count();
+    let brackets = line.chars().filter(|c| matches!(c, '[' | '{')).count();
+    dots.max(brackets)
+}
+
+/// "`port` is set twice", naming the line where it was first set.
+fn duplicate(text: &str, line: usize, key: &str) -> (String, Option<String>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let current = lines.get(line.saturating_sub(1)).map_or("", |l| l.trim());
+    let first = if key.is_empty() {
+        // A table header written twice.
+        lines[..line.saturating_sub(1)]
+            .iter()
+            .position(|l| l.trim() == current)
+    } else {
+        // The same key earlier in the same table.
+        lines[..line.saturating_sub(1)]
+            .iter()
+            .enumerate()
+            .rev()
+            .take_while(|(_, l)| table_header(l.trim()).is_none())
+            .find(|(_, l)| key_of(l) == Some(key))
+            .map(|(index, _)| index)
+    };
+    let what = if key.is_empty() {
+        format!("the table {} is written twice", printable::name(current))
+    } else {
+        format!("`{}` is set twice in this table", printable::name(key))
+    };
+    let verb = if key.is_empty() { "written" } else { "set" };
+    match first {
+        Some(index) => (
+            format!("{what}; it was first {verb} on line {}", index + 1),
+            Some("keep one of them".to_owned()),
+        ),
+        None => (what, Some("keep one of them".to_owned())),
+    }
+}
+
+fn is_header(text: &str, line: usize) -> bool {
+    text.lines()
+        .nth(line.saturating_sub(1))
+        .is_some_and(|l| table_header(l.trim()).is_some())
+}
+
+fn indentation(text: &str, line: usize) -> usize {
+    text.lines()
+        .nth(line.saturating_sub(1))
+        .map_or(0, |l| l.chars().take_while(|c| c.is_whitespace()).count())
+}
+
+/// The key of a `key = value` line, unquoted.
+fn key_of(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    Some(key.trim().trim_matches('"').trim_matches('\''))
+}
+
+/// The 1-based line of the table starting at `header` that `message` is
+/// about: the unknown key it names, or the value it quotes.
+fn key_line_in_table(text: &str, header: usize, message: &str) -> Option<usize> {
+    let wanted_key = unknown_key(message).map(|(key, _)| key);
+    let literal = written_literal(message);
+    text.lines()
+        .enumerate()
+        .skip(header)
+        .take_while(|(_, l)| table_header(l.trim()).is_none())
+        .find(|(_, l)| {
+            let Some((key, value)) = l.split_once('=') else {
+                return false;
+            };
+            let key = key.trim().trim_matches('"');
+            let value = value.split(" #").next().unwrap_or_default().trim();
+            match (&wanted_key, &literal) {
+                (Some(wanted), _) => key == wanted,
+                (None, Some(literal)) => value == literal || value.replace('\'', "\"") == *literal,
+                (None, None) => false,
+            }
+        })
+        .map(|(index, _)| index + 1)
+}
+
+/// The value serde quotes in "invalid type: string \"25\", expected u16" or
+/// "unknown variant `emial`", as the file writes it (`"25"`, `70000`, `true`).
+fn written_literal(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return rest
+            .split('`')
+            .nth(1)
+            .map(|variant| format!("\"{variant}\""));
+    }
+    let rest = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))?;
+    let (written, _) = rest.rsplit_once(", expected ")?;
+    if let Some(quoted) = written.strip_prefix("string ") {
+        return Some(quoted.to_owned());
+    }
+    let inner = written.split('`').nth(1)?;
+    inner.split_whitespace().next().map(str::to_owned)
+}
+
+/// The key of serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field ")
+        .map(|rest| rest.trim().trim_matches('`'))
+}
+
+/// `key` in the table at `field` (`channel` + `port` → `channel.port`).
+fn joined(field: &str, key: &str) -> String {
+    if field.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{field}.{key}")
+    }
+}
+
+/// The byte offset where 1-based `line` starts.
+fn line_offset(text: &str, line: usize) -> usize {
+    text.split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum()
 }
 
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" into the
@@ -148,14 +350,25 @@ fn unknown_key(message: &str) -> Option<(String, Vec<String>)> {
     Some((unknown, quoted.collect()))
 }
 
+/// What [`blank_at`] took out.
+enum Blanked {
+    /// Nothing was left to blank there.
+    Nothing,
+    /// One `key = value` line.
+    Line,
+    /// A table header and every key under it.
+    Table,
+}
+
 /// Blanks the line holding `offset` (and, for a table header, the whole table)
-/// keeping line breaks. Returns false when there was nothing left to blank.
-fn blank_at(text: &mut String, offset: usize) -> bool {
+/// keeping line breaks.
+fn blank_at(text: &mut String, offset: usize) -> Blanked {
     let offset = floor_char_boundary(text, offset.min(text.len()));
     let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |i| from + i);
     let mut end = line_end(start);
-    if table_header(text[start..end].trim()).is_some() {
+    let table = table_header(text[start..end].trim()).is_some();
+    if table {
         // The keys below an unusable header would otherwise land in the table above.
         while end < text.len() {
             let next_start = end + 1;
@@ -167,11 +380,11 @@ fn blank_at(text: &mut String, offset: usize) -> bool {
         }
     }
     if text[start..end].trim().is_empty() {
-        return false;
+        return Blanked::Nothing;
     }
     let blanked: String = text[start..end].chars().filter(|c| *c == '\n').collect();
     text.replace_range(start..end, &blanked);
-    true
+    if table { Blanked::Table } else { Blanked::Line }
 }
 
 #[cfg(test)]
@@ -292,5 +505,99 @@ mod tests {
         assert_eq!(field_at(text, 4), "business.hours");
         assert_eq!(field_at(text, 5), "business.hours.monday");
         assert_eq!(field_at(text, 99), "");
+    }
+
+    /// The only problem in `text`, as `line: message`.
+    fn only(text: &str) -> String {
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        format!("{}: {}", found[0].line.unwrap_or(0), found[0].message)
+    }
+
+    #[test]
+    fn a_quoted_port_is_one_problem_on_its_own_line_in_plain_words() {
+        let channel = "[[channel]]\nname = \"mail\"\ntype = \"email\"\nserver = \"127.0.0.1\"\nport = \"25\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\n";
+        assert_eq!(
+            only(channel),
+            "5: `port` must be a whole number like 25, without quotes"
+        );
+        let service = "[[service]]\nname = \"db\"\ntype = \"tcp\"\nhost = \"x\"\nport = \"5432\"\n";
+        assert_eq!(
+            only(service),
+            "5: `port` must be a whole number like 5432, without quotes"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_channel_is_placed_on_its_line() {
+        let text = "[[channel]]\nname = \"mail\"\ntype = \"email\"\nserver = \"x\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nsecurty = \"tls\"\n";
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].line, Some(7));
+        assert_eq!(found[0].hint.as_deref(), Some("did you mean `security`?"));
+    }
+
+    #[test]
+    fn an_unclosed_string_does_not_also_report_the_key_missing() {
+        let text = "[[service]]\nname = \"web\"\ntype = \"http\"\nurl = \"http://x/\n";
+        assert_eq!(
+            only(text),
+            "4: this text in double quotes is not closed: end it with \" on the same line"
+        );
+    }
+
+    #[test]
+    fn a_key_set_twice_names_where_it_was_first() {
+        assert_eq!(
+            only("[collect]\ncpu = \"5s\"\nmemory = \"5s\"\ncpu = \"6s\"\n"),
+            "4: `cpu` is set twice in this table; it was first set on line 2"
+        );
+        assert_eq!(
+            only("[business]\nname = \"x\"\n[business]\nname = \"y\"\n"),
+            "3: the table [business] is written twice; it was first written on line 1"
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_said_without_machine_limits() {
+        assert_eq!(
+            only("[api]\nmax_concurrent = 99999999999999999999999\n"),
+            "2: `max_concurrent` is far too large: 99999999999999999999999"
+        );
+        assert_eq!(
+            only("[api]\nmax_concurrent = -3\n"),
+            "2: `max_concurrent` cannot be negative: -3"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_pinned_to_its_line() {
+        let deep = (0..200)
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(".");
+        let found = problems(&format!("[agent]\nname = \"x\"\n{deep} = 1\n"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].line, Some(3));
+        assert_eq!(found[0].message, "settings are nested too deeply here");
+    }
+
+    #[test]
+    fn a_huge_key_is_named_by_its_start_only() {
+        let long = "k".repeat(1_000_000);
+        let err = parse(Path::new("k.toml"), &format!("[agent]\n{long} = 1\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.len() < 1_000, "{} characters", text.len());
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn a_table_that_could_not_be_read_causes_no_second_problem() {
+        // The channel is unusable; the rule naming it must not add "no such channel".
+        let text = "[alerting]\nbusiness_hours = [{ after = \"0m\", notify = [\"mail\"] }]\n[[channel]]\nname = \"mail\"\ntype = \"emial\"\n";
+        assert_eq!(
+            only(text),
+            "5: `type` cannot be \"emial\"; write one of: log, webhook, sms, slack, teams, discord, email"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! file written by `keepwatch init` all come from.
 
 mod api;
+mod expected;
 mod load;
 mod problem;
 mod report;

@@ -27,7 +27,7 @@ impl fmt::Display for Problem {
             _ => {}
         }
         if !self.field.is_empty() {
-            write!(f, "`{}`: ", self.field)?;
+            write!(f, "`{}`: ", crate::printable::name(&self.field))?;
         }
         f.write_str(&self.message)?;
         if let Some(hint) = &self.hint {

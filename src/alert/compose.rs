@@ -180,11 +180,11 @@ pub fn compose(batch: &Batch) -> Message {
         let _ = write!(html, "<p><strong>{}</strong></p>", markup(line));
     }
     for item in &main {
-        let lines = describe(batch, item);
         let children: Vec<&Item> = folded
             .get(&item.alert.id)
             .map(|items| items.iter().collect())
             .unwrap_or_default();
+        let lines = describe(batch, item, &children);
         let mut block = lines.clone();
         if !children.is_empty() {
             block.push(fold_line(&item.alert, &children, true));
@@ -208,7 +208,11 @@ pub fn compose(batch: &Batch) -> Message {
         }
         if let Some(cause) = batch.causes.get(cause_id) {
             let children: Vec<&Item> = children.iter().collect();
-            let line = fold_line(cause, &children, false);
+            let mut line = fold_line(cause, &children, false);
+            if let Some(urgent) = emergency_among(&children) {
+                line.push(' ');
+                line.push_str(&urgent);
+            }
             let _ = writeln!(text, "{line}\n");
             let _ = write!(html, "<p>{}</p>", markup(&line));
         }
@@ -298,8 +302,26 @@ fn headline(item: &Item) -> String {
     }
 }
 
-/// The lines that describe one alert.
-fn describe(batch: &Batch, item: &Item) -> Vec<String> {
+/// "An emergency: checkout needs attention now, at any hour." for the open
+/// emergencies among folded `children`, if any: a group is at least as urgent
+/// as its most urgent member.
+fn emergency_among(children: &[&Item]) -> Option<String> {
+    let names: Vec<&str> = children
+        .iter()
+        .filter(|c| c.alert.emergency && c.alert.resolved_at.is_none())
+        .map(|c| c.alert.service.as_deref().unwrap_or(&c.alert.title))
+        .collect();
+    let verb = if names.len() == 1 { "needs" } else { "need" };
+    (!names.is_empty()).then(|| {
+        format!(
+            "An emergency: {} {verb} attention now, at any hour.",
+            names.join(", ")
+        )
+    })
+}
+
+/// The lines that describe one alert, with the `children` folded under it.
+fn describe(batch: &Batch, item: &Item, children: &[&Item]) -> Vec<String> {
     let alert = &item.alert;
     let since = when(alert.opened_at, batch);
     let mut lines = vec![match (item.kind, alert.resolved_at) {
@@ -329,12 +351,15 @@ fn describe(batch: &Batch, item: &Item) -> Vec<String> {
     }
     if alert.resolved_at.is_none() {
         lines.push(affects(batch, alert));
-        let urgency = match (alert.emergency, alert.severity) {
-            (true, _) => "An emergency: it needs attention now, at any hour.",
-            (false, Severity::Critical) => "Critical, but not an emergency.",
-            (false, Severity::Warning) => "A warning: not an emergency.",
+        let urgency = match (alert.emergency, emergency_among(children), alert.severity) {
+            (true, _, _) => "An emergency: it needs attention now, at any hour.".to_owned(),
+            (false, Some(urgent), _) => urgent,
+            (false, None, Severity::Critical) => {
+                "Needs attention, but not an emergency.".to_owned()
+            }
+            (false, None, Severity::Warning) => "A warning: not an emergency.".to_owned(),
         };
-        lines.push(urgency.to_owned());
+        lines.push(urgency);
         lines.push(match &alert.acked {
             Some((at, by)) => format!("Acknowledged by {by} at {}.", when(*at, batch)),
             None => format!(

@@ -188,6 +188,14 @@ pub struct Common {
     pub depends_on: Vec<String>,
 }
 
+impl Common {
+    /// How often a critical service is checked unless its `interval` says
+    /// otherwise: often enough that its outage reaches the admin within
+    /// seconds (see BENCHMARKS.md, "outage to mail with the defaults"), at a
+    /// cost of about a millisecond of CPU per check.
+    pub const CRITICAL_INTERVAL: Duration = Duration::from_secs(5);
+}
+
 impl Default for Common {
     fn default() -> Self {
         Self {
@@ -248,9 +256,13 @@ impl<'de> Visitor<'de> for ServiceVisitor {
         let Some(type_name) = type_name else {
             return Err(de::Error::missing_field("type"));
         };
-        let common: Common = toml::Value::Table(common)
+        let interval_given = common.contains_key("interval");
+        let mut common: Common = toml::Value::Table(common)
             .try_into()
             .map_err(|err| de::Error::custom(located(&err)))?;
+        if common.critical && !interval_given {
+            common.interval = Common::CRITICAL_INTERVAL;
+        }
         if common.name.trim().is_empty() {
             return Err(de::Error::custom(
                 "`name`: give the service a name people know it by",
@@ -458,13 +470,26 @@ confirm_after = 3
 "#;
 
     #[test]
+    fn a_critical_service_written_with_an_interval_keeps_it() {
+        let services = parse(
+            "[[service]]\nname = \"a\"\ntype = \"tcp\"\nhost = \"x\"\nport = 1\ncritical = true\ninterval = \"30s\"\n",
+        )
+        .unwrap();
+        assert_eq!(services[0].common.interval, Duration::from_secs(30));
+    }
+
+    #[test]
     fn a_multi_service_file_parses_with_defaults_for_what_is_left_out() {
         let services = parse(SHOP).unwrap();
         assert_eq!(services.len(), 3);
 
         let shop = &services[0];
         assert_eq!(shop.common.name, "Shop");
-        assert_eq!(shop.common.interval, Duration::from_secs(30));
+        assert_eq!(
+            shop.common.interval,
+            Common::CRITICAL_INTERVAL,
+            "a critical service is checked often unless told otherwise"
+        );
         assert_eq!(shop.common.timeout, Duration::from_secs(10));
         assert_eq!(shop.common.slow_after, Some(Duration::from_secs(2)));
         assert!(shop.common.critical && !shop.common.external);
@@ -481,6 +506,7 @@ confirm_after = 3
         assert!(gateway.common.external);
         assert_eq!(gateway.common.depends_on, ["internet"]);
         assert_eq!(gateway.common.interval, Duration::from_mins(1));
+        assert_eq!(services[2].common.interval, Duration::from_secs(30));
         let CheckSpec::Http(http) = &gateway.check else {
             panic!()
         };

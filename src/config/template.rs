@@ -262,7 +262,8 @@ const EXAMPLES: &str = r##"
 # "# " in front of a block's lines to switch it on, and adjust it. Then run
 # `keepwatch check` to try them all once and see what keepwatch finds.
 #
-# Settings every service has: name, type, interval ("30s"), timeout ("10s"),
+# Settings every service has: name, type, interval ("30s"; "5s" for a
+# critical service, so its outage is noticed within seconds), timeout ("10s"),
 # slow_after (answers slower than this count as degraded), retries (1: a failed
 # check is retried at once before it counts), confirm_after (1: how many failed
 # checks in a row change the state), critical, external, tags, depends_on

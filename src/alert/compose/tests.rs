@@ -115,7 +115,7 @@ fn the_text_says_since_when_what_it_affects_how_urgent_and_escapes_html() {
     for says in [
         "svc1 is down since 09:00 (10 minutes).",
         "It affects svc1 and what depends on it: shop, blog.",
-        "Critical, but not an emergency.",
+        "Needs attention, but not an emergency.",
         "svc2 is slow since Fri 20 Nov 08:00",
         "A warning: not an emergency.",
         "Acknowledged by anna at yesterday 18:05.",

@@ -763,3 +763,68 @@ fn the_emergency_setting_and_a_rule_s_own_say_decide_who_is_woken() {
     f.tend(night);
     assert_eq!(f.messages().len(), 1);
 }
+
+const CRITICAL_BEHIND_PLAIN: &str = r#"
+[[service]]
+name = "db"
+type = "tcp"
+host = "192.0.2.5"
+port = 5432
+
+[[service]]
+name = "checkout"
+type = "tcp"
+host = "192.0.2.6"
+port = 443
+critical = true
+depends_on = ["db"]
+"#;
+
+#[test]
+fn off_hours_a_critical_service_folded_under_a_plain_one_is_still_an_emergency() {
+    let mut f = fixture_with(CRITICAL_BEHIND_PLAIN);
+    let night = at(24, 2, 0);
+    f.down("db", night);
+    f.down("checkout", night);
+    f.tend(night);
+    let messages = f.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "the emergency goes out at night, at once"
+    );
+    let (channel, message) = &messages[0];
+    assert_eq!(channel, "sms", "the off-hours path");
+    assert!(message.text.contains("An emergency"), "{}", message.text);
+    assert!(
+        !message.text.contains("not an emergency"),
+        "{}",
+        message.text
+    );
+    assert!(message.text.contains("checkout"), "{}", message.text);
+}
+
+#[test]
+fn in_business_hours_a_group_is_as_urgent_as_its_most_urgent_member() {
+    let mut f = fixture_with(CRITICAL_BEHIND_PLAIN);
+    let now = at(23, 10, 0);
+    f.down("db", now);
+    f.down("checkout", now);
+    f.tend(now);
+    let messages = f.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let text = &messages[0].1.text;
+    assert!(text.contains("An emergency"), "{text}");
+    assert!(!text.contains("not an emergency"), "{text}");
+}
+
+#[test]
+fn a_plain_service_down_is_not_called_critical() {
+    let mut f = fixture_with(CRITICAL_BEHIND_PLAIN);
+    let now = at(23, 10, 0);
+    f.down("db", now);
+    f.tend(now);
+    let text = &f.messages()[0].1.text;
+    assert!(!text.contains("Critical"), "{text}");
+    assert!(text.contains("not an emergency"), "{text}");
+}

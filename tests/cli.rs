@@ -128,8 +128,13 @@ fn a_start_raises_no_false_alarm_about_keepwatch_itself() {
     // Real process, real clock: the first self-measurements come right after
     // start, when a single scheduler tick over a few milliseconds used to read
     // as "keepwatch itself used 254% of one core" and throttled the agent.
+    //
+    // The limit is raised from 2% to 20% here: this is the unoptimised test
+    // build, which spends many times the CPU of a release build on the same
+    // work (and more on a loaded machine: 2.8% was seen), while the false
+    // alarm this guards against read 233% to 445%.
     let kw = Keepwatch::new();
-    kw.config(FAST);
+    kw.config(&format!("{FAST}[throttle]\nmax_own_cpu_percent = 20.0\n"));
     let started = Instant::now();
     let mut running = kw.start();
     // Collecting every second, so the throttle judges own use on every tick,

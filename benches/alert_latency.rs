@@ -405,10 +405,11 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
         .messages()
         .into_iter()
         .filter(|m| {
-            !m.subject
-                .as_deref()
-                .unwrap_or_default()
-                .contains("Resolved:")
+            // Recoveries: "x is back up after …", "Over after …: cpu …".
+            let subject = m.subject.as_deref().unwrap_or_default();
+            !(subject.contains(" is back up after ")
+                || subject.contains(" is fine again after ")
+                || subject.contains("] Over after "))
         })
         .collect();
     if alerts.len() != t0s.len() || opened.len() != t0s.len() {

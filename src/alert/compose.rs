@@ -42,6 +42,24 @@ pub struct Message {
     pub enclosure: Option<Enclosure>,
 }
 
+impl Message {
+    /// The message as delivered `late` after it was written (its channel
+    /// failed meanwhile): it says so first, so "since 21:50 (less than a
+    /// minute)" reads as of when it was written, not as news.
+    pub fn delivered_late(&mut self, late: std::time::Duration) {
+        let took = crate::plain::duration(late.as_secs_f64());
+        let note = format!(
+            "Delivered {took} late: the channel could not be reached at first. What follows was written {took} ago."
+        );
+        self.text = format!("{note}\n\n{}", self.text);
+        self.html = match self.html.strip_prefix("<html><body>") {
+            Some(body) => format!("<html><body><p><em>{}</em></p>{body}", markup(&note)),
+            None => format!("<p><em>{}</em></p>{}", markup(&note), self.html),
+        };
+        self.short = truncate(&format!("[{took} late] {}", self.short), 160);
+    }
+}
+
 /// The parts of an email beyond its text and HTML: a scheduled report's
 /// pictures and PDF, and the addresses it goes to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,7 +309,7 @@ fn services_word(count: usize) -> String {
 fn headline(item: &Item) -> String {
     let title = &item.alert.title;
     match (item.kind, item.alert.resolved_at) {
-        (NoticeKind::Resolved, _) => format!("Resolved: {title}"),
+        (NoticeKind::Resolved, _) => recovered(&item.alert),
         (NoticeKind::Settled, Some(_)) => format!("{title}: stopped flapping"),
         (NoticeKind::Settled, None) => format!("{title}: stopped flapping, still a problem"),
         (NoticeKind::Flapping, _) => format!("Flapping: {title}"),
@@ -325,12 +343,23 @@ fn describe(batch: &Batch, item: &Item, children: &[&Item]) -> Vec<String> {
     let alert = &item.alert;
     let since = when(alert.opened_at, batch);
     let mut lines = vec![match (item.kind, alert.resolved_at) {
-        (NoticeKind::Resolved | NoticeKind::Settled | NoticeKind::Digest, Some(end))
-        | (_, Some(end)) => format!(
-            "{} from {since} to {} ({}); it is over now.",
+        (NoticeKind::Resolved, Some(end)) => {
+            let (start, end) = (when(alert.opened_at, batch), when(end, batch));
+            let span = if start == end {
+                format!("at {start}")
+            } else {
+                format!("from {start} to {end}")
+            };
+            format!(
+                "{}. The alert was \"{}\", {span}.",
+                recovered(alert),
+                alert.title
+            )
+        }
+        (_, Some(end)) => format!(
+            "{} {}; it is over now.",
             alert.title,
-            when(end, batch),
-            length(alert.opened_at, end),
+            span(alert.opened_at, end, batch)
         ),
         (NoticeKind::Flapping, None) => format!(
             "{}: it keeps failing and recovering (this time since {since}). You hear again when it settles.",
@@ -350,7 +379,7 @@ fn describe(batch: &Batch, item: &Item, children: &[&Item]) -> Vec<String> {
         lines.push(alert.detail.clone());
     }
     if alert.resolved_at.is_none() {
-        lines.push(affects(batch, alert));
+        lines.extend(affects(batch, alert));
         let urgency = match (alert.emergency, emergency_among(children), alert.severity) {
             (true, _, _) => "An emergency: it needs attention now, at any hour.".to_owned(),
             (false, Some(urgent), _) => urgent,
@@ -372,16 +401,44 @@ fn describe(batch: &Batch, item: &Item, children: &[&Item]) -> Vec<String> {
 }
 
 /// What the alert affects, in words.
-fn affects(batch: &Batch, alert: &AlertRecord) -> String {
+/// What else the alert touches; nothing to add for a service nothing depends on.
+fn affects(batch: &Batch, alert: &AlertRecord) -> Option<String> {
     match &alert.service {
         Some(service) => match batch.dependents.get(service) {
-            Some(dependents) if !dependents.is_empty() => format!(
+            Some(dependents) if !dependents.is_empty() => Some(format!(
                 "It affects {service} and what depends on it: {}.",
                 dependents.join(", ")
-            ),
-            _ => format!("It affects {service}."),
+            )),
+            _ => None,
         },
-        None => format!("It affects everything that runs on {}.", alert.host),
+        None => Some(format!(
+            "It affects everything that runs on {}.",
+            alert.host
+        )),
+    }
+}
+
+/// The news of an alert that is over: "Web shop is back up after 3 minutes".
+fn recovered(alert: &AlertRecord) -> String {
+    let took = alert
+        .resolved_at
+        .map(|end| length(alert.opened_at, end))
+        .unwrap_or_else(|| "a while".to_owned());
+    match (&alert.service, alert.severity) {
+        (Some(service), Severity::Critical) => format!("{service} is back up after {took}"),
+        (Some(service), Severity::Warning) => format!("{service} is fine again after {took}"),
+        (None, _) => format!("Over after {took}: {}", alert.title),
+    }
+}
+
+/// "from 21:50 to 21:53 (3 minutes)", or "at 21:50, for less than a minute"
+/// when both fall in the same minute.
+fn span(from: Timestamp, to: Timestamp, batch: &Batch) -> String {
+    let (start, end) = (when(from, batch), when(to, batch));
+    if start == end {
+        format!("at {start}, for less than a minute")
+    } else {
+        format!("from {start} to {end} ({})", length(from, to))
     }
 }
 

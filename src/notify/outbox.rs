@@ -15,6 +15,9 @@ use super::{Channel, Message, SendError};
 use crate::clock::Clock;
 use crate::store::{OutboxEntry, Store, StoreError};
 
+/// A message sent this long after it was composed says that it is late.
+const LATE: SignedDuration = SignedDuration::from_secs(60);
+
 /// The channels by name, as the current config has them.
 pub type Channels = Arc<HashMap<String, Channel>>;
 
@@ -105,7 +108,13 @@ impl Outbox {
             let mut readable = Vec::new();
             for entry in entries {
                 match serde_json::from_str::<Message>(&entry.message) {
-                    Ok(message) => readable.push((entry, message)),
+                    Ok(mut message) => {
+                        let late = now.duration_since(entry.created_at);
+                        if late >= LATE {
+                            message.delivered_late(late.unsigned_abs());
+                        }
+                        readable.push((entry, message));
+                    }
                     Err(err) => {
                         // It can never be sent; it must not hold back the rest.
                         let reason = format!("the stored message is damaged ({err})");

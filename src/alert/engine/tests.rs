@@ -217,12 +217,16 @@ fn unacknowledged_alerts_escalate_by_step_and_then_remind() {
     assert!(told[3..].contains(&"email".to_owned()) && told[3..].contains(&"sms".to_owned()));
     let recovery = &f.messages()[4].1;
     assert!(
-        recovery.subject.contains("Resolved: shop is down"),
+        recovery
+            .subject
+            .contains("shop is back up after 1 hour 20 minutes"),
         "{}",
         recovery.subject
     );
     assert!(
-        recovery.text.contains("it is over now"),
+        recovery
+            .text
+            .contains("The alert was \"shop is down\", from 10:00 to 11:20."),
         "{}",
         recovery.text
     );
@@ -636,7 +640,7 @@ fn an_alert_over_before_its_message_goes_is_told_once_as_over() {
     let text = &messages[1].1.text;
     assert_eq!(text.matches("blog is degraded").count(), 1, "{text}");
     assert!(
-        text.contains("blog is degraded from 10:00 to 10:00 (less than a minute); it is over now."),
+        text.contains("blog is fine again after less than a minute. The alert was \"blog is degraded\", at 10:00."),
         "{text}"
     );
 }

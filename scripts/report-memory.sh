@@ -5,13 +5,20 @@
 # and prints it before the report, its peak, and at the end. Linux only.
 #
 #   scripts/report-memory.sh [N=25] [SECONDS=180] [WAIT=90]
+#
+# KEEPWATCH_BIN=path uses that binary instead of building one (e.g. the
+# release binary `cargo bench` left behind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-25}
 secs=${2:-180}
 wait_for=${3:-90}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet
+bin=${KEEPWATCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin="$target/release/keepwatch"
+fi
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 -c '
@@ -36,7 +43,7 @@ due=$(date -u -d "@$(( ($(date +%s) + wait_for + 59) / 60 * 60 ))" +%H:%M)
   done
   printf '[[report]]\nevery = "day %s"\nperiod = "today"\naudience = "technical"\nchannel = "log"\n' "$due"
 } > "$dir/keepwatch.toml"
-"$target/release/keepwatch" --config "$dir/keepwatch.toml" run 2> "$dir/log.txt" &
+"$bin" --config "$dir/keepwatch.toml" run 2> "$dir/log.txt" &
 pid=$!
 echo "report due at $due UTC; sampling for $secs s"
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$pid/status"; }

@@ -408,7 +408,16 @@ impl Alerter {
         for (channel, due) in by_channel {
             let sent = store.messages_composed_since(&channel, hour_ago)?;
             let limit = self.max_per_hour.get(&channel).copied().unwrap_or(20);
-            let slot = escalation::next_slot(&sent, self.settings.group_wait, limit, now);
+            // Recoveries of everything the last message told are an
+            // all-clear: nothing is left to gather, so they go at once.
+            let all_clear = due.iter().all(|n| n.kind == NoticeKind::Resolved.as_str())
+                && store.last_message_all_over(&channel)?;
+            let wait = if all_clear {
+                crate::units::Duration::from_secs(0)
+            } else {
+                self.settings.group_wait
+            };
+            let slot = escalation::next_slot(&sent, wait, limit, now);
             if slot > now {
                 next.at(slot);
                 continue;

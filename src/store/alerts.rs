@@ -591,6 +591,25 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(fail)
     }
 
+    /// Whether every alert told in the latest message to `channel` is over:
+    /// then their recoveries are an all-clear with nothing left to gather.
+    /// False when the channel has had no message yet.
+    pub fn last_message_all_over(&self, channel: &str) -> Result<bool, StoreError> {
+        let fail = |source| StoreError::sqlite("reading the outbox", &self.path, source);
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(n.id), COUNT(a.resolved_ms) FROM notices n JOIN alerts a ON a.id = n.alert_id \
+                 WHERE n.message_id = (SELECT MAX(id) FROM outbox WHERE channel = ?1)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![channel], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+            })
+            .map(|(told, over)| told > 0 && told == over)
+            .map_err(fail)
+    }
+
     /// Messages still to deliver, the soonest due first.
     pub fn undelivered(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let fail = |source| StoreError::sqlite("reading the outbox", &self.path, source);

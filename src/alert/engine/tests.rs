@@ -832,3 +832,52 @@ fn a_plain_service_down_is_not_called_critical() {
     assert!(!text.contains("Critical"), "{text}");
     assert!(text.contains("not an emergency"), "{text}");
 }
+
+#[test]
+fn a_recovery_with_nothing_else_pending_goes_at_once_not_after_group_wait() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.tend(now);
+    f.up("shop", plus(now, 10));
+    assert_eq!(
+        f.tend(plus(now, 10)).queued,
+        1,
+        "the all-clear goes at once"
+    );
+    let recovery = &f.messages()[1].1;
+    assert!(
+        recovery.subject.contains("shop is back up"),
+        "{}",
+        recovery.subject
+    );
+}
+
+#[test]
+fn recoveries_while_others_of_the_same_message_are_still_down_are_gathered() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.down("shop", now);
+    f.down("blog", now);
+    f.tend(now);
+    assert_eq!(f.messages().len(), 1);
+    f.up("blog", plus(now, 10));
+    let tended = f.tend(plus(now, 10));
+    assert_eq!(tended.queued, 0, "shop is still down: wait for more news");
+    assert_eq!(
+        tended.next,
+        Some(plus(now, 30)),
+        "group_wait after the alert"
+    );
+    f.up("shop", plus(now, 20));
+    assert_eq!(
+        f.tend(plus(now, 20)).queued,
+        1,
+        "all clear: both together, at once"
+    );
+    let text = &f.messages()[1].1.text;
+    assert!(
+        text.contains("shop is back up") && text.contains("blog is back up"),
+        "{text}"
+    );
+}

@@ -330,11 +330,10 @@ impl Scheduler {
             }
             soonest(&mut pass, next_after(&when, due.max(now), &tz));
         }
-        if pass.queued + pass.failed > 0 {
-            if let Err(err) = self.store.release_memory() {
-                tracing::debug!("{err}");
-            }
-            return_freed_memory();
+        if pass.queued + pass.failed > 0
+            && let Err(err) = self.store.release_memory()
+        {
+            tracing::debug!("{err}");
         }
         pass
     }
@@ -498,19 +497,6 @@ pub fn spawn(
             tracing::error!("scheduled reports cannot be sent: cannot open the database: {err}");
             None
         }
-    }
-}
-
-/// Gives the memory a report used back to the operating system. The
-/// allocator keeps freed memory for reuse, so after a report the agent would
-/// otherwise stay a few megabytes bigger until the next one, which may be a
-/// month away.
-fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only hands unused heap pages back; it takes no
-    // pointers and is safe to call at any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

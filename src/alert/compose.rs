@@ -343,23 +343,16 @@ fn describe(batch: &Batch, item: &Item, children: &[&Item]) -> Vec<String> {
     let alert = &item.alert;
     let since = when(alert.opened_at, batch);
     let mut lines = vec![match (item.kind, alert.resolved_at) {
-        (NoticeKind::Resolved, Some(end)) => {
-            let (start, end) = (when(alert.opened_at, batch), when(end, batch));
-            let span = if start == end {
-                format!("at {start}")
-            } else {
-                format!("from {start} to {end}")
-            };
-            format!(
-                "{}. The alert was \"{}\", {span}.",
-                recovered(alert),
-                alert.title
-            )
-        }
+        (NoticeKind::Resolved, Some(end)) => format!(
+            "{}. The alert was \"{}\", {}.",
+            recovered(alert),
+            alert.title,
+            span(alert.opened_at, end, batch, false)
+        ),
         (_, Some(end)) => format!(
             "{} {}; it is over now.",
             alert.title,
-            span(alert.opened_at, end, batch)
+            span(alert.opened_at, end, batch, true)
         ),
         (NoticeKind::Flapping, None) => format!(
             "{}: it keeps failing and recovering (this time since {since}). You hear again when it settles.",
@@ -431,14 +424,16 @@ fn recovered(alert: &AlertRecord) -> String {
     }
 }
 
-/// "from 21:50 to 21:53 (3 minutes)", or "at 21:50, for less than a minute"
-/// when both fall in the same minute.
-fn span(from: Timestamp, to: Timestamp, batch: &Batch) -> String {
+/// "from 21:50 to 21:53", with " (3 minutes)" when `with_length`; "at
+/// 21:50" (", for less than a minute" when `with_length`) when both fall in
+/// the same minute.
+fn span(from: Timestamp, to: Timestamp, batch: &Batch, with_length: bool) -> String {
     let (start, end) = (when(from, batch), when(to, batch));
-    if start == end {
-        format!("at {start}, for less than a minute")
-    } else {
-        format!("from {start} to {end} ({})", length(from, to))
+    match (start == end, with_length) {
+        (true, true) => format!("at {start}, for less than a minute"),
+        (true, false) => format!("at {start}"),
+        (false, true) => format!("from {start} to {end} ({})", length(from, to)),
+        (false, false) => format!("from {start} to {end}"),
     }
 }
 

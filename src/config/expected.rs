@@ -18,11 +18,7 @@ pub(crate) fn explain(key: &str, message: &str) -> Option<String> {
     } else {
         format!("`{}`", printable::name(key))
     };
-    if let Some(rest) = message
-        .strip_prefix("invalid type: ")
-        .or_else(|| message.strip_prefix("invalid value: "))
-    {
-        let (written, expected) = rest.rsplit_once(", expected ")?;
+    if let Some((written, expected)) = mismatch_parts(message) {
         return Some(mismatch(&subject, &Written::parse(written), expected));
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
@@ -35,8 +31,7 @@ pub(crate) fn explain(key: &str, message: &str) -> Option<String> {
             choices.join(", ")
         ));
     }
-    if let Some(rest) = message.strip_prefix("missing field ") {
-        let missing = rest.trim_matches('`');
+    if let Some(missing) = missing_field(message) {
         return Some(format!(
             "`{missing}` is missing here and has no default; add it"
         ));
@@ -55,6 +50,40 @@ pub(crate) fn explain(key: &str, message: &str) -> Option<String> {
         return Some(format!("{subject} is a number too large for any setting"));
     }
     None
+}
+
+/// serde's "invalid type: string \"25\", expected u16" (or "invalid value: …")
+/// split into what was written and what was expected.
+fn mismatch_parts(message: &str) -> Option<(&str, &str)> {
+    message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))?
+        .rsplit_once(", expected ")
+}
+
+/// The key of serde's "missing field `x`".
+pub(crate) fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field ")
+        .map(|rest| rest.trim().trim_matches('`'))
+}
+
+/// The value serde quotes in "invalid type: string \"25\", expected u16" or
+/// "unknown variant `emial`", as the file writes it (`"25"`, `70000`,
+/// `true`), to find the line that holds it.
+pub(crate) fn written_literal(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return rest
+            .split('`')
+            .nth(1)
+            .map(|variant| format!("\"{variant}\""));
+    }
+    let (written, _) = mismatch_parts(message)?;
+    if let Some(quoted) = written.strip_prefix("string ") {
+        return Some(quoted.to_owned());
+    }
+    let inner = written.split('`').nth(1)?;
+    inner.split_whitespace().next().map(str::to_owned)
 }
 
 /// What the file held where something else was expected, from serde's

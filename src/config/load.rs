@@ -95,7 +95,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 };
                 let problem = describe(&remaining, span.start, err.message());
                 let repeated = problems.last() == Some(&problem);
-                let knock_on = missing_field(err.message())
+                let knock_on = expected::missing_field(err.message())
                     .is_some_and(|key| blanked_keys.contains(&joined(&problem.field, key)));
                 if !repeated && !knock_on {
                     problems.push(problem.clone());
@@ -277,7 +277,7 @@ fn key_of(line: &str) -> Option<&str> {
 /// about: the unknown key it names, or the value it quotes.
 fn key_line_in_table(text: &str, header: usize, message: &str) -> Option<usize> {
     let wanted_key = unknown_key(message).map(|(key, _)| key);
-    let literal = written_literal(message);
+    let literal = expected::written_literal(message);
     text.lines()
         .enumerate()
         .skip(header)
@@ -295,33 +295,6 @@ fn key_line_in_table(text: &str, header: usize, message: &str) -> Option<usize> 
             }
         })
         .map(|(index, _)| index + 1)
-}
-
-/// The value serde quotes in "invalid type: string \"25\", expected u16" or
-/// "unknown variant `emial`", as the file writes it (`"25"`, `70000`, `true`).
-fn written_literal(message: &str) -> Option<String> {
-    if let Some(rest) = message.strip_prefix("unknown variant ") {
-        return rest
-            .split('`')
-            .nth(1)
-            .map(|variant| format!("\"{variant}\""));
-    }
-    let rest = message
-        .strip_prefix("invalid type: ")
-        .or_else(|| message.strip_prefix("invalid value: "))?;
-    let (written, _) = rest.rsplit_once(", expected ")?;
-    if let Some(quoted) = written.strip_prefix("string ") {
-        return Some(quoted.to_owned());
-    }
-    let inner = written.split('`').nth(1)?;
-    inner.split_whitespace().next().map(str::to_owned)
-}
-
-/// The key of serde's "missing field `x`".
-fn missing_field(message: &str) -> Option<&str> {
-    message
-        .strip_prefix("missing field ")
-        .map(|rest| rest.trim().trim_matches('`'))
 }
 
 /// `key` in the table at `field` (`channel` + `port` → `channel.port`).

@@ -2,7 +2,8 @@
 # Makes sure the local servers the tests talk to are running (PostgreSQL,
 # MariaDB, Redis on 127.0.0.1), installing them from Debian's packages on a
 # plain machine, and that Python's aiosmtpd is there for the SMTP server the
-# email tests start themselves. Needs root for installing and starting;
+# email tests start themselves, and that Prometheus is installed for the
+# tests that start one. Needs root for installing and starting;
 # harmless when all are already up.
 set -uo pipefail
 
@@ -17,6 +18,8 @@ need_install=()
 command -v pg_ctlcluster >/dev/null || need_install+=(postgresql)
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_install+=(mariadb-server)
 command -v redis-server >/dev/null || need_install+=(redis-server)
+# The Prometheus tests start this program themselves (tests/support/prometheus.rs).
+command -v prometheus >/dev/null || need_install+=(prometheus)
 installed=" "
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "installing ${need_install[*]}"

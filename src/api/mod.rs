@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+mod metrics;
 mod views;
 
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ pub struct Shared {
     config: ApiConfig,
     busy: Arc<Semaphore>,
     rates: auth::RateLimit,
+    own: metrics::OwnProcess,
 }
 
 impl std::ops::Deref for ApiState {
@@ -73,6 +75,7 @@ impl ApiState {
             config,
             busy,
             rates: auth::RateLimit::default(),
+            own: metrics::OwnProcess::default(),
         }))
     }
 
@@ -97,7 +100,7 @@ impl ApiState {
 #[openapi(
     info(
         title = "keepwatch",
-        description = "Status, services, history, incidents, alerts and maintenance of one keepwatch agent. Every endpoint except /healthz needs `Authorization: Bearer <token>` (`keepwatch token create`).",
+        description = "Status, services, history, incidents, alerts and maintenance of one keepwatch agent. Every endpoint except /healthz needs `Authorization: Bearer <token>` (`keepwatch token create`); /metrics also answers addresses listed in `[api] metrics_allow`.",
     ),
     modifiers(&BearerToken),
     security(("token" = [])),
@@ -118,7 +121,9 @@ impl utoipa::Modify for BearerToken {
 }
 
 fn routes() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::with_openapi(Document::openapi()).merge(views::routes())
+    OpenApiRouter::with_openapi(Document::openapi())
+        .merge(views::routes())
+        .merge(metrics::routes())
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json` and committed
@@ -206,7 +211,8 @@ pub async fn bind(config: &ApiConfig) -> Result<tokio::net::TcpListener, ServeEr
 
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) {
-    if let Err(err) = axum::serve(listener, router(state)).await {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(err) = axum::serve(listener, app).await {
         tracing::error!("the API stopped: {err}");
     }
 }

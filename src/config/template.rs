@@ -239,6 +239,11 @@ const DOCS: &[(&str, &str)] = &[
         "api.rate_per_minute",
         "Requests per minute allowed for each token.",
     ),
+    (
+        "api.metrics_allow",
+        "Addresses or networks that may read /metrics without a token, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]\n\
+         (a Prometheus server). Everyone else needs a token, as for the rest of the API.",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",

@@ -1,0 +1,167 @@
+//! A real Prometheus server (Debian's `prometheus` package) in a child
+//! process on 127.0.0.1, with a configuration and a data folder of its own,
+//! asked through its HTTP query API.
+//!
+//! Include it with `#[path = "support/prometheus.rs"] mod prometheus;`.
+//! Without the `prometheus` program the test is skipped, loudly; with
+//! `KEEPWATCH_REQUIRE_SERVICES=1` (as in CI) it fails, saying how to install it.
+
+// Each test binary uses only some of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running Prometheus; dropping it stops it.
+pub struct Prometheus {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The `prometheus` program, or `None` (after saying so) when the test
+/// should be skipped.
+pub fn program() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("prometheus"))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        let how = "install it with `apt-get install prometheus` (scripts/test-services.sh does)";
+        if std::env::var_os("KEEPWATCH_REQUIRE_SERVICES").is_some() {
+            panic!("KEEPWATCH_REQUIRE_SERVICES is set and there is no `prometheus` on PATH: {how}");
+        }
+        eprintln!("SKIPPED: this test needs a real Prometheus and there is none on PATH; {how}");
+    }
+    found
+}
+
+impl Prometheus {
+    /// Starts `program` with `config` (YAML) and extra `flags`, and waits until it is ready.
+    pub fn start(program: &Path, config: &str, flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("write prometheus.yml");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = dir.path().join("prometheus.log");
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start prometheus");
+        let prometheus = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        prometheus.wait_for("Prometheus to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        prometheus
+    }
+
+    /// Prometheus's own log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `found` (at most 60 s) until it gives an answer.
+    pub fn wait_for<T>(&self, what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(answer) = found() {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; Prometheus's log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The result of an instant query: each series' labels and value.
+    pub async fn query(&self, client: &reqwest::Client, promql: &str) -> Vec<(Value, f64)> {
+        let text = client
+            .get(format!(
+                "{}/api/v1/query?query={}",
+                self.base,
+                encode(promql)
+            ))
+            .send()
+            .await
+            .expect("ask Prometheus")
+            .text()
+            .await
+            .expect("Prometheus answers");
+        let answer: Value = serde_json::from_str(&text).expect("Prometheus answers JSON");
+        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|series| {
+                let value = series["value"][1]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(f64::NAN);
+                (series["metric"].clone(), value)
+            })
+            .collect()
+    }
+
+    /// Polls `promql` (at most 60 s) until it has exactly one series, and gives its value.
+    pub async fn one(&self, client: &reqwest::Client, promql: &str) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let [(_, value)] = self.query(client, promql).await[..] {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for one series of {promql}; Prometheus's log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// `text` percent-encoded for a URL's query.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -103,6 +103,12 @@ pub enum FailureKind {
     DnsMismatch,
     /// Some echo requests (pings) went unanswered, more than allowed.
     PacketLoss,
+    /// A job that reports to keepwatch (a heartbeat) did not report in time.
+    Missed,
+    /// A job that reports to keepwatch said it failed (`/fail`, an exit code).
+    ReportedFailure,
+    /// A job that reported its start has not finished within its allowed time.
+    RunningTooLong,
     /// A failure keepwatch could not classify; the explanation has the details.
     Other,
     /// The check could not be run: this computer is out of file descriptors,
@@ -113,7 +119,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: [FailureKind; 27] = [
+    pub const ALL: [FailureKind; 30] = [
         Self::ConfigError,
         Self::DnsFailure,
         Self::ConnectionRefused,
@@ -139,6 +145,9 @@ impl FailureKind {
         Self::Slow,
         Self::DnsMismatch,
         Self::PacketLoss,
+        Self::Missed,
+        Self::ReportedFailure,
+        Self::RunningTooLong,
         Self::Other,
         Self::NotRun,
     ];
@@ -171,6 +180,9 @@ impl FailureKind {
             Self::Slow => "slow",
             Self::DnsMismatch => "dns_mismatch",
             Self::PacketLoss => "packet_loss",
+            Self::Missed => "missed",
+            Self::ReportedFailure => "reported_failure",
+            Self::RunningTooLong => "running_too_long",
             Self::Other => "other",
             Self::NotRun => "not_run",
         }

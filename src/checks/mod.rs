@@ -8,7 +8,8 @@
 //! changes, so one lost packet is not an outage.
 //!
 //! One file per check type ([`http`], [`tcp`], [`postgres`], [`mysql`],
-//! [`redis`]); what they share lives in `net` (connection failures), `tls`
+//! [`redis`]); [`heartbeat`] is the one type that is not run but judged from
+//! the reports (pings) its job sends, with [`cron`] schedules. What they share lives in `net` (connection failures), `tls`
 //! (trust, certificates), `db` (logging in to a database, and its failures)
 //! and `wording` (how dates and names read; lengths of time are `plain`).
 //!
@@ -27,8 +28,10 @@
 mod batch;
 mod certificate;
 mod confirm;
+pub mod cron;
 mod db;
 pub mod dns;
+pub mod heartbeat;
 pub mod http;
 pub mod local;
 pub mod mysql;
@@ -107,6 +110,14 @@ impl Checker {
                 CheckSpec::Postgres(pg) => postgres::run(common, pg, self).await,
                 CheckSpec::Mysql(mysql) => mysql::run(common, mysql).await,
                 CheckSpec::Redis(redis) => redis::run(common, redis).await,
+                // Judged from its pings (`heartbeat::HeartbeatSpec::judge`), never run.
+                CheckSpec::Heartbeat(_) => CheckOutcome::failed(
+                    FailureKind::NotRun,
+                    format!(
+                        "{} is a heartbeat: it is judged by the reports of its job, not checked.",
+                        common.name
+                    ),
+                ),
             }
         };
         // Each check keeps to the timeout itself and says where it stopped;

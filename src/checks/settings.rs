@@ -58,6 +58,10 @@ impl ServiceSpec {
                 return found;
             }
             CheckSpec::Dns(_) => return found,
+            CheckSpec::Heartbeat(heartbeat) => {
+                found.extend(heartbeat.problems());
+                return found;
+            }
             CheckSpec::Tcp(tcp) => host_and_port(&tcp.host, tcp.port),
             CheckSpec::Ping(ping) => (ping.host.clone(), ping.fallback_port),
             CheckSpec::Postgres(db) => host_and_port(&db.host, db.port),

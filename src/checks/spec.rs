@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::units::Duration;
 
 use super::dns::DnsSpec;
+use super::heartbeat::HeartbeatSpec;
 use super::http::HttpSpec;
 use super::mysql::MysqlSpec;
 use super::ping::PingSpec;
@@ -63,11 +64,22 @@ pub enum CheckSpec {
     Mysql(MysqlSpec),
     /// A Redis command, after `AUTH` and `SELECT` when configured.
     Redis(RedisSpec),
+    /// A job that reports to keepwatch (pings) instead of being checked.
+    Heartbeat(HeartbeatSpec),
 }
 
 impl CheckSpec {
     /// Every `type` name, as written in the config.
-    pub const TYPES: &[&str] = &["http", "tcp", "dns", "ping", "postgres", "mysql", "redis"];
+    pub const TYPES: &[&str] = &[
+        "http",
+        "tcp",
+        "dns",
+        "ping",
+        "postgres",
+        "mysql",
+        "redis",
+        "heartbeat",
+    ];
 
     /// The `type` name as written in the config.
     pub fn type_name(&self) -> &'static str {
@@ -79,6 +91,7 @@ impl CheckSpec {
             Self::Postgres(_) => "postgres",
             Self::Mysql(_) => "mysql",
             Self::Redis(_) => "redis",
+            Self::Heartbeat(_) => "heartbeat",
         }
     }
 
@@ -96,6 +109,7 @@ impl CheckSpec {
             "postgres" => PostgresSpec::deserialize(settings).map(Self::Postgres),
             "mysql" => MysqlSpec::deserialize(settings).map(Self::Mysql),
             "redis" => RedisSpec::deserialize(settings).map(Self::Redis),
+            "heartbeat" => HeartbeatSpec::deserialize(settings).map(Self::Heartbeat),
             _ => return None,
         })
     }
@@ -256,6 +270,15 @@ impl<'de> Visitor<'de> for ServiceVisitor {
         let Some(type_name) = type_name else {
             return Err(de::Error::missing_field("type"));
         };
+        if type_name == "heartbeat"
+            && let Some(key) = NOT_FOR_HEARTBEATS
+                .iter()
+                .find(|key| common.contains_key(**key))
+        {
+            return Err(de::Error::custom(format!(
+                "`{key}`: a heartbeat is not checked, it waits for the job to report; say when with `every` (and `grace`) or `schedule`, and remove `{key}`"
+            )));
+        }
         let interval_given = common.contains_key("interval");
         let mut common: Common = toml::Value::Table(common)
             .try_into()
@@ -278,6 +301,15 @@ impl<'de> Visitor<'de> for ServiceVisitor {
         Ok(ServiceSpec { common, check })
     }
 }
+
+/// The common keys about running a check, which a heartbeat has none of.
+const NOT_FOR_HEARTBEATS: [&str; 5] = [
+    "interval",
+    "timeout",
+    "slow_after",
+    "retries",
+    "confirm_after",
+];
 
 /// One key of a service table, checked while its value is read.
 struct Entry<'a> {
@@ -654,6 +686,32 @@ confirm_after = 3
             "{}",
             err.message()
         );
+    }
+
+    #[test]
+    fn a_heartbeat_takes_its_timing_and_refuses_the_keys_of_checks() {
+        let services = parse(
+            "[[service]]\nname = \"Nightly backup\"\ntype = \"heartbeat\"\nschedule = \"0 2 * * *\"\ngrace = \"2h\"\ncritical = true\n",
+        )
+        .unwrap();
+        let CheckSpec::Heartbeat(heartbeat) = &services[0].check else {
+            panic!("{services:?}")
+        };
+        assert_eq!(heartbeat.grace, Duration::from_hours(2));
+        assert_eq!(services[0].check.type_name(), "heartbeat");
+        let (message, line) = problem(&second(
+            "name = \"Backup\"\ntype = \"heartbeat\"\nevery = \"1d\"\ninterval = \"1m\"\n",
+        ));
+        assert!(
+            message.starts_with("`interval`: a heartbeat is not checked"),
+            "{message}"
+        );
+        assert!(line >= 8, "in the second table");
+        let (message, line) = problem(&second(
+            "name = \"Backup\"\ntype = \"heartbeat\"\nschedule = \"0 2 * *\"\n",
+        ));
+        assert!(message.contains("has 4 fields"), "{message}");
+        assert_eq!(line, 11);
     }
 
     #[test]

@@ -352,6 +352,20 @@ const EXAMPLES: &str = r##"
 # type = "redis"
 # host = "127.0.0.1"
 #
+# A job that reports to keepwatch instead of being checked: a backup, a
+# cron job, a nightly export. It pings its URL (`keepwatch status` shows it)
+# or runs `keepwatch ping "Nightly backup"` when done; keepwatch alerts when
+# no report came within `every` plus `grace`, when the job reports a failure
+# (`--fail`, `--exit CODE`), or when a run reported with `--start` takes
+# longer than max_runtime (default: grace). Instead of `every`, `schedule`
+# takes the job's crontab line ("0 2 * * *"), read in the business time zone.
+# [[service]]
+# name = "Nightly backup"
+# type = "heartbeat"
+# every = "1d"
+# grace = "1h"
+# max_runtime = "4h"
+#
 # Passwords and tokens can stay out of this file: "env:NAME" reads an
 # environment variable, "file:/path" reads a file.
 #
@@ -621,7 +635,8 @@ mod tests {
                 "Router",
                 "Shop database",
                 "Orders database",
-                "Cache"
+                "Cache",
+                "Nightly backup"
             ]
         );
         // Keys a new user otherwise meets only in an error message.

@@ -704,6 +704,32 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_timing_mistakes_are_refused_at_load_on_their_own_line() {
+        let text = "[[service]]\nname = \"Backup\"\ntype = \"heartbeat\"\ngrace = \"1h\"\n\
+                    [[service]]\nname = \"Export\"\ntype = \"heartbeat\"\nevery = \"1d\"\nschedule = \"0 2 * * *\"\n\
+                    [[service]]\nname = \"Sync\"\ntype = \"heartbeat\"\nschedule = \"0 0 30 2 *\"\nmax_runtime = \"0s\"\n";
+        let found = problems(text);
+        let summary: Vec<_> = found.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("service[0].type", Some(3)),
+                ("service[1].schedule", Some(9)),
+                ("service[2].schedule", Some(13)),
+                ("service[2].max_runtime", Some(14)),
+            ],
+            "{found:#?}"
+        );
+        assert!(
+            found[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("schedule = \"0 2 * * *\"")
+        );
+    }
+
+    #[test]
     fn holidays_and_special_days_are_checked() {
         let text = "[business]\nholidays = [\"12-25\", \"xmas\"]\n[business.special_days]\n\"2026-12-24\" = \"8 to 12\"\n\"24.12.\" = \"08:00-12:00\"\n";
         let found = problems(text);

@@ -77,6 +77,9 @@ pub fn failure(kind: Option<FailureKind>) -> &'static str {
         Some(QueryFailed) => "it could not read its data",
         Some(Slow) => "it was slow",
         Some(PacketLoss) => "the network to it lost messages",
+        Some(Missed) => "it did not report that it had done its work",
+        Some(ReportedFailure) => "it reported that it had failed",
+        Some(RunningTooLong) => "it started but did not finish in time",
         Some(NotRun) => "our monitoring computer was too busy to look",
     }
 }

@@ -468,3 +468,189 @@ fn hostile_configs_end_in_a_located_error_or_a_working_config() {
 fn printable(text: &str) -> String {
     text.chars().take(2_000).collect()
 }
+
+#[path = "support/smtp.rs"]
+mod smtp;
+
+/// A small file system of its own (tmpfs, `size` bytes), mounted by the test
+/// and unmounted when dropped. `None` (said loudly) where mounting is not
+/// allowed (not root); `KEEPWATCH_REQUIRE_SERVICES=1` makes that a failure.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            return Some(Self { dir });
+        }
+        let why = "cannot mount a tmpfs (needs root): the disk-full test did not run";
+        assert!(
+            std::env::var_os("KEEPWATCH_REQUIRE_SERVICES").is_none(),
+            "{why}; run the tests as root (as .ci/run does in its container)"
+        );
+        eprintln!("SKIPPED: {why}");
+        None
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system to the last byte with a file of its own.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0x5a_u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let byte = [0u8; 1];
+        while file.write_all(&byte).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The times of every sample of `metric` in `database`, in order.
+fn sample_times(database: &Path, metric: &str) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(database).expect("open");
+    let mut stmt = conn
+        .prepare(
+            "SELECT at_ms FROM staging WHERE series_id IN \
+             (SELECT id FROM series WHERE metric = ?1) ORDER BY at_ms",
+        )
+        .expect("query");
+    stmt.query_map([metric], |r| r.get(0))
+        .expect("samples")
+        .collect::<Result<_, _>>()
+        .expect("samples")
+}
+
+/// A full disk used to lose the alert for good: "could not record the
+/// alert", no message then, none after space came back, and `status` said
+/// keepwatch was not running. Now, on a real 8 MB file system filled to the
+/// last byte: the disk alert and the service's alert arrive through a real
+/// SMTP server while the disk is still full, `status` says keepwatch runs
+/// but cannot write, and once space is back the history has no gap and no
+/// message came twice.
+#[test]
+fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
+    let Some(disk) = SmallDisk::mount("8m") else {
+        return;
+    };
+    let Some(server) = smtp::SmtpServer::start(smtp::SmtpOptions::plain()) else {
+        return;
+    };
+    let service = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = service.local_addr().expect("addr").port();
+    let data = disk.path().join("data");
+    let kw = Keepwatch::new();
+    kw.config(&format!(
+        "{ALWAYS_OPEN}[collect]\ncpu = \"1s\"\nmemory = \"off\"\ndisk = \"off\"\nnetwork = \"off\"\nload = \"off\"\n\
+         [throttle]\nenabled = false\n\
+         [alerting]\ngroup_wait = \"1s\"\nbusiness_hours = [{{ after = \"0m\", notify = [\"email\"] }}]\n\
+         off_hours = [{{ after = \"0m\", notify = [\"email\"] }}]\n\
+         [[channel]]\nname = \"email\"\ntype = \"email\"\n{}\n\
+         [[service]]\nname = \"Warehouse\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\ninterval = \"1s\"\n",
+        server.channel_toml()
+    ));
+    // The data folder on the small disk instead of the sandbox's.
+    let text = std::fs::read_to_string(kw.config_path()).unwrap();
+    let text = text.replacen(
+        &format!("data_dir = \"{}\"", kw.home().join("data").display()),
+        &format!("data_dir = \"{}\"", data.display()),
+        1,
+    );
+    std::fs::write(kw.config_path(), text).unwrap();
+    let database = data.join("keepwatch.db");
+
+    let mut running = kw.start();
+    running.wait_for("Warehouse to be up", |_| kw.status().contains("Warehouse"));
+    let started = Instant::now();
+    let filler = disk.fill();
+    running.wait_for("the full disk to be noticed", |r| {
+        r.log().contains("storage degraded: disk full")
+    });
+    drop(service);
+    let subjects = |received: &[smtp::Received]| -> Vec<String> {
+        received
+            .iter()
+            .map(|m| m.subject.clone().unwrap_or_default())
+            .collect()
+    };
+    let mut received = Vec::new();
+    running.wait_for("both alerts by mail while the disk is full", |_| {
+        received = server.messages();
+        let all = subjects(&received).join("\n");
+        all.contains("Warehouse") && all.contains("disk holding keepwatch's data is full")
+    });
+    let full_for = started.elapsed();
+    assert!(
+        std::fs::metadata(&filler).is_ok(),
+        "the filler is still there: the disk was full all along"
+    );
+    let mut status = String::new();
+    running.wait_for("status to say keepwatch runs but cannot write", |_| {
+        let out = kw.run(&["status"]);
+        status = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        status.contains("is running, but it has not been able to write its database")
+    });
+    assert!(status.contains("Alerts still go out"), "{status}");
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    running.wait_for("alerting back on the database", |r| {
+        r.log().contains("alerting is back on it")
+    });
+    running.wait_for("the disk's recovery by mail", |_| {
+        subjects(&server.messages())
+            .iter()
+            .any(|s| s.contains("Over after") && s.contains("disk holding"))
+    });
+    let log = running.stop();
+    let mails = server.messages();
+    let ids: Vec<_> = mails.iter().map(|m| m.message_id.clone()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a message came twice: {:#?}",
+        subjects(&mails)
+    );
+    let warehouse_down = subjects(&mails)
+        .iter()
+        .filter(|s| s.contains("Warehouse"))
+        .count();
+    assert_eq!(warehouse_down, 1, "{:#?}\n{log}", subjects(&mails));
+    assert_eq!(integrity(&database), "ok");
+    let times = sample_times(&database, "cpu.usage_percent");
+    let gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|gap| *gap > 2_500)
+        .collect();
+    assert!(gaps.is_empty(), "gaps in the CPU history (ms): {gaps:?}");
+    eprintln!(
+        "disk full (tmpfs 8 MB) for {:.1} s: {} mails ({}), {} CPU samples, no gap, integrity ok",
+        full_for.as_secs_f64(),
+        mails.len(),
+        subjects(&mails).join(" | "),
+        times.len()
+    );
+}

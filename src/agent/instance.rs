@@ -30,9 +30,7 @@ pub enum LockError {
 
 /// Claims `database` for this process, through `<database>.lock`.
 pub fn claim(database: &Path) -> Result<InstanceLock, LockError> {
-    let mut path = database.as_os_str().to_owned();
-    path.push(".lock");
-    let path = PathBuf::from(path);
+    let path = crate::store::Store::lock_path(database);
     let io = |source| LockError::Io {
         path: path.clone(),
         source,

@@ -140,6 +140,12 @@ impl Agent {
         self.pipeline.store()
     }
 
+    /// The messages held in memory while the database cannot be written,
+    /// for the sender.
+    pub fn held(&self) -> crate::notify::Held {
+        self.pipeline.held()
+    }
+
     /// How many times the configured intervals are stretched right now.
     pub fn stretch(&self) -> u32 {
         self.throttle.stretch()
@@ -171,7 +177,7 @@ impl Agent {
             }
         }
         self.pipeline.flush(now);
-        self.pipeline.retry_unrecorded();
+        self.pipeline.settle();
         let alerts_next = self.pipeline.tend(now).max(now);
         if now >= self.next_maintenance {
             self.maintain(now);

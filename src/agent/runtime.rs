@@ -78,13 +78,13 @@ pub async fn run(
     let (channels_tx, channels_rx) = watch::channel(channels(&agent.config().channels));
     let (stop_outbox, outbox_stopped) = oneshot::channel::<()>();
     let outbox = match Store::open(agent.store().path(), &agent.config().storage) {
-        Ok(store) => Some(tokio::spawn(Outbox::new(store, clock.clone()).run(
-            wake.clone(),
-            channels_rx,
-            async {
-                let _ = outbox_stopped.await;
-            },
-        ))),
+        Ok(store) => Some(tokio::spawn(
+            Outbox::new(store, clock.clone())
+                .sending_held(agent.held())
+                .run(wake.clone(), channels_rx, async {
+                    let _ = outbox_stopped.await;
+                }),
+        )),
         Err(err) => {
             tracing::error!("alerts cannot be sent: the outbox cannot open the database: {err}");
             None

@@ -10,6 +10,7 @@ use crate::clock::SimClock;
 use crate::collect::{Scenario, SimulatedHost};
 use crate::observation::SeriesKey;
 use crate::status::{self, Liveness};
+use crate::store::StorageConfig;
 use crate::units::Duration;
 
 struct Sim {
@@ -457,13 +458,124 @@ fn an_alert_decided_while_the_store_refuses_writes_is_recorded_and_sent_once_it_
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0].title, "Shop is down");
         assert!(sim.agent.pipeline.unrecorded.is_empty());
-        messages.push(store.outbox_waiting().unwrap());
+        // The trouble itself is told too (its own alert); the news of
+        // Shop is the same.
+        let about_shop = subjects(&store.undelivered().unwrap())
+            .into_iter()
+            .filter(|text| text.contains("Shop"))
+            .count();
+        messages.push(about_shop);
     }
     assert!(messages[0] > 0);
     assert_eq!(
         messages[0], messages[1],
-        "the same messages, none twice, none lost"
+        "the same messages about Shop, none twice, none lost"
     );
+}
+
+/// The subjects of `entries`' messages.
+fn subjects(entries: &[crate::store::OutboxEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<crate::alert::Message>(&e.message)
+                .unwrap()
+                .text
+        })
+        .collect()
+}
+
+#[test]
+fn while_the_disk_is_full_alerts_go_out_from_memory_and_are_written_back_once() {
+    use crate::notify::Attempt;
+    let up = || crate::checks::CheckOutcome::up("Shop answered");
+    let refused = || {
+        crate::checks::CheckOutcome::failed(
+            crate::vocabulary::FailureKind::ConnectionRefused,
+            "Shop refused the connection",
+        )
+    };
+    let mut sim = shop();
+    let held = sim.agent.held();
+    let path = sim.agent.store().path().to_path_buf();
+    let file = || Store::open(&path, &StorageConfig::default()).unwrap();
+    sim.run_checks([up()]);
+    let before = file().recent_messages(100).unwrap().len();
+    sim.agent.store().fill_disk(true);
+    sim.run_checks([refused(), refused(), refused()]);
+    // Shop is not critical: it is told at the opening, 09:00.
+    sim.run_for(SignedDuration::from_mins(65));
+
+    // What the sender does: everything composed is held, and due now.
+    let due = held.take_due(sim.clock.now());
+    let told = subjects(&due).join("\n---\n");
+    assert!(told.contains("Shop is down"), "{told}");
+    assert!(
+        told.contains("the disk holding keepwatch's data is full"),
+        "{told}"
+    );
+    assert!(
+        told.contains("Alerts still go out, history is kept in memory"),
+        "{told}"
+    );
+    for entry in &due {
+        held.record(entry.id, Some(Attempt::Delivered(sim.clock.now())));
+    }
+    assert!(held.take_due(sim.clock.now()).is_empty(), "nothing twice");
+    assert_eq!(
+        file().recent_messages(100).unwrap().len(),
+        before,
+        "the file took none of the messages"
+    );
+    assert!(
+        sim.agent.pipeline.unrecorded.is_empty(),
+        "nothing waits: it is in memory"
+    );
+
+    sim.agent.store().fill_disk(false);
+    sim.run_for(SignedDuration::from_mins(10));
+    assert!(!sim.agent.store().alerting_in_memory());
+    let file = file();
+    let open: Vec<String> = file
+        .open_alerts()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.title)
+        .collect();
+    assert_eq!(open, ["Shop is down"], "the disk alert ended");
+    let messages = file.recent_messages(100).unwrap();
+    let new = &messages[..messages.len() - before];
+    let delivered: Vec<i64> = new
+        .iter()
+        .filter(|m| m.delivered_at.is_some())
+        .map(|m| m.id)
+        .collect();
+    let mut sent: Vec<i64> = due.iter().map(|e| e.id).collect();
+    sent.sort_unstable();
+    let mut delivered_sorted = delivered.clone();
+    delivered_sorted.sort_unstable();
+    assert_eq!(
+        delivered_sorted, sent,
+        "what was sent from memory is recorded as delivered"
+    );
+    let waiting: Vec<_> = new
+        .iter()
+        .filter(|m| m.delivered_at.is_none())
+        .cloned()
+        .collect();
+    let waiting_text = subjects(&waiting).join("\n---\n");
+    assert_eq!(
+        waiting.len(),
+        1,
+        "only the recovery is left to send: {waiting_text}"
+    );
+    assert!(
+        !waiting_text.contains("Shop is down"),
+        "not told twice: {waiting_text}"
+    );
+    // Every measurement taken meanwhile reached the file: CPU every 10 s.
+    let every_10s = sim.clock.now().duration_since(start()).as_secs() / 10 + 1;
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, "") as i64, every_10s);
 }
 
 #[test]

@@ -237,6 +237,49 @@ pub fn database_replaced(host: &str, summary: &str, at: Timestamp) -> Decision {
     })
 }
 
+/// The fingerprint of the alert about keepwatch's own database refusing writes.
+const STORAGE_FINGERPRINT: &str = "keepwatch:storage";
+
+/// The alert that tells the admin keepwatch on `host` cannot write its
+/// database since `at`: `disk_full` when the disk is full, else `reason`.
+/// Alerting goes on in memory meanwhile, so the message says so.
+pub fn storage_degraded(host: &str, disk_full: bool, reason: &str, at: Timestamp) -> Decision {
+    let (title, cause) = if disk_full {
+        (
+            "the disk holding keepwatch's data is full".to_owned(),
+            "Free some space on it".to_owned(),
+        )
+    } else {
+        (
+            "keepwatch cannot write its database".to_owned(),
+            format!(
+                "The database refuses writes ({}); check the disk and the file",
+                printable::line(reason)
+            ),
+        )
+    };
+    Decision::Raise(OwnedProblem {
+        fingerprint: STORAGE_FINGERPRINT.to_owned(),
+        service: None,
+        host: host.to_owned(),
+        title,
+        detail: format!(
+            "Alerts still go out, history is kept in memory until it can be written. {cause}; keepwatch writes everything as soon as it can."
+        ),
+        severity: Severity::Critical,
+        since: at,
+        emergency: None,
+    })
+}
+
+/// The end of [`storage_degraded`]'s alert: the database takes writes again at `at`.
+pub fn storage_healthy(at: Timestamp) -> Decision {
+    Decision::Clear {
+        fingerprint: STORAGE_FINGERPRINT.to_owned(),
+        at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 mod chat;
 mod email;
+mod held;
 mod http;
 mod log;
 pub mod outbox;
@@ -18,6 +19,7 @@ pub use chat::{
     ChatChannel, ChatService, Discord, DiscordChannel, Slack, SlackChannel, Teams, TeamsChannel,
 };
 pub use email::{EmailChannel, EmailFormat, EmailProblem, EmailSecurity, SMS_SUBJECT};
+pub use held::{Attempt, HELD_CAPACITY, Held, HeldMessage};
 pub use log::LogChannel;
 pub use outbox::{Channels, Outbox, channels};
 pub use sms::{BodyFormat, SmsChannel, SmsMethod, SmsProvider};

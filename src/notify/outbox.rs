@@ -11,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use super::held::{Attempt, Held};
 use super::{Channel, Message, SendError};
 use crate::clock::Clock;
 use crate::store::{OutboxEntry, Store, StoreError};
@@ -50,6 +51,17 @@ pub struct Outbox {
     /// Channels whose last attempt failed, so the log says so once, not at
     /// every retry.
     failing: HashSet<String>,
+    /// Messages composed while the database could not be written.
+    held: Held,
+    /// Messages delivered whose delivery the database did not take yet, with
+    /// when: they are not sent again.
+    unmarked: Vec<(i64, Timestamp)>,
+}
+
+/// A message to send, from the database or held in memory.
+struct Queued {
+    entry: OutboxEntry,
+    held: bool,
 }
 
 impl Outbox {
@@ -59,7 +71,15 @@ impl Outbox {
             store,
             clock,
             failing: HashSet::new(),
+            held: Held::default(),
+            unmarked: Vec::new(),
         }
+    }
+
+    /// Also sends what the pipeline holds in `held` while the database cannot
+    /// be written.
+    pub fn sending_held(self, held: Held) -> Self {
+        Self { held, ..self }
     }
 
     /// The store, for reading what was delivered.
@@ -68,27 +88,48 @@ impl Outbox {
     }
 
     /// Sends every message due now, at most one at a time per channel (in the
-    /// order they were composed) and the channels side by side.
+    /// order they were composed) and the channels side by side: those of the
+    /// database, then those held in memory while it cannot be written.
     pub async fn deliver(&mut self, channels: &Channels) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let mut pass = Pass::default();
-        let mut waiting: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
-        for entry in self.store.undelivered()? {
+        self.mark_unmarked();
+        let held = self.held.take_due(now);
+        let stored = match self.store.undelivered() {
+            Ok(stored) => stored,
+            Err(err) if held.is_empty() => return Err(err),
+            Err(err) => {
+                tracing::warn!("could not read the outbox ({err}); sending what is held in memory");
+                Vec::new()
+            }
+        };
+        let mut waiting: HashMap<String, Vec<Queued>> = HashMap::new();
+        let stored = stored
+            .into_iter()
+            .filter(|entry| !self.unmarked.iter().any(|(id, _)| *id == entry.id))
+            .map(|entry| Queued { entry, held: false });
+        for queued in stored.chain(held.into_iter().map(|entry| Queued { entry, held: true })) {
             waiting
-                .entry(entry.channel.clone())
+                .entry(queued.entry.channel.clone())
                 .or_default()
-                .push(entry);
+                .push(queued);
         }
         // Each channel gets its messages in the order they were composed: a
         // message waiting for its retry holds back the newer ones behind it.
-        let mut queues: HashMap<String, Vec<OutboxEntry>> = HashMap::new();
+        let mut queues: HashMap<String, Vec<Queued>> = HashMap::new();
         for (channel, mut entries) in waiting {
-            entries.sort_by_key(|entry| entry.id);
-            let due = entries.iter().take_while(|e| e.next_at <= now).count();
-            if let Some(held) = entries.get(due) {
-                pass.next = Some(pass.next.map_or(held.next_at, |t| t.min(held.next_at)));
+            entries.sort_by_key(|q| (q.held, q.entry.id));
+            let due = entries
+                .iter()
+                .take_while(|q| q.entry.next_at <= now)
+                .count();
+            if let Some(next) = entries.get(due) {
+                let at = next.entry.next_at;
+                pass.next = Some(pass.next.map_or(at, |t| t.min(at)));
             }
-            entries.truncate(due);
+            for later in entries.drain(due..).filter(|q| q.held) {
+                self.held.record(later.entry.id, None);
+            }
             if !entries.is_empty() {
                 queues.insert(channel, entries);
             }
@@ -96,45 +137,47 @@ impl Outbox {
         let mut sending = JoinSet::new();
         for (name, entries) in queues {
             let Some(channel) = channels.get(&name).cloned() else {
-                for entry in entries {
+                for queued in entries {
                     let reason = format!(
                         "the channel \"{name}\" is no longer in the config, so this message cannot be sent"
                     );
                     tracing::error!("{reason}");
-                    self.store.give_up(entry.id, &reason, now)?;
+                    self.give_up(&queued, reason, now);
                 }
                 continue;
             };
             let mut readable = Vec::new();
-            for entry in entries {
-                match serde_json::from_str::<Message>(&entry.message) {
+            for queued in entries {
+                match serde_json::from_str::<Message>(&queued.entry.message) {
                     Ok(mut message) => {
-                        let late = now.duration_since(entry.created_at);
+                        let late = now.duration_since(queued.entry.created_at);
                         if late >= LATE {
                             message.delivered_late(late.unsigned_abs());
                         }
-                        readable.push((entry, message));
+                        readable.push((queued, message));
                     }
                     Err(err) => {
                         // It can never be sent; it must not hold back the rest.
                         let reason = format!("the stored message is damaged ({err})");
-                        tracing::error!("message {} to \"{name}\": {reason}", entry.id);
-                        self.store.give_up(entry.id, &reason, now)?;
+                        tracing::error!("message {} to \"{name}\": {reason}", queued.entry.id);
+                        self.give_up(&queued, reason, now);
                     }
                 }
             }
             let clock = self.clock.clone();
             sending.spawn(async move {
                 let mut results = Vec::new();
-                for (entry, message) in readable {
+                let mut readable = readable.into_iter();
+                for (queued, message) in readable.by_ref() {
                     let result = channel.kind.notifier().send(&message, &clock).await;
                     let failed = result.is_err();
-                    results.push((entry, result));
+                    results.push((queued, Some(result)));
                     // Later messages to a failing channel wait for the retry.
                     if failed {
                         break;
                     }
                 }
+                results.extend(readable.map(|(queued, _)| (queued, None)));
                 (channel.name, results)
             });
         }
@@ -142,24 +185,62 @@ impl Outbox {
             let Ok((name, results)) = joined else {
                 continue;
             };
-            for (entry, result) in results {
-                self.record(&name, &entry, result, &mut pass)?;
+            for (queued, result) in results {
+                match result {
+                    Some(result) => self.record(&name, &queued, result, &mut pass),
+                    // Not tried (an earlier one to its channel failed).
+                    None if queued.held => self.held.record(queued.entry.id, None),
+                    None => {}
+                }
             }
         }
+        if let Some(at) = self.held.next_due() {
+            pass.next = Some(pass.next.map_or(at, |t| t.min(at)));
+        }
         Ok(pass)
+    }
+
+    /// Writes the deliveries the database did not take earlier (a full disk).
+    fn mark_unmarked(&mut self) {
+        let store = &mut self.store;
+        self.unmarked
+            .retain(|(id, at)| store.mark_delivered(*id, *at).is_err());
+    }
+
+    fn give_up(&mut self, queued: &Queued, reason: String, now: Timestamp) {
+        if queued.held {
+            let attempt = Attempt::GaveUp { reason, at: now };
+            self.held.record(queued.entry.id, Some(attempt));
+        } else if let Err(err) = self.store.give_up(queued.entry.id, &reason, now) {
+            tracing::warn!(
+                "could not record that message {} was given up: {err}",
+                queued.entry.id
+            );
+        }
     }
 
     fn record(
         &mut self,
         name: &str,
-        entry: &OutboxEntry,
+        queued: &Queued,
         result: Result<(), SendError>,
         pass: &mut Pass,
-    ) -> Result<(), StoreError> {
+    ) {
         let now = self.clock.now();
+        let entry = &queued.entry;
         match result {
             Ok(()) => {
-                self.store.mark_delivered(entry.id, now)?;
+                if queued.held {
+                    self.held.record(entry.id, Some(Attempt::Delivered(now)));
+                } else if let Err(err) = self.store.mark_delivered(entry.id, now) {
+                    // Kept in memory, so it is not sent again, and written
+                    // at the next pass that can.
+                    tracing::warn!(
+                        "message {} was delivered but the outbox could not record it ({err}); keepwatch remembers it and records it later",
+                        entry.id
+                    );
+                    self.unmarked.push((entry.id, now));
+                }
                 pass.delivered += 1;
                 if self.failing.remove(name) {
                     tracing::info!("channel \"{name}\" delivers again");
@@ -170,7 +251,18 @@ impl Outbox {
                 let next = now
                     .checked_add(retry_after(attempts, err.permanent))
                     .unwrap_or(now);
-                self.store.mark_failed(entry.id, &err.reason, next)?;
+                if queued.held {
+                    let attempt = Attempt::Failed {
+                        reason: err.reason.clone(),
+                        next,
+                    };
+                    self.held.record(entry.id, Some(attempt));
+                } else if let Err(store_err) = self.store.mark_failed(entry.id, &err.reason, next) {
+                    tracing::debug!(
+                        "could not record the failed attempt at message {}: {store_err}",
+                        entry.id
+                    );
+                }
                 pass.failed += 1;
                 pass.next = Some(pass.next.map_or(next, |t| t.min(next)));
                 if self.failing.insert(name.to_owned()) {
@@ -183,7 +275,6 @@ impl Outbox {
                 }
             }
         }
-        Ok(())
     }
 
     /// Delivers until `stop` completes: at once when `wake` is notified (the

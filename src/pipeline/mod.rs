@@ -20,6 +20,7 @@ use crate::alert::problems::{self, Decision};
 use crate::alert::{Evaluator, RuleConfig};
 use crate::calendar::Calendar;
 use crate::checks::{CheckOutcome, Finished, Verdict};
+use crate::notify::{Attempt, Held};
 use crate::observation::{Sample, SeriesKey};
 use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, Recovery, ServiceStatus, StorageHealth, Store,
@@ -50,6 +51,8 @@ pub struct Pipeline {
     alerts_changed: bool,
     /// Alert decisions the store could not take yet (a full disk).
     pub(crate) unrecorded: Unrecorded,
+    /// Messages composed while alerting runs in memory, for the sender.
+    held: Held,
 }
 
 impl Pipeline {
@@ -76,7 +79,14 @@ impl Pipeline {
             alerts_due: now,
             alerts_changed: false,
             unrecorded: Unrecorded::default(),
+            held: Held::default(),
         }
+    }
+
+    /// The messages this pipeline holds in memory while the database cannot
+    /// be written: give it to the sender (`notify::Outbox::sending_held`).
+    pub fn held(&self) -> Held {
+        self.held.clone()
     }
 
     /// The store, for reading what was recorded.
@@ -282,16 +292,24 @@ impl Pipeline {
         self.record_alert(decision, "about the damaged database", now);
     }
 
-    /// Records an alert decision; one the store cannot take yet (a full
-    /// disk) waits and is retried by [`retry_unrecorded`](Self::retry_unrecorded),
-    /// never forgotten.
+    /// Records an alert decision. One the database cannot take (a full
+    /// disk) moves alerting to memory, where it is recorded and its messages
+    /// composed and sent; if even that fails it waits and is retried by
+    /// [`settle`](Self::settle), never forgotten.
     fn record_alert(&mut self, decision: Decision, what: &str, now: Timestamp) {
         self.alerts_changed = true;
         let store = self.writer.store_mut();
-        if let Err(err) =
+        let mut result =
             self.unrecorded
-                .record(&self.alerter, store, self.calendar.as_ref(), decision, now)
-        {
+                .record(&self.alerter, store, self.calendar.as_ref(), decision, now);
+        if result.is_err() && self.alerting_to_memory(now) {
+            let store = self.writer.store_mut();
+            result = self
+                .unrecorded
+                .retry(&self.alerter, store, self.calendar.as_ref())
+                .map(|_| ());
+        }
+        if let Err(err) = result {
             tracing::error!(
                 "could not record the alert {what} yet ({err}); it is kept and tried again until it is ({} waiting)",
                 self.unrecorded.len()
@@ -299,26 +317,107 @@ impl Pipeline {
         }
     }
 
-    /// Records the alert decisions that waited for the store, if it takes
-    /// them now; the agent calls it at every tick.
-    pub fn retry_unrecorded(&mut self) {
-        if self.unrecorded.is_empty() {
-            return;
-        }
+    /// Moves alerting to memory because the database refuses writes; `true`
+    /// if it moved now.
+    fn alerting_to_memory(&mut self, now: Timestamp) -> bool {
         let store = self.writer.store_mut();
-        match self
-            .unrecorded
-            .retry(&self.alerter, store, self.calendar.as_ref())
+        if store.alerting_in_memory() {
+            return false;
+        }
+        match store.alerting_to_memory(now) {
+            Ok(()) => {
+                tracing::warn!(
+                    "the database refuses writes: alerts are kept and sent from memory until it takes them again"
+                );
+                true
+            }
+            Err(err) => {
+                tracing::error!("could not move alerting to memory: {err}");
+                false
+            }
+        }
+    }
+
+    /// Records the alert decisions that waited for the store, if it takes
+    /// them now, and once the database takes writes again writes back what
+    /// alerting did in memory; the agent calls it at every tick.
+    pub fn settle(&mut self) {
+        if !self.unrecorded.is_empty() {
+            let store = self.writer.store_mut();
+            match self
+                .unrecorded
+                .retry(&self.alerter, store, self.calendar.as_ref())
+            {
+                Ok(done) => {
+                    tracing::info!(
+                        "recorded {done} alert decision(s) that had waited for the store"
+                    );
+                }
+                Err(err) => tracing::debug!("alert decisions still waiting for the store: {err}"),
+            }
+            self.alerts_changed = true;
+        }
+        if self.writer.store().alerting_in_memory()
+            && *self.writer.health() == StorageHealth::Healthy
         {
-            Ok(done) => {
-                tracing::info!("recorded {done} alert decision(s) that had waited for the store");
+            self.alerting_to_file();
+        }
+    }
+
+    /// Writes back what alerting did in memory, with what became of each
+    /// message held for the sender; while the sender is still sending one,
+    /// or the database still refuses, it stays in memory and is tried at
+    /// the next tick.
+    fn alerting_to_file(&mut self) {
+        let Some((messages, dropped)) = self.held.take_all() else {
+            return;
+        };
+        let store = self.writer.store_mut();
+        let mut noted = Ok(());
+        for message in &messages {
+            for attempt in &message.attempts {
+                let id = message.entry.id;
+                noted = noted.and_then(|()| match attempt {
+                    Attempt::Delivered(at) => store.mark_delivered(id, *at),
+                    Attempt::Failed { reason, next } => store.mark_failed(id, reason, *next),
+                    Attempt::GaveUp { reason, at } => store.give_up(id, reason, *at),
+                });
+            }
+        }
+        match noted.and_then(|()| store.alerting_to_file()) {
+            Ok(()) => {
+                let delivered = messages
+                    .iter()
+                    .filter(|m| matches!(m.attempts.last(), Some(Attempt::Delivered(_))))
+                    .count();
+                tracing::info!(
+                    "the database takes writes again: alerting is back on it, with the {delivered} message(s) sent from memory meanwhile"
+                );
+                if dropped > 0 {
+                    tracing::error!(
+                        "{dropped} message(s) composed while the disk was full did not fit in memory and were lost"
+                    );
+                }
                 self.alerts_changed = true;
             }
             Err(err) => {
-                tracing::debug!("alert decisions still waiting for the store: {err}");
-                self.alerts_changed = true;
+                tracing::debug!("alerting stays in memory: {err}");
+                // What became of them is in the copy in memory now: hold
+                // again those still to send.
+                if let Err(err) = self.hold_composed() {
+                    tracing::error!(
+                        "could not hand the messages composed in memory to the sender: {err}"
+                    );
+                }
             }
         }
+    }
+
+    /// Hands the messages composed in memory to the sender.
+    fn hold_composed(&mut self) -> Result<(), crate::store::StoreError> {
+        let composed = self.writer.store().messages_in_memory()?;
+        self.held.hold(composed);
+        Ok(())
     }
 
     /// Carries out what alerting has due at `now` (messages, escalation
@@ -330,10 +429,15 @@ impl Pipeline {
         let look_again = now.saturating_add(ALERTS_LOOK_EVERY).unwrap_or(now);
         self.alerts_changed = false;
         self.alerts_due = look_again;
-        match self
+        let mut tended = self
             .alerter
-            .tend(self.writer.store_mut(), self.calendar.as_ref(), now)
-        {
+            .tend(self.writer.store_mut(), self.calendar.as_ref(), now);
+        if tended.is_err() && self.alerting_to_memory(now) {
+            tended = self
+                .alerter
+                .tend(self.writer.store_mut(), self.calendar.as_ref(), now);
+        }
+        match tended {
             Ok(tended) => {
                 self.queued += tended.queued;
                 self.alerts_due = tended.next.map_or(look_again, |at| at.min(look_again));
@@ -341,6 +445,11 @@ impl Pipeline {
             Err(err) => {
                 tracing::error!("alerting could not read or update the store, will retry: {err}");
             }
+        }
+        if self.writer.store().alerting_in_memory()
+            && let Err(err) = self.hold_composed()
+        {
+            tracing::error!("could not hand the messages composed in memory to the sender: {err}");
         }
         self.alerts_due
     }
@@ -357,14 +466,31 @@ impl Pipeline {
         self.report_health(change, now);
     }
 
-    /// Logs a change of storage health once, and records it for `status`.
+    /// Logs a change of storage health once, records it for `status`, and
+    /// raises (or ends) the alert that tells the admin; the write-ahead log
+    /// is cut to nothing either way, handing its space back to the disk.
     fn report_health(&mut self, change: Option<HealthChange>, now: Timestamp) {
         let Some(change) = change else { return };
-        match change.health {
-            StorageHealth::Healthy => tracing::info!("{change}"),
-            StorageHealth::Degraded { .. } => tracing::error!("{change}"),
+        let decision = match &change.health {
+            StorageHealth::Healthy => {
+                tracing::info!("{change}");
+                problems::storage_healthy(now)
+            }
+            StorageHealth::Degraded { reason } => {
+                tracing::error!("{change}");
+                // Even where a small write still fits, alerting must not
+                // depend on it: a decision half written, a delivery not
+                // recorded and sent again.
+                self.alerting_to_memory(now);
+                let disk_full = change.disk_full;
+                problems::storage_degraded(&self.host, disk_full, reason, now)
+            }
+        };
+        if let Err(err) = self.writer.store().checkpoint() {
+            tracing::debug!("could not cut the write-ahead log: {err}");
         }
         self.event(now, "storage", &change.to_string());
+        self.record_alert(decision, "about the database refusing writes", now);
     }
 
     /// Puts new settings in force: the rules (their memory of each series

@@ -184,10 +184,10 @@ fn decisions_the_store_refuses_wait_in_order_and_are_recorded_when_it_takes_them
     f.result("Router", Some(State::Up), refused(), at(1));
     f.result("Router", Some(State::Down), CheckOutcome::up("ok"), at(2));
     assert_eq!(f.pipeline.unrecorded.len(), 3, "nothing is forgotten");
-    f.pipeline.retry_unrecorded();
+    f.pipeline.settle();
     assert_eq!(f.pipeline.unrecorded.len(), 3, "the store still refuses");
     f.pipeline.store().refuse_writes(false);
-    f.pipeline.retry_unrecorded();
+    f.pipeline.settle();
     assert!(f.pipeline.unrecorded.is_empty());
     let alerts = f.open_alerts();
     assert_eq!(

@@ -27,6 +27,13 @@ pub enum Liveness {
         /// When it stopped.
         at: Timestamp,
     },
+    /// It runs (it holds its lock) but has not written for longer than it
+    /// promised: it cannot write its database (a full disk, above all).
+    /// Alerts still go out meanwhile.
+    Stuck {
+        /// When it last recorded anything.
+        last_seen: Timestamp,
+    },
     /// Nothing recent, and no clean stop recorded: killed, crashed, or the computer is off.
     Silent {
         /// When it last recorded anything.
@@ -71,6 +78,8 @@ pub fn summarize(
             let promised = time(state_key::NEXT_BY)?.unwrap_or(last_seen);
             if now <= promised.saturating_add(GRACE).unwrap_or(promised) {
                 Liveness::Running { last_seen }
+            } else if Store::agent_holds(database) {
+                Liveness::Stuck { last_seen }
             } else {
                 Liveness::Silent { last_seen }
             }
@@ -99,6 +108,8 @@ pub enum AgentState {
     Running,
     /// It stopped cleanly.
     Stopped,
+    /// It runs but cannot write its database (a full disk): alerts still go out.
+    Stuck,
     /// Nothing recent and no clean stop: killed, crashed, or the computer is off.
     Silent,
     /// It never ran with this database.
@@ -112,7 +123,8 @@ pub enum AgentState {
 pub struct StatusView {
     /// This computer's name in keepwatch.
     pub host: String,
-    /// `running`, `stopped`, `silent` or `never`.
+    /// `running`, `stuck` (running, but it cannot write its database),
+    /// `stopped`, `silent` or `never`.
     pub agent: AgentState,
     /// When the agent last recorded anything (RFC 3339); for a stopped
     /// agent, when it stopped.
@@ -163,6 +175,7 @@ impl StatusView {
         let (agent, last_seen) = match summary.liveness {
             Liveness::Running { last_seen } => (AgentState::Running, Some(last_seen)),
             Liveness::Stopped { at } => (AgentState::Stopped, Some(at)),
+            Liveness::Stuck { last_seen } => (AgentState::Stuck, Some(last_seen)),
             Liveness::Silent { last_seen } => (AgentState::Silent, Some(last_seen)),
             Liveness::Never => (AgentState::Never, None),
         };

@@ -35,6 +35,11 @@ pub fn render(status: &StatusView, now: Timestamp, tz: &TimeZone) -> String {
         (AgentState::Stopped, Some(at)) => {
             format!("not running: stopped on {} ({} ago)", when(at), ago(at))
         }
+        (AgentState::Stuck, Some(last_seen)) => format!(
+            "is running, but it has not been able to write its database since {} ({} ago); the disk is probably full. Alerts still go out, history is kept in memory until it can be written",
+            when(last_seen),
+            ago(last_seen)
+        ),
         (AgentState::Silent, Some(last_seen)) => format!(
             "not running: silent since {} ({} ago) without a clean stop; was it killed, or is the computer off?",
             when(last_seen),

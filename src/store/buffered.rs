@@ -31,6 +31,8 @@ pub struct HealthChange {
     pub health: StorageHealth,
     /// Samples waiting in memory after this change.
     pub buffered: usize,
+    /// Whether the store refused because the disk is full.
+    pub disk_full: bool,
     /// Samples dropped (oldest first) since storage became degraded, because
     /// the memory buffer was full. Only meaningful when becoming healthy.
     pub dropped: u64,
@@ -119,19 +121,20 @@ impl BufferedWriter {
                 }
                 self.health = StorageHealth::Healthy;
                 let dropped = std::mem::take(&mut self.dropped_since_degraded);
-                Some(self.change(dropped))
+                Some(self.change(dropped, false))
             }
             Err(error) => {
                 if self.health != StorageHealth::Healthy {
                     return None;
                 }
-                let reason = if error.is_disk_full() {
+                let disk_full = error.is_disk_full();
+                let reason = if disk_full {
                     "disk full".to_owned()
                 } else {
                     error.to_string()
                 };
                 self.health = StorageHealth::Degraded { reason };
-                Some(self.change(0))
+                Some(self.change(0, disk_full))
             }
         }
     }
@@ -166,11 +169,12 @@ impl BufferedWriter {
         (self.store, self.pending.into())
     }
 
-    fn change(&self, dropped: u64) -> HealthChange {
+    fn change(&self, dropped: u64, disk_full: bool) -> HealthChange {
         HealthChange {
             health: self.health.clone(),
             buffered: self.pending.len(),
             dropped,
+            disk_full,
         }
     }
 }

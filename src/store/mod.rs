@@ -45,6 +45,7 @@ mod recover;
 mod reports;
 mod schema;
 mod services;
+mod shadow;
 mod tokens;
 
 pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWindow};
@@ -104,6 +105,8 @@ pub struct Store {
     config: StorageConfig,
     /// Series ids by key, so a write needs no lookup for known series.
     ids: HashMap<SeriesKey, i64>,
+    /// Set while alerting runs on copies in memory (a full disk).
+    shadow: Option<shadow::Shadow>,
 }
 
 /// What a [`Store::write`] did with its samples.
@@ -138,6 +141,28 @@ impl Store {
             })?;
         }
         Ok(())
+    }
+
+    /// The lock file that `keepwatch run` holds for the database at
+    /// `database` while it runs (`<database>.lock`): the operating system
+    /// releases it however the process ends.
+    pub fn lock_path(database: &Path) -> PathBuf {
+        let mut path = database.as_os_str().to_owned();
+        path.push(".lock");
+        PathBuf::from(path)
+    }
+
+    /// Whether a running `keepwatch run` holds the database at `database`
+    /// (its lock is taken), whatever it could write: `status` asks this so
+    /// an agent that cannot write its database (a full disk) is not called
+    /// stopped.
+    pub fn agent_holds(database: &Path) -> bool {
+        std::fs::File::open(Self::lock_path(database)).is_ok_and(|file| {
+            matches!(
+                file.try_lock_shared(),
+                Err(std::fs::TryLockError::WouldBlock)
+            )
+        })
     }
 
     /// Opens the database at `path`, creating it (and its folder) if needed and
@@ -193,7 +218,11 @@ impl Store {
         // NORMAL: in WAL mode a crash of the process loses nothing; only a
         // power cut can lose the last transactions. The journal size limit
         // keeps the WAL file from staying large after a big maintenance run.
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 8388608;")
+        // TEMP tables in memory: alerting's copies while the disk is full
+        // (see `shadow.rs`) must not need the disk.
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 8388608; PRAGMA temp_store = MEMORY;",
+        )
             .map_err(open_error)?;
         schema::migrate(&mut conn, path)?;
 
@@ -202,9 +231,28 @@ impl Store {
             path: path.to_path_buf(),
             config: config.clone(),
             ids: HashMap::new(),
+            shadow: None,
         };
         store.ids = store.load_series()?;
         Ok(store)
+    }
+
+    /// Copies the write-ahead log into the database file and cuts the log to
+    /// nothing (`wal_checkpoint(TRUNCATE)`). SQLite only resets the log for
+    /// reuse; after a burst of writes (a backlog written after a full disk,
+    /// maintenance) the file would stay as large as the burst, and a disk
+    /// that was just freed could fill up again with log alone. Returns whether
+    /// the whole log was copied (a reader in the middle of a read can keep
+    /// part of it until next time).
+    pub fn checkpoint(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|busy| busy == 0)
+            .map_err(|source| {
+                StoreError::sqlite("checkpointing the write-ahead log", &self.path, source)
+            })
     }
 
     /// The database file.

@@ -733,4 +733,21 @@ impl Store {
             .execute_batch(&format!("PRAGMA query_only = {refuse}"))
             .unwrap();
     }
+
+    /// Makes the database file as full as a full disk would (no page may be
+    /// added to it), or gives it room again. Unlike [`refuse_writes`]
+    /// (Self::refuse_writes), memory (TEMP tables) still takes writes, as on
+    /// a real full disk.
+    pub(crate) fn fill_disk(&self, full: bool) {
+        let pages: i64 = if full {
+            self.conn
+                .query_row("PRAGMA main.page_count", [], |r| r.get(0))
+                .unwrap()
+        } else {
+            1_000_000
+        };
+        self.conn
+            .execute_batch(&format!("PRAGMA main.max_page_count = {pages}"))
+            .unwrap();
+    }
 }

@@ -104,6 +104,14 @@ pub(super) fn agent(database: &Path, now: Timestamp, zone: &TimeZone) -> Finding
             format!("keepwatch is not running: it was stopped at {}", local(at)),
         )
         .fix(start),
+        Ok(Liveness::Stuck { last_seen }) => Finding::problem(
+            Area::Agent,
+            format!(
+                "keepwatch is running but has not been able to write its database since {}: is the disk full? Alerts still go out meanwhile",
+                local(last_seen)
+            ),
+        )
+        .fix("free space on the disk holding keepwatch's data; keepwatch writes what it kept in memory as soon as it can"),
         Ok(Liveness::Silent { last_seen }) => Finding::problem(
             Area::Agent,
             format!(

@@ -1,4 +1,5 @@
-//! TLS for the checks and for keepwatch's own outgoing requests: trust (the system's authorities plus an optional CA
+//! TLS for the checks and for keepwatch's own outgoing requests, and the
+//! API's server certificate (`server_config`): trust (the system's authorities plus an optional CA
 //! file), a verifier that notes the server's certificate before judging it,
 //! validation time taken from the [`Clock`]. How a check words a certificate
 //! problem is `checks::certificate`.
@@ -17,9 +18,10 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig,
+    SignatureScheme,
 };
 
 use crate::clock::Clock;
@@ -64,20 +66,95 @@ pub(crate) fn system_roots() -> Arc<RootCertStore> {
 
 /// `base` plus the certificates in the PEM file at `path`.
 pub(crate) fn with_ca_file(base: &RootCertStore, path: &Path) -> Result<RootCertStore, String> {
-    let pem = std::fs::read(path).map_err(|err| format!("cannot be read: {err}"))?;
     let mut roots = base.clone();
-    let mut added = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|err| format!("is not a valid PEM file: {err}"))?;
+    for cert in pem_certificates(path)? {
         roots
             .add(cert)
             .map_err(|err| format!("holds a certificate that cannot be used: {err}"))?;
-        added += 1;
-    }
-    if added == 0 {
-        return Err("holds no certificate (expected PEM \"BEGIN CERTIFICATE\" blocks)".to_owned());
     }
     Ok(roots)
+}
+
+/// The certificates in the PEM file at `path`, in file order; at least one.
+fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|err| format!("cannot be read: {err}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("is not a valid PEM file: {err}"))?;
+    if certs.is_empty() {
+        return Err("holds no certificate (expected PEM \"BEGIN CERTIFICATE\" blocks)".to_owned());
+    }
+    Ok(certs)
+}
+
+/// Which of a server's two files a problem is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerFile {
+    /// The certificate chain.
+    Certificate,
+    /// The private key.
+    Key,
+}
+
+/// Why a server certificate and key cannot be used, in words that name the
+/// file and say what to give instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTlsError {
+    /// The file at fault.
+    pub file: ServerFile,
+    /// What is wrong, naming the file.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// A rustls server configuration (ring, safe defaults, HTTP/1.1) from a PEM
+/// certificate chain and its PEM private key, for keepwatch's own HTTPS.
+/// Every way the pair can be unusable is found here, so it is found when the
+/// config is loaded rather than at the first connection.
+pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, ServerTlsError> {
+    let certs = pem_certificates(cert).map_err(|why| ServerTlsError {
+        file: ServerFile::Certificate,
+        message: format!("`{}` {why}", cert.display()),
+        hint:
+            "give the server's certificate chain as a PEM file (e.g. Let's Encrypt's fullchain.pem)"
+                .to_owned(),
+    })?;
+    let key_error = |why: String| ServerTlsError {
+        file: ServerFile::Key,
+        message: format!("`{}` {why}", key.display()),
+        hint: "give the certificate's private key as a PEM file (e.g. Let's Encrypt's privkey.pem)"
+            .to_owned(),
+    };
+    let pem = std::fs::read(key).map_err(|err| key_error(format!("cannot be read: {err}")))?;
+    let private = PrivateKeyDer::from_pem_slice(&pem).map_err(|err| {
+        key_error(match err {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "holds no private key (expected a PEM \"BEGIN PRIVATE KEY\" block)".to_owned()
+            }
+            err => format!("is not a valid PEM key: {err}"),
+        })
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| key_error(format!("cannot be used: {err}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|err| match err {
+            rustls::Error::InconsistentKeys(_) => ServerTlsError {
+                file: ServerFile::Key,
+                message: format!(
+                    "`{}` is not the key of the certificate in `{}`",
+                    key.display(),
+                    cert.display()
+                ),
+                hint: "use the key that was made together with this certificate".to_owned(),
+            },
+            err => key_error(format!("cannot be used with `{}`: {err}", cert.display())),
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// A rustls client configuration (ring, safe defaults) that trusts `roots`,

@@ -14,7 +14,6 @@
 //! `[api] metrics_allow` (a scraper configured without a token).
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -28,6 +27,7 @@ use utoipa_axum::routes;
 use super::ApiState;
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
+use super::tls::Peer;
 use crate::status::{Shown, Sources, StatusView};
 use crate::vocabulary::{metric, service_metric};
 
@@ -53,8 +53,8 @@ impl FromRequestParts<ApiState> for Scraper {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .get::<ConnectInfo<Peer>>()
+            .map(|ConnectInfo(Peer(addr))| addr.ip());
         let listed = peer.is_some_and(|ip| {
             state
                 .config

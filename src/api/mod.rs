@@ -9,6 +9,7 @@
 mod auth;
 mod error;
 mod metrics;
+mod tls;
 mod views;
 
 use std::net::SocketAddr;
@@ -193,6 +194,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// `cert_file` or `key_file` cannot be used (changed since the config was loaded).
+    #[error("[api] {}: {}; {}", .0.field, .0.message, .0.hint)]
+    Tls(crate::config::TlsProblem),
     /// The API's own database connection could not be opened.
     #[error("the API cannot open the database: {0}")]
     Store(StoreError),
@@ -209,10 +213,19 @@ pub async fn bind(config: &ApiConfig) -> Result<tokio::net::TcpListener, ServeEr
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
-/// Serves the API on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(err) = axum::serve(listener, app).await {
+/// Serves the API on `listener` until the task is dropped: HTTPS with
+/// `tls` (from [`ApiConfig::tls`]), else plain HTTP.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: ApiState,
+) {
+    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
+    let served = match tls {
+        None => axum::serve(listener, app).await,
+        Some(config) => axum::serve(tls::Handshakes::new(listener, config), app).await,
+    };
+    if let Err(err) = served {
         tracing::error!("the API stopped: {err}");
     }
 }
@@ -256,6 +269,7 @@ pub async fn spawn(
     if !settings.api.enabled {
         return Ok(None);
     }
+    let tls = settings.api.tls().map_err(ServeError::Tls)?;
     let store = Store::open(database, &settings.storage).map_err(ServeError::Store)?;
     let listener = bind(&settings.api).await?;
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
@@ -270,7 +284,10 @@ pub async fn spawn(
         clock,
         settings.api.clone(),
     );
-    tracing::info!("the API answers on http://{addr}/api/v1 (tokens: `keepwatch token create`)");
-    let task = tokio::spawn(serve(listener, state));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        "the API answers on {scheme}://{addr}/api/v1 (tokens: `keepwatch token create`)"
+    );
+    let task = tokio::spawn(serve(listener, tls, state));
     Ok(Some(Running { addr, task }))
 }

@@ -2,9 +2,12 @@
 //! sits above `config` in the layers, like the agent's own section.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tls::{ServerFile, server_config};
 use crate::units::ByteSize;
 
 /// The `[api]` section: where the API listens and how much it accepts.
@@ -25,6 +28,53 @@ pub struct ApiConfig {
     /// Prometheus server is often configured once by someone who should not
     /// need a keepwatch token, from a machine whose address is known.
     pub metrics_allow: Vec<Network>,
+    /// The API's certificate chain (PEM) for HTTPS; empty: plain HTTP, which
+    /// is fine on this computer but sends tokens readably over a network.
+    pub cert_file: PathBuf,
+    /// The private key of `cert_file` (PEM).
+    pub key_file: PathBuf,
+}
+
+/// Why `cert_file` and `key_file` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsProblem {
+    /// The key at fault: `cert_file` or `key_file`.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl ApiConfig {
+    /// The HTTPS settings from `cert_file` and `key_file` (read now), or
+    /// `None` for plain HTTP when both are empty.
+    pub fn tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsProblem> {
+        let both = "set both `cert_file` and `key_file` for HTTPS, or neither for plain HTTP";
+        let unset = |field: &'static str, other: &str| TlsProblem {
+            field,
+            message: format!("is empty while `{other}` is set"),
+            hint: both.to_owned(),
+        };
+        match (
+            self.cert_file.as_os_str().is_empty(),
+            self.key_file.as_os_str().is_empty(),
+        ) {
+            (true, true) => Ok(None),
+            (true, false) => Err(unset("cert_file", "key_file")),
+            (false, true) => Err(unset("key_file", "cert_file")),
+            (false, false) => server_config(&self.cert_file, &self.key_file)
+                .map(|config| Some(Arc::new(config)))
+                .map_err(|err| TlsProblem {
+                    field: match err.file {
+                        ServerFile::Certificate => "cert_file",
+                        ServerFile::Key => "key_file",
+                    },
+                    message: err.message,
+                    hint: err.hint,
+                }),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -36,6 +86,8 @@ impl Default for ApiConfig {
             max_concurrent: 8,
             rate_per_minute: 600,
             metrics_allow: Vec::new(),
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
         }
     }
 }
@@ -120,5 +172,66 @@ mod tests {
         let good = "[api]\nmetrics_allow = [\"127.0.0.1\", \"10.0.0.0/8\"]\n";
         let config = super::super::load::parse(std::path::Path::new("k.toml"), good).unwrap();
         assert_eq!(config.api.metrics_allow.len(), 2);
+    }
+
+    /// A certificate for 127.0.0.1 and its key, and another key, as PEM
+    /// files in `dir`: (certificate, key, other key).
+    fn pair(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let paths = (
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+            dir.join("other.pem"),
+        );
+        std::fs::write(&paths.0, cert.pem()).unwrap();
+        std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&paths.2, other.serialize_pem()).unwrap();
+        paths
+    }
+
+    #[test]
+    fn certificate_and_key_problems_are_found_at_load_on_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, other) = pair(dir.path());
+        let missing = dir.path().join("missing.pem");
+        let load = |cert: &std::path::Path, key: &std::path::Path| {
+            let text = format!(
+                "[api]\ncert_file = {:?}\nkey_file = {:?}\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            );
+            super::super::load::parse(std::path::Path::new("k.toml"), &text)
+        };
+        let config = load(&cert, &key).unwrap();
+        assert!(config.api.tls().unwrap().is_some());
+        assert!(
+            ApiConfig::default().tls().unwrap().is_none(),
+            "plain HTTP by default"
+        );
+
+        for (cert, key, line, says) in [
+            (&missing, &key, 2, "cannot be read"),
+            (&key, &key, 2, "holds no certificate"),
+            (&cert, &missing, 3, "cannot be read"),
+            (&cert, &cert, 3, "holds no private key"),
+            (&cert, &other, 3, "is not the key of the certificate"),
+        ] {
+            let err = load(cert, key).unwrap_err();
+            let problem = &err.problems[0];
+            assert_eq!((problem.line, err.problems.len()), (Some(line), 1), "{err}");
+            assert!(problem.message.contains(says), "{err}");
+            assert!(
+                problem.hint.as_deref().unwrap_or_default().contains("PEM")
+                    || says.contains("not the key"),
+                "{err}"
+            );
+        }
+        let text = format!("[api]\ncert_file = {:?}\n", cert.display().to_string());
+        let err = super::super::load::parse(std::path::Path::new("k.toml"), &text).unwrap_err();
+        assert_eq!(err.problems[0].field, "api.key_file", "{err}");
+        assert!(err.to_string().contains("set both"), "{err}");
     }
 }

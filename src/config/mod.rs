@@ -11,7 +11,7 @@ mod source;
 mod template;
 mod validate;
 
-pub use api::{ApiConfig, Network};
+pub use api::{ApiConfig, Network, TlsProblem};
 pub use load::{ConfigError, load_file, parse};
 pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};

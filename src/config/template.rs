@@ -244,6 +244,15 @@ const DOCS: &[(&str, &str)] = &[
         "Addresses or networks that may read /metrics without a token, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]\n\
          (a Prometheus server). Everyone else needs a token, as for the rest of the API.",
     ),
+    (
+        "api.cert_file",
+        "For HTTPS: the certificate chain as a PEM file (full path), e.g. Let's Encrypt's fullchain.pem.\n\
+         Empty: plain HTTP. Restart keepwatch after renewing it.",
+    ),
+    (
+        "api.key_file",
+        "For HTTPS: the certificate's private key as a PEM file (full path), e.g. privkey.pem.",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",

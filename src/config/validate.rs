@@ -191,6 +191,9 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
             Some("use one of error, warn, info, debug".to_owned()),
         );
     }
+    if let Err(problem) = config.api.tls() {
+        report("api", problem.field, problem.message, Some(problem.hint));
+    }
     check_services(config, text, &mut problems);
     check_rules(config, text, &mut problems);
     check_alerting(config, text, &mut problems);

@@ -473,7 +473,7 @@ async fn alerts(
 /// Acknowledges an alert: escalation and reminders stop (admin).
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", params(("id" = i64, Path)), responses(
     (status = 200, body = AlertView),
-    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 async fn acknowledge(
@@ -537,7 +537,10 @@ pub struct NewWindow {
 #[utoipa::path(post, path = "/api/v1/maintenance", request_body = NewWindow, responses(
     (status = 201, body = WindowView),
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
+    (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+    (status = 415, body = ErrorBody, description = "The body is not sent as `application/json`"),
+    (status = 422, body = ErrorBody, description = "The body is JSON, but not a maintenance window"),
+    (status = 429, body = ErrorBody),
 ))]
 async fn maintenance_start(
     State(state): State<ApiState>,
@@ -600,7 +603,7 @@ pub struct Ended {
 /// Ends a maintenance window now (admin).
 #[utoipa::path(post, path = "/api/v1/maintenance/{id}/end", params(("id" = i64, Path)), responses(
     (status = 200, body = Ended),
-    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
 ))]
 async fn maintenance_end(

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The API against its own OpenAPI document, with schemathesis (from PyPI):
+# the real `keepwatch run` with an admin, a viewer and a revoked token,
+# schemathesis generating requests for every operation as each of them and
+# with no token at all. Passes only with 0 server errors and 0 answers that
+# differ from the document (status, content type, body schema). Then every
+# operation is asked once without a token and with the revoked token (401
+# expected, except /healthz), and every write as the viewer (403 expected).
+#
+# Bounded: at most SCHEMATHESIS_EXAMPLES cases per operation (default 25) and
+# SCHEMATHESIS_SECONDS per run (default 60), four runs. schemathesis is
+# installed once into a virtualenv under $KEEPWATCH_CI_CACHE (default
+# /var/cache/keepwatch-ci), pinned, so later runs reuse it.
+#
+# Usage: scripts/schemathesis.sh [path/to/keepwatch]  (default: cargo build, debug)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=4.32.5
+examples=${SCHEMATHESIS_EXAMPLES:-25}
+seconds=${SCHEMATHESIS_SECONDS:-60}
+cache=${KEEPWATCH_CI_CACHE:-/var/cache/keepwatch-ci}
+venv=$cache/schemathesis-venv
+st=$venv/bin/schemathesis
+
+if ! "$st" --version 2>/dev/null | grep -q "$version"; then
+  echo "installing schemathesis $version into $venv"
+  mkdir -p "$cache"
+  python3 -m venv "$venv"
+  timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+fi
+
+if [ $# -ge 1 ]; then
+  bin=$1
+else
+  cargo build --quiet --bin keepwatch
+  bin=${CARGO_TARGET_DIR:-target}/debug/keepwatch
+fi
+
+home=$(mktemp -d)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$home"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$home/keepwatch.toml" <<EOF
+[agent]
+name = "schemathesis"
+data_dir = "$home/data"
+[[service]]
+name = "Shop"
+type = "tcp"
+host = "127.0.0.1"
+port = $closed
+interval = "1s"
+[api]
+listen = "127.0.0.1:$port"
+rate_per_minute = 1000000
+EOF
+kw() { HOME=$home "$bin" --config "$home/keepwatch.toml" "$@"; }
+token() { kw token create "$1" --role "$2" | grep -o 'kw_[a-z]*_[0-9a-f]*'; }
+admin=$(token st-admin admin)
+viewer=$(token st-viewer viewer)
+revoked=$(token st-revoked viewer)
+kw token revoke st-revoked >/dev/null
+
+kw run 2>"$home/run.log" &
+pid=$!
+base=http://127.0.0.1:$port
+for _ in $(seq 100); do
+  curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS -H "Authorization: Bearer $viewer" "$base/api/v1/openapi.json" >"$home/openapi.json"
+
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+status=0
+fuzz() { # NAME [HEADER]
+  local name=$1
+  shift
+  echo "-- schemathesis as $name"
+  "$st" run "$home/openapi.json" --url "$base" --checks "$checks" \
+    --max-examples "$examples" --max-time "$seconds" --workers 2 --seed 1 \
+    --suppress-health-check all --warnings off --no-color "$@" || status=1
+}
+fuzz admin -H "Authorization: Bearer $admin"
+fuzz viewer -H "Authorization: Bearer $viewer"
+fuzz "no token"
+fuzz "a revoked token" -H "Authorization: Bearer $revoked"
+
+echo "-- every operation without a token, with a revoked token, and as a viewer"
+"$venv/bin/python" - "$home/openapi.json" "$base" "$viewer" "$revoked" <<'EOF' || status=1
+import json, sys, urllib.request, urllib.error
+document, base, viewer, revoked = sys.argv[1:]
+paths = json.load(open(document))["paths"]
+def ask(method, path, token):
+    request = urllib.request.Request(base + path, method=method.upper(), data=b"{}" if method != "get" else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as err:
+        return err.code
+wrong = []
+for path, operations in paths.items():
+    concrete = path.replace("{name}", "Shop").replace("{id}", "1")
+    for method in operations:
+        expected = {"no token": 200 if path == "/healthz" else 401,
+                    "a revoked token": 200 if path == "/healthz" else 401}
+        for who, token in (("no token", None), ("a revoked token", revoked)):
+            got = ask(method, concrete, token)
+            if got != expected[who]:
+                wrong.append(f"{method.upper()} {path} with {who}: {got}, expected {expected[who]}")
+        if method != "get":
+            got = ask(method, concrete, viewer)
+            if got != 403:
+                wrong.append(f"{method.upper()} {path} as a viewer: {got}, expected 403")
+print("\n".join(wrong) or f"all {sum(len(o) for o in paths.values())} operations refused as they should be")
+sys.exit(1 if wrong else 0)
+EOF
+
+if grep -q "$admin\|$viewer\|$revoked" "$home/run.log"; then
+  echo "a token appeared in keepwatch's log" >&2
+  status=1
+fi
+exit $status

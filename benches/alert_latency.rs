@@ -385,6 +385,7 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
             watch_every: Duration::from_secs(5),
             configs: None,
             wake: Arc::new(tokio::sync::Notify::new()),
+            pings: Arc::default(),
         };
         runtime.block_on(async {
             let stop = async {

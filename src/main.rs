@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions, Shutdown};
 use keepwatch::api;
 use keepwatch::calendar::Calendar;
-use keepwatch::checks::{Checker, check_all};
+use keepwatch::checks::heartbeat::Signal;
+use keepwatch::checks::{CheckOutcome, CheckSpec, Checker, ServiceSpec, check_all, pings};
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
@@ -143,6 +144,26 @@ enum Command {
         #[command(subcommand)]
         action: MaintenanceAction,
     },
+    /// Report from a script on this computer that a heartbeat's job ran:
+    /// success, or its start, failure or exit code. Works whether or not
+    /// `keepwatch run` is running (it picks the report up within seconds).
+    Ping {
+        /// The heartbeat's name, as in the config.
+        name: String,
+        /// The job starts now (it must then finish within `max_runtime`).
+        #[arg(long, conflicts_with_all = ["fail", "exit"])]
+        start: bool,
+        /// The job failed.
+        #[arg(long, conflicts_with = "exit")]
+        fail: bool,
+        /// The job's exit code: 0 is success, anything else a failure.
+        #[arg(long, value_name = "CODE", allow_hyphen_values = true)]
+        exit: Option<i32>,
+        /// The job's output to keep with the report (at most 10,000 bytes),
+        /// e.g. `--log "$(tail -n 20 backup.log)"`.
+        #[arg(long, value_name = "TEXT")]
+        log: Option<String>,
+    },
     /// Tokens for the API that other tools (Grafana, scripts) use.
     Token {
         #[command(subcommand)]
@@ -260,6 +281,21 @@ fn main() -> ExitCode {
         } => test_channels(&path, explicit, channel.as_deref()),
         Command::Maintenance { action } => maintenance(&path, explicit, action),
         Command::Token { action } => tokens(&path, explicit, action),
+        Command::Ping {
+            name,
+            start,
+            fail,
+            exit,
+            log,
+        } => {
+            let signal = match (start, fail, exit) {
+                (true, _, _) => Signal::Start,
+                (_, true, _) => Signal::Failure(None),
+                (_, _, Some(code)) => Signal::exit(code),
+                _ => Signal::Success,
+            };
+            ping(&path, explicit, &name, signal, log.as_deref())
+        }
         Command::Report {
             action: Some(ReportAction::Test { name }),
             ..
@@ -463,6 +499,10 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let _api = api::spawn(&config_for_api, &database, clock.clone())
             .await
             .inspect_err(|err| tracing::error!("{err}; monitoring goes on without the API"));
+        let pings = match &_api {
+            Ok(Some(running)) => running.pings.clone(),
+            _ => Arc::default(),
+        };
         // Scheduled reports are made beside the agent and follow its config.
         let wake = Arc::new(tokio::sync::Notify::new());
         let (configs, followed) = tokio::sync::watch::channel(agent.config().clone());
@@ -473,6 +513,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             watch_every: std::time::Duration::from_secs(5),
             configs: Some(Arc::new(configs)),
             wake,
+            pings,
         };
         agent::run(agent, clock, options, shutdown.requested(), hangup).await;
         tracing::info!("stopped cleanly");
@@ -490,8 +531,11 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
         );
         return Ok(());
     }
-    let store = Store::open(&database, &loaded.config.storage).map_err(|err| err.to_string())?;
+    let mut store =
+        Store::open(&database, &loaded.config.storage).map_err(|err| err.to_string())?;
     let now = SystemClock.now();
+    // A heartbeat added since keepwatch last started gets its ping URL now.
+    pings::keys(&mut store, &loaded.config.services, now).map_err(|err| err.to_string())?;
     let status = read_status(&loaded.config, &store, now)?;
     let tz = status_zone(&loaded.config)?;
     say_part!("{}", status::render(&status, now, &tz));
@@ -512,7 +556,17 @@ fn read_status(
         services: &config.services,
         calendar: &calendar,
     };
-    status::StatusView::read(store, sources, now).map_err(|err| err.to_string())
+    let mut status =
+        status::StatusView::read(store, sources, now).map_err(|err| err.to_string())?;
+    status::add_ping_urls(
+        &mut status.services,
+        store,
+        &config.services,
+        &config.api,
+        &host,
+    )
+    .map_err(|err| err.to_string())?;
+    Ok(status)
 }
 
 /// The business time zone, in which every time is shown.
@@ -840,8 +894,38 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
     }
     let runtime = agent::new_runtime()?;
     let checker = Arc::new(Checker::new(Arc::new(SystemClock)));
-    let outcomes = runtime.block_on(check_all(checker, &services, config.checks.max_concurrent));
+    let (heartbeats, checked): (Vec<ServiceSpec>, Vec<ServiceSpec>) = services
+        .iter()
+        .cloned()
+        .partition(|spec| matches!(spec.check, CheckSpec::Heartbeat(_)));
+    let mut checked = runtime
+        .block_on(check_all(checker, &checked, config.checks.max_concurrent))
+        .into_iter();
+    let (judged, urls): (Vec<CheckOutcome>, Vec<String>) = judge_heartbeats(&config, &heartbeats)?
+        .into_iter()
+        .zip(&heartbeats)
+        .map(|((outcome, url), spec)| {
+            (
+                outcome,
+                format!("  {}: {url}", printable::name(&spec.common.name)),
+            )
+        })
+        .unzip();
+    let mut judged = judged.into_iter();
+    let outcomes: Vec<CheckOutcome> = services
+        .iter()
+        .filter_map(|spec| match spec.check {
+            CheckSpec::Heartbeat(_) => judged.next(),
+            _ => checked.next(),
+        })
+        .collect();
     say_part!("{}", status::render_checks(&services, &outcomes));
+    if !urls.is_empty() {
+        say!(
+            "\nHeartbeats report to (no token needed; `keepwatch ping NAME` does the same on this computer):\n{}",
+            urls.join("\n")
+        );
+    }
     if outcomes
         .iter()
         .any(|o| o.was_run() && o.state == State::Down)
@@ -851,6 +935,87 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
     if outcomes.iter().any(|o| !o.was_run()) {
         return Err("At least one service could not be checked.".to_owned());
     }
+    Ok(())
+}
+
+/// Each heartbeat's outcome now and ping URL, judged from the pings in the
+/// store (made, with its key, if keepwatch has not run yet).
+fn judge_heartbeats(
+    config: &Config,
+    heartbeats: &[ServiceSpec],
+) -> Result<Vec<(CheckOutcome, String)>, String> {
+    if heartbeats.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut store =
+        Store::open(&database_path(config)?, &config.storage).map_err(|err| err.to_string())?;
+    let now = SystemClock.now();
+    let zone = status_zone(config)?;
+    let keys = pings::keys(&mut store, heartbeats, now).map_err(|err| err.to_string())?;
+    heartbeats
+        .iter()
+        .zip(keys)
+        .map(|(spec, key)| {
+            let CheckSpec::Heartbeat(heartbeat) = &spec.check else {
+                return Err(format!("{} is not a heartbeat", spec.common.name));
+            };
+            let reports = pings::reports(&store, &key).map_err(|err| err.to_string())?;
+            let judged = heartbeat.judge(&spec.common.name, &reports, now, &zone);
+            let url = status::ping_url(&config.api, &config.agent.host_name(), &key.key);
+            Ok((judged.outcome, url))
+        })
+        .collect()
+}
+
+/// Records a report of the heartbeat `name`, for `keepwatch ping`.
+fn ping(
+    path: &Path,
+    explicit: bool,
+    name: &str,
+    signal: Signal,
+    log: Option<&str>,
+) -> Result<(), String> {
+    let config = load(path, explicit)?.config;
+    let heartbeats: Vec<&ServiceSpec> = pings::heartbeats(&config.services).collect();
+    let Some(spec) = heartbeats
+        .iter()
+        .find(|spec| spec.common.name == name)
+        .or_else(|| {
+            heartbeats
+                .iter()
+                .find(|spec| spec.common.name.eq_ignore_ascii_case(name))
+        })
+    else {
+        if heartbeats.is_empty() {
+            return Err(format!(
+                "There is no heartbeat in {} yet. Add a [[service]] with type = \"heartbeat\" and every = \"1d\" (the file has an example at its end).",
+                path.display()
+            ));
+        }
+        let known: Vec<String> = heartbeats
+            .iter()
+            .map(|spec| printable::name(&spec.common.name).into_owned())
+            .collect();
+        return Err(format!(
+            "No heartbeat is named \"{}\". The heartbeats are: {}.",
+            printable::name(name),
+            known.join(", ")
+        ));
+    };
+    let name = spec.common.name.as_str();
+    let mut store =
+        Store::open(&database_path(&config)?, &config.storage).map_err(|err| err.to_string())?;
+    let now = SystemClock.now();
+    pings::keys(&mut store, &config.services, now).map_err(|err| err.to_string())?;
+    pings::record(&mut store, name, signal, now, log, "keepwatch ping")
+        .map_err(|err| err.to_string())?;
+    let what = match signal {
+        Signal::Success => "success".to_owned(),
+        Signal::Start => "start".to_owned(),
+        Signal::Failure(None) => "failure".to_owned(),
+        Signal::Failure(Some(code)) => format!("failure (exit code {code})"),
+    };
+    say!("{}: {what} recorded.", printable::name(name));
     Ok(())
 }
 

@@ -10,11 +10,13 @@
 //! schedule answers what is overdue: a check started and never reported back
 //! by its deadline is reported and started again.
 
+mod heartbeats;
 mod instance;
 mod runtime;
 mod schedule;
 mod services;
 
+pub use heartbeats::Heartbeats;
 pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{Hangup, RunOptions, Shutdown, new_runtime, run};
 pub use schedule::Schedule;
@@ -59,6 +61,10 @@ pub struct Agent {
     throttle: Throttle,
     schedule: Schedule,
     services: ServiceSchedule,
+    /// The heartbeats among the services: judged from their pings.
+    heartbeats: Heartbeats,
+    /// The business time zone, in which heartbeat schedules are read.
+    zone: jiff::tz::TimeZone,
     /// When the agent last recorded that it is alive.
     last_state_write: Option<Timestamp>,
     told: HashSet<String>,
@@ -84,6 +90,7 @@ impl Agent {
         store: Store,
     ) -> Self {
         let now = clock.now();
+        let calendar = calendar_of(&config);
         let mut agent = Self {
             throttle: Throttle::new(&config.throttle),
             schedule: Schedule::new(&config.collect, now),
@@ -93,9 +100,11 @@ impl Agent {
                 store,
                 &config.rules,
                 config.alerter(),
-                calendar_of(&config),
+                calendar.clone(),
                 now,
             ),
+            heartbeats: Heartbeats::default(),
+            zone: Calendar::zone_of(calendar.as_ref()),
             last_state_write: None,
             config,
             host,
@@ -108,6 +117,7 @@ impl Agent {
             last_not_run_warning: None,
         };
         agent.note_started(now);
+        agent.heartbeats = Heartbeats::new(&agent.config.services, agent.pipeline.store_mut(), now);
         agent
     }
 
@@ -176,6 +186,7 @@ impl Agent {
                     .ran(family, now, &self.config.collect, self.throttle.stretch());
             }
         }
+        self.judge_heartbeats(now);
         self.pipeline.flush(now);
         self.pipeline.settle();
         let alerts_next = self.pipeline.tend(now).max(now);
@@ -186,6 +197,7 @@ impl Agent {
             self.schedule.next_due(),
             self.services.next_due(),
             self.services.next_deadline(),
+            self.heartbeats.next_look(),
             Some(alerts_next),
         ]
         .into_iter()
@@ -229,6 +241,22 @@ impl Agent {
             return;
         };
         self.pipeline.service_result(name, outcome, &finished, now);
+    }
+
+    /// Takes the heartbeat pings that arrived (from the API, `keepwatch ping`)
+    /// and judges the heartbeats that got one or reached a deadline; their
+    /// outcomes go the way a check's do.
+    fn judge_heartbeats(&mut self, now: Timestamp) {
+        let judged = self.heartbeats.look(self.pipeline.store(), now, &self.zone);
+        if judged.is_empty() {
+            return;
+        }
+        for (name, outcome) in judged {
+            if let Some(finished) = self.services.finished(&name, &outcome, now, 1) {
+                self.pipeline.service_result(&name, outcome, &finished, now);
+            }
+        }
+        self.pipeline.write_results(now);
     }
 
     /// Starts again the checks that were started and never reported back
@@ -354,8 +382,12 @@ impl Agent {
         }
         self.schedule.reconfigure(&config.collect, now);
         self.services.reconfigure(&config.services, now);
+        let calendar = calendar_of(&config);
+        self.zone = Calendar::zone_of(calendar.as_ref());
         self.pipeline
-            .reconfigure(&config.rules, config.alerter(), calendar_of(&config));
+            .reconfigure(&config.rules, config.alerter(), calendar);
+        self.heartbeats
+            .reconfigure(&config.services, self.pipeline.store_mut(), now);
         self.throttle.update_config(&config.throttle);
         self.pipeline.store_mut().update_config(&config.storage);
         self.config = config;

@@ -42,6 +42,11 @@ pub struct RunOptions {
     /// Wakes the outbox; whatever else queues messages (scheduled reports)
     /// holds a clone.
     pub wake: Arc<Notify>,
+    /// Told when a heartbeat ping was recorded in this process (the API's
+    /// ping URLs), so the agent judges it at once; pings from other
+    /// processes (`keepwatch ping`) are found at the next look, within
+    /// `watch_every`.
+    pub pings: Arc<Notify>,
 }
 
 impl RunOptions {
@@ -105,6 +110,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(wait) => {}
+            () = options.pings.notified() => {}
             Some((name, outcome)) = results.recv() => {
                 agent.check_finished(&name, outcome);
                 // Whatever else finished meanwhile goes into the same transaction.
@@ -377,6 +383,7 @@ mod tests {
             watch_every: std::time::Duration::from_secs(5),
             configs: None,
             wake: Arc::new(Notify::new()),
+            pings: Arc::new(Notify::new()),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::checks::{CheckOutcome, Confirmer, Finished, ServiceSpec, Verdict};
+use crate::checks::{CheckOutcome, CheckSpec, Confirmer, Finished, ServiceSpec, Verdict};
 
 /// How long past its own timeout (which the checker enforces, with a second
 /// of backstop) a started check may take to report back (waiting for a free
@@ -17,6 +17,8 @@ const REPORT_MARGIN: SignedDuration = SignedDuration::from_mins(5);
 #[derive(Debug)]
 struct Entry {
     spec: Arc<ServiceSpec>,
+    /// A heartbeat: never run, judged from its pings (`agent::heartbeats`).
+    judged: bool,
     next: Timestamp,
     /// When the run in progress was started; `None` while none is.
     running: Option<Timestamp>,
@@ -33,9 +35,15 @@ impl Entry {
     }
 
     fn new(spec: ServiceSpec, now: Timestamp) -> Self {
-        let confirmer = Confirmer::new(spec.common.retries, spec.common.confirm_after);
+        // A heartbeat's judgement needs no retry or confirmation: the job
+        // itself said so, or its deadline passed.
+        let confirmer = match spec.check {
+            CheckSpec::Heartbeat(_) => Confirmer::new(0, 1),
+            _ => Confirmer::new(spec.common.retries, spec.common.confirm_after),
+        };
         Self {
             next: now.saturating_add(spread(&spec)).unwrap_or(now),
+            judged: matches!(spec.check, CheckSpec::Heartbeat(_)),
             spec: Arc::new(spec),
             running: None,
             confirmer,
@@ -94,7 +102,7 @@ impl ServiceSchedule {
     pub fn take_due(&mut self, now: Timestamp) -> Vec<Arc<ServiceSpec>> {
         self.entries
             .iter_mut()
-            .filter(|e| e.running.is_none() && e.next <= now)
+            .filter(|e| !e.judged && e.running.is_none() && e.next <= now)
             .map(|e| {
                 e.running = Some(now);
                 e.spec.clone()
@@ -106,7 +114,7 @@ impl ServiceSchedule {
     pub fn next_due(&self) -> Option<Timestamp> {
         self.entries
             .iter()
-            .filter(|e| e.running.is_none())
+            .filter(|e| !e.judged && e.running.is_none())
             .map(|e| e.next)
             .min()
     }

@@ -613,3 +613,85 @@ fn a_check_that_never_reports_back_is_reported_and_started_again() {
     let status = sim.agent.store().service_statuses().unwrap();
     assert_eq!(status[0].state, crate::vocabulary::State::Up);
 }
+
+#[test]
+fn a_heartbeat_is_judged_from_pings_of_another_connection_and_is_down_at_its_deadline() {
+    use crate::checks::heartbeat::Signal;
+    use crate::checks::pings;
+    use crate::vocabulary::{FailureKind, State};
+
+    let mut config = Config::default();
+    config.services = crate::config::parse(
+        std::path::Path::new("k.toml"),
+        "[[service]]\nname = \"Backup\"\ntype = \"heartbeat\"\nevery = \"1h\"\ngrace = \"10m\"\n",
+    )
+    .unwrap()
+    .services;
+    let mut sim = sim(Scenario::Idle, config.clone(), |h| h);
+    assert!(
+        sim.agent.tick().checks.is_empty(),
+        "a heartbeat is never run"
+    );
+    // `keepwatch ping`, another process: its own connection to the file.
+    let path = sim.agent.store().path().to_path_buf();
+    let mut script = Store::open(&path, &config.storage).unwrap();
+    let status = |sim: &Sim| sim.agent.store().service_statuses().unwrap()[0].clone();
+
+    sim.run_for(SignedDuration::from_mins(30));
+    let reported = sim.clock.now();
+    pings::record(
+        &mut script,
+        "Backup",
+        Signal::Success,
+        reported,
+        None,
+        "test",
+    )
+    .unwrap();
+    sim.run_for(SignedDuration::from_secs(10));
+    assert_eq!(status(&sim).state, State::Up);
+    assert!(
+        status(&sim).explanation.starts_with("Backup reported at"),
+        "{}",
+        status(&sim).explanation
+    );
+
+    sim.run_for(SignedDuration::from_hours(2));
+    let late = status(&sim);
+    assert_eq!(
+        (late.state, late.kind),
+        (State::Down, Some(FailureKind::Missed))
+    );
+    assert_eq!(
+        late.since,
+        reported + SignedDuration::from_mins(70),
+        "judged at its deadline, not at some later tick"
+    );
+    let alerts = sim.agent.store().open_alerts().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+
+    pings::record(
+        &mut script,
+        "Backup",
+        Signal::Success,
+        sim.clock.now(),
+        None,
+        "test",
+    )
+    .unwrap();
+    sim.run_for(SignedDuration::from_secs(10));
+    assert_eq!(status(&sim).state, State::Up);
+    assert!(sim.agent.store().open_alerts().unwrap().is_empty());
+
+    // A changed heartbeat is read again from the store, pings and all.
+    let reconfigured = {
+        let mut changed = config.clone();
+        if let crate::checks::CheckSpec::Heartbeat(h) = &mut changed.services[0].check {
+            h.grace = Duration::from_mins(20);
+        }
+        changed
+    };
+    sim.agent.apply(reconfigured);
+    sim.run_for(SignedDuration::from_secs(10));
+    assert_eq!(status(&sim).state, State::Up, "{:?}", status(&sim));
+}

@@ -134,7 +134,8 @@ pub(super) struct RateLimit {
 }
 
 impl RateLimit {
-    fn admit(&self, name: &str, per_minute: u32) -> bool {
+    /// Counts one request of `name`; `false` past `per_minute` in its window.
+    pub(super) fn admit(&self, name: &str, per_minute: u32) -> bool {
         let now = tokio::time::Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let window = windows.entry(name.to_owned()).or_insert((now, 0));

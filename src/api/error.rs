@@ -67,6 +67,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, error, hint)
     }
 
+    /// 413: the body is larger than this endpoint keeps.
+    pub fn too_large(error: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, error, hint)
+    }
+
     /// 429: too many requests from this token, or too many at once.
     pub fn too_many(error: impl Into<String>, hint: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, error, hint)

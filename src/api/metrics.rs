@@ -573,6 +573,7 @@ mod tests {
             checked_at: None,
             response_ms,
             last_problem: None,
+            ping_url: None,
         }
     }
 

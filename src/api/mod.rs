@@ -9,6 +9,7 @@
 mod auth;
 mod error;
 mod metrics;
+mod ping;
 mod tls;
 mod views;
 
@@ -47,6 +48,8 @@ pub struct Shared {
     busy: Arc<Semaphore>,
     rates: auth::RateLimit,
     own: metrics::OwnProcess,
+    /// Told when a heartbeat ping was recorded, for the agent.
+    pings: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -77,6 +80,7 @@ impl ApiState {
             busy,
             rates: auth::RateLimit::default(),
             own: metrics::OwnProcess::default(),
+            pings: Arc::default(),
         }))
     }
 
@@ -101,7 +105,7 @@ impl ApiState {
 #[openapi(
     info(
         title = "keepwatch",
-        description = "Status, services, history, incidents, alerts and maintenance of one keepwatch agent. Every endpoint except /healthz needs `Authorization: Bearer <token>` (`keepwatch token create`); /metrics also answers addresses listed in `[api] metrics_allow`.",
+        description = "Status, services, history, incidents, alerts and maintenance of one keepwatch agent. Every endpoint except /healthz and the heartbeat ping URLs (/ping/..., whose key is their secret) needs `Authorization: Bearer <token>` (`keepwatch token create`); /metrics also answers addresses listed in `[api] metrics_allow`.",
     ),
     modifiers(&BearerToken),
     security(("token" = [])),
@@ -125,6 +129,7 @@ fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(Document::openapi())
         .merge(views::routes())
         .merge(metrics::routes())
+        .merge(ping::routes())
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json` and committed
@@ -250,6 +255,9 @@ pub struct Settings {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Told whenever a heartbeat ping came in through the API: the agent's
+    /// loop (`agent::RunOptions::pings`) waits on it.
+    pub pings: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -288,6 +296,7 @@ pub async fn spawn(
     tracing::info!(
         "the API answers on {scheme}://{addr}/api/v1 (tokens: `keepwatch token create`)"
     );
+    let pings = state.pings.clone();
     let task = tokio::spawn(serve(listener, tls, state));
-    Ok(Some(Running { addr, task }))
+    Ok(Some(Running { addr, pings, task }))
 }

@@ -77,7 +77,15 @@ async fn status_view(
                 services: &shared.services,
                 calendar: &shared.calendar,
             };
-            StatusView::read(store, sources, now)
+            let mut status = StatusView::read(store, sources, now)?;
+            status::add_ping_urls(
+                &mut status.services,
+                store,
+                &shared.services,
+                &shared.config,
+                &shared.host,
+            )?;
+            Ok(status)
         })
         .await?;
     Ok(Json(status))
@@ -94,14 +102,23 @@ async fn services(
 ) -> Result<Json<Vec<ServiceView>>, ApiError> {
     let now = state.clock.now();
     let since = now.saturating_sub(LAST_PROBLEM_WITHIN).unwrap_or(now);
-    let (statuses, incidents) = state
-        .read(move |store| Ok((store.service_statuses()?, store.incidents(since, now)?)))
+    let shared = state.clone();
+    let views = state
+        .read(move |store| {
+            let statuses = store.service_statuses()?;
+            let incidents = store.incidents(since, now)?;
+            let mut views = status::service_views(&shared.services, &statuses, &incidents);
+            status::add_ping_urls(
+                &mut views,
+                store,
+                &shared.services,
+                &shared.config,
+                &shared.host,
+            )?;
+            Ok(views)
+        })
         .await?;
-    Ok(Json(status::service_views(
-        &state.services,
-        &statuses,
-        &incidents,
-    )))
+    Ok(Json(views))
 }
 
 /// A time range; `to` defaults to now and `from` to a day before `to`.
@@ -178,11 +195,32 @@ async fn service(
         ));
     }
     let (from, to) = range.resolve(state.clock.now())?;
-    let (statuses, incidents) = state
-        .read(move |store| Ok((store.service_statuses()?, store.incidents(from, to)?)))
-        .await?;
+    let shared = state.clone();
+    let (current, incidents) = {
+        let name = name.clone();
+        state
+            .read(move |store| {
+                let statuses = store.service_statuses()?;
+                let incidents = store.incidents(from, to)?;
+                let mut current = [ServiceView::new(
+                    &name,
+                    statuses.iter().find(|s| s.name == name),
+                    &incidents,
+                )];
+                status::add_ping_urls(
+                    &mut current,
+                    store,
+                    &shared.services,
+                    &shared.config,
+                    &shared.host,
+                )?;
+                let [current] = current;
+                Ok((current, incidents))
+            })
+            .await?
+    };
     Ok(Json(ServiceDetail {
-        current: ServiceView::new(&name, statuses.iter().find(|s| s.name == name), &incidents),
+        current,
         flips: incidents
             .into_iter()
             .filter(|i| i.service == name)

@@ -38,6 +38,7 @@ pub mod mysql;
 mod net;
 mod outcome;
 pub mod ping;
+pub mod pings;
 pub mod postgres;
 pub mod redis;
 mod settings;

@@ -10,7 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::calendar::{Calendar, Period};
-use crate::checks::ServiceSpec;
+use crate::checks::{CheckSpec, ServiceSpec};
+use crate::config::ApiConfig;
 use crate::store::{AlertRecord, Incident, ServiceStatus, Store, StoreError, StoredWindow};
 use crate::vocabulary::{Severity, State, state_key};
 
@@ -329,6 +330,9 @@ pub struct ServiceView {
     /// Its most recent problem that is over, among the incidents read (the
     /// last 30 days for the status, the range asked for a single service).
     pub last_problem: Option<LastProblem>,
+    /// For a heartbeat: the URL its job reports to (no token needed; the
+    /// key in it is the secret).
+    pub ping_url: Option<String>,
 }
 
 impl ServiceView {
@@ -355,6 +359,7 @@ impl ServiceView {
                 checked_at: Some(s.checked_at),
                 response_ms: s.response_ms,
                 last_problem,
+                ping_url: None,
             },
             None => ServiceView {
                 name: name.to_owned(),
@@ -365,6 +370,7 @@ impl ServiceView {
                 checked_at: None,
                 response_ms: None,
                 last_problem,
+                ping_url: None,
             },
         }
     }
@@ -384,6 +390,42 @@ pub fn service_views(
             ServiceView::new(name, statuses.iter().find(|s| s.name == name), incidents)
         })
         .collect()
+}
+
+/// Fills in the ping URLs of the heartbeats among `views` (of `specs`), from
+/// the keys in `store`, as the API at `api` on `host` answers them. A
+/// heartbeat whose key is not made yet (keepwatch has not run with it)
+/// has none.
+pub fn add_ping_urls(
+    views: &mut [ServiceView],
+    store: &Store,
+    specs: &[ServiceSpec],
+    api: &ApiConfig,
+    host: &str,
+) -> Result<(), StoreError> {
+    let keys = store.all_heartbeat_keys()?;
+    for view in views {
+        let heartbeat = specs.iter().any(|spec| {
+            spec.common.name == view.name && matches!(spec.check, CheckSpec::Heartbeat(_))
+        });
+        if let Some(key) = keys
+            .iter()
+            .find(|key| heartbeat && key.service == view.name)
+        {
+            view.ping_url = Some(ping_url(api, host, &key.key));
+        }
+    }
+    Ok(())
+}
+
+/// The ping URL of `key` on the API configured by `api`: its `listen`
+/// address, or `host` with its port when it listens on every address.
+pub fn ping_url(api: &ApiConfig, host: &str, key: &str) -> String {
+    let address = match api.listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => format!("{host}:{}", addr.port()),
+        _ => api.listen.clone(),
+    };
+    format!("http://{address}/ping/{key}")
 }
 
 /// An alert.

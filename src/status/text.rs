@@ -101,10 +101,16 @@ fn service_lines(services: &[ServiceView], now: Timestamp, tz: &TimeZone) -> Str
         .max()
         .unwrap_or(0);
     let mut out = String::new();
+    let ping_url = |out: &mut String, service: &ServiceView| {
+        if let Some(url) = &service.ping_url {
+            let _ = writeln!(out, "  {:<width$}  reports to {url}", "");
+        }
+    };
     for service in services {
         let shown = printable::name(&service.name);
         let (Some(since), false) = (service.since, service.state == Shown::Unknown) else {
             let _ = writeln!(out, "  {shown:<width$}  not checked yet");
+            ping_url(&mut out, service);
             continue;
         };
         let since = format!(
@@ -140,6 +146,7 @@ fn service_lines(services: &[ServiceView], now: Timestamp, tz: &TimeZone) -> Str
             Shown::Down | Shown::Unknown => format!("DOWN {since}: {}", service.explanation),
         };
         let _ = writeln!(out, "  {shown:<width$}  {}", printable::line(&line));
+        ping_url(&mut out, service);
     }
     out
 }

@@ -187,6 +187,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         due_ms   INTEGER NOT NULL,
         made_ms  INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 7: heartbeats: each one's ping key with when keepwatch began waiting
+    // for it, and the latest pings in the order they arrived.
+    "CREATE TABLE heartbeats (
+        service  TEXT PRIMARY KEY,
+        key      TEXT NOT NULL UNIQUE,
+        since_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE pings (
+        id        INTEGER PRIMARY KEY,
+        service   TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        signal    TEXT NOT NULL,
+        exit_code INTEGER,
+        log       TEXT,
+        source    TEXT NOT NULL
+    );
+    CREATE INDEX pings_by_service ON pings (service, id);",
 ];
 
 /// The schema version this binary writes.

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::{Area, Finding};
-use crate::checks::{Checker, check_all};
+use crate::checks::{CheckSpec, Checker, check_all};
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::notify::{self, ChannelKind};
@@ -192,16 +192,33 @@ pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Vec<Find
                 .fix("add a [[service]] block for your web shop, database or mail server (the config file has examples)"),
         ];
     }
+    // A heartbeat is not checked: its job reports, and `keepwatch status`
+    // says how that goes.
+    let (heartbeats, checked): (Vec<_>, Vec<_>) = config
+        .services
+        .iter()
+        .cloned()
+        .partition(|spec| matches!(spec.check, CheckSpec::Heartbeat(_)));
     let checker = Arc::new(Checker::new(clock));
-    let outcomes = check_all(checker, &config.services, config.checks.max_concurrent).await;
-    outcomes
+    let outcomes = check_all(checker, &checked, config.checks.max_concurrent).await;
+    let mut findings: Vec<Finding> = outcomes
         .into_iter()
         .map(|outcome| match outcome.state {
             State::Up => Finding::ok(Area::Service, outcome.explanation),
             State::Degraded => Finding::warning(Area::Service, outcome.explanation),
             State::Down => Finding::problem(Area::Service, outcome.explanation),
         })
-        .collect()
+        .collect();
+    findings.extend(heartbeats.iter().map(|spec| {
+        Finding::ok(
+            Area::Service,
+            format!(
+                "{} is a heartbeat: its job reports to keepwatch; `keepwatch status` shows its ping URL and how it is doing",
+                crate::printable::name(&spec.common.name)
+            ),
+        )
+    }));
+    findings
 }
 
 #[cfg(test)]
@@ -212,6 +229,22 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_is_named_but_not_checked() {
+        let config = crate::config::parse(
+            std::path::Path::new("k.toml"),
+            "[[service]]\nname = \"Backup\"\ntype = \"heartbeat\"\nevery = \"1d\"\n",
+        )
+        .unwrap();
+        let findings = services(&config, Arc::new(crate::clock::SystemClock)).await;
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].level, Level::Ok, "{findings:?}");
+        assert!(
+            findings[0].text.starts_with("Backup is a heartbeat"),
+            "{findings:?}"
+        );
     }
 
     #[test]

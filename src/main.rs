@@ -920,7 +920,11 @@ fn check_services(path: &Path, explicit: bool, name: Option<&str>) -> Result<(),
         })
         .collect();
     say_part!("{}", status::render_checks(&services, &outcomes));
-    if !urls.is_empty() {
+    if !urls.is_empty() && !config.api.enabled {
+        say!(
+            "\nThe API is switched off ([api] enabled = false), so heartbeats report with `keepwatch ping NAME` on this computer."
+        );
+    } else if !urls.is_empty() {
         say!(
             "\nHeartbeats report to (no token needed; `keepwatch ping NAME` does the same on this computer):\n{}",
             urls.join("\n")

@@ -395,7 +395,8 @@ pub fn service_views(
 /// Fills in the ping URLs of the heartbeats among `views` (of `specs`), from
 /// the keys in `store`, as the API at `api` on `host` answers them. A
 /// heartbeat whose key is not made yet (keepwatch has not run with it)
-/// has none.
+/// has none, and none has one while the API is switched off (its job can
+/// still report with `keepwatch ping`).
 pub fn add_ping_urls(
     views: &mut [ServiceView],
     store: &Store,
@@ -403,6 +404,9 @@ pub fn add_ping_urls(
     api: &ApiConfig,
     host: &str,
 ) -> Result<(), StoreError> {
+    if !api.enabled {
+        return Ok(());
+    }
     let keys = store.all_heartbeat_keys()?;
     for view in views {
         let heartbeat = specs.iter().any(|spec| {

@@ -642,4 +642,33 @@ mod tests {
             "the path stays on this computer"
         );
     }
+
+    #[test]
+    fn heartbeats_show_their_ping_url_while_the_api_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("kw.db"), &Default::default()).unwrap();
+        let specs = crate::config::parse(
+            std::path::Path::new("k.toml"),
+            "[[service]]\nname = \"Backup\"\ntype = \"heartbeat\"\nevery = \"1d\"\n\
+             [[service]]\nname = \"Web\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n",
+        )
+        .unwrap()
+        .services;
+        let now: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+        let keys = crate::checks::pings::keys(&mut store, &specs, now).unwrap();
+        let mut views = service_views(&specs, &[], &[]);
+        let mut api = ApiConfig::default();
+        add_ping_urls(&mut views, &store, &specs, &api, "shop").unwrap();
+        assert_eq!(
+            views[0].ping_url,
+            Some(format!("http://127.0.0.1:8970/ping/{}", keys[0].key))
+        );
+        assert_eq!(views[1].ping_url, None, "only heartbeats report");
+        api.listen = "0.0.0.0:9000".to_owned();
+        assert_eq!(ping_url(&api, "shop", "k"), "http://shop:9000/ping/k");
+        api.enabled = false;
+        let mut views = service_views(&specs, &[], &[]);
+        add_ping_urls(&mut views, &store, &specs, &api, "shop").unwrap();
+        assert_eq!(views[0].ping_url, None, "no API, no URL");
+    }
 }

@@ -423,13 +423,18 @@ pub fn add_ping_urls(
 }
 
 /// The ping URL of `key` on the API configured by `api`: its `listen`
-/// address, or `host` with its port when it listens on every address.
+/// address, or `host` with its port when it listens on every address;
+/// HTTPS when it has a certificate.
 pub fn ping_url(api: &ApiConfig, host: &str, key: &str) -> String {
     let address = match api.listen.parse::<std::net::SocketAddr>() {
         Ok(addr) if addr.ip().is_unspecified() => format!("{host}:{}", addr.port()),
         _ => api.listen.clone(),
     };
-    format!("http://{address}/ping/{key}")
+    let scheme = match api.cert_file.as_os_str().is_empty() {
+        true => "http",
+        false => "https",
+    };
+    format!("{scheme}://{address}/ping/{key}")
 }
 
 /// An alert.
@@ -666,6 +671,8 @@ mod tests {
         assert_eq!(views[1].ping_url, None, "only heartbeats report");
         api.listen = "0.0.0.0:9000".to_owned();
         assert_eq!(ping_url(&api, "shop", "k"), "http://shop:9000/ping/k");
+        api.cert_file = "/etc/ssl/shop.pem".into();
+        assert_eq!(ping_url(&api, "shop", "k"), "https://shop:9000/ping/k");
         api.enabled = false;
         let mut views = service_views(&specs, &[], &[]);
         add_ping_urls(&mut views, &store, &specs, &api, "shop").unwrap();

@@ -71,7 +71,9 @@ viewer=$(token st-viewer viewer)
 revoked=$(token st-revoked viewer)
 kw token revoke st-revoked >/dev/null
 
-kw run 2>"$home/run.log" &
+# The binary itself in the background (not the kw function, whose subshell
+# would be what $! names and the cleanup kills, leaving keepwatch running).
+HOME=$home "$bin" --config "$home/keepwatch.toml" run >/dev/null 2>"$home/run.log" &
 pid=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 100); do

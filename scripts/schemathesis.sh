@@ -29,7 +29,12 @@ st=$venv/bin/schemathesis
 if ! "$st" --version 2>/dev/null | grep -q "$version"; then
   echo "installing schemathesis $version into $venv"
   mkdir -p "$cache"
-  python3 -m venv "$venv"
+  # Debian's python3 makes virtualenvs only with python3-venv installed.
+  python3 -m venv "$venv" 2>/dev/null || {
+    rm -rf "$venv"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv "$venv"
+  }
   timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 

@@ -32,6 +32,23 @@ fn certificates(dir: &std::path::Path) -> String {
     ca_pem
 }
 
+/// The API's settings on a free loopback port with this certificate and key.
+fn https_settings(cert_file: std::path::PathBuf, key_file: std::path::PathBuf) -> Settings {
+    Settings {
+        api: ApiConfig {
+            listen: "127.0.0.1:0".into(),
+            cert_file,
+            key_file,
+            ..ApiConfig::default()
+        },
+        services: Vec::new(),
+        calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
+            .unwrap(),
+        host: "shop-server".into(),
+        storage: StorageConfig::default(),
+    }
+}
+
 /// An HTTPS client that trusts only the authority `ca_pem`.
 fn trusting(ca_pem: &str) -> reqwest::Client {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
@@ -61,19 +78,7 @@ async fn the_api_answers_over_https_when_given_a_certificate_and_key() {
     let now = "2026-11-02T10:00:00Z".parse().unwrap();
     let mut store = Store::open(&database, &StorageConfig::default()).unwrap();
     let token = api::create_token(&mut store, "grafana", Role::Viewer, now).unwrap();
-    let settings = Settings {
-        api: ApiConfig {
-            listen: "127.0.0.1:0".into(),
-            cert_file: dir.path().join("cert.pem"),
-            key_file: dir.path().join("key.pem"),
-            ..ApiConfig::default()
-        },
-        services: Vec::new(),
-        calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
-            .unwrap(),
-        host: "shop-server".into(),
-        storage: StorageConfig::default(),
-    };
+    let settings = https_settings(dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let clock: Arc<dyn Clock> = Arc::new(SimClock::new(now));
     let running = api::spawn(&settings, &database, clock)
         .await
@@ -129,19 +134,7 @@ async fn the_api_answers_over_https_when_given_a_certificate_and_key() {
 #[tokio::test]
 async fn a_certificate_that_went_missing_since_loading_stops_only_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        api: ApiConfig {
-            listen: "127.0.0.1:0".into(),
-            cert_file: dir.path().join("gone.pem"),
-            key_file: dir.path().join("gone.key"),
-            ..ApiConfig::default()
-        },
-        services: Vec::new(),
-        calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
-            .unwrap(),
-        host: "shop-server".into(),
-        storage: StorageConfig::default(),
-    };
+    let settings = https_settings(dir.path().join("gone.pem"), dir.path().join("gone.key"));
     let clock: Arc<dyn Clock> = Arc::new(SimClock::new("2026-11-02T10:00:00Z".parse().unwrap()));
     let err = api::spawn(&settings, &dir.path().join("keepwatch.db"), clock)
         .await

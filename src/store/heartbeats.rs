@@ -184,30 +184,26 @@ impl Store {
         Ok(id)
     }
 
+    fn pings_where(
+        &self,
+        condition: &str,
+        arg: impl rusqlite::ToSql,
+    ) -> Result<Vec<StoredPing>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading heartbeat pings", &self.path, source);
+        let sql = format!("SELECT {PING_COLUMNS} FROM pings WHERE {condition} ORDER BY id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(fail)?;
+        let rows = stmt.query_map([arg], ping_row).map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
     /// The pings after the one numbered `id` (0: all), oldest first.
     pub fn pings_after(&self, id: i64) -> Result<Vec<StoredPing>, StoreError> {
-        let fail = |source| StoreError::sqlite("reading heartbeat pings", &self.path, source);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {PING_COLUMNS} FROM pings WHERE id > ?1 ORDER BY id"
-            ))
-            .map_err(fail)?;
-        let rows = stmt.query_map([id], ping_row).map_err(fail)?;
-        rows.collect::<Result<_, _>>().map_err(fail)
+        self.pings_where("id > ?1", id)
     }
 
     /// The kept pings of `service`, oldest first.
     pub fn pings_of(&self, service: &str) -> Result<Vec<StoredPing>, StoreError> {
-        let fail = |source| StoreError::sqlite("reading heartbeat pings", &self.path, source);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {PING_COLUMNS} FROM pings WHERE service = ?1 ORDER BY id"
-            ))
-            .map_err(fail)?;
-        let rows = stmt.query_map([service], ping_row).map_err(fail)?;
-        rows.collect::<Result<_, _>>().map_err(fail)
+        self.pings_where("service = ?1", service)
     }
 
     /// The number of the latest ping (0 when there is none).

@@ -73,18 +73,18 @@ pub fn summarize(
     let time = |key: &str| -> Result<Option<Timestamp>, StoreError> {
         Ok(store.state(key)?.and_then(|text| text.parse().ok()))
     };
-    let liveness = match (time(state_key::STOPPED_AT)?, time(state_key::LAST_SEEN)?) {
+    let (stopped, last_seen) = (time(state_key::STOPPED_AT)?, time(state_key::LAST_SEEN)?);
+    let promised = time(state_key::NEXT_BY)?.or(last_seen);
+    let on_time = promised.is_some_and(|p| now <= p.saturating_add(GRACE).unwrap_or(p));
+    let liveness = match (stopped, last_seen) {
+        (None, Some(last_seen)) if on_time => Liveness::Running { last_seen },
+        // It holds its lock, so it runs, but it has not written as promised
+        // (or could not even record its start): the disk is full.
+        (stopped, seen) if Store::agent_holds(database) => Liveness::Stuck {
+            last_seen: seen.max(stopped).unwrap_or(now),
+        },
         (Some(at), _) => Liveness::Stopped { at },
-        (None, Some(last_seen)) => {
-            let promised = time(state_key::NEXT_BY)?.unwrap_or(last_seen);
-            if now <= promised.saturating_add(GRACE).unwrap_or(promised) {
-                Liveness::Running { last_seen }
-            } else if Store::agent_holds(database) {
-                Liveness::Stuck { last_seen }
-            } else {
-                Liveness::Silent { last_seen }
-            }
-        }
+        (None, Some(last_seen)) => Liveness::Silent { last_seen },
         (None, None) => Liveness::Never,
     };
     let events = store
@@ -538,6 +538,28 @@ mod tests {
     /// Monday 23 November 2026, 10:00 UTC.
     fn at(minutes: i64) -> Timestamp {
         "2026-11-23T10:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
+    }
+
+    #[test]
+    fn an_agent_holding_its_lock_that_could_not_record_its_start_is_stuck_not_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("k.db");
+        let mut store = Store::open(&database, &crate::store::StorageConfig::default()).unwrap();
+        store
+            .set_state(state_key::STOPPED_AT, &at(0).to_string())
+            .unwrap();
+        assert!(matches!(
+            summarize(&store, &database, at(10)).unwrap().liveness,
+            Liveness::Stopped { .. }
+        ));
+        // A running agent holds this lock; a full disk kept it from
+        // removing the clean stop of its previous run.
+        let lock = std::fs::File::create(Store::lock_path(&database)).unwrap();
+        lock.lock().unwrap();
+        assert_eq!(
+            summarize(&store, &database, at(10)).unwrap().liveness,
+            Liveness::Stuck { last_seen: at(0) }
+        );
     }
 
     #[test]

@@ -484,6 +484,8 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             api: config.api.clone(),
             services: config.services.clone(),
             calendar: calendar(&config)?,
+            alerter: config.alerter(),
+            channels: config.channels.clone(),
             host: host.clone(),
             storage: config.storage.clone(),
         };
@@ -551,10 +553,13 @@ fn read_status(
 ) -> Result<status::StatusView, String> {
     let host = config.agent.host_name();
     let calendar = calendar(config)?;
+    let alerter = config.alerter();
     let sources = status::Sources {
         host: &host,
         services: &config.services,
         calendar: &calendar,
+        alerter: &alerter,
+        channels: &config.channels,
     };
     let mut status =
         status::StatusView::read(store, sources, now).map_err(|err| err.to_string())?;

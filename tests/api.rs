@@ -72,6 +72,8 @@ async fn start(config: ApiConfig) -> Api {
         services: vec![spec("Shop"), spec("Mail")],
         calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
             .unwrap(),
+        alerter: keepwatch::config::Config::default().alerter(),
+        channels: Vec::new(),
         host: "shop-server".into(),
         storage: StorageConfig::default(),
     };

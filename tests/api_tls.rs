@@ -44,6 +44,8 @@ fn https_settings(cert_file: std::path::PathBuf, key_file: std::path::PathBuf) -
         services: Vec::new(),
         calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
             .unwrap(),
+        alerter: keepwatch::config::Config::default().alerter(),
+        channels: Vec::new(),
         host: "shop-server".into(),
         storage: StorageConfig::default(),
     }

@@ -15,11 +15,15 @@ use super::compose::{self, Batch, Item, NoticeKind};
 use super::escalation::{self, AlertingConfig, Due, Progress};
 use super::maintenance::{self, MaintenanceConfig, Target, Window};
 use super::problems::{Decision, Problem, service_fingerprint};
+use super::upcoming::{self, Plan, Stage, Whereabouts, is_open, policy_for};
 use crate::calendar::Calendar;
 use crate::checks::ServiceSpec;
 use crate::store::{AlertRecord, NewAlert, Store, StoreError};
 use crate::vocabulary::Policy;
 use crate::vocabulary::Severity;
+
+/// Why an alert held back as flapping is, as kept with it.
+const FLAPPING: &str = "flapping";
 
 /// What [`Alerter::tend`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -170,7 +174,7 @@ impl Alerter {
             let since = now.saturating_sub(window).unwrap_or(now);
             let recent = store.alerts_opened_since(problem.fingerprint, since)? + 1;
             if store.flapping_alert(problem.fingerprint)?.is_some() {
-                silenced = Some("flapping".to_owned());
+                silenced = Some(FLAPPING.to_owned());
             } else if self.settings.flapping_changes > 0
                 && recent >= self.settings.flapping_changes as usize
             {
@@ -263,11 +267,8 @@ impl Alerter {
                 service: alert.service.as_deref(),
                 host: &alert.host,
             };
-            let still = if reason == "flapping" {
-                let steady_at = alert
-                    .opened_at
-                    .saturating_add(self.settings.flapping_window.signed())
-                    .unwrap_or(now);
+            let still = if reason == FLAPPING {
+                let steady_at = self.steady_at(&alert, now);
                 next.at(steady_at);
                 (steady_at > now).then(|| reason.clone())
             } else {
@@ -283,38 +284,41 @@ impl Alerter {
             alert.policy_from = Some(policy.1);
             alert.steps_done = 0;
         }
-        let (Some(policy), Some(from)) = (alert.policy, alert.policy_from) else {
+        let Some(plan) = upcoming::plan(&alert, &self.settings, calendar, now) else {
             return Ok(());
         };
-        if alert.acked.is_some() {
+        let (Some(policy), Some(stored)) = (alert.policy, alert.policy_from) else {
             return Ok(());
+        };
+        // The calendar changed while it waited for an opening: re-planned.
+        if plan.from != stored {
+            store.set_alert_policy(alert.id, Some((policy, plan.from)), None)?;
         }
-        let steps = self.settings.steps(policy);
-        let open_now = is_open(calendar, now);
-        // Escalation of what is not an emergency pauses while closed.
-        if alert.steps_done > 0 && !alert.emergency && !open_now {
-            if let Some(opening) = calendar.and_then(|c| c.next_opening(now)) {
-                next.at(opening);
+        let Plan {
+            from,
+            steps,
+            steps_done,
+            remind,
+            stage,
+        } = plan;
+        let due = match stage {
+            Stage::Acknowledged => return Ok(()),
+            Stage::Opening(at) => {
+                next.at(at);
+                return Ok(());
             }
-            return Ok(());
-        }
-        // A folded alert (its cause explains it) gets its first message only.
-        let steps = if alert.cause.is_some() {
-            &steps[..steps.len().min(1)]
-        } else {
-            steps
+            Stage::Paused { until, .. } => {
+                next.maybe(until);
+                return Ok(());
+            }
+            Stage::Due(due) => due,
         };
         let progress = Progress {
             from,
-            steps_done: alert.steps_done,
+            steps_done,
             last_told: alert.told_at,
         };
-        let remind = if alert.cause.is_some() || alert.resolved_at.is_some() {
-            crate::units::Duration::from_secs(0)
-        } else {
-            self.settings.remind_every
-        };
-        match escalation::due(steps, progress, remind, now) {
+        match due {
             Due::Steps(indexes) => {
                 for &index in &indexes {
                     // It waited for the opening: it began while closed.
@@ -355,6 +359,50 @@ impl Alerter {
             Due::Later(at) => next.maybe(at),
         }
         Ok(())
+    }
+
+    /// When an alert held back as flapping counts as steady.
+    fn steady_at(&self, alert: &AlertRecord, now: Timestamp) -> Timestamp {
+        alert
+            .opened_at
+            .saturating_add(self.settings.flapping_window.signed())
+            .unwrap_or(now)
+    }
+
+    /// Where open `alert` stands at `now`: what each channel got of it, and
+    /// what comes next by the plan [`tend`](Self::tend) follows.
+    pub fn whereabouts(
+        &self,
+        store: &Store,
+        alert: &AlertRecord,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+    ) -> Result<Whereabouts, StoreError> {
+        let told = upcoming::told(&store.alert_deliveries(alert.id)?);
+        let next = match &alert.silenced {
+            Some(reason) if reason == FLAPPING => upcoming::Next::Held {
+                reason: reason.clone(),
+                until: Some(self.steady_at(alert, now)),
+            },
+            Some(reason) => {
+                let target = Target {
+                    service: alert.service.as_deref(),
+                    host: &alert.host,
+                };
+                let until = self
+                    .maintenance_until(store, &target, calendar, now)?
+                    .and_then(|(_, until)| until);
+                upcoming::Next::Held {
+                    reason: reason.clone(),
+                    until,
+                }
+            }
+            None => {
+                let plan = upcoming::plan(alert, &self.settings, calendar, now);
+                upcoming::next(plan.as_ref(), now)
+            }
+        };
+        Ok(Whereabouts { told, next })
     }
 
     /// A flapping service that stayed steady for the flapping window gets one
@@ -465,7 +513,8 @@ impl Alerter {
         Ok(queued)
     }
 
-    /// The name of the maintenance window covering `target` now, if any.
+    /// Why alerts about `target` are held back now, if a maintenance window
+    /// covers it: "maintenance: new switch".
     fn maintenance(
         &self,
         store: &Store,
@@ -473,6 +522,19 @@ impl Alerter {
         calendar: Option<&Calendar>,
         now: Timestamp,
     ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .maintenance_until(store, target, calendar, now)?
+            .map(|(reason, _)| reason))
+    }
+
+    /// [`maintenance`](Self::maintenance), with when the window ends.
+    fn maintenance_until(
+        &self,
+        store: &Store,
+        target: &Target<'_>,
+        calendar: Option<&Calendar>,
+        now: Timestamp,
+    ) -> Result<Option<(String, Option<Timestamp>)>, StoreError> {
         let time_zone = Calendar::zone_of(calendar);
         let stored: Vec<Window> = store
             .maintenance_windows(now)?
@@ -480,8 +542,12 @@ impl Alerter {
             .map(|w| Window::ad_hoc(w.name, w.start, w.end, w.services))
             .collect();
         let all: Vec<Window> = self.windows.iter().cloned().chain(stored).collect();
-        Ok(maintenance::covering(&all, now, &time_zone, target)
-            .map(|window| format!("maintenance: {}", window.name())))
+        Ok(
+            maintenance::covering(&all, now, &time_zone, target).map(|window| {
+                let reason = format!("maintenance: {}", window.name());
+                (reason, window.active_until(now, &time_zone))
+            }),
+        )
     }
 
     /// The open alert of the nearest service `service` depends on, if any.
@@ -540,24 +606,6 @@ impl Alerter {
             }
         }
         Ok(())
-    }
-}
-
-fn is_open(calendar: Option<&Calendar>, now: Timestamp) -> bool {
-    calendar.is_none_or(|c| c.period_at(now).is_open())
-}
-
-/// The policy a new alert follows, and from when: business hours now;
-/// emergencies off-hours now; other alerts off-hours from the next opening,
-/// where they arrive together as a summary.
-fn policy_for(emergency: bool, calendar: Option<&Calendar>, now: Timestamp) -> (Policy, Timestamp) {
-    if is_open(calendar, now) {
-        (Policy::BusinessHours, now)
-    } else if emergency {
-        (Policy::OffHours, now)
-    } else {
-        let opening = calendar.and_then(|c| c.next_opening(now)).unwrap_or(now);
-        (Policy::BusinessHours, opening)
     }
 }
 

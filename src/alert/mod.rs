@@ -14,6 +14,7 @@ mod escalation;
 mod maintenance;
 pub mod problems;
 mod rules;
+pub mod upcoming;
 
 pub use compose::{Attachment, Enclosure, Message};
 pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};

@@ -28,7 +28,7 @@ use super::ApiState;
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
 use super::tls::Peer;
-use crate::status::{Shown, Sources, StatusView};
+use crate::status::{Shown, StatusView};
 use crate::vocabulary::{metric, service_metric};
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
@@ -82,12 +82,7 @@ async fn metrics(State(state): State<ApiState>, _: Scraper) -> Result<impl IntoR
     let shared = state.clone();
     let (status, own) = state
         .read(move |store| {
-            let sources = Sources {
-                host: &shared.host,
-                services: &shared.services,
-                calendar: &shared.calendar,
-            };
-            let status = StatusView::read(store, sources, now)?;
+            let status = StatusView::read(store, shared.sources(), now)?;
             Ok((status, shared.own.read()))
         })
         .await?;

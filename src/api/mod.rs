@@ -26,10 +26,13 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{Role, TokenError, create_token};
 pub use error::{ApiError, ErrorBody};
 
+use crate::alert::engine::Alerter;
 use crate::calendar::Calendar;
 use crate::checks::ServiceSpec;
 use crate::clock::Clock;
 use crate::config::ApiConfig;
+use crate::notify::Channel;
+use crate::status::Sources;
 use crate::store::{Store, StoreError};
 
 /// What the handlers share: a database connection of their own, the
@@ -42,6 +45,8 @@ pub struct Shared {
     store: Arc<Mutex<Store>>,
     services: Vec<ServiceSpec>,
     calendar: Calendar,
+    alerter: Alerter,
+    channels: Vec<Channel>,
     host: String,
     clock: Arc<dyn Clock>,
     config: ApiConfig,
@@ -61,20 +66,16 @@ impl std::ops::Deref for ApiState {
 
 impl ApiState {
     /// Builds the state from an open store (a connection only the API uses).
-    pub fn new(
-        store: Store,
-        services: Vec<ServiceSpec>,
-        calendar: Calendar,
-        host: String,
-        clock: Arc<dyn Clock>,
-        config: ApiConfig,
-    ) -> Self {
+    pub fn new(store: Store, settings: &Settings, clock: Arc<dyn Clock>) -> Self {
+        let config = settings.api.clone();
         let busy = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
         ApiState(Arc::new(Shared {
             store: Arc::new(Mutex::new(store)),
-            services,
-            calendar,
-            host,
+            services: settings.services.clone(),
+            calendar: settings.calendar.clone(),
+            alerter: settings.alerter.clone(),
+            channels: settings.channels.clone(),
+            host: settings.host.clone(),
             clock,
             config,
             busy,
@@ -82,6 +83,17 @@ impl ApiState {
             own: metrics::OwnProcess::default(),
             pings: Arc::default(),
         }))
+    }
+
+    /// What the status is read from besides the store.
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            host: &self.host,
+            services: &self.services,
+            calendar: &self.calendar,
+            alerter: &self.alerter,
+            channels: &self.channels,
+        }
     }
 
     /// Runs `query` on the API's connection on a blocking thread, so the
@@ -244,6 +256,10 @@ pub struct Settings {
     pub services: Vec<ServiceSpec>,
     /// The business calendar.
     pub calendar: Calendar,
+    /// The alerting (`config::Config::alerter`), for where each open alert stands.
+    pub alerter: Alerter,
+    /// The configured channels, to say how each delivers.
+    pub channels: Vec<Channel>,
     /// This computer's name in keepwatch.
     pub host: String,
     /// How the database is opened.
@@ -284,14 +300,7 @@ pub async fn spawn(
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,
     })?;
-    let state = ApiState::new(
-        store,
-        settings.services.clone(),
-        settings.calendar.clone(),
-        settings.host.clone(),
-        clock,
-        settings.api.clone(),
-    );
+    let state = ApiState::new(store, settings, clock);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         "the API answers on {scheme}://{addr}/api/v1 (tokens: `keepwatch token create`)"

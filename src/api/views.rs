@@ -14,9 +14,7 @@ use super::ApiState;
 use super::auth::{Admin, Viewer};
 use super::error::{ApiError, ErrorBody};
 use crate::observation::SeriesKey;
-use crate::status::{
-    self, AlertView, Refusal, ServiceView, Sources, StatusView, WindowRequest, WindowView,
-};
+use crate::status::{self, AlertView, Refusal, ServiceView, StatusView, WindowRequest, WindowView};
 use crate::store::{AckError, Incident};
 
 /// The longest range one request may ask for.
@@ -72,12 +70,7 @@ async fn status_view(
     let shared = state.clone();
     let status = state
         .read(move |store| {
-            let sources = Sources {
-                host: &shared.host,
-                services: &shared.services,
-                calendar: &shared.calendar,
-            };
-            let mut status = StatusView::read(store, sources, now)?;
+            let mut status = StatusView::read(store, shared.sources(), now)?;
             status::add_ping_urls(
                 &mut status.services,
                 store,
@@ -501,11 +494,20 @@ async fn alerts(
     _: Viewer,
     Query(range): Query<Range>,
 ) -> Result<Json<Vec<AlertView>>, ApiError> {
-    let (from, to) = range.resolve(state.clock.now())?;
+    let now = state.clock.now();
+    let (from, to) = range.resolve(now)?;
+    let shared = state.clone();
     let found = state
-        .read(move |store| store.alerts_between(from, to))
+        .read(move |store| {
+            let sources = shared.sources();
+            store
+                .alerts_between(from, to)?
+                .into_iter()
+                .map(|alert| AlertView::read(store, alert, &sources, now))
+                .collect()
+        })
         .await?;
-    Ok(Json(found.into_iter().map(AlertView::from).collect()))
+    Ok(Json(found))
 }
 
 /// Acknowledges an alert: escalation and reminders stop (admin).

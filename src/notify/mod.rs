@@ -159,6 +159,28 @@ impl Channel {
             kind: ChannelKind::Log(LogChannel::default()),
         }
     }
+
+    /// How and to whom it delivers, for a person: "by email to
+    /// anna@example.com", "by SMS to +4915112345678", "to the webhook at
+    /// https://hooks.example.com/…" (never a secret or a query string).
+    pub fn reach(&self) -> String {
+        let list = |to: &[String]| to.join(", ");
+        match &self.kind {
+            ChannelKind::Log(_) => "to keepwatch's log".to_owned(),
+            ChannelKind::Email(email) if email.format == EmailFormat::Sms => {
+                format!("by SMS through email to {}", list(&email.to))
+            }
+            ChannelKind::Email(email) => format!("by email to {}", list(&email.to)),
+            ChannelKind::Sms(sms) => format!("by SMS to {}", list(&sms.to)),
+            ChannelKind::Webhook(hook) => match reqwest::Url::parse(&hook.url) {
+                Ok(url) => format!("to the webhook at {}", http::shown_url(&url, true)),
+                Err(_) => "to a webhook".to_owned(),
+            },
+            ChannelKind::Slack(_) => format!("on Slack (\"{}\")", self.name),
+            ChannelKind::Teams(_) => format!("on Teams (\"{}\")", self.name),
+            ChannelKind::Discord(_) => format!("on Discord (\"{}\")", self.name),
+        }
+    }
 }
 
 /// The message `keepwatch alert test` sends.

@@ -14,8 +14,8 @@ mod text;
 
 pub use maintenance::{Listed, Planned, Refusal, WindowRequest, list_windows, start_window};
 pub use model::{
-    AgentState, AgentSummary, AlertView, EventView, LastProblem, Liveness, Measurement,
-    ServiceView, Shown, Sources, StatusView, WindowView, add_ping_urls, ping_url, service_views,
-    summarize,
+    AgentState, AgentSummary, AlertView, DeliveryState, EventView, LastProblem, Liveness,
+    Measurement, NextKind, NextView, ServiceView, Shown, Sources, StatusView, ToldView, WindowView,
+    add_ping_urls, ping_url, service_views, summarize,
 };
 pub use text::{render, render_alerts, render_checks, render_windows};

@@ -9,9 +9,12 @@ use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::alert::engine::Alerter;
+use crate::alert::upcoming::{Delivery, Next, Told, Whereabouts};
 use crate::calendar::{Calendar, Period};
 use crate::checks::{CheckSpec, ServiceSpec};
 use crate::config::ApiConfig;
+use crate::notify::Channel;
 use crate::store::{AlertRecord, Incident, ServiceStatus, Store, StoreError, StoredWindow};
 use crate::vocabulary::{Severity, State, state_key};
 
@@ -167,6 +170,10 @@ pub struct Sources<'a> {
     pub services: &'a [ServiceSpec],
     /// Opening hours and time zone.
     pub calendar: &'a Calendar,
+    /// The alerting in force, for what comes next for each open alert.
+    pub alerter: &'a Alerter,
+    /// The configured channels, to say how and to whom each delivers.
+    pub channels: &'a [Channel],
 }
 
 impl StatusView {
@@ -212,8 +219,8 @@ impl StatusView {
             open_alerts: store
                 .open_alerts()?
                 .into_iter()
-                .map(AlertView::from)
-                .collect(),
+                .map(|alert| AlertView::read(store, alert, &sources, now))
+                .collect::<Result<_, StoreError>>()?,
             maintenance: store
                 .maintenance_windows(now)?
                 .into_iter()
@@ -470,6 +477,213 @@ pub struct AlertView {
     /// The number of the alert that explains this one (the service it
     /// depends on is down), if any.
     pub explained_by: Option<i64>,
+    /// What each channel got of it, in the order they were first told
+    /// (filled in for the open alerts of the status).
+    pub told: Vec<ToldView>,
+    /// What comes next for it (filled in for the open alerts of the status).
+    pub next: Option<NextView>,
+}
+
+impl AlertView {
+    /// The view of `alert` and, while it is open, where it stands at `now`
+    /// (from `store` and the alerting and channels of `sources`).
+    pub fn read(
+        store: &Store,
+        alert: AlertRecord,
+        sources: &Sources<'_>,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
+        if alert.resolved_at.is_some() {
+            return Ok(Self::from(alert));
+        }
+        let whereabouts =
+            sources
+                .alerter
+                .whereabouts(store, &alert, Some(sources.calendar), now)?;
+        Ok(Self::from(alert).with(&whereabouts, sources.channels))
+    }
+
+    /// The view with where the alert stands, its channels described from
+    /// `channels` (the configured ones; the built-in log is known).
+    fn with(self, whereabouts: &Whereabouts, channels: &[Channel]) -> Self {
+        let reach = |name: &str| reach(name, channels);
+        let told = whereabouts
+            .told
+            .iter()
+            .map(|told| ToldView::new(told, reach(&told.channel)))
+            .collect();
+        Self {
+            told,
+            next: Some(NextView::new(&whereabouts.next, reach)),
+            ..self
+        }
+    }
+}
+
+/// How channel `name` delivers, in words (see [`Channel::reach`]).
+fn reach(name: &str, channels: &[Channel]) -> String {
+    match channels.iter().find(|c| c.name == name) {
+        Some(channel) => channel.reach(),
+        None if name == Channel::LOG => Channel::log().reach(),
+        None => format!("through \"{name}\" (no longer in the settings)"),
+    }
+}
+
+/// Where a channel's latest message about an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Due, and waiting a moment to go together with other alerts.
+    Gathering,
+    /// In the outbox: not tried yet, or failed and waiting for its retry.
+    Queued,
+    /// The channel accepted it.
+    Sent,
+    /// It can never be sent (its channel left the settings).
+    GivenUp,
+}
+
+/// What one channel got of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ToldView {
+    /// The channel's name.
+    pub channel: String,
+    /// How and to whom, in words: "by email to anna@example.com".
+    pub reach: String,
+    /// Where its latest message about the alert is.
+    pub state: DeliveryState,
+    /// When it was sent (`sent`), composed (`queued`), due (`gathering`) or
+    /// given up (`given_up`) (RFC 3339).
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+    /// How many tries failed (`queued`).
+    pub tries: u32,
+    /// The last failure, in the channel's words (`queued`, `given_up`).
+    pub error: Option<String>,
+    /// When it is tried (again) (`queued`; RFC 3339).
+    #[schema(value_type = Option<String>)]
+    pub next_try: Option<Timestamp>,
+    /// When an earlier message about the alert was delivered, if the latest
+    /// is not (RFC 3339).
+    #[schema(value_type = Option<String>)]
+    pub sent_before: Option<Timestamp>,
+}
+
+impl ToldView {
+    fn new(told: &Told, reach: String) -> Self {
+        let (state, at, tries, error, next_try) = match &told.delivery {
+            Delivery::Gathering { since } => (DeliveryState::Gathering, *since, 0, None, None),
+            Delivery::Queued {
+                since,
+                tries,
+                error,
+                next,
+            } => (
+                DeliveryState::Queued,
+                *since,
+                *tries,
+                error.clone(),
+                Some(*next),
+            ),
+            Delivery::Sent { at } => (DeliveryState::Sent, *at, 0, None, None),
+            Delivery::GaveUp { at, reason } => {
+                (DeliveryState::GivenUp, *at, 0, Some(reason.clone()), None)
+            }
+        };
+        Self {
+            channel: told.channel.clone(),
+            reach,
+            state,
+            at,
+            tries,
+            error,
+            next_try,
+            sent_before: told.sent_before,
+        }
+    }
+}
+
+/// What kind of thing comes next for an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NextKind {
+    /// It waits for the business to open (not an emergency, opened while
+    /// closed), and then goes in the summary of what happened.
+    Opening,
+    /// Nobody is told while a maintenance window lasts, or while the
+    /// service keeps changing (flapping).
+    Held,
+    /// A step of its escalation path (the first message, or the next one).
+    Step,
+    /// A reminder, since nobody acknowledged it.
+    Reminder,
+    /// Nothing more is sent until it is resolved.
+    Nothing,
+}
+
+/// What comes next for an alert: by the same plan keepwatch follows.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct NextView {
+    /// What it is.
+    pub what: NextKind,
+    /// When (RFC 3339; at or before now: at keepwatch's next look); for
+    /// `held`, when the hold ends, if known.
+    #[schema(value_type = Option<String>)]
+    pub at: Option<Timestamp>,
+    /// The channels told then.
+    pub channels: Vec<String>,
+    /// How and to whom each of them delivers, in words.
+    pub reach: Vec<String>,
+    /// Why it is held back (`held`), or `acknowledged` (`nothing`).
+    pub reason: Option<String>,
+    /// Whether the step is the alert's first message (else an escalation).
+    pub first: bool,
+    /// Whether it waits for the business to open (not an emergency, and
+    /// closed now).
+    pub at_opening: bool,
+}
+
+impl NextView {
+    fn new(next: &Next, reach: impl Fn(&str) -> String) -> Self {
+        let view = |what, at: Option<Timestamp>, channels: &[String]| NextView {
+            what,
+            at,
+            channels: channels.to_vec(),
+            reach: channels.iter().map(|c| reach(c)).collect(),
+            reason: None,
+            first: false,
+            at_opening: false,
+        };
+        match next {
+            Next::Held { reason, until } => NextView {
+                reason: Some(reason.clone()),
+                ..view(NextKind::Held, *until, &[])
+            },
+            Next::Opening { at, channels } => view(NextKind::Opening, Some(*at), channels),
+            Next::Step {
+                at,
+                channels,
+                first,
+                at_opening,
+            } => NextView {
+                first: *first,
+                at_opening: *at_opening,
+                ..view(NextKind::Step, Some(*at), channels)
+            },
+            Next::Reminder {
+                at,
+                channels,
+                at_opening,
+            } => NextView {
+                at_opening: *at_opening,
+                ..view(NextKind::Reminder, Some(*at), channels)
+            },
+            Next::Nothing { acknowledged } => NextView {
+                reason: acknowledged.then(|| "acknowledged".to_owned()),
+                ..view(NextKind::Nothing, None, &[])
+            },
+        }
+    }
 }
 
 impl From<AlertRecord> for AlertView {
@@ -492,6 +706,8 @@ impl From<AlertRecord> for AlertView {
             resolved_at: a.resolved_at,
             held_back: a.silenced,
             explained_by: a.cause,
+            told: Vec::new(),
+            next: None,
         }
     }
 }
@@ -616,10 +832,13 @@ mod tests {
             .add_maintenance("new switch", &["Mail".to_owned()], at(0), at(60))
             .unwrap();
 
+        let alerter = config.alerter();
         let sources = Sources {
             host: "web1",
             services: &config.services,
             calendar: &calendar,
+            alerter: &alerter,
+            channels: &config.channels,
         };
         let status = StatusView::read(pipeline.store(), sources, at(11)).unwrap();
         assert_eq!(

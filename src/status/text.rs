@@ -11,7 +11,8 @@ use jiff::tz::TimeZone;
 
 use super::maintenance::{Listed, Planned};
 use super::model::{
-    AgentState, AlertView, Measurement, ServiceView, Shown, StatusView, WindowView,
+    AgentState, AlertView, DeliveryState, Measurement, NextKind, NextView, ServiceView, Shown,
+    StatusView, WindowView,
 };
 use crate::checks::{CheckOutcome, ServiceSpec};
 use crate::plain;
@@ -347,6 +348,9 @@ pub fn render_alerts(status: &StatusView, now: Timestamp, tz: &TimeZone) -> Stri
             printable::line(&alert.title),
             when(alert.opened_at)
         ));
+        for line in whereabouts(alert, now, tz) {
+            out.push_str(&format!("        {}\n", printable::line(&line)));
+        }
     }
     for window in windows.iter().filter(|w| w.start <= now) {
         let what = if window.services.is_empty() {
@@ -367,6 +371,118 @@ pub fn render_alerts(status: &StatusView, now: Timestamp, tz: &TimeZone) -> Stri
         ));
     }
     out
+}
+
+/// Where `alert` stands, one line per channel told and one for what comes
+/// next: "sent by email to anna@example.com at 21:50", "next: escalation by
+/// SMS to +4915112345678 at 22:05", "waits for the opening at 09:00 on Tue
+/// 24 Nov, then goes …".
+fn whereabouts(alert: &AlertView, now: Timestamp, tz: &TimeZone) -> Vec<String> {
+    let at = |at: Timestamp| moment(at, now, tz);
+    let mut lines: Vec<String> = alert
+        .told
+        .iter()
+        .map(|told| {
+            let reach = &told.reach;
+            // What waits, said with `by` (how it goes) or without.
+            let pending = |by: &str| match (told.state, &told.error, told.tries) {
+                (DeliveryState::Queued, Some(error), tries) if tries > 0 => format!(
+                    "not delivered yet{by}: {error}; tried {} since {}, next try at {}",
+                    times(tries),
+                    at(told.at),
+                    told.next_try
+                        .map(at)
+                        .unwrap_or_else(|| "once it is due".to_owned())
+                ),
+                (DeliveryState::Queued, ..) if by.is_empty() => {
+                    format!("waiting in the outbox since {}", at(told.at))
+                }
+                (DeliveryState::Queued, ..) => {
+                    format!("waiting in the outbox to go{by} since {}", at(told.at))
+                }
+                _ => format!("about to go{by}, together with any other alerts due by then"),
+            };
+            match (told.state, told.sent_before) {
+                (DeliveryState::Sent, _) => format!("sent {reach} at {}", at(told.at)),
+                (DeliveryState::GivenUp, _) => format!(
+                    "could not be sent {reach}: {}",
+                    told.error.as_deref().unwrap_or("given up")
+                ),
+                (_, Some(before)) => format!(
+                    "sent {reach} at {}; a newer message is {}",
+                    at(before),
+                    pending("")
+                ),
+                (_, None) => pending(&format!(" {reach}")),
+            }
+        })
+        .collect();
+    if let Some(next) = &alert.next {
+        lines.push(next_line(next, now, tz));
+    }
+    lines
+}
+
+/// "once", "twice", "3 times".
+fn times(n: u32) -> String {
+    match n {
+        1 => "once".to_owned(),
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
+    }
+}
+
+/// What comes next for an alert, in words.
+fn next_line(next: &NextView, now: Timestamp, tz: &TimeZone) -> String {
+    let reach = next.reach.join(" and ");
+    let at = |at: Option<Timestamp>| match at {
+        Some(at) if at > now => format!("at {}", moment(at, now, tz)),
+        _ => "now".to_owned(),
+    };
+    let opening = if next.at_opening {
+        " (the business opens then; it is not an emergency)"
+    } else {
+        ""
+    };
+    match next.what {
+        NextKind::Opening => format!(
+            "waits for the opening {}, then goes {reach} in the summary of what happened while closed",
+            at(next.at)
+        ),
+        NextKind::Held => {
+            let reason = next.reason.as_deref().unwrap_or("held back");
+            let until = match next.at {
+                Some(until) => format!(" until {}", moment(until, now, tz)),
+                None => String::new(),
+            };
+            match reason.strip_prefix("maintenance: ") {
+                Some(window) => format!(
+                    "held back by the maintenance window \"{window}\"{until}; nobody is told before it ends"
+                ),
+                None => format!(
+                    "held back: the service keeps going down and up (flapping); looked at again{until}"
+                ),
+            }
+        }
+        NextKind::Step if next.first => format!("next: {reach} {}{opening}", at(next.at)),
+        NextKind::Step => format!("next: escalation {reach} {}{opening}", at(next.at)),
+        NextKind::Reminder => format!("next: a reminder {reach} {}{opening}", at(next.at)),
+        NextKind::Nothing if next.reason.is_some() => {
+            "nothing more will be sent: it is acknowledged; you hear when it is resolved".to_owned()
+        }
+        NextKind::Nothing => "nothing more will be sent until it is resolved".to_owned(),
+    }
+}
+
+/// A time of day as a person reads it next to `now`: "21:50" today, else
+/// "09:00 on Tue 24 Nov"; in `tz`.
+fn moment(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+    let local = at.to_zoned_datetime(tz.clone());
+    if local.date() == now.to_zoned_datetime(tz.clone()).date() {
+        local.strftime("%H:%M").to_string()
+    } else {
+        local.strftime("%H:%M on %a %d %b").to_string()
+    }
 }
 
 /// The windows of `keepwatch maintenance list`, one line each, with how to

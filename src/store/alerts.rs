@@ -84,6 +84,18 @@ pub struct Notice {
     pub due: Timestamp,
 }
 
+/// What became of one notice about an alert: its channel, when it was due,
+/// and the message that carries it (`None`: not composed yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertDelivery {
+    /// The channel told.
+    pub channel: String,
+    /// When the notice was due.
+    pub due: Timestamp,
+    /// The message that carries it, once composed.
+    pub message: Option<OutboxEntry>,
+}
+
 /// A composed message waiting in (or delivered from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
@@ -183,16 +195,21 @@ fn alert_from(row: &Row) -> rusqlite::Result<AlertRecord> {
 }
 
 fn outbox_from(row: &Row) -> rusqlite::Result<OutboxEntry> {
+    outbox_at(row, 0)
+}
+
+/// The [`OUTBOX_COLUMNS`] of `row` from column `start` on.
+fn outbox_at(row: &Row, start: usize) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
-        id: row.get(0)?,
-        channel: row.get(1)?,
-        message: row.get(2)?,
-        created_at: time(row.get(3)?)?,
-        next_at: time(row.get(4)?)?,
-        attempts: u32::try_from(row.get::<_, i64>(5)?).unwrap_or(u32::MAX),
-        last_error: row.get(6)?,
-        delivered_at: optional_time(row.get(7)?)?,
-        gave_up_at: optional_time(row.get(8)?)?,
+        id: row.get(start)?,
+        channel: row.get(start + 1)?,
+        message: row.get(start + 2)?,
+        created_at: time(row.get(start + 3)?)?,
+        next_at: time(row.get(start + 4)?)?,
+        attempts: u32::try_from(row.get::<_, i64>(start + 5)?).unwrap_or(u32::MAX),
+        last_error: row.get(start + 6)?,
+        delivered_at: optional_time(row.get(start + 7)?)?,
+        gave_up_at: optional_time(row.get(start + 8)?)?,
     })
 }
 
@@ -608,6 +625,34 @@ impl Store {
             })
             .map(|(told, over)| told > 0 && told == over)
             .map_err(fail)
+    }
+
+    /// Every notice about alert `alert_id` with the message that carries it,
+    /// oldest first: what each channel got of it. Notices dropped without a
+    /// message (their alert was gone) are left out.
+    pub fn alert_deliveries(&self, alert_id: i64) -> Result<Vec<AlertDelivery>, StoreError> {
+        let fail = |source| StoreError::sqlite("reading notices", &self.path, source);
+        let columns: Vec<String> = OUTBOX_COLUMNS
+            .split(", ")
+            .map(|column| format!("o.{column}"))
+            .collect();
+        let sql = format!(
+            "SELECT n.channel, n.due_ms, {} FROM notices n LEFT JOIN outbox o ON o.id = n.message_id \
+             WHERE n.alert_id = ?1 AND (n.message_id IS NULL OR n.message_id > 0) ORDER BY n.id",
+            columns.join(", ")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(fail)?;
+        let rows = stmt
+            .query_map([alert_id], |r| {
+                let composed = r.get::<_, Option<i64>>(2)?.is_some();
+                Ok(AlertDelivery {
+                    channel: r.get(0)?,
+                    due: time(r.get(1)?)?,
+                    message: composed.then(|| outbox_at(r, 2)).transpose()?,
+                })
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
     }
 
     /// Messages still to deliver, the soonest due first.

@@ -49,7 +49,9 @@ mod services;
 mod shadow;
 mod tokens;
 
-pub use alerts::{AckError, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWindow};
+pub use alerts::{
+    AckError, AlertDelivery, AlertRecord, NewAlert, Notice, OutboxEntry, StoredWindow,
+};
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
 pub use heartbeats::{HeartbeatKey, NewPing, PINGS_KEPT, StoredPing};

@@ -3,6 +3,7 @@ use jiff::tz::TimeZone;
 
 use super::*;
 use crate::alert::Message;
+use crate::alert::upcoming::Next as Upcoming;
 use crate::config::Config;
 use crate::vocabulary::State;
 
@@ -879,5 +880,155 @@ fn recoveries_while_others_of_the_same_message_are_still_down_are_gathered() {
     assert!(
         text.contains("shop is back up") && text.contains("blog is back up"),
         "{text}"
+    );
+}
+
+/// The calendar of the fixture's config with `extra` lines in its
+/// `[business]` table: the hours after an edit.
+fn calendar_with(extra: &str) -> Calendar {
+    let zone = "timezone = \"Europe/Berlin\"";
+    let text = CONFIG.replace(zone, &format!("{zone}\n{extra}"));
+    let config: Config = toml::from_str(&text).unwrap();
+    Calendar::from_config(&config.business, TimeZone::UTC).unwrap()
+}
+
+impl Fixture {
+    fn next_of(&self, alert: &AlertRecord, now: Timestamp) -> Upcoming {
+        self.alerter
+            .whereabouts(&self.store, alert, Some(&self.calendar), now)
+            .unwrap()
+            .next
+    }
+}
+
+#[test]
+fn a_waiting_alert_goes_out_at_once_when_the_hours_are_edited_to_open_now() {
+    let mut f = fixture();
+    let night = at(24, 2, 0);
+    f.problem("blog", Severity::Warning, night);
+    f.tend(night);
+    let waiting = Upcoming::Opening {
+        at: at(24, 9, 0),
+        channels: vec!["email".to_owned()],
+    };
+    assert_eq!(f.next_of(&f.only_alert(), night), waiting);
+    // The admin opens the shop at night: the reloaded calendar is in force.
+    f.calendar = calendar_with("hours.tuesday = \"00:00-23:00\"");
+    let edited = plus(night, 600);
+    let tended = f.tend(edited);
+    assert_eq!(tended.queued, 1, "sent at the first look after the edit");
+    assert_eq!(f.channels_told(), ["email"]);
+    let alert = f.only_alert();
+    assert_eq!(alert.policy_from, Some(edited), "its steps count from now");
+    assert_eq!(
+        f.next_of(&alert, edited),
+        Upcoming::Step {
+            at: plus(edited, 15 * 60),
+            channels: vec!["sms".to_owned()],
+            first: false,
+            at_opening: false,
+        }
+    );
+}
+
+#[test]
+fn a_waiting_alert_follows_later_hours_and_a_new_holiday() {
+    let mut f = fixture();
+    let night = at(24, 2, 0);
+    f.problem("blog", Severity::Warning, night);
+    f.tend(night);
+    f.calendar = calendar_with("hours.tuesday = \"10:00-17:00\"");
+    assert_eq!(f.tend(plus(night, 60)).next, Some(at(24, 10, 0)));
+    f.tend(at(24, 9, 0));
+    assert!(f.messages().is_empty(), "not at the old opening");
+    // Tuesday becomes a holiday before it opens: Wednesday, then.
+    f.calendar = calendar_with("holidays = [\"2026-11-24\"]");
+    assert_eq!(f.tend(at(24, 9, 30)).next, Some(at(25, 9, 0)));
+    assert_eq!(
+        f.next_of(&f.only_alert(), at(24, 9, 30)),
+        Upcoming::Opening {
+            at: at(25, 9, 0),
+            channels: vec!["email".to_owned()],
+        }
+    );
+    f.tend(at(25, 9, 0));
+    assert_eq!(f.channels_told(), ["email"]);
+    let (_, digest) = &f.messages()[0];
+    assert!(
+        digest.subject.contains("While you were closed"),
+        "{}",
+        digest.subject
+    );
+}
+
+#[test]
+fn the_next_step_is_shown_as_the_engine_will_take_it() {
+    let mut f = fixture();
+    // Emergencies at night: SMS now, the owner after 30 minutes.
+    let night = at(24, 3, 0);
+    f.down("shop", night);
+    f.tend(night);
+    let alert = f.only_alert();
+    let owner = Upcoming::Step {
+        at: plus(night, 30 * 60),
+        channels: vec!["owner".to_owned()],
+        first: false,
+        at_opening: false,
+    };
+    assert_eq!(f.next_of(&alert, plus(night, 60)), owner);
+    f.tend(plus(night, 30 * 60));
+    assert_eq!(f.channels_told(), ["sms", "owner"]);
+    // Then reminders to the last step's channels, hourly.
+    let alert = f.only_alert();
+    assert_eq!(
+        f.next_of(&alert, plus(night, 31 * 60)),
+        Upcoming::Reminder {
+            at: plus(night, 90 * 60),
+            channels: vec!["owner".to_owned()],
+            at_opening: false,
+        }
+    );
+    let acked = f
+        .store
+        .acknowledge(alert.id, "anna", plus(night, 40 * 60))
+        .unwrap();
+    assert_eq!(
+        f.next_of(&acked, plus(night, 41 * 60)),
+        Upcoming::Nothing { acknowledged: true }
+    );
+}
+
+#[test]
+fn a_warning_paused_overnight_shows_its_escalation_at_the_opening() {
+    let mut f = fixture();
+    let evening = at(23, 16, 55);
+    f.problem("blog", Severity::Warning, evening);
+    f.tend(evening);
+    assert_eq!(
+        f.next_of(&f.only_alert(), at(23, 17, 30)),
+        Upcoming::Step {
+            at: at(24, 9, 0),
+            channels: vec!["sms".to_owned()],
+            first: false,
+            at_opening: true,
+        }
+    );
+}
+
+#[test]
+fn an_alert_held_by_maintenance_shows_until_when() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.store
+        .add_maintenance("router swap", &["shop".to_owned()], now, plus(now, 3600))
+        .unwrap();
+    f.down("shop", plus(now, 60));
+    f.tend(plus(now, 60));
+    assert_eq!(
+        f.next_of(&f.only_alert(), plus(now, 120)),
+        Upcoming::Held {
+            reason: "maintenance: router swap".to_owned(),
+            until: Some(plus(now, 3600)),
+        }
     );
 }

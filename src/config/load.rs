@@ -51,9 +51,41 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     parse(path, &read(path)?)
 }
 
+/// Parses the bytes of a config file, as [`load_file`] does once it has
+/// read them: bytes that are not UTF-8 text are a problem on their line.
+pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+    parse(path, text_of(path, bytes)?)
+}
+
+/// `bytes` as text, or a problem at the first byte that is not UTF-8.
+fn text_of<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, ConfigError> {
+    let err = match std::str::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(err) => err,
+    };
+    let good = &bytes[..err.valid_up_to()];
+    // The part before the bad byte is UTF-8, so its lines and characters count.
+    let before = String::from_utf8_lossy(good);
+    let (line, column) = position(&before, before.len());
+    let bad = bytes.get(err.valid_up_to()).copied().unwrap_or_default();
+    Err(ConfigError {
+        path: path.to_path_buf(),
+        problems: vec![Problem {
+            line: Some(line),
+            column: Some(column),
+            field: field_at(&before, line),
+            message: format!("the file is not UTF-8 text here (a byte 0x{bad:02X})"),
+            hint: Some(
+                "save the file as UTF-8 (most editors offer it under \"Save as\" or \"Encoding\")"
+                    .to_owned(),
+            ),
+        }],
+    })
+}
+
 /// The text of the file at `path`, or a problem saying why it cannot be read.
 pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|err| {
+    let bytes = std::fs::read(path).map_err(|err| {
         let hint = match err.kind() {
             std::io::ErrorKind::NotFound => "run `keepwatch init` to write one, or check the path",
             std::io::ErrorKind::PermissionDenied => {
@@ -66,7 +98,8 @@ pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
             format!("cannot read the file: {err}"),
             Some(hint.to_owned()),
         )
-    })
+    })?;
+    text_of(path, &bytes).map(str::to_owned)
 }
 
 /// Parses config text; `path` is only used to name the file in problems.
@@ -368,6 +401,17 @@ mod tests {
         parse(Path::new("keepwatch.toml"), text)
             .unwrap_err()
             .problems
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_a_problem_on_their_line_and_column() {
+        let err = parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9t\xff\"\n").unwrap_err();
+        let problem = &err.problems[..];
+        assert_eq!(problem.len(), 1, "{err}");
+        assert_eq!((problem[0].line, problem[0].column), (Some(2), Some(11)));
+        assert_eq!(problem[0].field, "agent.name");
+        assert!(problem[0].message.contains("not UTF-8 text here (a byte 0xFF)"), "{err}");
+        assert!(parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9\"\n").is_ok());
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod template;
 mod validate;
 
 pub use api::{ApiConfig, Network, TlsProblem};
-pub use load::{ConfigError, load_file, parse};
+pub use load::{ConfigError, load_file, parse, parse_bytes};
 pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};

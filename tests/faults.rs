@@ -400,7 +400,10 @@ fn hostile_configs() -> Vec<(String, Vec<u8>)> {
             service(&"n".repeat(10_000_000)).into_bytes(),
         ),
         ("deep arrays (5,000 levels)", deep.into_bytes()),
-        ("deep inline tables (2,000 levels)", deep_tables.into_bytes()),
+        (
+            "deep inline tables (2,000 levels)",
+            deep_tables.into_bytes(),
+        ),
         ("5,000 services", many.into_bytes()),
     ];
     let committed = corpus().into_iter().filter_map(|(name, text)| {
@@ -842,9 +845,9 @@ fn committed_samples(database: &Path) -> std::collections::BTreeSet<SampleAt> {
         .flat_map(|(host, metric, instance)| {
             let key = keepwatch::observation::SeriesKey::new(host, &metric, &instance);
             let history = store.range(&key, from, to).expect("history");
-            history.into_iter().map(move |(at, _)| {
-                (metric.clone(), instance.clone(), at.as_millisecond())
-            })
+            history
+                .into_iter()
+                .map(move |(at, _)| (metric.clone(), instance.clone(), at.as_millisecond()))
         })
         .collect()
 }
@@ -873,7 +876,10 @@ fn notices_per_service(
                 format!("{name} is back up after"),
                 format!("{name} is fine again after"),
             ];
-            if lines.iter().any(|l| back.iter().any(|b| l.starts_with(b.as_str()))) {
+            if lines
+                .iter()
+                .any(|l| back.iter().any(|b| l.starts_with(b.as_str())))
+            {
                 *seen.entry((name.clone(), "back up")).or_insert(0) += 1;
             }
             if lines

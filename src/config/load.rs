@@ -405,12 +405,18 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8_are_a_problem_on_their_line_and_column() {
-        let err = parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9t\xff\"\n").unwrap_err();
+        let err =
+            parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9t\xff\"\n").unwrap_err();
         let problem = &err.problems[..];
         assert_eq!(problem.len(), 1, "{err}");
         assert_eq!((problem[0].line, problem[0].column), (Some(2), Some(11)));
         assert_eq!(problem[0].field, "agent.name");
-        assert!(problem[0].message.contains("not UTF-8 text here (a byte 0xFF)"), "{err}");
+        assert!(
+            problem[0]
+                .message
+                .contains("not UTF-8 text here (a byte 0xFF)"),
+            "{err}"
+        );
         assert!(parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9\"\n").is_ok());
     }
 

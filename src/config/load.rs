@@ -153,7 +153,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     }
     if let Some(config) = parsed.as_ref().filter(|_| !blanked_table) {
-        problems.extend(validate::check(config, text));
+        // With lines blanked, a problem of meaning that has no line of its
+        // own (a rule without its metric) is one the blanking caused.
+        let blanked = !problems.is_empty();
+        let meaning = validate::check(config, text);
+        problems.extend(meaning.into_iter().filter(|p| !blanked || p.line.is_some()));
     }
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     match parsed {
@@ -418,6 +422,17 @@ mod tests {
             "{err}"
         );
         assert!(parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9\"\n").is_ok());
+    }
+
+    /// Found by cargo fuzz: the rule's broken line was blanked, and its
+    /// missing metric was reported as a second problem, on no line.
+    #[test]
+    fn a_problem_caused_by_a_blanked_line_is_not_reported_without_a_line() {
+        let text =
+            "[[rule]]########itical = 90.0 }\nceeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeov e";
+        let problems = problems(text);
+        assert!(!problems.is_empty());
+        assert!(problems.iter().all(|p| p.line.is_some()), "{problems:?}");
     }
 
     #[test]

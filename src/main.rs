@@ -15,7 +15,7 @@ use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
-use keepwatch::deploy::{doctor, service};
+use keepwatch::deploy::{discover, doctor, service};
 use keepwatch::logging::{LogFlush, LogPipe, LogTime};
 use keepwatch::store::{AckError, Store};
 use keepwatch::vocabulary::State;
@@ -71,6 +71,10 @@ enum Command {
         /// Also install keepwatch as a background service (see `keepwatch service install`).
         #[arg(long)]
         service: bool,
+        /// Do not look for services on this computer (web servers, databases,
+        /// Redis, mail, SSH on their usual ports).
+        #[arg(long)]
+        no_scan: bool,
     },
     /// Run keepwatch in the background at boot, as you, without administrator rights.
     Service {
@@ -266,7 +270,8 @@ fn main() -> ExitCode {
             defaults,
             force,
             service,
-        } => run_init(path.clone(), defaults, force).and_then(|()| match service {
+            no_scan,
+        } => run_init(path.clone(), defaults, force, !no_scan).and_then(|()| match service {
             true => manage_service(&path, ServiceAction::Install),
             false => Ok(()),
         }),
@@ -329,12 +334,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
+fn run_init(path: PathBuf, defaults: bool, force: bool, scan: bool) -> Result<(), String> {
+    if path.exists() && !force {
+        return Err(init::InitError::Exists(path).to_string());
+    }
+    let found = if scan {
+        say!("Looking for services on this computer…");
+        let checker = Arc::new(keepwatch::checks::Checker::new(Arc::new(SystemClock)));
+        let find = discover::find(discover::CANDIDATES, "127.0.0.1", checker);
+        Some(agent::new_runtime()?.block_on(find))
+    } else {
+        None
+    };
     let options = InitOptions {
         path,
         defaults,
         force,
         detected_timezone: jiff::tz::TimeZone::system().iana_name().map(str::to_owned),
+        found,
     };
     let stdin = std::io::stdin();
     let test = |channel: &keepwatch::notify::Channel, business: &str| {
@@ -359,6 +376,13 @@ fn run_init(path: PathBuf, defaults: bool, force: bool) -> Result<(), String> {
     .map_err(|err| err.to_string())?;
     if let Some(backup) = &written.backup {
         say!("The previous file was kept as {}.", backup.display());
+    }
+    let watched: Vec<&str> = written.watched.iter().map(String::as_str).collect();
+    if !watched.is_empty() {
+        say!(
+            "Watching what was found on this computer: {}.",
+            watched.join(", ")
+        );
     }
     say!(
         "Wrote {}. Every setting in it is explained; start monitoring with `keepwatch run`.",

@@ -54,7 +54,7 @@ fn init_writes_a_commented_config_and_never_overwrites_silently() {
 fn init_asks_plain_questions_and_writes_the_answers() {
     let kw = Keepwatch::new();
     let mut child = kw
-        .command(&["init"])
+        .command(&["init", "--no-scan"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

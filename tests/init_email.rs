@@ -19,7 +19,7 @@ use smtp::{SmtpOptions, SmtpServer};
 /// Runs `keepwatch init` with `answers` typed in; returns what it printed.
 fn init(kw: &Keepwatch, answers: &str) -> String {
     let mut child = kw
-        .command(&["init"])
+        .command(&["init", "--no-scan"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -16,7 +16,7 @@ pub use load::{ConfigError, load_file, parse, parse_bytes};
 pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
-pub use template::commented;
+pub use template::{commented, commented_with};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

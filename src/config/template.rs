@@ -494,6 +494,12 @@ const EXAMPLES: &str = r##"
 
 /// The commented TOML text for `config`.
 pub fn commented(config: &Config) -> String {
+    commented_with(config, "")
+}
+
+/// The commented TOML text for `config`, with `services` (the `[[service]]`
+/// blocks `init` found, with their comments) before the examples.
+pub fn commented_with(config: &Config, services: &str) -> String {
     let values = values(config);
     let mut out = String::from(HEADER);
     let mut section = String::new();
@@ -518,6 +524,7 @@ pub fn commented(config: &Config) -> String {
         out.push_str(line);
         out.push('\n');
     }
+    out.push_str(services);
     out.push_str(EXAMPLES);
     out
 }

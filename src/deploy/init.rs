@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use super::discover::{self, Found};
 use super::mail_setup;
-use super::prompt::{ask, email_address};
+use super::prompt::{ask, confirm, email_address};
 use crate::calendar::DayHours;
-use crate::config::{Config, ReportConfig, commented};
+use crate::config::{Config, ReportConfig, commented_with};
 use crate::notify::Channel;
 
 /// What `init` was asked to do.
@@ -23,6 +24,11 @@ pub struct InitOptions {
     pub force: bool,
     /// The time zone detected on this computer, offered as the answer.
     pub detected_timezone: Option<String>,
+    /// The services found listening on this computer (`discover::find`),
+    /// `None` when it was not looked at: those whose check passed are
+    /// watched (with `defaults`) or offered, the others written commented
+    /// out with what their check said.
+    pub found: Option<Vec<Found>>,
 }
 
 /// Why `init` wrote nothing.
@@ -48,6 +54,8 @@ pub struct Written {
     pub path: PathBuf,
     /// Where the previous file was moved, when one was replaced.
     pub backup: Option<PathBuf>,
+    /// The services found on this computer that the file watches.
+    pub watched: Vec<String>,
 }
 
 /// Sends a test message through a channel, for the named business: `Err`
@@ -72,10 +80,23 @@ pub fn run(
     };
     let mut config = Config::default();
     config.business.timezone = options.detected_timezone.clone().unwrap_or_default();
+    let looked = options.found.is_some();
+    let mut chosen: Vec<(Found, bool)> = options
+        .found
+        .iter()
+        .flatten()
+        .map(|found| (found.clone(), found.works))
+        .collect();
     if !options.defaults {
-        ask_questions(&mut config, input, output).map_err(io_error)?;
+        ask_questions(&mut config, (looked, &mut chosen), input, output).map_err(io_error)?;
     }
-    let written = write(&options.path, &commented(&config), now)?;
+    let text = commented_with(&config, &discover::config_text(&chosen));
+    let mut written = write(&options.path, &text, now)?;
+    written.watched = chosen
+        .iter()
+        .filter(|(_, watch)| *watch)
+        .map(|(found, _)| found.name.clone())
+        .collect();
     if let Some(channel) = config.channels.first() {
         let business = &config.business.name;
         offer_test(channel, business, &options.path, input, output, test).map_err(io_error)?;
@@ -92,17 +113,7 @@ fn offer_test(
     output: &mut dyn Write,
     test: ChannelTest<'_>,
 ) -> std::io::Result<()> {
-    let answer = ask(
-        input,
-        output,
-        "\nSend a test email now? (yes/no)",
-        "yes",
-        |text| match text.to_ascii_lowercase().as_str() {
-            "yes" | "y" | "no" | "n" => Ok(()),
-            _ => Err(format!("\"{text}\" is neither yes nor no")),
-        },
-    )?;
-    if !answer.to_ascii_lowercase().starts_with('y') {
+    if !confirm(input, output, "\nSend a test email now?", true)? {
         return writeln!(
             output,
             "Try it later with `keepwatch alert test {}`.",
@@ -126,6 +137,7 @@ fn offer_test(
 
 fn ask_questions(
     config: &mut Config,
+    found: (bool, &mut [(Found, bool)]),
     input: &mut dyn BufRead,
     output: &mut dyn Write,
 ) -> std::io::Result<()> {
@@ -187,6 +199,9 @@ fn ask_questions(
         &business.hours.sunday,
         hours,
     )?;
+    if let (true, found) = found {
+        choose_services(found, input, output)?;
+    }
     business.admin_email = ask(
         input,
         output,
@@ -211,6 +226,35 @@ fn ask_questions(
         config.channels.push(channel);
     }
     ask_about_reports(config, input, output)
+}
+
+/// Offers each service found on this computer whose check passed; says
+/// which others were found and why they are written commented out.
+fn choose_services(
+    found: &mut [(Found, bool)],
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> std::io::Result<()> {
+    if found.is_empty() {
+        return writeln!(
+            output,
+            "\nNo web server, database, Redis, mail or SSH server answered on this computer's usual ports; add services to the file later (see its end)."
+        );
+    }
+    writeln!(output, "\nServices found on this computer:")?;
+    for (one, watch) in found.iter_mut() {
+        if one.works {
+            writeln!(output, "{} on {}: {}", one.name, one.address, one.said)?;
+            *watch = confirm(input, output, &format!("Watch {}?", one.name), true)?;
+        } else {
+            writeln!(
+                output,
+                "{} listens on {}, but its check did not pass: {}\n  It goes into the file commented out: fix its settings there to watch it.",
+                one.name, one.address, one.said
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The figures reports need: sales per open hour (for the cost of an
@@ -313,6 +357,7 @@ fn write(path: &Path, text: &str, now: Timestamp) -> Result<Written, InitError> 
     Ok(Written {
         path: path.to_path_buf(),
         backup,
+        watched: Vec::new(),
     })
 }
 
@@ -327,6 +372,7 @@ mod tests {
             defaults: false,
             force: false,
             detected_timezone: Some("Europe/Berlin".to_owned()),
+            found: None,
         }
     }
 
@@ -592,5 +638,84 @@ mod tests {
         };
         let err = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new(), &untested).unwrap_err();
         assert!(err.to_string().starts_with("could not write"), "{err}");
+    }
+
+    fn found(name: &str, works: bool) -> Found {
+        Found {
+            name: name.to_owned(),
+            address: "127.0.0.1:6379".to_owned(),
+            block: format!(
+                "[[service]]\nname = \"{name}\"\ntype = \"redis\"\nhost = \"127.0.0.1\"\nport = 6379\n"
+            ),
+            works,
+            said: format!("{name} said something"),
+        }
+    }
+
+    fn watched(path: &Path) -> Vec<String> {
+        let config = parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
+        config.services.into_iter().map(|s| s.common.name).collect()
+    }
+
+    #[test]
+    fn with_defaults_what_works_is_watched_and_the_rest_left_commented_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            defaults: true,
+            found: Some(vec![found("Cache", true), found("Queue", false)]),
+            ..options(dir.path())
+        };
+        let written = run(&opts, now(), &mut "".as_bytes(), &mut Vec::new(), &untested).unwrap();
+        assert_eq!(written.watched, ["Cache"]);
+        assert_eq!(watched(&written.path), ["Cache"]);
+        let text = std::fs::read_to_string(&written.path).unwrap();
+        assert!(text.contains("# name = \"Queue\""), "{text}");
+    }
+
+    #[test]
+    fn each_working_service_found_is_offered_and_may_be_declined() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            found: Some(vec![
+                found("Cache", true),
+                found("Queue", false),
+                found("Sessions", true),
+            ]),
+            ..options(dir.path())
+        };
+        // Name, zone, three hours; then Cache: perhaps, no; Sessions: Enter.
+        let answers = "Shop\n\n\n\n\nperhaps\nno\n\n";
+        let mut out = Vec::new();
+        let written = run(&opts, now(), &mut answers.as_bytes(), &mut out, &untested).unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(shown.contains("Services found on this computer:\nCache on 127.0.0.1:6379: Cache said something\nWatch Cache? (yes/no) [yes]: "), "{shown}");
+        assert!(
+            shown.contains("\"perhaps\" is neither yes nor no"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(
+                "Queue listens on 127.0.0.1:6379, but its check did not pass: Queue said something"
+            ),
+            "{shown}"
+        );
+        assert_eq!(written.watched, ["Sessions"]);
+        assert_eq!(watched(&written.path), ["Sessions"]);
+    }
+
+    #[test]
+    fn when_nothing_is_found_the_wizard_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            found: Some(Vec::new()),
+            ..options(dir.path())
+        };
+        let mut out = Vec::new();
+        run(&opts, now(), &mut "Shop\n".as_bytes(), &mut out, &untested).unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(
+            shown.contains("No web server, database, Redis, mail or SSH server answered"),
+            "{shown}"
+        );
     }
 }

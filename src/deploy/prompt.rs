@@ -41,3 +41,23 @@ pub(crate) fn ask(
         }
     }
 }
+
+/// Asks a yes/no question until answered; Enter keeps `default`.
+pub(crate) fn confirm(
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+    question: &str,
+    default: bool,
+) -> std::io::Result<bool> {
+    let answer = ask(
+        input,
+        output,
+        &format!("{question} (yes/no)"),
+        if default { "yes" } else { "no" },
+        |text| match text.to_ascii_lowercase().as_str() {
+            "yes" | "y" | "no" | "n" => Ok(()),
+            _ => Err(format!("\"{text}\" is neither yes nor no")),
+        },
+    )?;
+    Ok(answer.to_ascii_lowercase().starts_with('y'))
+}

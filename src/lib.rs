@@ -38,7 +38,9 @@
 //!    the commented file `keepwatch init` writes.
 //! 8. [`status`] is `keepwatch status`: the status model read from the store
 //!    (serialised as it is by the API), its text, and starting and listing
-//!    maintenance windows for the command line and the API alike.
+//!    maintenance windows for the command line and the API alike;
+//!    [`export`] hands the data to a bigger system: Prometheus names for the
+//!    series, and the history pushed with remote write (`[export]`).
 //! 9. [`agent`] is the runtime of `keepwatch run`: it schedules collection and
 //!    checks, hands their results to the pipeline, and reloads the configuration.
 //! 10. [`report`] is `keepwatch report` (availability, cost, stories and
@@ -59,6 +61,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod deploy;
+pub mod export;
 pub mod logging;
 pub mod notify;
 pub mod observation;

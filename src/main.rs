@@ -534,6 +534,8 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let (configs, followed) = tokio::sync::watch::channel(agent.config().clone());
         let _reports =
             report::schedule::spawn(&database, agent.config(), clock.clone(), followed, wake.clone());
+        // So is remote write (`[export]`), which idles while it is not set.
+        let _export = keepwatch::export::spawn(&database, clock.clone(), configs.subscribe());
         let options = RunOptions {
             config_path: path.to_path_buf(),
             watch_every: std::time::Duration::from_secs(5),

@@ -171,3 +171,66 @@ async fn a_listed_scraper_needs_no_token_and_others_do() {
     let log = running.stop();
     assert!(!log.contains(&token), "tokens never reach the log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepwatch_run_pushes_its_history_to_a_real_prometheus() {
+    use keepwatch::observation::{Sample, SeriesKey};
+    use keepwatch::store::{StorageConfig, Store};
+
+    let Some(program) = prometheus::program() else {
+        return;
+    };
+    let prometheus = Prometheus::start(
+        &program,
+        "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let kw = Keepwatch::new();
+    // An hour of history, from two hours ago, recorded before the export
+    // was set up (another host, so the agent's own samples do not mix in).
+    let database = kw.home().join("data").join("keepwatch.db");
+    Store::create_folder(&database).unwrap();
+    let mut store = Store::open(&database, &StorageConfig::default()).unwrap();
+    let now = keepwatch::clock::Clock::now(&keepwatch::clock::SystemClock).as_second();
+    let start = now - now % 60 - 7200;
+    let key = SeriesKey::new("old-server", "load.1", "");
+    let samples: Vec<Sample> = (0..120)
+        .map(|i| Sample {
+            key: key.clone(),
+            at: jiff::Timestamp::from_second(start + i * 30).unwrap(),
+            value: i as f64 * 0.25,
+        })
+        .collect();
+    store.write(&samples).unwrap();
+    drop(store);
+    kw.config(&format!(
+        "{ALWAYS_OPEN}[export]\nremote_write = \"{}/api/v1/write\"\n",
+        prometheus.base
+    ));
+    let running = kw.start();
+    let client = client();
+    // Polled until all of it has arrived (it goes in more than one request).
+    let count = prometheus
+        .one(
+            &client,
+            r#"count_over_time(keepwatch_host_load1{host="old-server"}[3h]) == 120"#,
+        )
+        .await;
+    assert_eq!(count, 120.0);
+    let got = prometheus
+        .samples(
+            &client,
+            r#"keepwatch_host_load1{host="old-server"}"#,
+            "3h",
+            now * 1000,
+        )
+        .await;
+    let expected: Vec<(i64, f64)> = samples
+        .iter()
+        .map(|s| (s.at.as_millisecond(), s.value))
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, expected, "what keepwatch stored, as it stored it");
+    let log = running.stop();
+    assert!(!log.contains("remote write:"), "nothing went wrong: {log}");
+}

@@ -28,8 +28,9 @@ use super::ApiState;
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
 use super::tls::Peer;
+use crate::export::names::{self, HOST};
 use crate::status::{Shown, StatusView};
-use crate::vocabulary::{metric, service_metric};
+use crate::vocabulary::service_metric;
 
 pub(super) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(metrics))
@@ -129,182 +130,6 @@ impl OwnProcess {
         })
     }
 }
-
-/// How one of keepwatch's host metrics is exposed.
-struct HostFamily {
-    /// keepwatch's name (`vocabulary::metric`).
-    metric: &'static str,
-    /// The Prometheus name.
-    name: &'static str,
-    /// The label the series' instance goes in, if the metric has instances.
-    label: Option<&'static str>,
-    /// Factor from keepwatch's unit to the exposed one.
-    scale: f64,
-    /// The HELP text.
-    help: &'static str,
-}
-
-const fn family(
-    metric: &'static str,
-    name: &'static str,
-    label: Option<&'static str>,
-    scale: f64,
-    help: &'static str,
-) -> HostFamily {
-    HostFamily {
-        metric,
-        name,
-        label,
-        scale,
-        help,
-    }
-}
-
-const PERCENT: f64 = 0.01;
-
-/// Every host metric keepwatch collects (a test checks none is missing).
-const HOST: [HostFamily; 20] = [
-    family(
-        metric::CPU_USAGE_PERCENT,
-        "keepwatch_host_cpu_usage_ratio",
-        None,
-        PERCENT,
-        "CPU use of all cores together, 0 to 1.",
-    ),
-    family(
-        metric::CPU_CORE_USAGE_PERCENT,
-        "keepwatch_host_cpu_core_usage_ratio",
-        Some("core"),
-        PERCENT,
-        "CPU use of one core, 0 to 1.",
-    ),
-    family(
-        metric::MEMORY_USED_PERCENT,
-        "keepwatch_host_memory_used_ratio",
-        None,
-        PERCENT,
-        "Share of memory in use, 0 to 1.",
-    ),
-    family(
-        metric::MEMORY_USED_BYTES,
-        "keepwatch_host_memory_used_bytes",
-        None,
-        1.0,
-        "Memory in use.",
-    ),
-    family(
-        metric::MEMORY_AVAILABLE_BYTES,
-        "keepwatch_host_memory_available_bytes",
-        None,
-        1.0,
-        "Memory available for new work without swapping.",
-    ),
-    family(
-        metric::MEMORY_TOTAL_BYTES,
-        "keepwatch_host_memory_total_bytes",
-        None,
-        1.0,
-        "Installed memory.",
-    ),
-    family(
-        metric::SWAP_USED_PERCENT,
-        "keepwatch_host_swap_used_ratio",
-        None,
-        PERCENT,
-        "Share of swap in use, 0 to 1.",
-    ),
-    family(
-        metric::SWAP_USED_BYTES,
-        "keepwatch_host_swap_used_bytes",
-        None,
-        1.0,
-        "Swap in use.",
-    ),
-    family(
-        metric::SWAP_TOTAL_BYTES,
-        "keepwatch_host_swap_total_bytes",
-        None,
-        1.0,
-        "Swap size (0 without swap).",
-    ),
-    family(
-        metric::DISK_USED_PERCENT,
-        "keepwatch_host_disk_used_ratio",
-        Some("mount"),
-        PERCENT,
-        "Used share of a file system, 0 to 1.",
-    ),
-    family(
-        metric::DISK_FREE_BYTES,
-        "keepwatch_host_disk_free_bytes",
-        Some("mount"),
-        1.0,
-        "Space a normal user can still write on a file system.",
-    ),
-    family(
-        metric::DISK_TOTAL_BYTES,
-        "keepwatch_host_disk_total_bytes",
-        Some("mount"),
-        1.0,
-        "Size of a file system.",
-    ),
-    family(
-        metric::NET_RX_BYTES_PER_SEC,
-        "keepwatch_host_network_receive_bytes_per_second",
-        Some("interface"),
-        1.0,
-        "Bytes received per second over the last measurement interval.",
-    ),
-    family(
-        metric::NET_TX_BYTES_PER_SEC,
-        "keepwatch_host_network_transmit_bytes_per_second",
-        Some("interface"),
-        1.0,
-        "Bytes sent per second over the last measurement interval.",
-    ),
-    family(
-        metric::NET_RX_ERRORS,
-        "keepwatch_host_network_receive_errors",
-        Some("interface"),
-        1.0,
-        "Receive errors during the last measurement interval.",
-    ),
-    family(
-        metric::NET_TX_ERRORS,
-        "keepwatch_host_network_transmit_errors",
-        Some("interface"),
-        1.0,
-        "Transmit errors during the last measurement interval.",
-    ),
-    family(
-        metric::LOAD_1,
-        "keepwatch_host_load1",
-        None,
-        1.0,
-        "Load average over 1 minute.",
-    ),
-    family(
-        metric::LOAD_5,
-        "keepwatch_host_load5",
-        None,
-        1.0,
-        "Load average over 5 minutes.",
-    ),
-    family(
-        metric::LOAD_15,
-        "keepwatch_host_load15",
-        None,
-        1.0,
-        "Load average over 15 minutes.",
-    ),
-    family(
-        metric::HOST_UPTIME_SECONDS,
-        "keepwatch_host_uptime_seconds",
-        None,
-        1.0,
-        "Time since the host booted.",
-    ),
-];
 
 /// The text exposition format being written: each family's HELP and TYPE
 /// lines, then its samples.
@@ -480,20 +305,20 @@ fn render_services(out: &mut Exposition, status: &StatusView) {
         return;
     }
     out.family(
-        "keepwatch_service_state",
+        names::SERVICE_STATE,
         "gauge",
         "1 for the state each service is in (up, degraded, down, or unknown before its first check), 0 for the others.",
     );
     let states = [
-        (Shown::Up, "up"),
-        (Shown::Degraded, "degraded"),
-        (Shown::Down, "down"),
+        (Shown::Up, names::STATE_WORDS[0]),
+        (Shown::Degraded, names::STATE_WORDS[1]),
+        (Shown::Down, names::STATE_WORDS[2]),
         (Shown::Unknown, "unknown"),
     ];
     for service in &status.services {
         for (state, word) in states {
             out.sample(
-                "keepwatch_service_state",
+                names::SERVICE_STATE,
                 &[("service", &service.name), ("state", word)],
                 flag(service.state == state),
             );
@@ -506,16 +331,12 @@ fn render_services(out: &mut Exposition, status: &StatusView) {
         .collect();
     if !timed.is_empty() {
         out.family(
-            "keepwatch_service_response_seconds",
+            names::SERVICE_RESPONSE,
             "gauge",
             "How long the service's last answer took, as a user waits for it.",
         );
         for (name, ms) in timed {
-            out.sample(
-                "keepwatch_service_response_seconds",
-                &[("service", name)],
-                ms / 1000.0,
-            );
+            out.sample(names::SERVICE_RESPONSE, &[("service", name)], ms / 1000.0);
         }
     }
     let certificates: Vec<_> = status
@@ -535,16 +356,12 @@ fn render_services(out: &mut Exposition, status: &StatusView) {
         .collect();
     if !certificates.is_empty() {
         out.family(
-            "keepwatch_service_certificate_expiry_timestamp_seconds",
+            names::SERVICE_CERTIFICATE,
             "gauge",
             "When the service's TLS certificate ends (seconds since 1970); days left: (this - time()) / 86400.",
         );
         for (name, at) in certificates {
-            out.sample(
-                "keepwatch_service_certificate_expiry_timestamp_seconds",
-                &[("service", name)],
-                at,
-            );
+            out.sample(names::SERVICE_CERTIFICATE, &[("service", name)], at);
         }
     }
 }
@@ -553,6 +370,7 @@ fn render_services(out: &mut Exposition, status: &StatusView) {
 mod tests {
     use super::*;
     use crate::status::{AgentState, Measurement, ServiceView};
+    use crate::vocabulary::metric;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -580,19 +398,6 @@ mod tests {
             at,
             value,
         }
-    }
-
-    #[test]
-    fn every_host_metric_has_a_prometheus_name_with_its_unit() {
-        for name in metric::ALL {
-            let family = HOST.iter().find(|f| f.metric == name);
-            let family = family.unwrap_or_else(|| panic!("{name} is not exposed"));
-            assert!(family.name.starts_with("keepwatch_host_"));
-            let percent = name.ends_with("_percent");
-            assert_eq!(percent, family.name.ends_with("_ratio"), "{}", family.name);
-            assert_eq!(percent, family.scale == PERCENT, "{}", family.name);
-        }
-        assert_eq!(HOST.len(), metric::ALL.len());
     }
 
     #[test]

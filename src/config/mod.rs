@@ -4,6 +4,7 @@
 
 mod api;
 mod expected;
+mod export;
 mod load;
 mod problem;
 mod report;
@@ -12,6 +13,7 @@ mod template;
 mod validate;
 
 pub use api::{ApiConfig, Network, TlsProblem};
+pub use export::{ExportConfig, REMOTE_WRITE_HEADERS};
 pub use load::{ConfigError, load_file, parse, parse_bytes};
 pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};
@@ -64,6 +66,8 @@ pub struct Config {
     pub channels: Vec<Channel>,
     /// The REST API that `keepwatch run` serves.
     pub api: ApiConfig,
+    /// Where history is pushed for a bigger system (Prometheus remote write).
+    pub export: ExportConfig,
     /// Planned maintenance, one `[[maintenance]]` table each.
     #[serde(rename = "maintenance", skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<MaintenanceConfig>,

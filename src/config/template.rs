@@ -253,6 +253,23 @@ const DOCS: &[(&str, &str)] = &[
         "api.key_file",
         "For HTTPS: the certificate's private key as a PEM file (full path), e.g. privkey.pem.",
     ),
+    (
+        "export",
+        "Push keepwatch's history to a bigger system (README: \"Connect other tools\").",
+    ),
+    (
+        "export.remote_write",
+        "A Prometheus remote write address, e.g. \"https://prometheus.example:9090/api/v1/write\"\n\
+         (Prometheus started with --web.enable-remote-write-receiver, Grafana Cloud, Mimir,\n\
+         VictoriaMetrics). Empty: nothing is pushed. An outage of the receiver loses nothing:\n\
+         keepwatch remembers what it sent and catches up.\n\
+         Extra headers: headers = { \"X-Scope-OrgID\" = \"shop\" } (values may be \"env:NAME\").",
+    ),
+    (
+        "export.user",
+        "User name if the receiver asks for one (Grafana Cloud: the instance number),\n\
+         with password = \"env:REMOTE_WRITE_PASSWORD\" (or \"file:/path\", or the password itself).",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",

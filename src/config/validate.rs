@@ -194,6 +194,9 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     if let Err(problem) = config.api.tls() {
         report("api", problem.field, problem.message, Some(problem.hint));
     }
+    for (key, message) in config.export.problems() {
+        report("export", key, message, None);
+    }
     check_services(config, text, &mut problems);
     check_rules(config, text, &mut problems);
     check_alerting(config, text, &mut problems);
@@ -948,5 +951,19 @@ mod tests {
                 .unwrap()
                 .contains("service.response_ms")
         );
+    }
+
+    #[test]
+    fn a_remote_write_address_without_its_scheme_is_refused_on_its_line() {
+        let found = problems(
+            "[export]\nremote_write = \"prometheus:9090/api/v1/write\"\nuser = \"shop\"\n",
+        );
+        let lines: Vec<_> = found.iter().map(|p| (p.field.as_str(), p.line)).collect();
+        assert_eq!(
+            lines,
+            [("export.remote_write", Some(2)), ("export.user", Some(3))],
+            "{found:#?}"
+        );
+        assert!(found[0].message.contains("https://"), "{found:#?}");
     }
 }

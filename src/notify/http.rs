@@ -37,7 +37,7 @@ const EXCERPT_CHARS: usize = 200;
 const READ_LIMIT: usize = 8 * 1024;
 
 /// Parses `text` (the setting `field`) as an `http://` or `https://` address.
-pub(super) fn parse_url(field: &str, text: &str) -> Result<Url, String> {
+pub(crate) fn parse_url(field: &str, text: &str) -> Result<Url, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err(format!(
@@ -79,7 +79,7 @@ pub(super) fn timeout_problems(timeout: crate::units::Duration) -> Vec<String> {
 /// never the user name, password or query string. With `hide_path` (chat
 /// webhooks, whose path is the credential) the path is left out too; without
 /// it, path segments that look like tokens are.
-pub(super) fn shown_url(url: &Url, hide_path: bool) -> String {
+pub(crate) fn shown_url(url: &Url, hide_path: bool) -> String {
     let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         shown.push_str(&format!(":{port}"));
@@ -118,7 +118,7 @@ fn looks_like_token(segment: &str) -> bool {
 
 /// The problems with a `headers` table: names that are not header names,
 /// and names keepwatch sets itself (`reserved`, compared case-insensitively).
-pub(super) fn header_problems(
+pub(crate) fn header_problems(
     headers: &BTreeMap<String, Secret>,
     reserved: &[&str],
 ) -> Vec<String> {
@@ -146,7 +146,7 @@ pub(super) fn header_problems(
 
 /// The configured extra headers, their secrets read now; marked sensitive so
 /// they never show in reqwest's debug output.
-pub(super) fn extra_headers(
+pub(crate) fn extra_headers(
     headers: &BTreeMap<String, Secret>,
     secrets: &mut Vec<String>,
 ) -> Result<HeaderMap, SendError> {
@@ -198,7 +198,7 @@ pub(super) fn form_body(fields: &[(&str, &str)]) -> String {
 }
 
 /// Where one request goes, as errors name it.
-pub(super) struct Target {
+pub(crate) struct Target {
     /// What is being sent to: "the webhook", "Twilio", "Slack"...
     pub what: String,
     /// The address, through [`shown_url`].
@@ -223,7 +223,7 @@ impl Target {
             })
     }
 
-    fn error(&self, error: SendError) -> SendError {
+    pub(crate) fn error(&self, error: SendError) -> SendError {
         SendError {
             reason: self.scrub(error.reason),
             permanent: error.permanent,
@@ -234,7 +234,7 @@ impl Target {
 /// A client for one attempt that gives up after `timeout` and does not
 /// follow redirects (a redirected POST would arrive as a GET, or not at all);
 /// certificates are judged at `clock`'s time.
-pub(super) fn client(
+pub(crate) fn client(
     timeout: crate::units::Duration,
     clock: &Arc<dyn Clock>,
 ) -> Result<reqwest::Client, SendError> {
@@ -268,6 +268,13 @@ pub(super) async fn deliver(
         .get(reqwest::header::LOCATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let body = body_start(&mut response).await;
+    classify(status, &body, location.as_deref(), target).map_err(|error| target.error(error))
+}
+
+/// The start of an answer's body (about [`READ_LIMIT`] bytes), as text, to
+/// quote in a reason.
+pub(crate) async fn body_start(response: &mut reqwest::Response) -> String {
     let mut body = Vec::new();
     while body.len() < READ_LIMIT {
         match response.chunk().await {
@@ -275,11 +282,10 @@ pub(super) async fn deliver(
             _ => break,
         }
     }
-    let body = String::from_utf8_lossy(&body);
-    classify(status, &body, location.as_deref(), target).map_err(|error| target.error(error))
+    String::from_utf8_lossy(&body).into_owned()
 }
 
-fn transport_error(
+pub(crate) fn transport_error(
     err: &reqwest::Error,
     target: &Target,
     timeout: crate::units::Duration,
@@ -344,7 +350,7 @@ pub(super) fn classify(
 }
 
 /// `": \"<the first characters of body>\""`, or nothing for an empty body.
-fn excerpt(body: &str) -> String {
+pub(crate) fn excerpt(body: &str) -> String {
     let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.is_empty() {
         return String::new();

@@ -9,7 +9,7 @@
 mod chat;
 mod email;
 mod held;
-mod http;
+pub(crate) mod http;
 mod log;
 pub mod outbox;
 mod sms;

@@ -445,12 +445,12 @@ fn write_chunk(tx: &Transaction<'_>, chunk: &Chunk<'_>) -> rusqlite::Result<()> 
 }
 
 /// The hour since the epoch (the chunk) an instant belongs to.
-fn chunk_hour(at_ms: i64) -> i64 {
+pub(super) fn chunk_hour(at_ms: i64) -> i64 {
     at_ms.div_euclid(CHUNK_MS)
 }
 
 /// The smallest chunk id of an hour.
-fn hour_first_id(hour: i64) -> i64 {
+pub(super) fn hour_first_id(hour: i64) -> i64 {
     hour.saturating_mul(1 << 32)
 }
 
@@ -462,7 +462,7 @@ fn chunk_id(series_id: i64, start_ms: i64) -> rusqlite::Result<i64> {
     Ok(hour_first_id(chunk_hour(start_ms)) | series_id)
 }
 
-fn self_damaged(
+pub(super) fn self_damaged(
     path: &Path,
     series_id: i64,
     start_ms: i64,

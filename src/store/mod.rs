@@ -40,6 +40,7 @@ mod alerts;
 mod buffered;
 mod codec;
 mod error;
+mod export;
 mod heartbeats;
 mod maintain;
 mod recover;
@@ -54,6 +55,7 @@ pub use alerts::{
 };
 pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth};
 pub use error::StoreError;
+pub use export::SeriesPoints;
 pub use heartbeats::{HeartbeatKey, NewPing, PINGS_KEPT, StoredPing};
 pub use maintain::MaintenanceReport;
 pub use recover::Recovery;

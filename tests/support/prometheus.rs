@@ -21,6 +21,9 @@ pub struct Prometheus {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     log: PathBuf,
+    /// How it was started, to start it again on the same port and data.
+    command: Vec<std::ffi::OsString>,
+    port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -53,29 +56,54 @@ impl Prometheus {
             .expect("a free port")
             .port();
         let log = dir.path().join("prometheus.log");
-        let child = Command::new(program)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start prometheus");
+        let mut command: Vec<std::ffi::OsString> = vec![
+            program.into(),
+            format!("--config.file={}", config_path.display()).into(),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()).into(),
+            format!("--web.listen-address=127.0.0.1:{port}").into(),
+        ];
+        command.extend(flags.iter().map(Into::into));
+        let child = spawn(&command, &log);
         let prometheus = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            command,
+            port,
             _dir: dir,
         };
-        prometheus.wait_for("Prometheus to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        prometheus.wait_until_listening();
         prometheus
+    }
+
+    /// Waits until `/-/ready` says 200: Prometheus listens before its
+    /// database is open, and answers 503 until then.
+    fn wait_until_listening(&self) {
+        use std::io::{Read, Write};
+        let port = self.port;
+        self.wait_for("Prometheus to be ready", || {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            stream
+                .write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .ok()?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).ok()?;
+            (answer.split_whitespace().nth(1) == Some("200")).then_some(())
+        });
+    }
+
+    /// Stops it as an admin would (SIGTERM: it writes what it holds and
+    /// exits), keeping its data for [`Self::restart`].
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on the child's own pid, which has not been reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again after [`Self::stop`], on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.child = spawn(&self.command, &self.log);
+        self.wait_until_listening();
     }
 
     /// Prometheus's own log, for failure messages.
@@ -130,6 +158,57 @@ impl Prometheus {
             .collect()
     }
 
+    /// The raw samples of `selector` over the `range` (e.g. `4h`) before
+    /// `at_ms`: each series' labels and its `(milliseconds, value)` pairs.
+    pub async fn samples(
+        &self,
+        client: &reqwest::Client,
+        selector: &str,
+        range: &str,
+        at_ms: i64,
+    ) -> Vec<(Value, Vec<(i64, f64)>)> {
+        let promql = format!("{selector}[{range}]");
+        let text = client
+            .get(format!(
+                "{}/api/v1/query?query={}&time={}.{:03}",
+                self.base,
+                encode(&promql),
+                at_ms.div_euclid(1000),
+                at_ms.rem_euclid(1000)
+            ))
+            .send()
+            .await
+            .expect("ask Prometheus")
+            .text()
+            .await
+            .expect("Prometheus answers");
+        let answer: Value = serde_json::from_str(&text).expect("Prometheus answers JSON");
+        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|series| {
+                let values = series["values"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|pair| {
+                        let seconds = pair[0].as_f64().unwrap_or(f64::NAN);
+                        let value = pair[1]
+                            .as_str()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(f64::NAN);
+                        ((seconds * 1000.0).round() as i64, value)
+                    })
+                    .collect();
+                (series["metric"].clone(), values)
+            })
+            .collect()
+    }
+
     /// Polls `promql` (at most 60 s) until it has exactly one series, and gives its value.
     pub async fn one(&self, client: &reqwest::Client, promql: &str) -> f64 {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -145,6 +224,22 @@ impl Prometheus {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// Runs `command` (the program and its arguments) with stderr appended to `log`.
+fn spawn(command: &[std::ffi::OsString], log: &Path) -> Child {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start prometheus")
 }
 
 /// `text` percent-encoded for a URL's query.

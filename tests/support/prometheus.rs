@@ -127,11 +127,18 @@ impl Prometheus {
         }
     }
 
-    /// The result of an instant query: each series' labels and value.
-    pub async fn query(&self, client: &reqwest::Client, promql: &str) -> Vec<(Value, f64)> {
+    /// The series an instant query of `promql` gives, evaluated now or at
+    /// `time` (e.g. `"1700000000.5"`).
+    async fn result(
+        &self,
+        client: &reqwest::Client,
+        promql: &str,
+        time: Option<String>,
+    ) -> Vec<Value> {
+        let at = time.map(|t| format!("&time={t}")).unwrap_or_default();
         let text = client
             .get(format!(
-                "{}/api/v1/query?query={}",
+                "{}/api/v1/query?query={}{at}",
                 self.base,
                 encode(promql)
             ))
@@ -147,14 +154,14 @@ impl Prometheus {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The result of an instant query: each series' labels and value.
+    pub async fn query(&self, client: &reqwest::Client, promql: &str) -> Vec<(Value, f64)> {
+        self.result(client, promql, None)
+            .await
             .into_iter()
-            .map(|series| {
-                let value = series["value"][1]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(f64::NAN);
-                (series["metric"].clone(), value)
-            })
+            .map(|series| (series["metric"].clone(), number(&series["value"][1])))
             .collect()
     }
 
@@ -167,43 +174,23 @@ impl Prometheus {
         range: &str,
         at_ms: i64,
     ) -> Vec<(Value, Vec<(i64, f64)>)> {
-        let promql = format!("{selector}[{range}]");
-        let text = client
-            .get(format!(
-                "{}/api/v1/query?query={}&time={}.{:03}",
-                self.base,
-                encode(&promql),
-                at_ms.div_euclid(1000),
-                at_ms.rem_euclid(1000)
-            ))
-            .send()
+        let time = format!("{}.{:03}", at_ms.div_euclid(1000), at_ms.rem_euclid(1000));
+        self.result(client, &format!("{selector}[{range}]"), Some(time))
             .await
-            .expect("ask Prometheus")
-            .text()
-            .await
-            .expect("Prometheus answers");
-        let answer: Value = serde_json::from_str(&text).expect("Prometheus answers JSON");
-        assert_eq!(answer["status"], "success", "{promql}: {answer}");
-        answer["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
             .into_iter()
             .map(|series| {
                 let values = series["values"]
                     .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|pair| {
-                        let seconds = pair[0].as_f64().unwrap_or(f64::NAN);
-                        let value = pair[1]
-                            .as_str()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(f64::NAN);
-                        ((seconds * 1000.0).round() as i64, value)
+                    .map(|pairs| {
+                        pairs
+                            .iter()
+                            .map(|pair| {
+                                let seconds = pair[0].as_f64().unwrap_or(f64::NAN);
+                                ((seconds * 1000.0).round() as i64, number(&pair[1]))
+                            })
+                            .collect()
                     })
-                    .collect();
+                    .unwrap_or_default();
                 (series["metric"].clone(), values)
             })
             .collect()
@@ -240,6 +227,14 @@ fn spawn(command: &[std::ffi::OsString], log: &Path) -> Child {
         .stderr(stderr)
         .spawn()
         .expect("start prometheus")
+}
+
+/// A sample value as Prometheus writes it (a string), or NaN.
+fn number(value: &Value) -> f64 {
+    value
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// `text` percent-encoded for a URL's query.

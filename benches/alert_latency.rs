@@ -21,8 +21,9 @@
 //!    `confirm_after = 1`) of a listener on 127.0.0.1; at T0 the bench closes
 //!    the listener, so the next run is refused and the service is down.
 //! 3. **Outage to mail with the defaults.** The same TCP service marked
-//!    `critical = true` and nothing else: the default interval (5 s for a
-//!    critical service), timeout, retries and confirmation, the default
+//!    `critical = true` and nothing else: the default interval
+//!    (`Common::CRITICAL_INTERVAL` for a critical service), timeout, retries
+//!    and confirmation, the default
 //!    `group_wait` (30 s; the alerts are spaced more than that apart). Its
 //!    headline is from T0 (the listener closed) to the SMTP server having the
 //!    message: what an admin waits with the settings `init` writes. Only
@@ -66,6 +67,8 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions};
+use keepwatch::alert::AlertingConfig;
+use keepwatch::checks::Common;
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading};
 use keepwatch::store::{AlertRecord, Store};
@@ -79,9 +82,8 @@ const CPU_HIGH: f64 = 95.0;
 const GROUP_WAIT: Duration = Duration::from_secs(1);
 /// How long the bench waits for one message before calling it lost.
 const GIVE_UP: Duration = Duration::from_secs(60);
-/// `[alerting] group_wait` and the critical check interval by default.
-const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
-const DEFAULT_CRITICAL_INTERVAL: Duration = Duration::from_secs(5);
+/// The critical check interval by default.
+const DEFAULT_CRITICAL_INTERVAL: Duration = Common::CRITICAL_INTERVAL.std();
 const BUSINESS: &str = "Bench";
 const HOST: &str = "bench-host";
 const SERVICE: &str = "bench-tcp";
@@ -196,7 +198,9 @@ impl Scenario {
     /// alert's first message goes at once.
     fn quiet(self) -> Duration {
         match self {
-            Self::Defaults => DEFAULT_GROUP_WAIT + Duration::from_millis(100),
+            Self::Defaults => {
+                AlertingConfig::default().group_wait.std() + Duration::from_millis(100)
+            }
             Self::Host | Self::Service => GROUP_WAIT + Duration::from_millis(100),
         }
     }

@@ -482,16 +482,11 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         let hangup = Hangup::listen();
         let loaded = load(path, explicit)?;
         let _log = init_logging(&loaded.config);
-        match &loaded.origin {
-            Origin::Defaults => tracing::info!(
-                "no config file at {}: watching this computer with the built-in defaults (`keepwatch init` writes one)",
-                path.display()
-            ),
-            Origin::File => tracing::info!("using the config in {}", path.display()),
-            Origin::LastGood(err) => tracing::error!(
+        if let Origin::LastGood(err) = &loaded.origin {
+            tracing::error!(
                 "{err}\nTHE CONFIG FILE IS BROKEN: keepwatch is running on the last good copy ({}) until you fix the problems above.",
                 config::last_good_path(path).display()
-            ),
+            );
         }
         let config = loaded.config;
         let database = database_path(&config)?;
@@ -529,6 +524,21 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             Ok(Some(running)) => running.pings.clone(),
             _ => Arc::default(),
         };
+        let api_address = match &_api {
+            Ok(Some(running)) => Some(format!(
+                "{}://{}/api/v1",
+                config_for_api.api.scheme(),
+                running.addr
+            )),
+            _ => None,
+        };
+        let whereabouts = agent::Whereabouts {
+            settings: path,
+            origin: &loaded.origin,
+            database: &database,
+            api: api_address.as_deref(),
+        };
+        say_part!("{}", agent::start_summary(agent.config(), &config_for_api.host, whereabouts));
         // Scheduled reports are made beside the agent and follow its config.
         let wake = Arc::new(tokio::sync::Notify::new());
         let (configs, followed) = tokio::sync::watch::channel(agent.config().clone());
@@ -566,7 +576,11 @@ fn show_status(path: &Path, explicit: bool) -> Result<(), String> {
     pings::keys(&mut store, &loaded.config.services, now).map_err(|err| err.to_string())?;
     let status = read_status(&loaded.config, &store, now)?;
     let tz = status_zone(&loaded.config)?;
-    say_part!("{}", status::render(&status, now, &tz));
+    let settings = status::SettingsInUse {
+        path: &loaded.path,
+        origin: &loaded.origin,
+    };
+    say_part!("{}", status::render(&status, Some(settings), now, &tz));
     say_part!("{}", status::render_alerts(&status, now, &tz));
     Ok(())
 }

@@ -36,7 +36,7 @@ impl Duration {
     }
 
     /// The standard library duration.
-    pub fn std(self) -> std::time::Duration {
+    pub const fn std(self) -> std::time::Duration {
         self.0
     }
 

@@ -170,9 +170,30 @@ fn a_broken_config_at_start_runs_on_the_last_good_copy_and_says_so() {
     std::fs::write(kw.config_path(), "[collect]\ncpu = \"fast\"\n").unwrap();
     let mut second = kw.start();
     second.wait_for("the warning", |r| r.log().contains("BROKEN"));
+    second.wait_for("the start summary", |r| {
+        r.log().contains("`keepwatch status` shows")
+    });
+    let status = kw.status();
+    assert!(
+        status.contains("HAS a mistake, so keepwatch is running on the last good version")
+            && status.contains("\n  line 2, column 7: `collect.cpu`"),
+        "{status}"
+    );
     let log = second.stop();
     assert!(log.contains("`collect.cpu`"), "{log}");
-    assert!(log.contains("keepwatch.toml.last-good"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "Settings: the last good copy {}.last-good, because {} has the problems above",
+            kw.config_path().display(),
+            kw.config_path().display()
+        )),
+        "{log}"
+    );
+    let stopped = kw.status();
+    assert!(
+        stopped.contains("HAS a mistake, so `keepwatch run` would start on the last good version"),
+        "{stopped}"
+    );
 }
 
 #[test]
@@ -186,7 +207,15 @@ fn a_bad_edit_while_running_is_rejected_and_a_good_one_applied() {
     running.signal("HUP");
     running.wait_for("the rejection", |r| r.log().contains("cannot be used"));
     assert!(running.log().contains("unknown unit"));
-    assert!(kw.status().contains("rejected a change"));
+    let status = kw.status();
+    assert!(status.contains("rejected a change"), "{status}");
+    // Near the top, which settings are in force and which line is wrong.
+    let told = format!(
+        "Settings: {} HAS a mistake, so keepwatch is running on the last good version of the file ({}.last-good) until you fix it, and picks the fix up within seconds:\n  line 2, column 7: `collect.cpu`",
+        kw.config_path().display(),
+        kw.config_path().display()
+    );
+    assert!(status.contains(&told), "{status}");
 
     // Every 3 s: no throttling of the 1 s interval in force (×2, ×4…) gives that.
     kw.config("[collect]\ncpu = \"3s\"\n[throttle]\nenabled = false\n");
@@ -297,6 +326,34 @@ fn run_checks_services_and_status_shows_their_state() {
     let log = running.stop();
     assert!(log.contains("Warehouse is down"), "{log}");
     assert!(kw.status().contains("refused"));
+}
+
+#[test]
+fn run_says_what_it_watches_and_checks_every_service_at_once() {
+    let kw = Keepwatch::new();
+    // Checked every hour: only the check at start can have found them.
+    let services = two_services(web_server(), closed_port()).replace("\"1s\"", "\"1h\"");
+    kw.config(&services);
+    let mut running = kw.start();
+    running.wait_for("the first round of checks", |r| {
+        r.log().contains("checked 2 services")
+    });
+    let status = kw.status();
+    assert!(
+        status.contains("Shop       up since") && status.contains("Warehouse  DOWN since"),
+        "{status}"
+    );
+    let log = running.stop();
+    for said in [
+        "keepwatch is watching this computer (testhost) and 2 services: Shop (every 1 hour), Warehouse (every 1 hour). Each is checked now, then on its interval.\n".to_owned(),
+        "Alerts: only to keepwatch's log so far. To get them by email, add an email channel (README, section 6)".to_owned(),
+        format!("Settings: {}\n", kw.config_path().display()),
+        format!("Data: {}\n", kw.home().join("data/keepwatch.db").display()),
+        "API: off ([api] enabled = false)\n".to_owned(),
+        "checked 2 services: 1 up, 0 degraded, 1 down (Warehouse)".to_owned(),
+    ] {
+        assert!(log.contains(&said), "missing {said:?} in:\n{log}");
+    }
 }
 
 fn stdout(out: &Output) -> String {
@@ -449,63 +506,6 @@ fn alert_test_reports_each_channel_and_names_the_exact_error() {
     let unknown = kw.run(&["alert", "test", "pager"]);
     assert!(
         stderr(&unknown).contains("The channels are: hook, log"),
-        "{}",
-        stderr(&unknown)
-    );
-}
-
-/// The `toml` blocks of the README's alerting section, in order.
-fn readme_alerting_blocks() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let section = readme
-        .split("## 6. Get told when something breaks")
-        .nth(1)
-        .expect("the alerting section");
-    let section = section.split("\n## ").next().unwrap_or_default();
-    section
-        .split("```toml\n")
-        .skip(1)
-        .filter_map(|rest| rest.split("```").next())
-        .map(str::to_owned)
-        .collect()
-}
-
-#[test]
-fn the_readme_alerting_steps_work_on_the_file_init_writes() {
-    let kw = Keepwatch::new();
-    let init = kw.run(&["init", "--defaults", "--config", "keepwatch.toml"]);
-    assert!(init.status.success(), "{}", stderr(&init));
-    let blocks = readme_alerting_blocks();
-    let [steps, channels] = blocks.as_slice() else {
-        panic!("expected the steps and the channels: {blocks:?}");
-    };
-    // As the README says: change the two lines in [alerting], add the channels at the end.
-    let written = std::fs::read_to_string(kw.config_path()).expect("the written file");
-    let mut edited = String::new();
-    for line in written.lines() {
-        if let Some(new) = steps
-            .lines()
-            .find(|new| new.split('=').next() == line.split('=').next() && line.contains('='))
-        {
-            edited.push_str(new);
-        } else {
-            edited.push_str(line);
-        }
-        edited.push('\n');
-    }
-    assert!(
-        edited.contains("notify = [\"admin-sms\"] }]"),
-        "the lines were found"
-    );
-    edited.push_str(channels);
-    std::fs::write(kw.config_path(), edited).expect("write");
-    // A valid file: `alert test` gets as far as trying each channel.
-    let out = kw.run(&["alert", "test", "log"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let unknown = kw.run(&["alert", "test", "pager"]);
-    assert!(
-        stderr(&unknown).contains("The channels are: admin-email, admin-sms, log"),
         "{}",
         stderr(&unknown)
     );

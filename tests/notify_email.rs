@@ -282,7 +282,7 @@ async fn the_wrong_security_setting_is_told_with_the_fix() {
     // Plain text to a server that offers a login only after STARTTLS.
     let login = "username = \"alerts\"\npassword = \"s3cret\"\n";
     let plain = with(channel(&server, login), |email| {
-        email.security = EmailSecurity::Plain;
+        email.security = Some(EmailSecurity::Plain);
     });
     let err = send(&plain, &message("out-10")).await.unwrap_err();
     assert_error(
@@ -294,7 +294,7 @@ async fn the_wrong_security_setting_is_told_with_the_fix() {
 
     // TLS from the first byte to a server that starts in plain text.
     let tls = with(channel(&server, ""), |email| {
-        email.security = EmailSecurity::Tls
+        email.security = Some(EmailSecurity::Tls)
     });
     let err = send(&tls, &message("out-11")).await.unwrap_err();
     assert_error(

@@ -15,12 +15,14 @@ mod instance;
 mod runtime;
 mod schedule;
 mod services;
+mod summary;
 
 pub use heartbeats::Heartbeats;
 pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{Hangup, RunOptions, Shutdown, new_runtime, run};
 pub use schedule::Schedule;
 pub use services::ServiceSchedule;
+pub use summary::{Whereabouts, start_summary};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ use crate::collect::{CollectError, Detail, Family, HostLoad, MetricsSource, Thro
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::store::{Recovery, Store};
-use crate::vocabulary::{metric, state_key};
+use crate::vocabulary::{State, metric, state_key};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
@@ -75,6 +77,10 @@ pub struct Agent {
     /// computer out of resources), so a long shortage is one warning per
     /// [`NOT_RUN_WARNING_EVERY`], not one per check.
     last_not_run_warning: Option<Timestamp>,
+    /// A first round of checks (at start, or of services just added) is
+    /// under way: keepwatch's own CPU is not judged during it, and measured
+    /// afresh once it is done (`MetricsSource::restart_own_cpu`).
+    first_round: bool,
 }
 
 /// How often a shortage that keeps checks from running is reported again.
@@ -115,7 +121,9 @@ impl Agent {
             last_load: None,
             next_maintenance: now.saturating_add(MAINTENANCE_EVERY).unwrap_or(now),
             last_not_run_warning: None,
+            first_round: false,
         };
+        agent.first_round = agent.services.first_round_pending();
         agent.note_started(now);
         agent.heartbeats = Heartbeats::new(&agent.config.services, agent.pipeline.store_mut(), now);
         agent
@@ -241,6 +249,19 @@ impl Agent {
             return;
         };
         self.pipeline.service_result(name, outcome, &finished, now);
+        self.end_of_first_round();
+    }
+
+    /// Once every service has had its first check, keepwatch's own CPU is
+    /// measured from then on: the round's burst (1,000 services at once cost
+    /// about a quarter of a second of CPU) is a one-off, not a reason to
+    /// throttle.
+    fn end_of_first_round(&mut self) {
+        if self.first_round && !self.services.first_round_pending() {
+            self.first_round = false;
+            self.source.restart_own_cpu();
+            tracing::info!("{}", first_round_told(&self.services.states()));
+        }
     }
 
     /// Takes the heartbeat pings that arrived (from the API, `keepwatch ping`)
@@ -342,7 +363,10 @@ impl Agent {
         let load = HostLoad {
             cpu_percent: self.last_cpu,
             load_per_core: self.last_load.map(|load| load / cores),
-            own_cpu_percent: self.source.own_cpu_percent(),
+            own_cpu_percent: match self.first_round {
+                true => None,
+                false => self.source.own_cpu_percent(),
+            },
         };
         if let Some(change) = self.throttle.observe(load, now) {
             let message = change.to_string();
@@ -382,6 +406,7 @@ impl Agent {
         }
         self.schedule.reconfigure(&config.collect, now);
         self.services.reconfigure(&config.services, now);
+        self.first_round |= self.services.first_round_pending();
         let calendar = calendar_of(&config);
         self.zone = Calendar::zone_of(calendar.as_ref());
         self.pipeline
@@ -429,9 +454,6 @@ impl Agent {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// The business calendar of `config`; `None` (every hour counts as business
 /// hours) only if it cannot be built, which validation rules out.
 fn calendar_of(config: &Config) -> Option<Calendar> {
@@ -441,3 +463,36 @@ fn calendar_of(config: &Config) -> Option<Calendar> {
         })
         .ok()
 }
+
+/// The log line once every service has had its first check: how many are
+/// up, and which are not.
+fn first_round_told(states: &[(&str, State)]) -> String {
+    let named = |wanted: State| {
+        let names: Vec<String> = states
+            .iter()
+            .filter(|(_, state)| *state == wanted)
+            .map(|(name, _)| crate::printable::name(name).into_owned())
+            .collect();
+        match names.len() {
+            0 => String::new(),
+            _ => format!(" ({})", names.join(", ")),
+        }
+    };
+    let count = |wanted: State| states.iter().filter(|(_, s)| *s == wanted).count();
+    let noun = match states.len() {
+        1 => "service",
+        _ => "services",
+    };
+    format!(
+        "checked {} {noun}: {} up, {} degraded{}, {} down{}",
+        states.len(),
+        count(State::Up),
+        count(State::Degraded),
+        named(State::Degraded),
+        count(State::Down),
+        named(State::Down)
+    )
+}
+
+#[cfg(test)]
+mod tests;

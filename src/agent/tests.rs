@@ -400,6 +400,106 @@ fn a_rule_opens_an_alert_after_its_hold_time_and_classifies_it() {
     );
 }
 
+/// `n` TCP services checked every 30 s.
+fn services(n: usize) -> Config {
+    let text: String = (0..n)
+        .map(|i| format!("[[service]]\nname = \"s{i}\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\n"))
+        .collect();
+    let mut config = Config::default();
+    config.services = crate::config::parse(std::path::Path::new("k.toml"), &text)
+        .unwrap()
+        .services;
+    config
+}
+
+#[test]
+fn every_service_is_checked_at_start_then_each_at_its_own_slot() {
+    let mut sim = sim(Scenario::Idle, services(300), |h| h);
+    let first = sim.agent.tick().checks;
+    assert_eq!(
+        first.len(),
+        300,
+        "every service is checked at once at start"
+    );
+    sim.clock.set(start() + SignedDuration::from_millis(800));
+    for spec in &first {
+        sim.agent
+            .check_finished(&spec.common.name, crate::checks::CheckOutcome::up("ok"));
+    }
+    sim.agent.save_check_results();
+    // Two more intervals from the end of the first round, as `run` would:
+    // the checks come spread out.
+    let mut per_second = std::collections::BTreeMap::<i64, usize>::new();
+    let end = start() + SignedDuration::from_millis(800 + 75_000);
+    loop {
+        let tick = sim.agent.tick();
+        let second = sim.clock.now().duration_since(start()).as_secs();
+        *per_second.entry(second).or_default() += tick.checks.len();
+        for spec in &tick.checks {
+            sim.agent
+                .check_finished(&spec.common.name, crate::checks::CheckOutcome::up("ok"));
+        }
+        if tick.wake >= end {
+            break;
+        }
+        sim.clock.set(tick.wake.max(sim.clock.now()));
+    }
+    let checked: usize = per_second.values().sum();
+    assert_eq!(
+        checked, 600,
+        "two checks each after the first round: {per_second:?}"
+    );
+    let soonest = per_second.iter().find(|(_, n)| **n > 0).map(|(s, _)| *s);
+    assert!(
+        soonest >= Some(15),
+        "half an interval at least: {soonest:?}"
+    );
+    let busiest = per_second.values().max().copied().unwrap_or(0);
+    assert!(
+        busiest <= 30,
+        "{busiest} in one second; 10 a second on average"
+    );
+}
+
+#[test]
+fn the_first_round_is_told_in_one_line_naming_what_is_not_up() {
+    assert_eq!(
+        first_round_told(&[("Shop", State::Up), ("Pay", State::Up)]),
+        "checked 2 services: 2 up, 0 degraded, 0 down"
+    );
+    assert_eq!(
+        first_round_told(&[
+            ("Shop", State::Down),
+            ("Pay", State::Degraded),
+            ("Mail", State::Down),
+            ("Web", State::Up)
+        ]),
+        "checked 4 services: 1 up, 1 degraded (Pay), 2 down (Shop, Mail)"
+    );
+}
+
+#[test]
+fn own_cpu_is_judged_only_after_the_first_round_of_checks() {
+    let mut sim = sim(Scenario::Idle, services(2), |mut h| {
+        h.set_own_cpu_percent(Some(3.0));
+        h
+    });
+    let first = sim.agent.tick().checks;
+    // The first round is still out (slow services): the start-up burst is
+    // not counted against keepwatch's 2% limit.
+    sim.run_for(SignedDuration::from_mins(1));
+    assert_eq!(sim.agent.stretch(), 1);
+    assert!(sim.events("throttle").is_empty());
+    for spec in &first {
+        sim.agent
+            .check_finished(&spec.common.name, crate::checks::CheckOutcome::up("ok"));
+    }
+    sim.run_for(SignedDuration::from_secs(30));
+    assert_eq!(sim.agent.stretch(), 2, "from then on it is");
+    let told = sim.events("throttle");
+    assert!(told[0].contains("keepwatch itself used 3"), "{told:?}");
+}
+
 #[test]
 fn a_check_that_could_not_be_run_leaves_the_service_up_and_warns_once() {
     let mut sim = shop();

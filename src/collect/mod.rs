@@ -223,6 +223,12 @@ pub trait MetricsSource: Send {
     /// core; `None` on the first call or when the OS does not say.
     fn own_cpu_percent(&mut self) -> Option<f64>;
 
+    /// Starts measuring keepwatch's own CPU afresh from now, forgetting what
+    /// came before: a one-off burst of work (the first round of checks at
+    /// start) is not what self-throttling is about. Sources whose figure is
+    /// given rather than measured have nothing to forget.
+    fn restart_own_cpu(&mut self) {}
+
     /// Logical CPU cores, to turn the load average into load per core.
     fn cpu_count(&self) -> usize;
 }

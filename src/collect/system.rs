@@ -223,6 +223,11 @@ impl MetricsSource for SystemSource {
         self.own.observe(Instant::now(), cpu_ms)
     }
 
+    fn restart_own_cpu(&mut self) {
+        self.own = OwnCpuWindow::default();
+        self.own_cpu_percent();
+    }
+
     fn cpu_count(&self) -> usize {
         self.cpu_count
     }
@@ -896,5 +901,17 @@ mod tests {
             burn();
         });
         assert_eq!(source.own_cpu_percent(), None);
+    }
+
+    #[test]
+    fn restarting_own_cpu_forgets_the_figure_and_the_window_so_far() {
+        let mut source = SystemSource::new().expect("host metrics readable");
+        source.own = OwnCpuWindow {
+            start: Some((Instant::now(), 0)),
+            latest: Some(300.0),
+        };
+        assert!(source.own_cpu_percent().is_some());
+        source.restart_own_cpu();
+        assert_eq!(source.own_cpu_percent(), None, "a new window has begun");
     }
 }

@@ -47,6 +47,15 @@ pub struct TlsProblem {
 }
 
 impl ApiConfig {
+    /// `https` when a certificate is set (a config that loaded has both
+    /// files or neither), else `http`: the scheme of the API's addresses.
+    pub fn scheme(&self) -> &'static str {
+        match self.cert_file.as_os_str().is_empty() {
+            true => "http",
+            false => "https",
+        }
+    }
+
     /// The HTTPS settings from `cert_file` and `key_file` (read now), or
     /// `None` for plain HTTP when both are empty.
     pub fn tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsProblem> {

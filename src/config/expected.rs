@@ -46,6 +46,11 @@ pub(crate) fn explain(key: &str, message: &str) -> Option<String> {
             "this text in single quotes is not closed: end it with ' on the same line".to_owned(),
         );
     }
+    if message.starts_with("string values must be quoted") {
+        return Some(format!(
+            "{subject} is a word without quotes: write text in double quotes (\"like this\"), and yes or no as true or false"
+        ));
+    }
     if message.starts_with("integer number overflowed") {
         return Some(format!("{subject} is a number too large for any setting"));
     }
@@ -303,6 +308,13 @@ mod tests {
         assert_eq!(
             said("url", "invalid basic string, expected `\"`"),
             "this text in double quotes is not closed: end it with \" on the same line"
+        );
+        assert_eq!(
+            said(
+                "critical",
+                "string values must be quoted, expected literal string"
+            ),
+            "`critical` is a word without quotes: write text in double quotes (\"like this\"), and yes or no as true or false"
         );
         assert_eq!(
             said("", "integer number overflowed"),

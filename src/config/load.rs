@@ -408,6 +408,19 @@ mod tests {
     }
 
     #[test]
+    fn yes_without_quotes_is_told_in_the_file_s_words() {
+        let problems = problems(
+            "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"h\"\nport = 1\ncritical = yes\n",
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, Some(6));
+        assert_eq!(
+            problems[0].to_string(),
+            "line 6, column 12: `service.critical`: `critical` is a word without quotes: write text in double quotes (\"like this\"), and yes or no as true or false"
+        );
+    }
+
+    #[test]
     fn bytes_that_are_not_utf8_are_a_problem_on_their_line_and_column() {
         let err =
             parse_bytes(Path::new("k.toml"), b"[agent]\nname = \"\xc3\xa9t\xff\"\n").unwrap_err();

@@ -293,7 +293,7 @@ const EXAMPLES: &str = r##"
 # "# " in front of a block's lines to switch it on, and adjust it. Then run
 # `keepwatch check` to try them all once and see what keepwatch finds.
 #
-# Settings every service has: name, type, interval ("30s"; "5s" for a
+# Settings every service has: name, type, interval ("30s"; "4s" for a
 # critical service, so its outage is noticed within seconds), timeout ("10s"),
 # slow_after (answers slower than this count as degraded), retries (1: a failed
 # check is retried at once before it counts), confirm_after (1: how many failed
@@ -419,10 +419,10 @@ const EXAMPLES: &str = r##"
 # [alerting] name them ("log", keepwatch's own log, always exists). Check them
 # with `keepwatch alert test`, which sends a test message through each.
 #
-# Email through your mail server (security: "starttls", "tls" or "plain";
-# port: leave it out for the usual one, 587 for starttls, 465 for tls, 25 for
-# plain). Leave out username and password if the server takes mail without a
-# login (a mail relay on this computer or your network usually does):
+# Email through your mail server (port: 587 for starttls, 465 for tls, 25 for
+# plain; security: "starttls", "tls" or "plain", left out: what the port
+# usually speaks). Leave out username and password if the server takes mail
+# without a login (a mail relay on this computer or your network usually does):
 # [[channel]]
 # name = "admin-email"
 # type = "email"
@@ -614,6 +614,23 @@ mod tests {
 
     use super::*;
     use crate::config::parse;
+
+    #[test]
+    fn the_settings_every_service_has_are_told_with_their_defaults() {
+        let common = crate::checks::Common::default();
+        let told = format!(
+            "interval (\"{}\"; \"{}\" for a\n# critical service, so its outage is noticed within seconds), timeout (\"{}\"),",
+            common.interval,
+            crate::checks::Common::CRITICAL_INTERVAL,
+            common.timeout
+        );
+        assert!(EXAMPLES.contains(&told), "{told}");
+        assert!(EXAMPLES.contains(&format!("retries ({}: a failed", common.retries)));
+        assert!(EXAMPLES.contains(&format!(
+            "confirm_after ({}: how many",
+            common.confirm_after
+        )));
+    }
 
     #[test]
     fn the_commented_defaults_read_back_as_the_defaults() {

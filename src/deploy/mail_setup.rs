@@ -48,10 +48,10 @@ pub(super) fn ask(
         input,
         output,
         "Security (starttls, tls or plain)",
-        security_for(port).name(),
+        EmailSecurity::usual_for(port).name(),
         |text| parse_security(text).map(|_| ()),
     )?;
-    let security = parse_security(&security).unwrap_or_else(|_| security_for(port));
+    let security = parse_security(&security).unwrap_or_else(|_| EmailSecurity::usual_for(port));
     let username = prompt::ask(
         input,
         output,
@@ -96,7 +96,7 @@ pub(super) fn ask(
         kind: ChannelKind::Email(EmailChannel {
             server: host,
             port: Some(port),
-            security,
+            security: Some(security),
             username: (!username.is_empty()).then_some(username),
             password,
             from,
@@ -138,15 +138,6 @@ fn parse_security(text: &str) -> Result<EmailSecurity, String> {
     }
 }
 
-/// The security a server on `port` usually speaks.
-fn security_for(port: u16) -> EmailSecurity {
-    match port {
-        465 => EmailSecurity::Tls,
-        25 | 1025 | 2525 => EmailSecurity::Plain,
-        _ => EmailSecurity::StartTls,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +171,7 @@ mod tests {
         let email = email(channel);
         assert_eq!(email.server, "smtp.example.com");
         assert_eq!(email.port, Some(587));
-        assert_eq!(email.security, EmailSecurity::StartTls);
+        assert_eq!(email.security(), EmailSecurity::StartTls);
         assert_eq!(email.username.as_deref(), Some("anna@example.com"));
         assert_eq!(
             email.password,
@@ -200,11 +191,11 @@ mod tests {
             (email.server.as_str(), email.port),
             ("mail.local", Some(25))
         );
-        assert_eq!(email.security, EmailSecurity::Plain);
+        assert_eq!(email.security(), EmailSecurity::Plain);
         assert_eq!((email.username, email.password), (None, None));
 
         let email = self::email(channel_of("smtp.example.com\n465\n\n\n\n"));
-        assert_eq!(email.security, EmailSecurity::Tls);
+        assert_eq!(email.security(), EmailSecurity::Tls);
     }
 
     fn channel_of(answers: &str) -> Option<Channel> {

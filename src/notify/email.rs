@@ -42,9 +42,13 @@ pub struct EmailChannel {
     /// (587 for starttls, 465 for tls, 25 for plain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// How the connection is encrypted; `"starttls"` unless said otherwise.
-    #[serde(default)]
-    pub security: EmailSecurity,
+    /// How the connection is encrypted. Left out, what `port` usually speaks
+    /// (465: tls; 25, 1025, 2525: plain; any other: starttls), or starttls
+    /// when `port` is left out too: read it with
+    /// [`security()`](Self::security). A server on port 25 that takes mail
+    /// without a login then works as written, as the README's block says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<EmailSecurity>,
     /// The login name, when the server wants a login (most do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -94,6 +98,17 @@ pub enum EmailSecurity {
 }
 
 impl EmailSecurity {
+    /// The security a server on `port` usually speaks: 465 is TLS from the
+    /// start, 25 (and the 1025 and 2525 of test and local relays) plain,
+    /// the rest (587) STARTTLS.
+    pub fn usual_for(port: u16) -> Self {
+        match port {
+            465 => Self::Tls,
+            25 | 1025 | 2525 => Self::Plain,
+            _ => Self::StartTls,
+        }
+    }
+
     /// The port a server usually listens on for this kind of connection.
     pub fn default_port(self) -> u16 {
         match self {
@@ -158,9 +173,17 @@ impl EmailChannel {
     /// How long a delivery may take unless `timeout` says otherwise.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+    /// How the connection is encrypted: `security`, or what `port` usually speaks.
+    pub fn security(&self) -> EmailSecurity {
+        self.security.unwrap_or_else(|| {
+            self.port
+                .map_or(EmailSecurity::StartTls, EmailSecurity::usual_for)
+        })
+    }
+
     /// The port connected to: `port`, or the usual one for `security`.
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or_else(|| self.security.default_port())
+        self.port.unwrap_or_else(|| self.security().default_port())
     }
 
     /// Every mistake in these settings that can be seen without a network:
@@ -456,7 +479,7 @@ impl EmailChannel {
     /// Connects, secures, logs in and, when there is an email, sends it.
     async fn session(&self, email: Option<&lettre::Message>) -> Result<(), SendError> {
         let credentials = self.credentials()?;
-        let tls = match self.security {
+        let tls = match self.security() {
             EmailSecurity::Plain => None,
             EmailSecurity::StartTls | EmailSecurity::Tls => Some(self.tls_parameters()?),
         };
@@ -476,7 +499,7 @@ impl EmailChannel {
                 ));
             }
             let hello = ClientId::default();
-            let wrapper = match self.security {
+            let wrapper = match self.security() {
                 EmailSecurity::Tls => tls.clone(),
                 EmailSecurity::StartTls | EmailSecurity::Plain => None,
             };
@@ -489,7 +512,7 @@ impl EmailChannel {
             )
             .await
             .map_err(|err| self.explain(Step::Connect, &Cause::of(&err)))?;
-            if let (EmailSecurity::StartTls, Some(tls)) = (self.security, tls) {
+            if let (EmailSecurity::StartTls, Some(tls)) = (self.security(), tls) {
                 connection
                     .starttls(tls, &hello)
                     .await
@@ -539,7 +562,7 @@ impl EmailChannel {
                  (usually 587 for starttls, 465 for tls, 25 for plain)"
             )),
             Cause::Io(std::io::ErrorKind::TimedOut, _) => {
-                let hint = match self.security {
+                let hint = match self.security() {
                     EmailSecurity::StartTls | EmailSecurity::Plain => {
                         "; if the port expects TLS from the start (usually 465), set security = \"tls\""
                     }
@@ -566,7 +589,7 @@ impl EmailChannel {
             Cause::Client(text) if step == Step::Login => SendError::permanent(format!(
                 "the mail server {server} offers no login method keepwatch knows (PLAIN, LOGIN) \
                  on this connection ({text}): {}",
-                match self.security {
+                match self.security() {
                     EmailSecurity::Plain => {
                         "servers offer a login only after TLS, so set security = \"starttls\" or \"tls\"; \
                          or remove `username` and `password` if this server needs no login"
@@ -581,7 +604,7 @@ impl EmailChannel {
             )),
             Cause::Other(text) => SendError::temporary(format!(
                 "the exchange with the mail server {server} ({} security) failed: {text}",
-                self.security.name()
+                self.security().name()
             )),
         }
     }
@@ -770,7 +793,7 @@ mod tests {
     #[test]
     fn defaults_are_starttls_on_587_full_format_and_30_seconds() {
         let email = channel(MINIMAL);
-        assert_eq!(email.security, EmailSecurity::StartTls);
+        assert_eq!(email.security(), EmailSecurity::StartTls);
         assert_eq!(email.port(), 587);
         assert_eq!(email.format, EmailFormat::Full);
         assert_eq!(email.timeout, Duration::from_secs(30));
@@ -783,11 +806,27 @@ mod tests {
     #[test]
     fn the_port_follows_security_unless_given() {
         let tls = channel(&format!("{MINIMAL}\nsecurity = \"tls\""));
-        assert_eq!((tls.security, tls.port()), (EmailSecurity::Tls, 465));
+        assert_eq!((tls.security(), tls.port()), (EmailSecurity::Tls, 465));
         let plain = channel(&format!("{MINIMAL}\nsecurity = \"plain\""));
-        assert_eq!((plain.security, plain.port()), (EmailSecurity::Plain, 25));
+        assert_eq!((plain.security(), plain.port()), (EmailSecurity::Plain, 25));
         let given = channel(&format!("{MINIMAL}\nsecurity = \"plain\"\nport = 2525"));
         assert_eq!(given.port(), 2525);
+    }
+
+    #[test]
+    fn security_follows_the_port_unless_given() {
+        for (port, security) in [
+            (25, EmailSecurity::Plain),
+            (2525, EmailSecurity::Plain),
+            (465, EmailSecurity::Tls),
+            (587, EmailSecurity::StartTls),
+            (2587, EmailSecurity::StartTls),
+        ] {
+            let email = channel(&format!("{MINIMAL}\nport = {port}"));
+            assert_eq!(email.security(), security, "port {port}");
+        }
+        let said = channel(&format!("{MINIMAL}\nport = 25\nsecurity = \"starttls\""));
+        assert_eq!(said.security(), EmailSecurity::StartTls);
     }
 
     #[test]
@@ -832,7 +871,7 @@ mod tests {
         assert!(!format!("{email:#?}").contains("hunter2"));
         let json = serde_json::to_string(&email).unwrap();
         assert!(!json.contains("hunter2"), "{json}");
-        assert!(json.contains("\"security\":\"starttls\""), "{json}");
+        assert!(json.contains("\"username\":\"alerts\""), "{json}");
     }
 
     #[test]
@@ -869,7 +908,7 @@ mod tests {
         let email = EmailChannel {
             server: " ".into(),
             port: Some(0),
-            security: EmailSecurity::StartTls,
+            security: Some(EmailSecurity::StartTls),
             username: Some("alerts".into()),
             password: None,
             from: "not an address".into(),

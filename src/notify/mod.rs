@@ -181,6 +181,16 @@ impl Channel {
             ChannelKind::Discord(_) => format!("on Discord (\"{}\")", self.name),
         }
     }
+
+    /// How the channel called `name` among `channels` delivers (see
+    /// [`reach`](Self::reach)); `log` needs no `[[channel]]`.
+    pub fn reach_of(name: &str, channels: &[Channel]) -> String {
+        match channels.iter().find(|c| c.name == name) {
+            Some(channel) => channel.reach(),
+            None if name == Self::LOG => Self::log().reach(),
+            None => format!("through \"{name}\" (no longer in the settings)"),
+        }
+    }
 }
 
 /// The message `keepwatch alert test` sends.

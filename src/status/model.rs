@@ -437,11 +437,7 @@ pub fn ping_url(api: &ApiConfig, host: &str, key: &str) -> String {
         Ok(addr) if addr.ip().is_unspecified() => format!("{host}:{}", addr.port()),
         _ => api.listen.clone(),
     };
-    let scheme = match api.cert_file.as_os_str().is_empty() {
-        true => "http",
-        false => "https",
-    };
-    format!("{scheme}://{address}/ping/{key}")
+    format!("{}://{address}/ping/{key}", api.scheme())
 }
 
 /// An alert.
@@ -506,7 +502,7 @@ impl AlertView {
     /// The view with where the alert stands, its channels described from
     /// `channels` (the configured ones; the built-in log is known).
     fn with(self, whereabouts: &Whereabouts, channels: &[Channel]) -> Self {
-        let reach = |name: &str| reach(name, channels);
+        let reach = |name: &str| Channel::reach_of(name, channels);
         let told = whereabouts
             .told
             .iter()
@@ -517,15 +513,6 @@ impl AlertView {
             next: Some(NextView::new(&whereabouts.next, reach)),
             ..self
         }
-    }
-}
-
-/// How channel `name` delivers, in words (see [`Channel::reach`]).
-fn reach(name: &str, channels: &[Channel]) -> String {
-    match channels.iter().find(|c| c.name == name) {
-        Some(channel) => channel.reach(),
-        None if name == Channel::LOG => Channel::log().reach(),
-        None => format!("through \"{name}\" (no longer in the settings)"),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -15,13 +16,32 @@ use super::model::{
     StatusView, WindowView,
 };
 use crate::checks::{CheckOutcome, ServiceSpec};
+use crate::config::{Origin, last_good_path};
 use crate::plain;
 use crate::printable;
 use crate::vocabulary::State;
 use crate::vocabulary::metric;
 
-/// The full status text: the agent, each configured service, each host.
-pub fn render(status: &StatusView, now: Timestamp, tz: &TimeZone) -> String {
+/// Problems of a broken settings file listed in `status`; the rest are counted.
+const PROBLEMS_SHOWN: usize = 5;
+
+/// The settings file `status` read, and whether it could be used.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingsInUse<'a> {
+    /// The file (which may not exist yet).
+    pub path: &'a Path,
+    /// Whether its settings are in force, its last good copy's, or the defaults.
+    pub origin: &'a Origin,
+}
+
+/// The full status text: the agent, which settings it runs on (when
+/// `settings` is given), each configured service, each host.
+pub fn render(
+    status: &StatusView,
+    settings: Option<SettingsInUse<'_>>,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
     let mut out = String::new();
     let when = |at: Timestamp| {
         at.to_zoned_datetime(tz.clone())
@@ -55,6 +75,9 @@ pub fn render(status: &StatusView, now: Timestamp, tz: &TimeZone) -> String {
         status.database,
         plain::bytes(status.database_bytes as f64)
     );
+    if let Some(settings) = settings {
+        out.push_str(&settings_lines(settings, status.agent));
+    }
     if let Some(throttle) = &status.throttle {
         let _ = writeln!(out, "Self-throttling: {throttle}");
     }
@@ -90,6 +113,50 @@ pub fn render(status: &StatusView, now: Timestamp, tz: &TimeZone) -> String {
                 printable::line(&event.message)
             );
         }
+    }
+    out
+}
+
+/// Which settings file, and, when it cannot be used, what is wrong with it
+/// (line by line) and what keepwatch runs on meanwhile: after a rejected edit
+/// a running keepwatch keeps the settings it had, which are the file's last
+/// good version.
+fn settings_lines(settings: SettingsInUse<'_>, agent: AgentState) -> String {
+    let path = settings.path.display();
+    let err = match settings.origin {
+        Origin::File => return format!("Settings: {path}\n"),
+        Origin::Defaults => {
+            return format!(
+                "Settings: none yet, the built-in defaults (`keepwatch init` writes {path})\n"
+            );
+        }
+        Origin::LastGood(err) => err,
+    };
+    let last_good = last_good_path(settings.path);
+    let runs = match agent {
+        AgentState::Running | AgentState::Stuck => format!(
+            "keepwatch is running on the last good version of the file ({}) until you fix it, and picks the fix up within seconds",
+            last_good.display()
+        ),
+        _ => format!(
+            "`keepwatch run` would start on the last good version of the file ({})",
+            last_good.display()
+        ),
+    };
+    let count = match err.problems.len() {
+        1 => "a mistake".to_owned(),
+        n => format!("{n} mistakes"),
+    };
+    let mut out = format!("Settings: {path} HAS {count}, so {runs}:\n");
+    for problem in err.problems.iter().take(PROBLEMS_SHOWN) {
+        let _ = writeln!(out, "  {problem}");
+    }
+    if err.problems.len() > PROBLEMS_SHOWN {
+        let _ = writeln!(
+            out,
+            "  and {} more (`keepwatch doctor` lists them all)",
+            err.problems.len() - PROBLEMS_SHOWN
+        );
     }
     out
 }
@@ -613,7 +680,7 @@ mod tests {
             message: "keepwatch started".to_owned(),
         }];
         agent.measurements = latest;
-        let text = render(&agent, now, &utc_zone());
+        let text = render(&agent, None, now, &utc_zone());
         for expected in [
             "keepwatch running (last measurement 4 seconds ago)",
             "Data: /data/keepwatch.db (2.3 MB)",
@@ -633,10 +700,62 @@ mod tests {
     }
 
     #[test]
+    fn status_names_the_settings_file_and_says_when_a_broken_edit_is_not_in_force() {
+        let path = std::path::PathBuf::from("/home/anna/.config/keepwatch/keepwatch.toml");
+        let now = at() + jiff::SignedDuration::from_secs(4);
+        let running = view(AgentState::Running, Some(at()), now);
+        let settings = |origin| SettingsInUse {
+            path: &path,
+            origin,
+        };
+        let fine = render(&running, Some(settings(&Origin::File)), now, &utc_zone());
+        assert!(
+            fine.contains("(2.3 MB)\nSettings: /home/anna/.config/keepwatch/keepwatch.toml\n"),
+            "{fine}"
+        );
+        let defaults = render(
+            &running,
+            Some(settings(&Origin::Defaults)),
+            now,
+            &utc_zone(),
+        );
+        assert!(
+            defaults.contains("Settings: none yet, the built-in defaults (`keepwatch init` writes /home/anna/.config/keepwatch/keepwatch.toml)\n"),
+            "{defaults}"
+        );
+        let text = "[[service]]\nname = \"Stock\"\ntype = \"tcp\"\nhost = \"h\"\nport = \"8082\"\n";
+        let broken = crate::config::parse(&path, text).unwrap_err();
+        let rejected = Origin::LastGood(broken);
+        let told = render(&running, Some(settings(&rejected)), now, &utc_zone());
+        assert!(
+            told.contains(
+                "Settings: /home/anna/.config/keepwatch/keepwatch.toml HAS a mistake, so keepwatch is running on the last good version of the file (/home/anna/.config/keepwatch/keepwatch.toml.last-good) until you fix it, and picks the fix up within seconds:\n  line 5, column 8: `service.port`: `port` must be a whole number like 8082, without quotes\n"
+            ),
+            "{told}"
+        );
+        let stopped = view(AgentState::Stopped, Some(at()), now);
+        let told = render(&stopped, Some(settings(&rejected)), now, &utc_zone());
+        assert!(
+            told.contains("HAS a mistake, so `keepwatch run` would start on the last good version of the file (/home/anna/.config/keepwatch/keepwatch.toml.last-good):\n  line 5"),
+            "{told}"
+        );
+        let many: String = (0..7).map(|i| format!("cpu{i} = 1\n")).collect();
+        let many = format!("[collect]\n{many}");
+        let many = Origin::LastGood(crate::config::parse(&path, &many).unwrap_err());
+        let told = render(&running, Some(settings(&many)), now, &utc_zone());
+        assert!(told.contains("\n  and "), "{told}");
+        assert!(
+            told.contains("more (`keepwatch doctor` lists them all)\n"),
+            "{told}"
+        );
+    }
+
+    #[test]
     fn each_liveness_is_explained() {
         let later = at() + jiff::SignedDuration::from_hours(3);
         let stopped = render(
             &view(AgentState::Stopped, Some(at()), later),
+            None,
             later,
             &utc_zone(),
         );
@@ -648,6 +767,7 @@ mod tests {
         let evening = at() + jiff::SignedDuration::from_hours(9);
         let closed = render(
             &view(AgentState::Never, None, evening),
+            None,
             evening,
             &utc_zone(),
         );
@@ -659,11 +779,17 @@ mod tests {
         );
         let silent = render(
             &view(AgentState::Silent, Some(at()), later),
+            None,
             later,
             &utc_zone(),
         );
         assert!(silent.contains("without a clean stop"), "{silent}");
-        let never = render(&view(AgentState::Never, None, later), later, &utc_zone());
+        let never = render(
+            &view(AgentState::Never, None, later),
+            None,
+            later,
+            &utc_zone(),
+        );
         assert!(never.contains("start it with `keepwatch run`"), "{never}");
     }
 
@@ -679,7 +805,7 @@ mod tests {
         ];
         let mut running = view(AgentState::Running, Some(at()), at());
         running.measurements = latest;
-        let text = render(&running, at(), &utc_zone());
+        let text = render(&running, None, at(), &utc_zone());
         assert!(text.contains("  CPU       3% used\n"), "{text}");
         assert!(text.contains("swap 500 MB of 1.0 GB"), "{text}");
         assert!(
@@ -740,7 +866,7 @@ mod tests {
         }];
         let mut running = view(AgentState::Running, Some(later), later);
         running.services = service_views(&specs, &states, &incidents);
-        let text = render(&running, later, &utc_zone());
+        let text = render(&running, None, later, &utc_zone());
         for expected in [
             "Services:\n",
             "  Web shop  up since Mon 23 Nov 10:00 (5 minutes), answers in 120 ms; last problem 2 hours 5 minutes ago: Web shop answered with HTTP 503.\n",

@@ -78,14 +78,16 @@ impl Keepwatch {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Starts `keepwatch run` with its log going to `log.txt`.
+    /// Starts `keepwatch run` with what it prints (its start summary) and
+    /// its log going to `log.txt`, as a background service keeps both.
     pub fn start(&self) -> Running {
         let log = self.home().join("log.txt");
+        let file = std::fs::File::create(&log).expect("log file");
         let child = self
             .command(&["run"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
             .spawn()
             .expect("start keepwatch run");
         Running { child, log }

@@ -23,12 +23,13 @@
 //! 3. **Outage to mail with the defaults.** The same TCP service marked
 //!    `critical = true` and nothing else: the default interval
 //!    (`Common::CRITICAL_INTERVAL` for a critical service), timeout, retries
-//!    and confirmation, the default
-//!    `group_wait` (30 s; the alerts are spaced more than that apart). Its
+//!    and confirmation, the default `group_wait` (30 s, of which an
+//!    emergency waits at most `EMERGENCY_GATHER`, 5 s, after the last
+//!    message; the alerts are spaced more than that apart). Its
 //!    headline is from T0 (the listener closed) to the SMTP server having the
 //!    message: what an admin waits with the settings `init` writes. Only
 //!    flapping detection and self-throttling are off, as in the others (the
-//!    bench's outages come every minute, which the defaults would rightly
+//!    bench's outages come every few seconds, which the defaults would rightly
 //!    call flapping).
 //!
 //! The headline figure is from the crossing sample (its timestamp, which is
@@ -67,7 +68,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use keepwatch::agent::{self, Agent, Hangup, RunOptions};
-use keepwatch::alert::AlertingConfig;
+use keepwatch::alert::engine::EMERGENCY_GATHER;
 use keepwatch::checks::Common;
 use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::{CollectError, Detail, Family, MetricsSource, Reading};
@@ -194,12 +195,14 @@ enum Scenario {
 }
 
 impl Scenario {
-    /// The quiet spell before each alert: longer than `group_wait`, so each
-    /// alert's first message goes at once.
+    /// The quiet spell before each alert: long enough that each alert's
+    /// first message goes at once (`group_wait` of the first two; with the
+    /// defaults, the longest an emergency waits after the last message).
     fn quiet(self) -> Duration {
         match self {
             Self::Defaults => {
-                AlertingConfig::default().group_wait.std() + Duration::from_millis(100)
+                // An emergency waits at most this long after the last message.
+                EMERGENCY_GATHER.std() + Duration::from_millis(100)
             }
             Self::Host | Self::Service => GROUP_WAIT + Duration::from_millis(100),
         }
@@ -460,7 +463,7 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
 /// Causes the alerts one after the other: each time waits a random part of a
 /// second (so T0 falls anywhere in the collection or check interval), causes
 /// the problem, waits for the alert's message, ends the problem and waits
-/// for the "resolved" message, then more than `group_wait`. Returns each T0.
+/// for the "resolved" message, then the quiet spell. Returns each T0.
 fn drive(
     scenario: Scenario,
     server: &SmtpServer,

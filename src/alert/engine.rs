@@ -25,6 +25,14 @@ use crate::vocabulary::Severity;
 /// Why an alert held back as flapping is, as kept with it.
 const FLAPPING: &str = "flapping";
 
+/// The longest the news of an emergency (opened, or got worse) waits after
+/// the channel's last message, however long `group_wait` is: long enough to
+/// gather the members of a storm whose checks fail a few seconds apart, short
+/// enough that an emergency right after another message (the opening
+/// summary, a warning) still reaches the admin within seconds, not after
+/// the 30 s of grouping.
+pub const EMERGENCY_GATHER: crate::units::Duration = crate::units::Duration::from_secs(5);
+
 /// What [`Alerter::tend`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tended {
@@ -462,6 +470,8 @@ impl Alerter {
                 && store.last_message_all_over(&channel)?;
             let wait = if all_clear {
                 crate::units::Duration::from_secs(0)
+            } else if news_of_an_emergency(store, &due)? {
+                self.settings.group_wait.min(EMERGENCY_GATHER)
             } else {
                 self.settings.group_wait
             };
@@ -607,6 +617,25 @@ impl Alerter {
         }
         Ok(())
     }
+}
+
+/// Whether any of `due` is the first news of an emergency: it opened, or
+/// it got worse.
+fn news_of_an_emergency(store: &Store, due: &[crate::store::Notice]) -> Result<bool, StoreError> {
+    for notice in due {
+        let news = matches!(
+            NoticeKind::parse(&notice.kind),
+            Some(NoticeKind::Opened | NoticeKind::Worse)
+        );
+        if news
+            && store
+                .alert(notice.alert_id)?
+                .is_some_and(|alert| alert.emergency)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The earliest of the times something is next due.

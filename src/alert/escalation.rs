@@ -19,7 +19,8 @@ pub struct AlertingConfig {
     /// Which alerts reach someone outside business hours.
     pub emergencies: Emergencies,
     /// The first alert goes out at once; alerts that follow within this time
-    /// wait and go together in one message per channel.
+    /// wait and go together in one message per channel (the news of an
+    /// emergency waits a few seconds at most: `engine::EMERGENCY_GATHER`).
     pub group_wait: Duration,
     /// An alert nobody acknowledged is repeated this often after its last
     /// escalation step (`"off"`: never).

@@ -159,7 +159,7 @@ const DOCS: &[(&str, &str)] = &[
     (
         "alerting.group_wait",
         "The first alert goes out at once; alerts that follow within this time are\n\
-         gathered into one message per channel.",
+         gathered into one message per channel (an emergency waits 5 seconds at most).",
     ),
     (
         "alerting.remind_every",
@@ -614,6 +614,20 @@ mod tests {
 
     use super::*;
     use crate::config::parse;
+
+    #[test]
+    fn group_wait_tells_how_long_an_emergency_waits() {
+        let gather = crate::alert::engine::EMERGENCY_GATHER.std().as_secs_f64();
+        let told = format!(
+            "an emergency waits {} at most",
+            crate::plain::duration(gather)
+        );
+        let (_, doc) = DOCS
+            .iter()
+            .find(|(key, _)| *key == "alerting.group_wait")
+            .expect("group_wait is explained");
+        assert!(doc.contains(&told), "{doc}");
+    }
 
     #[test]
     fn the_settings_every_service_has_are_told_with_their_defaults() {

@@ -835,6 +835,36 @@ fn a_plain_service_down_is_not_called_critical() {
 }
 
 #[test]
+fn an_emergency_right_after_another_message_waits_seconds_not_group_wait() {
+    let mut f = fixture();
+    let now = at(23, 10, 0);
+    f.problem("blog", Severity::Warning, now);
+    f.tend(now);
+    assert_eq!(f.messages().len(), 1);
+    // The shop (critical) goes down 2 s after the blog's message went out.
+    f.down("shop", plus(now, 2));
+    let tended = f.tend(plus(now, 2));
+    assert_eq!(tended.queued, 0);
+    assert_eq!(
+        tended.next,
+        Some(plus(now, 5)),
+        "gathered for seconds, not for the 30 s of group_wait"
+    );
+    f.problem("internet", Severity::Warning, plus(now, 4));
+    assert_eq!(f.tend(plus(now, 5)).queued, 1);
+    let message = &f.messages()[1].1;
+    assert!(message.text.contains("shop is down"), "{}", message.text);
+    assert!(
+        message.text.contains("internet is degraded"),
+        "{}",
+        message.text
+    );
+    // News that is not an emergency waits group_wait after that one.
+    f.problem("blog", Severity::Critical, plus(now, 6));
+    assert_eq!(f.tend(plus(now, 6)).next, Some(plus(now, 35)));
+}
+
+#[test]
 fn a_recovery_with_nothing_else_pending_goes_at_once_not_after_group_wait() {
     let mut f = fixture();
     let now = at(23, 10, 0);

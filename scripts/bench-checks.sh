@@ -2,8 +2,11 @@
 # Service-check benchmark: `keepwatch run` (release) checking N local HTTP
 # services every 30 s, plus host metrics, measured like scripts/footprint.sh.
 #
-#   scripts/bench-checks.sh [N=25] [SECONDS=120] [WARMUP=35]
+#   scripts/bench-checks.sh [N=25] [SECONDS=120] [WARMUP=35] [CRITICAL=0]
 #
+# The first CRITICAL of the N services are marked `critical = true` and
+# nothing else, so they are checked at the default interval of a critical
+# service (4 s) instead of every 30 s.
 # The targets are one small Python web server on 127.0.0.1 (its own CPU is
 # not counted). Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
 set -euo pipefail
@@ -11,6 +14,7 @@ cd "$(dirname "$0")/.."
 n=${1:-25}
 secs=${2:-120}
 warm=${3:-35}
+critical=${4:-0}
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 - "$port" <<'PY' &
@@ -28,7 +32,8 @@ PY
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$dir"' EXIT
 for i in $(seq "$n"); do
-  printf '[[service]]\nname = "service %d"\ntype = "http"\nurl = "http://127.0.0.1:%d/s%d"\ninterval = "30s"\n' "$i" "$port" "$i"
+  printf '[[service]]\nname = "service %d"\ntype = "http"\nurl = "http://127.0.0.1:%d/s%d"\n' "$i" "$port" "$i"
+  if [ "$i" -le "$critical" ]; then echo 'critical = true'; else echo 'interval = "30s"'; fi
 done > "$dir/services.toml"
-echo "checking $n services every 30 s"
+echo "checking $n services: $critical critical (default interval), the others every 30 s"
 scripts/footprint.sh "$secs" "$warm" "$dir/services.toml"

@@ -6,6 +6,8 @@
 #   scripts/footprint.sh [SECONDS=120] [WARMUP=15] [EXTRA_CONFIG_FILE]
 #
 # EXTRA_CONFIG_FILE is appended to the config (e.g. services to check).
+# KEEPWATCH_BIN=path uses that binary instead of building one (e.g. the one
+# `cargo install --path .` made), as scripts/report-memory.sh does.
 # Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +16,16 @@ warm=${2:-15}
 extra=${3:-}
 
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet
+bin=${KEEPWATCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin="$target/release/keepwatch"
+fi
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 printf '[agent]\nname = "bench"\ndata_dir = "%s/data"\n' "$dir" > "$dir/keepwatch.toml"
 [ -n "$extra" ] && cat "$extra" >> "$dir/keepwatch.toml"
-"$target/release/keepwatch" --config "$dir/keepwatch.toml" run 2> "$dir/log.txt" &
+"$bin" --config "$dir/keepwatch.toml" run > "$dir/log.txt" 2>&1 &
 pid=$!
 sleep "$warm"
 kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited early:"; cat "$dir/log.txt"; exit 1; }
@@ -33,10 +39,10 @@ for _ in $(seq "$secs"); do
   r=$(rss); sum=$((sum + r)); n=$((n + 1)); [ "$r" -gt "$peak" ] && peak=$r
 done
 t1=$(ticks); s1=$(date +%s.%N)
-"$target/release/keepwatch" --config "$dir/keepwatch.toml" status > "$dir/status.txt" 2>&1 || true
+"$bin" --config "$dir/keepwatch.toml" status > "$dir/status.txt" 2>&1 || true
 if grep -q '^Services:' "$dir/status.txt"; then
   echo "services at the end: $(grep -c ' up since' "$dir/status.txt") up, $(grep -c ' DEGRADED since' "$dir/status.txt") degraded, $(grep -c ' DOWN since' "$dir/status.txt") down, $(grep -c 'not checked yet' "$dir/status.txt") not checked yet"
 fi
-echo "binary: $(stat -c %s "$target/release/keepwatch") bytes; database after run: $(cat "$dir"/data/keepwatch.db* | wc -c) bytes (with its WAL)"
+echo "binary: $(stat -c %s "$bin") bytes; database after run: $(cat "$dir"/data/keepwatch.db* | wc -c) bytes (with its WAL)"
 awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v sum="$sum" -v n="$n" -v peak="$peak" 'BEGIN{
   wall=s1-s0; printf "cpu_avg_pct=%.3f rss_avg_mib=%.1f rss_peak_mib=%.1f seconds=%.0f\n", (t1-t0)/hz/wall*100, sum/n/1024, peak/1024, wall }'

@@ -395,8 +395,14 @@ fn a_service_down_alerts_through_the_log_and_ack_stops_its_escalation() {
     assert!(kw.status().contains("acknowledged by anna"));
     let again = kw.run(&["ack", "1"]);
     assert!(!again.status.success());
+    // When, in the business time zone as people read it (here UTC, the
+    // sandbox's), not as an RFC 3339 stamp.
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .strftime("%a %d %b at ")
+        .to_string();
     assert!(
-        stderr(&again).contains("already acknowledged by anna"),
+        stderr(&again).contains(&format!("already acknowledged by anna on {today}")),
         "{}",
         stderr(&again)
     );

@@ -183,7 +183,7 @@ fn a_broken_config_at_start_runs_on_the_last_good_copy_and_says_so() {
     assert!(log.contains("`collect.cpu`"), "{log}");
     assert!(
         log.contains(&format!(
-            "Settings: the last good copy {}.last-good, because {} has the problems above",
+            "Settings: {} HAS a mistake, so keepwatch is running on the last good version of the file ({}.last-good)",
             kw.config_path().display(),
             kw.config_path().display()
         )),

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use crate::alert::Step;
 use crate::checks::{CheckSpec, ServiceSpec};
-use crate::config::{Config, Origin, last_good_path};
+use crate::config::{Config, Origin};
 use crate::notify::Channel;
+use crate::status::AgentState;
 
 /// Services named one by one; the rest are counted.
 const NAMED: usize = 6;
@@ -37,19 +38,14 @@ pub fn start_summary(config: &Config, host: &str, at: Whereabouts<'_>) -> String
         services(&config.services)
     );
     let _ = writeln!(out, "Alerts: {}", alerts(config));
-    let settings = match at.origin {
-        Origin::File => at.settings.display().to_string(),
-        Origin::Defaults => format!(
-            "none yet, so the built-in defaults (`keepwatch init` writes {})",
-            at.settings.display()
-        ),
-        Origin::LastGood(_) => format!(
-            "the last good copy {}, because {} has the problems above",
-            last_good_path(at.settings).display(),
-            at.settings.display()
-        ),
+    let settings = crate::status::SettingsInUse {
+        path: at.settings,
+        origin: at.origin,
     };
-    let _ = writeln!(out, "Settings: {settings}");
+    out.push_str(&crate::status::settings_lines(
+        settings,
+        AgentState::Running,
+    ));
     let _ = writeln!(out, "Data: {}", at.database.display());
     let _ = writeln!(
         out,
@@ -211,7 +207,7 @@ port = 5432
             "{text}"
         );
         assert!(
-            text.contains("Settings: none yet, so the built-in defaults (`keepwatch init` writes /home/anna/.config/keepwatch/keepwatch.toml)"),
+            text.contains("Settings: none yet, the built-in defaults (`keepwatch init` writes /home/anna/.config/keepwatch/keepwatch.toml)"),
             "{text}"
         );
         assert!(text.contains("API: off ([api] enabled = false)"), "{text}");
@@ -222,7 +218,7 @@ port = 5432
         let broken = crate::config::parse(Path::new("k.toml"), "[collect]\ncpu = 5\n").unwrap_err();
         let text = summary(&config(TWO_AND_EMAIL), &Origin::LastGood(broken), None);
         assert!(
-            text.contains("Settings: the last good copy /home/anna/.config/keepwatch/keepwatch.toml.last-good, because /home/anna/.config/keepwatch/keepwatch.toml has the problems above"),
+            text.contains("Settings: /home/anna/.config/keepwatch/keepwatch.toml HAS a mistake, so keepwatch is running on the last good version of the file (/home/anna/.config/keepwatch/keepwatch.toml.last-good) until you fix it, and picks the fix up within seconds:\n  line 2, column 7: `collect.cpu`"),
             "{text}"
         );
     }

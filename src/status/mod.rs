@@ -18,4 +18,6 @@ pub use model::{
     Measurement, NextKind, NextView, ServiceView, Shown, Sources, StatusView, ToldView, WindowView,
     add_ping_urls, ping_url, service_views, summarize,
 };
-pub use text::{SettingsInUse, render, render_alerts, render_checks, render_windows};
+pub use text::{
+    SettingsInUse, render, render_alerts, render_checks, render_windows, settings_lines,
+};

@@ -121,7 +121,7 @@ pub fn render(
 /// (line by line) and what keepwatch runs on meanwhile: after a rejected edit
 /// a running keepwatch keeps the settings it had, which are the file's last
 /// good version.
-fn settings_lines(settings: SettingsInUse<'_>, agent: AgentState) -> String {
+pub fn settings_lines(settings: SettingsInUse<'_>, agent: AgentState) -> String {
     let path = settings.path.display();
     let err = match settings.origin {
         Origin::File => return format!("Settings: {path}\n"),

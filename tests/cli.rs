@@ -397,8 +397,8 @@ fn a_service_down_alerts_through_the_log_and_ack_stops_its_escalation() {
     assert!(!again.status.success());
     // When, in the business time zone as people read it (here UTC, the
     // sandbox's), not as an RFC 3339 stamp.
-    let today = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::UTC)
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
         .strftime("%a %d %b at ")
         .to_string();
     assert!(

@@ -393,6 +393,7 @@ fn measure(scenario: Scenario, n: usize, cpu_every: &str, rng: &mut XorShift) ->
             configs: None,
             wake: Arc::new(tokio::sync::Notify::new()),
             pings: Arc::default(),
+            deliveries: None,
         };
         runtime.block_on(async {
             let stop = async {

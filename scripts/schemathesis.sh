@@ -5,7 +5,8 @@
 # with no token at all. Passes only with 0 server errors and 0 answers that
 # differ from the document (status, content type, body schema). Then every
 # operation is asked once without a token and with the revoked token (401
-# expected, except public ones), and every write as the viewer (403 expected).
+# expected, except public ones), every write as the viewer (403 expected), and
+# every operation as an agent (403, but for delivering its batches).
 #
 # Bounded: at most SCHEMATHESIS_EXAMPLES cases per operation (default 25) and
 # SCHEMATHESIS_SECONDS per run (default 60), four runs. Operations the
@@ -75,6 +76,7 @@ admin=$(token st-admin admin)
 viewer=$(token st-viewer viewer)
 revoked=$(token st-revoked viewer)
 kw token revoke st-revoked >/dev/null
+agent=$(kw agent add st-agent | grep -o 'kw_agent_[0-9a-f]*')
 
 # The binary itself in the background (not the kw function, whose subshell
 # would be what $! names and the cleanup kills, leaving keepwatch running).
@@ -102,10 +104,10 @@ fuzz viewer -H "Authorization: Bearer $viewer"
 fuzz "no token"
 fuzz "a revoked token" -H "Authorization: Bearer $revoked"
 
-echo "-- every operation without a token, with a revoked token, and as a viewer"
-"$venv/bin/python" - "$home/openapi.json" "$base" "$viewer" "$revoked" <<'EOF' || status=1
+echo "-- every operation without a token, with a revoked token, as a viewer and as an agent"
+"$venv/bin/python" - "$home/openapi.json" "$base" "$viewer" "$revoked" "$agent" <<'EOF' || status=1
 import json, sys, urllib.request, urllib.error
-document, base, viewer, revoked = sys.argv[1:]
+document, base, viewer, revoked, agent = sys.argv[1:]
 paths = json.load(open(document))["paths"]
 def ask(method, path, token):
     request = urllib.request.Request(base + path, method=method.upper(), data=b"{}" if method != "get" else None)
@@ -136,11 +138,16 @@ for path, operations in paths.items():
             got = ask(method, concrete, viewer)
             if got != 403:
                 wrong.append(f"{method.upper()} {path} as a viewer: {got}, expected 403")
+        # An agent's token delivers its own batches (`{}` is not one) and reads nothing.
+        expected = 400 if path == "/api/v1/ingest" else 403
+        got = ask(method, concrete, agent)
+        if got != expected:
+            wrong.append(f"{method.upper()} {path} as an agent: {got}, expected {expected}")
 print("\n".join(wrong) or f"all {sum(len(o) for o in paths.values())} operations refused as they should be")
 sys.exit(1 if wrong else 0)
 EOF
 
-if grep -q "$admin\|$viewer\|$revoked" "$home/run.log"; then
+if grep -q "$admin\|$viewer\|$revoked\|$agent" "$home/run.log"; then
   echo "a token appeared in keepwatch's log" >&2
   status=1
 fi

@@ -15,7 +15,8 @@
 //!    [`plain`] (numbers in plain words) and [`printable`] (outside text made
 //!    safe to show).
 //! 2. [`calendar`]: opening hours, holidays and time zone; [`logging`]: log
-//!    lines stamped in that time zone, written without ever blocking.
+//!    lines stamped in that time zone, written without ever blocking;
+//!    [`protocol`]: what an agent sends its hub and what the hub answers.
 //! 3. [`store`] keeps the observations in one SQLite file, compactly, with
 //!    retention and a disk-space cap, and the alerts, notices and outbox.
 //! 4. [`collect`] reads host metrics (CPU, memory, disks, network, load,
@@ -68,6 +69,7 @@ pub mod observation;
 pub mod pipeline;
 pub mod plain;
 pub mod printable;
+pub mod protocol;
 pub mod report;
 pub mod secret;
 pub mod status;

@@ -75,6 +75,13 @@ enum Command {
         /// Redis, mail, SSH on their usual ports).
         #[arg(long)]
         no_scan: bool,
+        /// Make this computer an agent that reports to the hub at this address
+        /// (as `keepwatch agent add` on the hub printed it); asks nothing.
+        #[arg(long, value_name = "URL", requires = "token")]
+        hub: Option<String>,
+        /// This computer's agent token (with --hub).
+        #[arg(long, value_name = "TOKEN", requires = "hub")]
+        token: Option<String>,
     },
     /// Run keepwatch in the background at boot, as you, without administrator rights.
     Service {
@@ -173,6 +180,33 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Other servers that report to this one (the hub).
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentAction {
+    /// Let another server report to this one: makes its token and prints
+    /// the command to run there.
+    Add {
+        /// The other server's name, as reports and alerts will call it, e.g. "web2".
+        name: String,
+        /// The address the other server reaches this one at (default: this
+        /// computer's name and the API's port).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// List the agents: when each last reported, how far behind it is.
+    List,
+    /// Stop an agent from reporting (its history stays here, and what it
+    /// has not sent stays there until it is added again).
+    Remove {
+        /// The agent's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,10 +301,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Doctor { .. } => Ok(()),
         Command::Init {
+            force,
+            service,
+            hub: Some(url),
+            token: Some(token),
+            no_scan,
+            ..
+        } => join_hub(path.clone(), &url, &token, force, !no_scan).and_then(|()| match service {
+            true => manage_service(&path, ServiceAction::Install),
+            false => Ok(()),
+        }),
+        Command::Init {
             defaults,
             force,
             service,
             no_scan,
+            ..
         } => run_init(path.clone(), defaults, force, !no_scan).and_then(|()| match service {
             true => manage_service(&path, ServiceAction::Install),
             false => Ok(()),
@@ -286,6 +332,7 @@ fn main() -> ExitCode {
         } => test_channels(&path, explicit, channel.as_deref()),
         Command::Maintenance { action } => maintenance(&path, explicit, action),
         Command::Token { action } => tokens(&path, explicit, action),
+        Command::Agent { action } => agents(&path, explicit, action),
         Command::Ping {
             name,
             start,
@@ -334,18 +381,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The services listening on this computer's usual ports, each probed.
+fn find_services() -> Result<Vec<discover::Found>, String> {
+    say!("Looking for services on this computer…");
+    let checker = Arc::new(keepwatch::checks::Checker::new(Arc::new(SystemClock)));
+    let find = discover::find(discover::CANDIDATES, "127.0.0.1", checker);
+    Ok(agent::new_runtime()?.block_on(find))
+}
+
 fn run_init(path: PathBuf, defaults: bool, force: bool, scan: bool) -> Result<(), String> {
     if path.exists() && !force {
         return Err(init::InitError::Exists(path).to_string());
     }
-    let found = if scan {
-        say!("Looking for services on this computer…");
-        let checker = Arc::new(keepwatch::checks::Checker::new(Arc::new(SystemClock)));
-        let find = discover::find(discover::CANDIDATES, "127.0.0.1", checker);
-        Some(agent::new_runtime()?.block_on(find))
-    } else {
-        None
-    };
+    let found = if scan { Some(find_services()?) } else { None };
     let options = InitOptions {
         path,
         defaults,
@@ -517,12 +565,12 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             agent.event(clock.now(), "config", &format!("started on the last good config; the file is broken: {first}"));
         }
         // Monitoring goes on without the API (a port taken by another program).
-        let _api = api::spawn(&config_for_api, &database, clock.clone())
+        let mut _api = api::spawn(&config_for_api, &database, clock.clone())
             .await
             .inspect_err(|err| tracing::error!("{err}; monitoring goes on without the API"));
-        let pings = match &_api {
-            Ok(Some(running)) => running.pings.clone(),
-            _ => Arc::default(),
+        let (pings, deliveries) = match &mut _api {
+            Ok(Some(running)) => (running.pings.clone(), running.deliveries.take()),
+            _ => (Arc::default(), None),
         };
         let api_address = match &_api {
             Ok(Some(running)) => Some(format!(
@@ -542,6 +590,8 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
         // Scheduled reports are made beside the agent and follow its config.
         let wake = Arc::new(tokio::sync::Notify::new());
         let (configs, followed) = tokio::sync::watch::channel(agent.config().clone());
+        // On an agent, what it records goes to its hub beside it.
+        let _uplink = agent::uplink::spawn(&database, agent.config(), clock.clone(), followed.clone());
         let _reports =
             report::schedule::spawn(&database, agent.config(), clock.clone(), followed, wake.clone());
         // So is remote write (`[export]`), which idles while it is not set.
@@ -552,6 +602,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             configs: Some(Arc::new(configs)),
             wake,
             pings,
+            deliveries,
         };
         agent::run(agent, clock, options, shutdown.requested(), hangup).await;
         tracing::info!("stopped cleanly");
@@ -905,6 +956,104 @@ fn tokens(path: &Path, explicit: bool, action: TokenAction) -> Result<(), String
             }
             say!("Token {name:?} no longer works.");
         }
+    }
+    Ok(())
+}
+
+fn agents(path: &Path, explicit: bool, action: AgentAction) -> Result<(), String> {
+    let config = valid_config(path, explicit, "agents are kept in the database named by")?;
+    let database = database_path(&config)?;
+    let mut store = Store::open(&database, &config.storage).map_err(|err| err.to_string())?;
+    match action {
+        AgentAction::Add { name, url } => {
+            if name.eq_ignore_ascii_case(&config.agent.host_name()) {
+                return Err(format!(
+                    "{name:?} is this computer's own name; give the other server a name of its own"
+                ));
+            }
+            let token = api::create_token(&mut store, &name, api::Role::Agent, SystemClock.now())
+                .map_err(|err| match err {
+                    api::TokenError::Exists(_) => format!(
+                        "there is already an agent or token named {name:?}; `keepwatch agent remove {name}` first to give it a new token"
+                    ),
+                    other => other.to_string(),
+                })?;
+            let machine =
+                sysinfo::System::host_name().unwrap_or_else(|_| "this-computer".to_owned());
+            let (guessed, warnings) = config::hub_url(&config.api, &machine);
+            let url = url.unwrap_or(guessed);
+            say!(
+                "Agent {name:?} added. On {name}, install keepwatch, then run:\n\n    keepwatch init --hub {url} --token {token}\n\nand start it there with `keepwatch run` (or `keepwatch service install`). The token is shown only now."
+            );
+            for warning in warnings {
+                say!("\nNote: {warning}");
+            }
+        }
+        AgentAction::List => {
+            let now = SystemClock.now();
+            let statuses = store.service_statuses().map_err(|err| err.to_string())?;
+            let views =
+                status::agent_views(&store, &statuses, &[]).map_err(|err| err.to_string())?;
+            say_part!(
+                "{}",
+                status::render_agents(&views, now, &status_zone(&config)?)
+            );
+        }
+        AgentAction::Remove { name } => {
+            let is_agent = store
+                .tokens()
+                .map_err(|err| err.to_string())?
+                .iter()
+                .any(|t| t.name == name && t.role == keepwatch::store::AGENT_ROLE);
+            if !is_agent || !store.revoke_token(&name).map_err(|err| err.to_string())? {
+                return Err(format!(
+                    "There is no agent named {name:?}; `keepwatch agent list` shows them."
+                ));
+            }
+            say!(
+                "{name:?} can no longer send to this hub; its history stays here. What it has not sent yet stays on {name} until you add it again (`keepwatch agent add {name}`, then the new token in its [hub] section)."
+            );
+        }
+    }
+    Ok(())
+}
+
+fn join_hub(path: PathBuf, url: &str, token: &str, force: bool, scan: bool) -> Result<(), String> {
+    if path.exists() && !force {
+        return Err(init::InitError::Exists(path).to_string());
+    }
+    let options = InitOptions {
+        path,
+        defaults: true,
+        force,
+        detected_timezone: jiff::tz::TimeZone::system().iana_name().map(str::to_owned),
+        found: if scan { Some(find_services()?) } else { None },
+    };
+    let written =
+        init::join_hub(&options, url, token, SystemClock.now()).map_err(|err| err.to_string())?;
+    if let Some(backup) = &written.backup {
+        say!("The previous file was kept as {}.", backup.display());
+    }
+    say!(
+        "Wrote {} (the token is in hub-token beside it).",
+        written.path.display()
+    );
+    if !written.watched.is_empty() {
+        say!(
+            "It checks what it found here: {}.",
+            written.watched.join(", ")
+        );
+    }
+    let loaded = load(&written.path, true)?;
+    let runtime = agent::new_runtime()?;
+    match runtime.block_on(agent::uplink::hello(&loaded.config, Arc::new(SystemClock))) {
+        Ok(ack) => say!(
+            "The hub at {url} takes this computer's data: it knows it as {:?}. Start monitoring with `keepwatch run` (or `keepwatch service install`).",
+            ack.host
+        ),
+        Err(why) => say!(
+            "The hub could not be reached yet: {why}.\nkeepwatch keeps what it measures here and sends it once the hub answers; start it with `keepwatch run`."
+        ),
     }
     Ok(())
 }

@@ -196,7 +196,23 @@ pub(crate) fn client_config(
 pub(crate) fn outgoing_client_builder(
     clock: Arc<dyn Clock>,
 ) -> Result<reqwest::ClientBuilder, String> {
-    let tls = client_config(system_roots(), clock, SeenCell::default())?;
+    outgoing_client_trusting(clock, None)
+}
+
+/// Like [`outgoing_client_builder`], also trusting the certificates in the
+/// PEM file `ca_file` (a hub's self-signed certificate).
+pub(crate) fn outgoing_client_trusting(
+    clock: Arc<dyn Clock>,
+    ca_file: Option<&Path>,
+) -> Result<reqwest::ClientBuilder, String> {
+    let roots = match ca_file {
+        None => system_roots(),
+        Some(path) => Arc::new(
+            with_ca_file(&system_roots(), path)
+                .map_err(|err| format!("{}: {err}", path.display()))?,
+        ),
+    };
+    let tls = client_config(roots, clock, SeenCell::default())?;
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()

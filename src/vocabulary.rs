@@ -344,6 +344,11 @@ pub mod state_key {
     /// When the running agent expects to record again (RFC 3339), to tell a
     /// running agent from a silent one.
     pub const NEXT_BY: &str = "next_by";
+    /// On an agent: up to when (its clock, RFC 3339) the hub has its data.
+    pub const HUB_DELIVERED: &str = "hub_delivered";
+    /// On an agent: why the hub does not take its data now, in words;
+    /// removed while it does.
+    pub const HUB_PROBLEM: &str = "hub_problem";
 }
 
 /// Every metric a rule may watch: the host metrics and the service series.

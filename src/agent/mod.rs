@@ -11,13 +11,16 @@
 //! by its deadline is reported and started again.
 
 mod heartbeats;
+mod hub;
 mod instance;
 mod runtime;
 mod schedule;
 mod services;
 mod summary;
+pub mod uplink;
 
 pub use heartbeats::Heartbeats;
+pub use hub::Delivery;
 pub use instance::{InstanceLock, LockError, claim};
 pub use runtime::{Hangup, RunOptions, Shutdown, new_runtime, run};
 pub use schedule::Schedule;
@@ -195,6 +198,12 @@ impl Agent {
             }
         }
         self.judge_heartbeats(now);
+        let silent_after = self.config.hub.silent_after;
+        let agents_next = if silent_after.is_off() {
+            None
+        } else {
+            self.pipeline.watch_agents(silent_after.signed(), now)
+        };
         self.pipeline.flush(now);
         self.pipeline.settle();
         let alerts_next = self.pipeline.tend(now).max(now);
@@ -206,6 +215,7 @@ impl Agent {
             self.services.next_due(),
             self.services.next_deadline(),
             self.heartbeats.next_look(),
+            agents_next,
             Some(alerts_next),
         ]
         .into_iter()

@@ -30,7 +30,7 @@ pub fn new_runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// How `run` watches its config file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// The config file to reload when it changes (it may not exist yet).
     pub config_path: PathBuf,
@@ -47,6 +47,8 @@ pub struct RunOptions {
     /// processes (`keepwatch ping`) are found at the next look, within
     /// `watch_every`.
     pub pings: Arc<Notify>,
+    /// Batches from agents, taken by the API (on a hub).
+    pub deliveries: Option<mpsc::Receiver<super::Delivery>>,
 }
 
 impl RunOptions {
@@ -69,7 +71,7 @@ impl RunOptions {
 pub async fn run(
     mut agent: Agent,
     clock: Arc<dyn Clock>,
-    options: RunOptions,
+    mut options: RunOptions,
     shutdown: impl Future<Output = ()>,
     mut hangup: Hangup,
 ) {
@@ -96,6 +98,7 @@ pub async fn run(
         }
     };
     tokio::pin!(shutdown);
+    let mut deliveries = options.deliveries.take();
     loop {
         let tick = agent.tick();
         if agent.take_queued() > 0 {
@@ -111,6 +114,7 @@ pub async fn run(
             () = &mut shutdown => break,
             () = tokio::time::sleep(wait) => {}
             () = options.pings.notified() => {}
+            Some(delivery) = next_delivery(&mut deliveries) => agent.deliver(delivery),
             Some((name, outcome)) = results.recv() => {
                 agent.check_finished(&name, outcome);
                 // Whatever else finished meanwhile goes into the same transaction.
@@ -149,6 +153,16 @@ pub async fn run(
         tracing::warn!(
             "stopped while alerts were being sent; they are kept and sent at the next start"
         );
+    }
+}
+
+/// The next batch from an agent; never, where there is no API taking them.
+async fn next_delivery(
+    deliveries: &mut Option<mpsc::Receiver<super::Delivery>>,
+) -> Option<super::Delivery> {
+    match deliveries {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -384,6 +398,7 @@ mod tests {
             configs: None,
             wake: Arc::new(Notify::new()),
             pings: Arc::new(Notify::new()),
+            deliveries: None,
         }
     }
 

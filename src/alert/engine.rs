@@ -18,7 +18,7 @@ use super::problems::{Decision, Problem, service_fingerprint};
 use super::upcoming::{self, Plan, Stage, Whereabouts, is_open, policy_for};
 use crate::calendar::Calendar;
 use crate::checks::ServiceSpec;
-use crate::store::{AlertRecord, NewAlert, Store, StoreError};
+use crate::store::{AlertRecord, NewAlert, RemoteServiceInfo, Store, StoreError};
 use crate::vocabulary::Policy;
 use crate::vocabulary::Severity;
 
@@ -99,6 +99,25 @@ impl Alerter {
             dependents,
             windows: maintenance.iter().filter_map(|w| w.parse().ok()).collect(),
         }
+    }
+
+    /// This alerting, applied also to the services of a hub's agents (their
+    /// settings as each agent sent them).
+    pub fn with_remote(mut self, remote: &[RemoteServiceInfo]) -> Self {
+        for service in remote {
+            let info = ServiceInfo {
+                critical: service.critical,
+                depends_on: service.depends_on.clone(),
+            };
+            for parent in &service.depends_on {
+                let dependents = self.dependents.entry(parent.clone()).or_default();
+                if !dependents.contains(&service.name) {
+                    dependents.push(service.name.clone());
+                }
+            }
+            self.services.insert(service.name.clone(), info);
+        }
+        self
     }
 
     /// Whether `service` is marked critical.

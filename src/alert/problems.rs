@@ -280,6 +280,93 @@ pub fn storage_healthy(at: Timestamp) -> Decision {
     }
 }
 
+/// The fingerprint of the alert that the agent `host` went silent.
+fn silent_fingerprint(host: &str) -> String {
+    format!("agent:{host}:silent")
+}
+
+/// The fingerprint of the alert that the agent `host`'s clock is off.
+fn clock_fingerprint(host: &str) -> String {
+    format!("agent:{host}:clock")
+}
+
+/// The alert that the hub has not heard from the agent `host` for
+/// `silent_for` since it last did at `last`; `time_zone` is the business's
+/// (for that time in the detail). The agent keeps what it records and
+/// sends it when it reports again, so the message says that too.
+pub fn agent_silent(
+    host: &str,
+    silent_for: std::time::Duration,
+    last: Timestamp,
+    time_zone: TimeZone,
+) -> Decision {
+    let shown = printable::name(host);
+    Decision::Raise(OwnedProblem {
+        fingerprint: silent_fingerprint(host),
+        service: None,
+        host: host.to_owned(),
+        title: format!(
+            "{shown} has not reported for {}: the server may be down or cut off from the network",
+            crate::plain::duration(silent_for.as_secs_f64())
+        ),
+        detail: format!(
+            "The hub last heard from {shown} at {}. If only the network is cut, {shown} keeps what it measures and sends it when the link is back; if the server is down, there will be no data for the time it was off.",
+            last.to_zoned_datetime(time_zone).strftime("%H:%M")
+        ),
+        severity: Severity::Critical,
+        since: last,
+        emergency: None,
+    })
+}
+
+/// The end of [`agent_silent`]'s alert: `host` reported again at `at`.
+pub fn agent_reports_again(host: &str, at: Timestamp) -> Decision {
+    Decision::Clear {
+        fingerprint: silent_fingerprint(host),
+        at,
+    }
+}
+
+/// The alert that the clock of the agent `host` is `offset` ahead of the
+/// hub's (behind when negative), found at `at`. Its measurements carry its
+/// own times, so graphs and reports of it are shifted by that much.
+pub fn agent_clock_off(host: &str, offset: jiff::SignedDuration, at: Timestamp) -> Decision {
+    let shown = printable::name(host);
+    let how_far = crate::plain::duration(offset.as_secs_f64().abs());
+    let way = if offset.is_negative() {
+        "behind"
+    } else {
+        "ahead of"
+    };
+    Decision::Raise(OwnedProblem {
+        fingerprint: clock_fingerprint(host),
+        service: None,
+        host: host.to_owned(),
+        title: format!("the clock of {shown} is {how_far} {way} the hub's"),
+        detail: format!(
+            "Its measurements are stamped with its own clock, so they appear shifted by {how_far}. Set the time right on {shown} (turn on time synchronisation: NTP, `timedatectl set-ntp true` on Linux)."
+        ),
+        severity: Severity::Warning,
+        since: at,
+        emergency: Some(false),
+    })
+}
+
+/// The end of [`agent_clock_off`]'s alert: the clock of `host` is right
+/// again at `at`.
+pub fn agent_clock_right(host: &str, at: Timestamp) -> Decision {
+    Decision::Clear {
+        fingerprint: clock_fingerprint(host),
+        at,
+    }
+}
+
+/// The fingerprints of the alerts about the agent `host` itself: silent,
+/// clock off.
+pub fn agent_fingerprints(host: &str) -> [String; 2] {
+    [silent_fingerprint(host), clock_fingerprint(host)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

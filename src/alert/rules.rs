@@ -23,6 +23,10 @@ pub struct RuleConfig {
     /// absent means every instance of the metric.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Only this host (on a hub, an agent's name, or the hub's own);
+    /// absent means every host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Thresholds in business hours, and at all hours unless `off_hours` says otherwise.
     pub above: Thresholds,
     /// Thresholds outside business hours; a threshold left out here keeps its
@@ -101,6 +105,7 @@ impl RuleConfig {
 
     fn matches(&self, key: &SeriesKey) -> bool {
         key.metric == self.metric
+            && self.host.as_ref().is_none_or(|host| *host == key.host)
             && self
                 .instance
                 .as_ref()

@@ -1,5 +1,7 @@
-//! Tokens and roles. A token is `kw_admin_` or `kw_view_` followed by 64
-//! random hex digits, so a leaked one is recognisable at a glance. The store
+//! Tokens and roles. A token is `kw_admin_`, `kw_view_` or `kw_agent_`
+//! followed by 64 random hex digits, so a leaked one is recognisable at a
+//! glance. An agent's token only delivers that agent's own data: it reads
+//! nothing, and the hub files what it delivers under the token's name. The store
 //! keeps only its SHA-256; a presented token is hashed and compared with every
 //! stored hash in constant time, so neither timing nor the database reveals one.
 
@@ -24,6 +26,8 @@ pub enum Role {
     Viewer,
     /// Also acknowledges alerts and starts and ends maintenance.
     Admin,
+    /// A hub's agent: delivers its own data (`keepwatch agent add`), reads nothing.
+    Agent,
 }
 
 impl Role {
@@ -32,6 +36,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Admin => "admin",
+            Role::Agent => crate::store::AGENT_ROLE,
         }
     }
 
@@ -39,14 +44,16 @@ impl Role {
         match self {
             Role::Viewer => "kw_view_",
             Role::Admin => "kw_admin_",
+            Role::Agent => crate::config::AGENT_TOKEN_PREFIX,
         }
     }
 
-    /// Reads `admin` or `viewer`.
+    /// Reads `admin`, `viewer` or `agent`.
     pub fn parse(text: &str) -> Option<Role> {
         match text {
             "viewer" => Some(Role::Viewer),
             "admin" => Some(Role::Admin),
+            crate::store::AGENT_ROLE => Some(Role::Agent),
             _ => None,
         }
     }
@@ -163,38 +170,70 @@ pub struct Admin {
     pub name: String,
 }
 
+/// A request with a valid agent token (`keepwatch agent add`).
+#[derive(Debug, Clone)]
+pub struct AgentToken {
+    /// The agent's name: what it delivers is filed under it.
+    pub name: String,
+}
+
+impl FromRequestParts<ApiState> for AgentToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let (name, role) = authenticate(parts, state).await?;
+        match role {
+            Role::Agent => Ok(AgentToken { name }),
+            Role::Viewer | Role::Admin => Err(ApiError::forbidden_because(
+                "this token is for reading the API, not for delivering an agent's data",
+                "on the hub, `keepwatch agent add NAME` makes an agent token",
+            )),
+        }
+    }
+}
+
 impl FromRequestParts<ApiState> for Viewer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("this needs a token"))?;
-        let presented = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
-            })?
-            .to_owned();
-        let tokens = state.read(|store| store.tokens()).await?;
-        let (name, role) = identify(&tokens, &presented).ok_or_else(|| {
-            ApiError::unauthorized("this token is not known here (mistyped or revoked)")
-        })?;
-        if !state.rates.admit(&name, state.config.rate_per_minute) {
-            return Err(ApiError::too_many(
-                format!(
-                    "more than {} requests in a minute with this token",
-                    state.config.rate_per_minute
-                ),
-                "wait a minute, ask less often, or raise `rate_per_minute` in [api]",
+        let (name, role) = authenticate(parts, state).await?;
+        if role == Role::Agent {
+            return Err(ApiError::forbidden_because(
+                "this is an agent's token: it only delivers that agent's data and reads nothing",
+                "reading needs a viewer or admin token: `keepwatch token create NAME --role viewer`",
             ));
         }
         Ok(Viewer { name, role })
     }
+}
+
+/// The token's name and role, within its rate limit.
+async fn authenticate(parts: &Parts, state: &ApiState) -> Result<(String, Role), ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("this needs a token"))?;
+    let presented = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header is not `Bearer <token>`"))?
+        .to_owned();
+    let tokens = state.read(|store| store.tokens()).await?;
+    let (name, role) = identify(&tokens, &presented).ok_or_else(|| {
+        ApiError::unauthorized("this token is not known here (mistyped or revoked)")
+    })?;
+    if !state.rates.admit(&name, state.config.rate_per_minute) {
+        return Err(ApiError::too_many(
+            format!(
+                "more than {} requests in a minute with this token",
+                state.config.rate_per_minute
+            ),
+            "wait a minute, ask less often, or raise `rate_per_minute` in [api]",
+        ));
+    }
+    Ok((name, role))
 }
 
 impl FromRequestParts<ApiState> for Admin {
@@ -204,7 +243,7 @@ impl FromRequestParts<ApiState> for Admin {
         let viewer = Viewer::from_request_parts(parts, state).await?;
         match viewer.role {
             Role::Admin => Ok(Admin { name: viewer.name }),
-            Role::Viewer => Err(ApiError::forbidden()),
+            Role::Viewer | Role::Agent => Err(ApiError::forbidden()),
         }
     }
 }

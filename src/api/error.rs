@@ -57,6 +57,17 @@ impl ApiError {
         )
     }
 
+    /// 403 for another reason than a viewer asking for a change (an agent's
+    /// token reading, a reader's token delivering).
+    pub fn forbidden_because(error: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, error, hint)
+    }
+
+    /// 503: keepwatch cannot do it now, but may later (its disk is full).
+    pub fn unavailable(error: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, error, hint)
+    }
+
     /// 404: nothing by that name or number.
     pub fn not_found(error: impl Into<String>, hint: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, error, hint)

@@ -436,6 +436,7 @@ mod tests {
             open_alerts: Vec::new(),
             maintenance: Vec::new(),
             outbox_waiting: 3,
+            agents: Vec::new(),
         };
         let own = OwnUsage {
             cpu_seconds: 1.5,

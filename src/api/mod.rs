@@ -8,6 +8,7 @@
 
 mod auth;
 mod error;
+mod ingest;
 mod metrics;
 mod ping;
 mod tls;
@@ -55,6 +56,10 @@ pub struct Shared {
     own: metrics::OwnProcess,
     /// Told when a heartbeat ping was recorded, for the agent.
     pings: Arc<tokio::sync::Notify>,
+    /// Where batches from agents go: the agent's loop stores them.
+    deliveries: tokio::sync::mpsc::Sender<crate::agent::Delivery>,
+    /// The other end, until [`spawn`] hands it to the agent's loop.
+    taken: Mutex<Option<tokio::sync::mpsc::Receiver<crate::agent::Delivery>>>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -69,6 +74,8 @@ impl ApiState {
     pub fn new(store: Store, settings: &Settings, clock: Arc<dyn Clock>) -> Self {
         let config = settings.api.clone();
         let busy = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        // A few batches wait while the loop stores one; more wait for room.
+        let (deliveries, taken) = tokio::sync::mpsc::channel(4);
         ApiState(Arc::new(Shared {
             store: Arc::new(Mutex::new(store)),
             services: settings.services.clone(),
@@ -82,6 +89,8 @@ impl ApiState {
             rates: auth::RateLimit::default(),
             own: metrics::OwnProcess::default(),
             pings: Arc::default(),
+            deliveries,
+            taken: Mutex::new(Some(taken)),
         }))
     }
 
@@ -142,6 +151,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .merge(views::routes())
         .merge(metrics::routes())
         .merge(ping::routes())
+        .merge(ingest::routes())
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json` and committed
@@ -274,6 +284,9 @@ pub struct Running {
     /// Told whenever a heartbeat ping came in through the API: the agent's
     /// loop (`agent::RunOptions::pings`) waits on it.
     pub pings: Arc<tokio::sync::Notify>,
+    /// Batches from agents, for the agent's loop to store
+    /// (`agent::RunOptions::deliveries`); taken once.
+    pub deliveries: Option<tokio::sync::mpsc::Receiver<crate::agent::Delivery>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -306,6 +319,12 @@ pub async fn spawn(
         "the API answers on {scheme}://{addr}/api/v1 (tokens: `keepwatch token create`)"
     );
     let pings = state.pings.clone();
+    let deliveries = state.taken.lock().unwrap_or_else(|p| p.into_inner()).take();
     let task = tokio::spawn(serve(listener, tls, state));
-    Ok(Some(Running { addr, pings, task }))
+    Ok(Some(Running {
+        addr,
+        pings,
+        deliveries,
+        task,
+    }))
 }

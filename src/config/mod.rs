@@ -5,6 +5,7 @@
 mod api;
 mod expected;
 mod export;
+mod hub;
 mod load;
 mod problem;
 mod report;
@@ -14,6 +15,7 @@ mod validate;
 
 pub use api::{ApiConfig, Network, TlsProblem};
 pub use export::{ExportConfig, REMOTE_WRITE_HEADERS};
+pub use hub::{AGENT_TOKEN_PREFIX, HubConfig, hub_url};
 pub use load::{ConfigError, load_file, parse, parse_bytes};
 pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};
@@ -74,6 +76,9 @@ pub struct Config {
     /// Reports sent on a schedule, one `[[report]]` table each.
     #[serde(rename = "report", skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<ReportConfig>,
+    /// Several servers: the hub this computer reports to, or, on the hub,
+    /// how long its agents may be silent.
+    pub hub: HubConfig,
 }
 
 impl Config {

@@ -270,6 +270,36 @@ const DOCS: &[(&str, &str)] = &[
         "User name if the receiver asks for one (Grafana Cloud: the instance number),\n\
          with password = \"env:REMOTE_WRITE_PASSWORD\" (or \"file:/path\", or the password itself).",
     ),
+    (
+        "hub",
+        "Several servers (README: \"Watching several servers\"). On the main server (the hub)\n\
+         nothing needs setting: `keepwatch agent add NAME` prints the command for each other\n\
+         server. On another server, url and token make it an agent that sends the hub what it\n\
+         measures and checks (`keepwatch init --hub URL --token TOKEN` writes them). The token,\n\
+         from `keepwatch agent add NAME` on the hub, is written token = \"...\", \"env:NAME\" or\n\
+         \"file:/path\".",
+    ),
+    (
+        "hub.url",
+        "The hub's address, e.g. \"https://hub.example.lan:8970\". Empty: this computer reports to no hub.",
+    ),
+    (
+        "hub.ca_file",
+        "For a hub whose certificate is self-signed: its certificate (PEM file, full path).",
+    ),
+    (
+        "hub.send_every",
+        "How often new measurements are sent. While the hub cannot be reached they are kept\n\
+         here (within storage.max_size) and sent, oldest first, when it can.",
+    ),
+    (
+        "hub.max_rate",
+        "Most data sent per second while catching up after an outage, e.g. \"1MB\".",
+    ),
+    (
+        "hub.silent_after",
+        "On the hub: an agent not heard from for this long raises an alert.",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",
@@ -402,7 +432,9 @@ const EXAMPLES: &str = r##"
 # sets other thresholds for nights, weekends and holidays. Metrics include
 # cpu.usage_percent, memory.used_percent, disk.used_percent (instance: the
 # mount point), load.1, service.state (0 up, 1 degraded, 2 down; instance: the
-# service's name) and service.response_ms.
+# service's name) and service.response_ms. On a hub a rule watches every
+# server that reports to it; a host line with a server's name ("web2")
+# makes it watch only that one.
 #
 # [[rule]]
 # name = "Disk filling up"

@@ -330,6 +330,57 @@ fn addresses(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `keepwatch init --hub URL --token TOKEN`: the config of an agent that
+/// reports to the hub at `url` (its defaults otherwise: an agent needs no
+/// channels, hours or rules of its own, the hub has them). The token goes
+/// into a file of its own beside the config, readable by this user only,
+/// which the config names (`file:`), so the config can be shown without it.
+pub fn join_hub(
+    options: &InitOptions,
+    url: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<Written, InitError> {
+    if options.path.exists() && !options.force {
+        return Err(InitError::Exists(options.path.clone()));
+    }
+    let token_path = options.path.with_file_name("hub-token");
+    let io_error = |source| InitError::Io {
+        path: token_path.clone(),
+        source,
+    };
+    if let Some(parent) = token_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_error)?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    file.open(&token_path)
+        .and_then(|mut f| writeln!(f, "{}", token.trim()))
+        .map_err(io_error)?;
+    let token_path = std::path::absolute(&token_path).unwrap_or(token_path);
+    let mut config = Config::default();
+    config.business.timezone = options.detected_timezone.clone().unwrap_or_default();
+    config.hub.url = url.trim().to_owned();
+    config.hub.token = Some(crate::secret::Secret::File(token_path));
+    // The services found here are checked from here, as with --defaults.
+    let chosen: Vec<(Found, bool)> = options
+        .found
+        .iter()
+        .flatten()
+        .map(|found| (found.clone(), found.works))
+        .collect();
+    let text = commented_with(&config, &discover::config_text(&chosen));
+    let mut written = write(&options.path, &text, now)?;
+    written.watched = chosen
+        .into_iter()
+        .filter(|(_, watch)| *watch)
+        .map(|(found, _)| found.name)
+        .collect();
+    Ok(written)
+}
+
 fn write(path: &Path, text: &str, now: Timestamp) -> Result<Written, InitError> {
     let io_error = |source| InitError::Io {
         path: path.to_path_buf(),

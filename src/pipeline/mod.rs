@@ -11,7 +11,10 @@
 //! The pipeline takes the time from its caller, so tests drive it with any
 //! clock, against a real store.
 
+mod remote;
 mod unrecorded;
+
+pub use remote::{CLOCK_OFF, LIVE};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -53,6 +56,8 @@ pub struct Pipeline {
     pub(crate) unrecorded: Unrecorded,
     /// Messages composed while alerting runs in memory, for the sender.
     held: Held,
+    /// On a hub, its agents.
+    agents: remote::Agents,
 }
 
 impl Pipeline {
@@ -67,12 +72,14 @@ impl Pipeline {
         calendar: Option<Calendar>,
         now: Timestamp,
     ) -> Self {
+        let agents = remote::Agents::load(&store);
         Self {
             host,
             writer: BufferedWriter::new(store),
             rules: rules.to_vec(),
             evaluator: Evaluator::new(rules),
-            alerter,
+            alerter: alerter.with_remote(&agents.services),
+            agents,
             calendar,
             results: Vec::new(),
             queued: 0,
@@ -506,7 +513,7 @@ impl Pipeline {
             self.evaluator = Evaluator::new(rules);
             self.rules = rules.to_vec();
         }
-        self.alerter = alerter;
+        self.alerter = alerter.with_remote(&self.agents.services);
         self.alerts_changed = true;
         self.calendar = calendar;
     }

@@ -8,6 +8,7 @@
 //! formats cannot disagree. Reports read the store only, never collectors.
 
 pub mod chart;
+pub mod gaps;
 pub mod html;
 pub mod model;
 pub mod pdf;

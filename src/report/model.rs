@@ -13,7 +13,9 @@
 //!   spans of time: never a count of samples.
 //! - **Maintenance** (planned `[[maintenance]]` windows and windows started
 //!   from the command line) is taken out of the watched time before
-//!   anything is counted: it neither counts as down nor as up.
+//!   anything is counted: it neither counts as down nor as up. So is the
+//!   time a hub has no data from an agent (`gaps.rs`), for that agent's
+//!   services.
 //! - **Availability** is the watched time (less maintenance) that was not
 //!   down; degraded time counts as available and is shown apart. **Opening
 //!   hours** availability does the same within the calendar's opening hours.
@@ -298,6 +300,8 @@ pub struct Report {
     pub throttling: Vec<(Timestamp, String)>,
     /// Size of the database now, in bytes.
     pub storage_bytes: u64,
+    /// On a hub: when agents were out of reach, and whether their data came.
+    pub gaps: Vec<super::gaps::Gap>,
 }
 
 /// What a report is built from.
@@ -372,10 +376,21 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
         .iter()
         .map(|spec| (spec.common.name.clone(), Some(spec)))
         .collect();
+    // On a hub, a service of an agent is `web2/shop`, its series web2's.
+    let agents: Vec<String> = store
+        .remote_agents()?
+        .into_iter()
+        .map(|agent| agent.name)
+        .collect();
+    let service_name = |key: &SeriesKey| match agents.contains(&key.host) {
+        true => crate::protocol::hub_name(&key.host, &key.instance),
+        false => key.instance.clone(),
+    };
+    let gaps = super::gaps::gaps(store, from, until)?;
     let mut extra: Vec<String> = series
         .iter()
         .filter(|key| key.metric == service_metric::STATE)
-        .map(|key| key.instance.clone())
+        .map(&service_name)
         .chain(incidents.iter().map(|i| i.service.clone()))
         .filter(|name| !names.iter().any(|(known, _)| known == name))
         .collect();
@@ -405,22 +420,23 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
     let mut services = Vec::with_capacity(names.len());
     let mut counted_of: HashMap<String, Spans> = HashMap::new();
     for (name, spec) in &names {
-        let hosts: Vec<&str> = series
+        let keys: Vec<&SeriesKey> = series
             .iter()
-            .filter(|key| key.metric == service_metric::STATE && &key.instance == name)
-            .map(|key| key.host.as_str())
+            .filter(|key| key.metric == service_metric::STATE && service_name(key) == *name)
             .collect();
+        let hosts: Vec<&str> = keys.iter().map(|key| key.host.as_str()).collect();
         let mut checks: Vec<Timestamp> = Vec::new();
         let mut times: Vec<(Timestamp, f64)> = Vec::new();
-        for host in &hosts {
-            let key = SeriesKey::new(*host, service_metric::STATE, name.as_str());
+        for state_key in &keys {
+            let (host, instance) = (state_key.host.as_str(), state_key.instance.as_str());
+            let key = SeriesKey::new(host, service_metric::STATE, instance);
             checks.extend(
                 store
                     .range(&key, from, until)?
                     .into_iter()
                     .map(|(at, _)| at),
             );
-            let key = SeriesKey::new(*host, service_metric::RESPONSE_MS, name.as_str());
+            let key = SeriesKey::new(host, service_metric::RESPONSE_MS, instance);
             times.extend(store.range(&key, from, until)?);
         }
         checks.sort();
@@ -463,7 +479,13 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
                 .flat_map(|window| window.spans(from, until, tz, &target_of)),
         )
         .intersect(&watched_spans);
-        let counted = watched_spans.subtract(&maintenance);
+        // An agent's time without data is neither up nor down.
+        let missing = Spans::of(
+            gaps.iter()
+                .filter(|gap| !gap.filled && hosts.contains(&gap.host.as_str()))
+                .map(|gap| (gap.from, gap.to)),
+        );
+        let counted = watched_spans.subtract(&maintenance).subtract(&missing);
         let spans_in = |state: State| {
             Spans::of(
                 mine.iter()
@@ -486,8 +508,12 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
         let previous_mean_ms = match &inputs.previous {
             Some(previous) => {
                 let mut values = Vec::new();
-                for host in &hosts {
-                    let key = SeriesKey::new(*host, service_metric::RESPONSE_MS, name.as_str());
+                for state_key in &keys {
+                    let key = SeriesKey::new(
+                        state_key.host.as_str(),
+                        service_metric::RESPONSE_MS,
+                        state_key.instance.as_str(),
+                    );
                     values.extend(
                         store
                             .range(&key, previous.from, previous.to)?
@@ -661,6 +687,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
         alerts: alert_figures,
         throttling,
         storage_bytes: store.size_on_disk()?,
+        gaps,
     })
 }
 

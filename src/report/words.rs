@@ -289,9 +289,28 @@ pub fn cost_note(report: &Report) -> String {
     }
 }
 
-/// Trends and forecasts, one sentence each.
+/// Trends and forecasts, and the servers that were out of reach, one
+/// sentence each.
 pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
     let mut lines = Vec::new();
+    for gap in &report.gaps {
+        let span = format!(
+            "from {} to {} ({})",
+            when(gap.from, tz),
+            when(gap.to, tz),
+            length(gap.from.duration_until(gap.to).as_millis() as i64)
+        );
+        lines.push(match gap.filled {
+            true => format!(
+                "{} was out of reach {span}; its measurements arrived afterwards, so nothing is missing.",
+                name(&gap.host)
+            ),
+            false => format!(
+                "No data from {} {span}: the server was off, or keepwatch was not running on it. Its services are left out of the figures for that time.",
+                name(&gap.host)
+            ),
+        });
+    }
     for service in &report.services {
         let (Some(now), Some(before)) = (&service.response, service.previous_mean_ms) else {
             continue;

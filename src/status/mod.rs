@@ -14,10 +14,12 @@ mod text;
 
 pub use maintenance::{Listed, Planned, Refusal, WindowRequest, list_windows, start_window};
 pub use model::{
-    AgentState, AgentSummary, AlertView, DeliveryState, EventView, LastProblem, Liveness,
-    Measurement, NextKind, NextView, ServiceView, Shown, Sources, StatusView, ToldView, WindowView,
-    add_ping_urls, ping_url, service_views, summarize,
+    AgentLink, AgentState, AgentSummary, AgentView, AlertView, DeliveryState, EventView,
+    LastProblem, Liveness, Measurement, NextKind, NextView, ServiceView, Shown, Sources,
+    StatusView, ToldView, WindowView, add_ping_urls, agent_views, ping_url, service_views,
+    summarize,
 };
 pub use text::{
-    SettingsInUse, render, render_alerts, render_checks, render_windows, settings_lines,
+    SettingsInUse, render, render_agents, render_alerts, render_checks, render_windows,
+    settings_lines,
 };

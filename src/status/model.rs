@@ -10,12 +10,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::alert::engine::Alerter;
+use crate::alert::problems::agent_fingerprints;
 use crate::alert::upcoming::{Delivery, Next, Told, Whereabouts};
 use crate::calendar::{Calendar, Period};
 use crate::checks::{CheckSpec, ServiceSpec};
 use crate::config::ApiConfig;
 use crate::notify::Channel;
-use crate::store::{AlertRecord, Incident, ServiceStatus, Store, StoreError, StoredWindow};
+use crate::store::{
+    AGENT_ROLE, AlertRecord, Incident, ServiceStatus, Store, StoreError, StoredWindow,
+};
 use crate::vocabulary::{Severity, State, state_key};
 
 /// Whether the agent is running, judged from when it last wrote.
@@ -158,6 +161,8 @@ pub struct StatusView {
     pub maintenance: Vec<WindowView>,
     /// Messages waiting to be sent.
     pub outbox_waiting: usize,
+    /// On a hub: the other servers that report to it, with their services.
+    pub agents: Vec<AgentView>,
 }
 
 /// Where the status reads from besides the store: the host's name, the
@@ -227,8 +232,94 @@ impl StatusView {
                 .map(WindowView::from)
                 .collect(),
             outbox_waiting: store.outbox_waiting()?,
+            agents: agent_views(store, &statuses, &incidents)?,
         })
     }
+}
+
+/// How an agent is doing, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentLink {
+    /// It reports.
+    Reporting,
+    /// The hub has not heard from it for `silent_after` (an alert is open).
+    Silent,
+    /// It has a token but has never reported.
+    Never,
+    /// Its token was removed; its history stays.
+    Removed,
+}
+
+/// One agent of a hub.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentView {
+    /// Its name (its token's; its series' host).
+    pub name: String,
+    /// `reporting`, `silent`, `never` or `removed`.
+    pub state: AgentLink,
+    /// When the hub last heard from it (RFC 3339).
+    #[schema(value_type = Option<String>)]
+    pub last_heard: Option<Timestamp>,
+    /// How much of its data had not reached the hub at its last batch, in
+    /// seconds (0: up to date; more while it catches up after an outage).
+    pub behind_seconds: Option<f64>,
+    /// How far its clock is ahead of the hub's (negative: behind), in seconds.
+    pub clock_offset_seconds: Option<f64>,
+    /// Its keepwatch version.
+    pub version: Option<String>,
+    /// Its services, as it last reported them (named `agent/service`).
+    pub services: Vec<ServiceView>,
+}
+
+/// Every agent of the hub whose store this is: those with a token, and
+/// those removed that left history.
+pub fn agent_views(
+    store: &Store,
+    statuses: &[ServiceStatus],
+    incidents: &[Incident],
+) -> Result<Vec<AgentView>, StoreError> {
+    let tokens: Vec<String> = store
+        .tokens()?
+        .into_iter()
+        .filter(|t| t.role == AGENT_ROLE)
+        .map(|t| t.name)
+        .collect();
+    let streams = store.remote_agents()?;
+    let mut names: Vec<&str> = tokens
+        .iter()
+        .map(String::as_str)
+        .chain(streams.iter().map(|s| s.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut views = Vec::new();
+    for name in names {
+        let stream = streams.iter().find(|s| s.name == name);
+        let [silent, _] = agent_fingerprints(name);
+        let state = match (tokens.iter().any(|t| t == name), stream) {
+            (false, _) => AgentLink::Removed,
+            (true, None) => AgentLink::Never,
+            (true, Some(_)) if store.open_alert(&silent)?.is_some() => AgentLink::Silent,
+            (true, Some(_)) => AgentLink::Reporting,
+        };
+        let prefix = format!("{name}/");
+        let services = statuses
+            .iter()
+            .filter(|s| s.name.starts_with(&prefix))
+            .map(|s| ServiceView::new(&s.name, Some(s), incidents))
+            .collect();
+        views.push(AgentView {
+            name: name.to_owned(),
+            state,
+            last_heard: stream.map(|s| s.seen),
+            behind_seconds: stream.map(|s| s.behind().as_secs_f64()),
+            clock_offset_seconds: stream.map(|s| s.clock_offset().as_secs_f64()),
+            version: stream.map(|s| s.version.clone()),
+            services,
+        });
+    }
+    Ok(views)
 }
 
 /// "open now (09:00-17:00)" or "closed now (holiday); opens Mon 23 Nov 09:00".

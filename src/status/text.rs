@@ -12,8 +12,8 @@ use jiff::tz::TimeZone;
 
 use super::maintenance::{Listed, Planned};
 use super::model::{
-    AgentState, AlertView, DeliveryState, Measurement, NextKind, NextView, ServiceView, Shown,
-    StatusView, WindowView,
+    AgentLink, AgentState, AgentView, AlertView, DeliveryState, Measurement, NextKind, NextView,
+    ServiceView, Shown, StatusView, WindowView,
 };
 use crate::checks::{CheckOutcome, ServiceSpec};
 use crate::config::{Origin, last_good_path};
@@ -86,6 +86,28 @@ pub fn render(
     if !status.services.is_empty() {
         let _ = writeln!(out, "\nServices:");
         out.push_str(&service_lines(&status.services, now, tz));
+    }
+    for agent in &status.agents {
+        let _ = writeln!(
+            out,
+            "\n{} (agent): {}",
+            printable::name(&agent.name),
+            agent_line(agent, now, tz)
+        );
+        let prefix = format!("{}/", agent.name);
+        let services: Vec<ServiceView> = agent
+            .services
+            .iter()
+            .map(|service| ServiceView {
+                name: service
+                    .name
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&service.name)
+                    .to_owned(),
+                ..service.clone()
+            })
+            .collect();
+        out.push_str(&service_lines(&services, now, tz));
     }
 
     let mut by_host: BTreeMap<&str, Vec<&Measurement>> = BTreeMap::new();
@@ -596,6 +618,96 @@ pub fn render_windows(listed: &[Listed], tz: &TimeZone) -> String {
     out
 }
 
+/// One line about an agent: "reporting, last heard 4 s ago, up to date".
+pub fn agent_line(agent: &AgentView, now: Timestamp, tz: &TimeZone) -> String {
+    let ago = |at: Timestamp| plain::duration(now.duration_since(at).as_secs_f64().max(0.0));
+    let heard = |at: Timestamp| {
+        format!(
+            "last heard {} ({} ago)",
+            at.to_zoned_datetime(tz.clone())
+                .strftime("%a %d %b %H:%M:%S"),
+            ago(at)
+        )
+    };
+    let mut line = match (agent.state, agent.last_heard) {
+        (AgentLink::Never, _) => {
+            "never reported: run the command `keepwatch agent add` printed on that computer"
+                .to_owned()
+        }
+        (AgentLink::Removed, Some(at)) => format!("removed ({}); its history stays", heard(at)),
+        (AgentLink::Removed, None) => "removed".to_owned(),
+        (AgentLink::Silent, Some(at)) => format!(
+            "SILENT: {}; the server may be down or cut off from the network",
+            heard(at)
+        ),
+        (_, Some(at)) => format!("reporting, {}", heard(at)),
+        (_, None) => "reporting".to_owned(),
+    };
+    match agent.behind_seconds {
+        Some(behind) if agent.state == AgentLink::Reporting && behind >= 60.0 => {
+            let _ = write!(
+                line,
+                ", catching up: {} of data still to come",
+                plain::duration(behind)
+            );
+        }
+        Some(_) if agent.state == AgentLink::Reporting => line.push_str(", up to date"),
+        _ => {}
+    }
+    if let Some(offset) = agent.clock_offset_seconds
+        && offset.abs() > crate::pipeline::CLOCK_OFF.as_secs_f64()
+    {
+        let way = if offset < 0.0 { "behind" } else { "ahead of" };
+        let _ = write!(
+            line,
+            "; its clock is {} {way} this one's",
+            plain::duration(offset.abs())
+        );
+    }
+    printable::line(&line).into_owned()
+}
+
+/// `keepwatch agent list`.
+pub fn render_agents(agents: &[AgentView], now: Timestamp, tz: &TimeZone) -> String {
+    if agents.is_empty() {
+        return "No agents yet. `keepwatch agent add NAME` lets another server report to this one.\n"
+            .to_owned();
+    }
+    let width = agents
+        .iter()
+        .map(|a| printable::name(&a.name).chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for agent in agents {
+        let version = agent
+            .version
+            .as_deref()
+            .map(|v| format!(" (keepwatch {})", printable::name(v)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {}{version}",
+            printable::name(&agent.name),
+            agent_line(agent, now, tz)
+        );
+        let down = agent
+            .services
+            .iter()
+            .filter(|s| matches!(s.state, Shown::Down | Shown::Degraded))
+            .count();
+        if !agent.services.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {} service(s), {down} with a problem",
+                "",
+                agent.services.len()
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::model::{EventView, business_hours, service_views};
@@ -644,6 +756,7 @@ mod tests {
             open_alerts: Vec::new(),
             maintenance: Vec::new(),
             outbox_waiting: 0,
+            agents: Vec::new(),
         }
     }
 

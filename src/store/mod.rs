@@ -43,7 +43,9 @@ mod error;
 mod export;
 mod heartbeats;
 mod maintain;
+mod outgoing;
 mod recover;
+mod remote;
 mod reports;
 mod schema;
 mod services;
@@ -58,9 +60,11 @@ pub use error::StoreError;
 pub use export::SeriesPoints;
 pub use heartbeats::{HeartbeatKey, NewPing, PINGS_KEPT, StoredPing};
 pub use maintain::MaintenanceReport;
+pub use outgoing::{Cursor, Unsent};
 pub use recover::Recovery;
+pub use remote::{Arrival, RemoteAgent, RemoteServiceInfo, Silence, Taken};
 pub use services::{Incident, IncidentChange, ServiceStatus};
-pub use tokens::StoredToken;
+pub use tokens::{AGENT_ROLE, StoredToken};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -284,42 +288,7 @@ impl Store {
         let fail = |source| StoreError::sqlite("write", path, source);
         let tx = conn.transaction().map_err(fail)?;
         let mut new_ids = HashMap::new();
-        let mut summary = WriteSummary::default();
-        {
-            let mut stage = tx
-                .prepare_cached(
-                    "INSERT INTO staging (series_id, at_ms, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (at_ms, series_id) DO UPDATE SET value = excluded.value",
-                )
-                .map_err(fail)?;
-            let mut latest = tx
-                .prepare_cached(
-                    "INSERT INTO latest (series_id, at_ms, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (series_id) DO UPDATE
-                     SET at_ms = excluded.at_ms, value = excluded.value
-                     WHERE excluded.at_ms >= latest.at_ms",
-                )
-                .map_err(fail)?;
-            for sample in samples {
-                if !sample.value.is_finite() {
-                    summary.skipped += 1;
-                    continue;
-                }
-                let id = match ids.get(&sample.key).or_else(|| new_ids.get(&sample.key)) {
-                    Some(&id) => id,
-                    None => {
-                        let id = insert_series(&tx, &sample.key).map_err(fail)?;
-                        new_ids.insert(sample.key.clone(), id);
-                        id
-                    }
-                };
-                let at_ms = sample.at.as_millisecond();
-                let row = params![id, at_ms, sample.value];
-                stage.execute(row).map_err(fail)?;
-                latest.execute(row).map_err(fail)?;
-                summary.written += 1;
-            }
-        }
+        let summary = write_samples(&tx, ids, &mut new_ids, samples).map_err(fail)?;
         tx.commit().map_err(fail)?;
         // Only now: ids from a rolled-back transaction would point nowhere.
         ids.extend(new_ids);
@@ -661,6 +630,54 @@ impl Store {
             detail: error.to_string(),
         }
     }
+}
+
+/// Writes `samples` in the transaction `tx`; series not in `ids` are added
+/// and noted in `new_ids` (the caller adds them to `ids` once `tx` commits).
+/// An agent's samples written at or before what is on its way to the hub
+/// are sent again (`outgoing.rs`).
+fn write_samples(
+    tx: &Transaction<'_>,
+    ids: &HashMap<SeriesKey, i64>,
+    new_ids: &mut HashMap<SeriesKey, i64>,
+    samples: &[Sample],
+) -> rusqlite::Result<WriteSummary> {
+    let mut summary = WriteSummary::default();
+    let mut stage = tx.prepare_cached(
+        "INSERT INTO staging (series_id, at_ms, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (at_ms, series_id) DO UPDATE SET value = excluded.value",
+    )?;
+    let mut latest = tx.prepare_cached(
+        "INSERT INTO latest (series_id, at_ms, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (series_id) DO UPDATE
+         SET at_ms = excluded.at_ms, value = excluded.value
+         WHERE excluded.at_ms >= latest.at_ms",
+    )?;
+    let mut earliest = i64::MAX;
+    for sample in samples {
+        if !sample.value.is_finite() {
+            summary.skipped += 1;
+            continue;
+        }
+        let id = match ids.get(&sample.key).or_else(|| new_ids.get(&sample.key)) {
+            Some(&id) => id,
+            None => {
+                let id = insert_series(tx, &sample.key)?;
+                new_ids.insert(sample.key.clone(), id);
+                id
+            }
+        };
+        let at_ms = sample.at.as_millisecond();
+        earliest = earliest.min(at_ms);
+        let row = params![id, at_ms, sample.value];
+        stage.execute(row)?;
+        latest.execute(row)?;
+        summary.written += 1;
+    }
+    if summary.written > 0 {
+        outgoing::recorded_at(tx, earliest)?;
+    }
+    Ok(summary)
 }
 
 /// The id of a series, adding it if it is new.

@@ -204,6 +204,45 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         source    TEXT NOT NULL
     );
     CREATE INDEX pings_by_service ON pings (service, id);",
+    // 8: several servers. On an agent, `outgoing` is its cursor: everything
+    // recorded up to `sent_ms` the hub has acknowledged; `reading_ms` is the
+    // end of the batch being read and sent, so a write into it while it is
+    // on its way moves the cursor back (`Store::write`) instead of being
+    // skipped. On a hub, `remote_agents` holds each agent's stream: the
+    // last batch (session, number, end of its window), when it was heard
+    // from (the hub's clock) and the agent's clock then; `remote_services`
+    // what alerting needs of each agent's services; `silences` when an agent
+    // went quiet, for reports. Incidents of agents are looked up by their
+    // service and start when an agent sends them again.
+    "CREATE TABLE outgoing (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        sent_ms    INTEGER NOT NULL,
+        reading_ms INTEGER NOT NULL
+    );
+    CREATE TABLE remote_agents (
+        name     TEXT PRIMARY KEY,
+        session  TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        upto_ms  INTEGER NOT NULL,
+        seen_ms  INTEGER NOT NULL,
+        sent_ms  INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        version  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE remote_services (
+        host       TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        critical   INTEGER NOT NULL,
+        depends_on TEXT NOT NULL,
+        PRIMARY KEY (host, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE silences (
+        host    TEXT NOT NULL,
+        from_ms INTEGER NOT NULL,
+        to_ms   INTEGER,
+        PRIMARY KEY (host, from_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX incidents_by_service ON incidents (service, started_ms);",
 ];
 
 /// The schema version this binary writes.

@@ -60,7 +60,7 @@ pub enum IncidentChange {
     None,
 }
 
-fn state_from(text: &str) -> State {
+pub(super) fn state_from(text: &str) -> State {
     match text {
         "up" => State::Up,
         "degraded" => State::Degraded,
@@ -91,7 +91,8 @@ impl Store {
                 ])
             })
             .map_err(|source| StoreError::sqlite("saving a service's state", &self.path, source))?;
-        Ok(())
+        super::outgoing::recorded_at(&self.conn, status.checked_at.as_millisecond())
+            .map_err(|source| StoreError::sqlite("saving a service's state", &self.path, source))
     }
 
     /// The current state of every service that has been checked, by name.
@@ -192,6 +193,7 @@ impl Store {
                 IncidentChange::Opened(self.conn.last_insert_rowid())
             }
         };
+        super::outgoing::recorded_at(&self.conn, at_ms).map_err(fail)?;
         Ok(change)
     }
 

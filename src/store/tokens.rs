@@ -6,6 +6,10 @@ use rusqlite::params;
 
 use super::{Store, StoreError};
 
+/// The role of the tokens of a hub's agents, which may only deliver their
+/// own data (`keepwatch agent add`).
+pub const AGENT_ROLE: &str = "agent";
+
 /// One API token, without the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {

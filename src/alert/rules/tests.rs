@@ -27,6 +27,7 @@ fn rule(warning: Option<f64>, critical: Option<f64>, hold_mins: u64) -> RuleConf
         name: "disk".to_owned(),
         metric: "disk.used_percent".to_owned(),
         instance: None,
+        host: None,
         above: Thresholds { warning, critical },
         off_hours: None,
         hold: Duration::from_mins(hold_mins),
@@ -451,4 +452,25 @@ fn classification_follows_the_setting_and_a_rule_overrides_it() {
         );
     }
     assert_eq!(Emergencies::default(), CriticalServices);
+}
+
+#[test]
+fn a_rule_scoped_to_a_host_watches_only_that_host() {
+    let web2_only = RuleConfig {
+        name: "web2 disk".to_owned(),
+        host: Some("web2".to_owned()),
+        ..rule(Some(80.0), None, 0)
+    };
+    let mut evaluator = Evaluator::new(&[web2_only]);
+    let on = |host: &str| Sample {
+        key: SeriesKey::new(host, "disk.used_percent", "/"),
+        at: t(0),
+        value: 95.0,
+    };
+    assert!(evaluator.observe(&on("hub"), true).is_empty());
+    let events = evaluator.observe(&on("web2"), true);
+    assert!(
+        matches!(&events[..], [AlertEvent::Opened { key, .. }] if key.host == "web2"),
+        "{events:?}"
+    );
 }

@@ -265,6 +265,9 @@ impl Pipeline {
         now: Timestamp,
     ) -> Option<Timestamp> {
         self.load_agents(now);
+        if self.agents.heard.as_ref().is_none_or(BTreeMap::is_empty) {
+            return None;
+        }
         let current: Vec<String> = match self.store().tokens() {
             Ok(tokens) => tokens
                 .into_iter()

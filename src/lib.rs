@@ -49,7 +49,7 @@
 //!     `[[report]]`s by email; [`deploy`] is `keepwatch init`
 //!     and `keepwatch doctor` and `keepwatch service`; [`api`] is the REST API
 //!     `keepwatch run` serves (tokens, roles, status, history, alerts,
-//!     maintenance).
+//!     maintenance, reports).
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into these.
 

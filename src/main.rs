@@ -555,6 +555,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             channels: config.channels.clone(),
             host: host.clone(),
             storage: config.storage.clone(),
+            config: config.clone(),
         };
         let mut agent = Agent::new(config, host, clock.clone(), Box::new(source), store);
         if let Some(recovery) = &recovery {

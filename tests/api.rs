@@ -64,18 +64,27 @@ async fn start(config: ApiConfig) -> Api {
         })
         .unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SimClock::new(now()));
+    // Two scheduled reports: one that can be sent (to keepwatch's log), one
+    // whose channel does not exist (the config on disk would be refused).
+    let mut full: keepwatch::config::Config = toml::from_str(
+        "[[report]]\nname = \"weekly\"\nevery = \"monday 08:00\"\nchannel = \"log\"\n\
+         [[report]]\nname = \"lost\"\nevery = \"day 18:00\"\nchannel = \"nowhere\"\n",
+    )
+    .unwrap();
+    full.services = vec![spec("Shop"), spec("Mail")];
     let settings = Settings {
         api: ApiConfig {
             listen: "127.0.0.1:0".into(),
             ..config
         },
-        services: vec![spec("Shop"), spec("Mail")],
+        services: full.services.clone(),
         calendar: Calendar::from_config(&BusinessConfig::default(), jiff::tz::TimeZone::UTC)
             .unwrap(),
         alerter: keepwatch::config::Config::default().alerter(),
         channels: Vec::new(),
         host: "shop-server".into(),
         storage: StorageConfig::default(),
+        config: full,
     };
     let running = api::spawn(&settings, &database, clock)
         .await
@@ -122,6 +131,25 @@ impl Api {
 
     async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("GET", path, Some(token), None).await
+    }
+
+    /// A GET whose answer is a file: its status, content type and bytes.
+    async fn file(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, kind, response.bytes().await.unwrap().to_vec())
     }
 }
 
@@ -350,6 +378,78 @@ async fn request_limits_are_clear_4xx_errors() {
         404,
         "no such endpoint",
     );
+}
+
+#[tokio::test]
+async fn a_viewer_reads_reports_and_an_admin_sends_a_scheduled_one() {
+    let api = start(ApiConfig::default()).await;
+    let (code, kind, html) = api.file("/api/v1/report?period=today", &api.viewer).await;
+    let html = String::from_utf8_lossy(&html);
+    assert_eq!(code, 200, "{html}");
+    assert_eq!(kind, "text/html; charset=utf-8");
+    assert!(html.contains("<html") && html.contains("Shop"), "{html}");
+    let (code, kind, text) = api
+        .file(
+            "/api/v1/report?from=2026-11-01&to=2026-11-02&format=text&audience=technical",
+            &api.viewer,
+        )
+        .await;
+    assert_eq!((code, kind.as_str()), (200, "text/plain; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&text).contains("Shop"));
+    let (code, kind, pdf) = api
+        .file("/api/v1/report?period=last-week&format=pdf", &api.viewer)
+        .await;
+    assert_eq!((code, kind.as_str()), (200, "application/pdf"));
+    assert!(pdf.starts_with(b"%PDF-"));
+
+    for (path, says) in [
+        (
+            "/api/v1/report?period=last-year",
+            "`period` last-year: unknown period",
+        ),
+        ("/api/v1/report?from=2026-11-01", "`from` needs `to`"),
+        (
+            "/api/v1/report?period=today&from=2026-11-01&to=2026-11-02",
+            "not both",
+        ),
+        (
+            "/api/v1/report?from=2026-01-01&to=2026-11-01",
+            "at most 92 days",
+        ),
+        (
+            "/api/v1/report?from=2026-12-01&to=2026-12-02",
+            "has not started yet",
+        ),
+        ("/api/v1/report?from=2026-11-01&to=November", "not a date"),
+        ("/api/v1/report?format=docx", "format"),
+        ("/api/v1/report?audience=board", "audience"),
+    ] {
+        assert_error(&api.get(path, &api.viewer).await, 400, says);
+    }
+
+    let api = &api;
+    let send = |name: &str, token: &str| {
+        let path = format!("/api/v1/reports/{name}/send");
+        let token = token.to_owned();
+        async move { api.call("POST", &path, Some(&token), None).await }
+    };
+    assert_error(&send("weekly", &api.viewer).await, 403, "only read");
+    let (code, sent) = send("weekly", &api.admin).await;
+    assert_eq!(code, 200, "{sent}");
+    assert!(
+        sent["report"].as_str().unwrap().contains("weekly"),
+        "{sent}"
+    );
+    assert!(sent["to"].as_str().unwrap().contains("log"), "{sent}");
+    assert!(!sent["subject"].as_str().unwrap().is_empty(), "{sent}");
+    let unknown = send("monthly", &api.admin).await;
+    assert_error(&unknown, 404, "no [[report]] is named \"monthly\"");
+    assert!(
+        unknown.1["hint"].as_str().unwrap().contains("weekly"),
+        "{}",
+        unknown.1
+    );
+    assert_error(&send("lost", &api.admin).await, 409, "nowhere");
 }
 
 #[test]

@@ -48,6 +48,7 @@ fn https_settings(cert_file: std::path::PathBuf, key_file: std::path::PathBuf) -
         channels: Vec::new(),
         host: "shop-server".into(),
         storage: StorageConfig::default(),
+        config: keepwatch::config::Config::default(),
     }
 }
 

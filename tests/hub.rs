@@ -60,6 +60,7 @@ impl Hub {
             channels: Vec::new(),
             host: "hub".into(),
             storage: StorageConfig::default(),
+            config: config.clone(),
         };
         let store = Store::open(&database, &config.storage).unwrap();
         let hub = Agent::new(

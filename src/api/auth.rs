@@ -24,7 +24,7 @@ use crate::store::{Store, StoreError, StoredToken};
 pub enum Role {
     /// Reads everything, changes nothing.
     Viewer,
-    /// Also acknowledges alerts and starts and ends maintenance.
+    /// Also acknowledges alerts, starts and ends maintenance, and sends reports.
     Admin,
     /// A hub's agent: delivers its own data (`keepwatch agent add`), reads nothing.
     Agent,

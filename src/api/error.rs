@@ -88,6 +88,12 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, error, hint)
     }
 
+    /// 502: a server keepwatch passed the request on to (a mail server, a
+    /// channel) did not take it.
+    pub fn bad_gateway(error: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, error, hint)
+    }
+
     /// 500: keepwatch's own problem (its database could not be read).
     pub fn internal(error: impl Into<String>) -> Self {
         Self::new(

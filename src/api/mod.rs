@@ -11,6 +11,7 @@ mod error;
 mod ingest;
 mod metrics;
 mod ping;
+mod reports;
 mod tls;
 mod views;
 
@@ -60,6 +61,12 @@ pub struct Shared {
     deliveries: tokio::sync::mpsc::Sender<crate::agent::Delivery>,
     /// The other end, until [`spawn`] hands it to the agent's loop.
     taken: Mutex<Option<tokio::sync::mpsc::Receiver<crate::agent::Delivery>>>,
+    /// The whole configuration, which reports read.
+    full_config: crate::config::Config,
+    /// The database file, for a report's own connection.
+    database: std::path::PathBuf,
+    /// One report at a time.
+    reports: Arc<Semaphore>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -76,6 +83,7 @@ impl ApiState {
         let busy = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
         // A few batches wait while the loop stores one; more wait for room.
         let (deliveries, taken) = tokio::sync::mpsc::channel(4);
+        let database = store.path().to_path_buf();
         ApiState(Arc::new(Shared {
             store: Arc::new(Mutex::new(store)),
             services: settings.services.clone(),
@@ -91,6 +99,9 @@ impl ApiState {
             pings: Arc::default(),
             deliveries,
             taken: Mutex::new(Some(taken)),
+            full_config: settings.config.clone(),
+            database,
+            reports: Arc::new(Semaphore::new(1)),
         }))
     }
 
@@ -126,7 +137,7 @@ impl ApiState {
 #[openapi(
     info(
         title = "keepwatch",
-        description = "Status, services, history, incidents, alerts and maintenance of one keepwatch agent. Every endpoint except /healthz and the heartbeat ping URLs (/ping/..., whose key is their secret) needs `Authorization: Bearer <token>` (`keepwatch token create`); /metrics also answers addresses listed in `[api] metrics_allow`.",
+        description = "Status, services, history, incidents, alerts, maintenance and reports of one keepwatch agent. Every endpoint except /healthz and the heartbeat ping URLs (/ping/..., whose key is their secret) needs `Authorization: Bearer <token>` (`keepwatch token create`); /metrics also answers addresses listed in `[api] metrics_allow`.",
     ),
     modifiers(&BearerToken),
     security(("token" = [])),
@@ -152,6 +163,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .merge(metrics::routes())
         .merge(ping::routes())
         .merge(ingest::routes())
+        .merge(reports::routes())
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json` and committed
@@ -274,6 +286,8 @@ pub struct Settings {
     pub host: String,
     /// How the database is opened.
     pub storage: crate::store::StorageConfig,
+    /// The whole configuration, which reports are made from.
+    pub config: crate::config::Config,
 }
 
 /// A running API; dropping it stops the server.

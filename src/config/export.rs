@@ -53,6 +53,14 @@ impl ExportConfig {
             return problems;
         }
         if let Err(problem) = http::parse_url("remote_write", &self.remote_write) {
+            let text = self.remote_write.trim();
+            let mut problem = problem.replace(
+                "https://example.com/hook",
+                "http://prometheus.example:9090/api/v1/write",
+            );
+            if !text.contains("://") {
+                problem.push_str(&format!(" (did you mean \"http://{text}\"?)"));
+            }
             problems.push(("remote_write", problem));
         }
         match (self.user.trim().is_empty(), &self.password) {
@@ -102,6 +110,13 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].0, "remote_write");
         assert!(problems[0].1.contains("https://"), "{problems:?}");
+        let problems = parse("remote_write = \"10.0.0.5:9090/api/v1/write\"\n").problems();
+        assert!(
+            problems[0].1.ends_with(
+                "e.g. \"http://prometheus.example:9090/api/v1/write\" (did you mean \"http://10.0.0.5:9090/api/v1/write\"?)"
+            ),
+            "{problems:?}"
+        );
 
         let problems =
             parse("remote_write = \"http://127.0.0.1:9090/api/v1/write\"\nuser = \"me\"\n")

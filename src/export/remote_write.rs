@@ -303,7 +303,7 @@ impl RemoteWrite {
         let Some((after_ms, until_ms)) = position else {
             return Ok(None);
         };
-        let end_ms = ((after_ms.div_euclid(WINDOW_MS) + 1) * WINDOW_MS).min(until_ms);
+        let end_ms = after_ms.saturating_add(WINDOW_MS).min(until_ms);
         let read = self
             .blocking(move |store| store.samples_between(after_ms, end_ms))
             .await?;

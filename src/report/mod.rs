@@ -22,6 +22,8 @@ pub use model::{Audience, Inputs, Report, ReportError, build};
 pub use period::Period;
 
 #[cfg(test)]
+mod edge_tests;
+#[cfg(test)]
 mod tests;
 
 use jiff::Timestamp;

@@ -25,23 +25,23 @@ use crate::vocabulary::metric;
 use crate::vocabulary::service_metric;
 use crate::vocabulary::{FailureKind, State};
 
-const HOST: &str = "web1";
+pub(super) const HOST: &str = "web1";
 
-fn berlin() -> TimeZone {
+pub(super) fn berlin() -> TimeZone {
     TimeZone::get("Europe/Berlin").unwrap()
 }
 
 /// A local time in Berlin.
-fn at(text: &str) -> Timestamp {
+pub(super) fn at(text: &str) -> Timestamp {
     let local: DateTime = text.parse().unwrap();
     local.to_zoned_datetime(berlin()).unwrap().timestamp()
 }
 
-fn service(toml: &str) -> ServiceSpec {
+pub(super) fn service(toml: &str) -> ServiceSpec {
     toml::from_str(toml).unwrap()
 }
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     let mut config = Config::default();
     config.business.name = "Zoë's Café".to_owned();
     config.business.timezone = "Europe/Berlin".to_owned();
@@ -67,7 +67,7 @@ fn config() -> Config {
     config
 }
 
-fn state(name: &str, when: Timestamp) -> Sample {
+pub(super) fn state(name: &str, when: Timestamp) -> Sample {
     Sample {
         key: SeriesKey::new(HOST, service_metric::STATE, name),
         at: when,
@@ -75,7 +75,14 @@ fn state(name: &str, when: Timestamp) -> Sample {
     }
 }
 
-fn outage(store: &mut Store, name: &str, state: State, kind: FailureKind, from: &str, to: &str) {
+pub(super) fn outage(
+    store: &mut Store,
+    name: &str,
+    state: State,
+    kind: FailureKind,
+    from: &str,
+    to: &str,
+) {
     store
         .record_transition(name, at(from), state, Some(kind), "what the check saw")
         .unwrap();
@@ -85,7 +92,7 @@ fn outage(store: &mut Store, name: &str, state: State, kind: FailureKind, from: 
 }
 
 /// The fixture month in a real SQLite file.
-fn october() -> (Store, tempfile::TempDir) {
+pub(super) fn october() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("kw.db"), &StorageConfig::default()).unwrap();
     let mut samples = vec![
@@ -221,7 +228,7 @@ fn october() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-fn report_of(store: &Store, config: &Config, audience: Audience) -> Report {
+pub(super) fn report_of(store: &Store, config: &Config, audience: Audience) -> Report {
     let calendar = Calendar::from_config(&config.business, TimeZone::UTC).unwrap();
     let tz = berlin();
     let period = Period::between("2026-10-01", "2026-10-31", &tz).unwrap();
@@ -237,7 +244,7 @@ fn report_of(store: &Store, config: &Config, audience: Audience) -> Report {
     build(&inputs).unwrap()
 }
 
-const MIN: i64 = 60_000;
+pub(super) const MIN: i64 = 60_000;
 
 #[test]
 fn the_fixture_month_matches_the_hand_computed_figures() {

@@ -396,7 +396,7 @@ fn grade(text: &str) -> f64 {
     0.39 * (n / sentences) + 11.8 * (syllables as f64 / n) - 15.59
 }
 
-const JARGON: &[&str] = &[
+pub(super) const JARGON: &[&str] = &[
     "CPU", "latency", "HTTP", "TLS", "SSL", "DNS", "SMTP", "p95", "p50", "TCP", "RSS", "MTTR",
     "MTBF", "API", "ms", "timeout", "uptime", "incident", "SLA",
 ];

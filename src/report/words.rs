@@ -361,15 +361,20 @@ pub fn outlook(report: &Report, tz: &TimeZone) -> Vec<String> {
         }
     }
     for cert in &report.certificates {
-        let verb = if cert.expires <= report.generated {
-            "ran out"
+        let (verb, renew) = if cert.expires <= report.generated {
+            ("ran out", "It must be renewed now: visitors see a warning.")
         } else {
-            "runs out"
+            (
+                "runs out",
+                "It must be renewed before then, or visitors see a warning.",
+            )
         };
         lines.push(format!(
-            "The security certificate of {} {verb} on {}. It must be renewed before then, or visitors see a warning.",
+            "The security certificate of {} {verb} on {}. {renew}",
             name(&cert.service),
-            cert.expires.to_zoned_datetime(tz.clone()).strftime("%-d %B %Y")
+            cert.expires
+                .to_zoned_datetime(tz.clone())
+                .strftime("%-d %B %Y")
         ));
     }
     lines
@@ -386,3 +391,6 @@ pub fn method(report: &Report) -> String {
         report.period.label, report.time_zone
     )
 }
+
+#[cfg(test)]
+mod tests;

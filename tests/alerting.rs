@@ -1,9 +1,11 @@
 //! Business-hours alerting end to end: real services (loopback TCP ports
-//! opened and closed by the test), the agent and its checks driven the way
-//! `keepwatch run` drives them, and the outbox delivering to a real SMTP
-//! server (tests/support/smtp.rs) and a Twilio-compatible HTTP receiver.
-//! Time is a `SimClock`: nights and escalation steps pass in milliseconds,
-//! and every assertion is about what actually crossed SMTP or HTTP.
+//! opened and closed by the test), the real `keepwatch::agent::run` with its
+//! checks and outbox, delivering to a real SMTP server (tests/support/smtp.rs)
+//! and a Twilio-compatible HTTP receiver. Time is Tokio's paused clock, which
+//! keepwatch's clock follows (tests/support/paused_clock.rs): nights and
+//! escalation steps pass in milliseconds, and every assertion is about what
+//! actually crossed SMTP or HTTP. At the end, the loop's own duties on the
+//! same clock: collecting on schedule, a clean stop, a config edit.
 //!
 //! Needs Python's aiosmtpd; without it these tests are skipped, loudly, and
 //! with `KEEPWATCH_REQUIRE_SERVICES=1` (as in CI) they fail.
@@ -16,26 +18,26 @@ use std::time::Duration as StdDuration;
 use jiff::civil::date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::agent::Agent;
-use keepwatch::checks::Checker;
-use keepwatch::clock::{Clock, SimClock};
+use keepwatch::agent::{self, Agent, Hangup, RunOptions};
+use keepwatch::clock::Clock;
 use keepwatch::collect::{Scenario, SimulatedHost};
 use keepwatch::config::Config;
-use keepwatch::notify::{Channels, Outbox, channels};
+use keepwatch::observation::SeriesKey;
 use keepwatch::store::Store;
+use keepwatch::vocabulary::{metric, state_key};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use http_receiver::{Receiver, Recorded, Reply};
-use smtp::{Received, SmtpOptions, SmtpServer};
+use paused_clock::PausedClock;
+use smtp::{PausedSmtp, Received, SmtpOptions};
 
 #[path = "support/http_receiver.rs"]
 mod http_receiver;
+#[path = "support/paused_clock.rs"]
+mod paused_clock;
 #[path = "support/smtp.rs"]
 mod smtp;
-
-/// How long a test waits for a real delivery to show up at the server.
-const WAIT: StdDuration = StdDuration::from_secs(10);
 
 /// Berlin local time: `berlin(2026, 11, 23, 10, 0)` is Monday 10:00.
 fn berlin(year: i16, month: i8, day: i8, hour: i8, minute: i8) -> Timestamp {
@@ -175,7 +177,7 @@ group_wait = "30s"
 }
 
 /// An `[[channel]]` of type email reaching `server`, to `to`, plus `extra` lines.
-fn email_channel(server: &SmtpServer, name: &str, to: &str, extra: &str) -> String {
+fn email_channel(server: &PausedSmtp, name: &str, to: &str, extra: &str) -> String {
     let settings = server
         .channel_toml()
         .replace("to = [\"admin@example.com\"]", &format!("to = [\"{to}\"]"));
@@ -184,120 +186,109 @@ fn email_channel(server: &SmtpServer, name: &str, to: &str, extra: &str) -> Stri
 
 // ---------------------------------------------------------------- keepwatch
 
-/// keepwatch as `keepwatch run` puts it together: the agent on one
-/// connection to the database, the outbox on another, one simulated clock.
+/// keepwatch as `keepwatch run` puts it together and runs it: an `Agent` on
+/// the database, handed to the real `keepwatch::agent::run` (which starts
+/// the checks and the outbox beside it), on a clock that follows Tokio's
+/// paused one.
 struct Keepwatch {
-    clock: SimClock,
+    clock: Arc<PausedClock>,
     config: Config,
+    config_path: PathBuf,
     db: PathBuf,
-    checker: Checker,
-    channels: Channels,
-    agent: Option<Agent>,
-    outbox: Option<Outbox>,
+    running: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl Keepwatch {
+    /// Starts keepwatch on `toml` with the clock reading `at`.
     fn start(toml: &str, at: Timestamp) -> Self {
         let config = keepwatch::config::parse(std::path::Path::new("keepwatch.toml"), toml)
             .unwrap_or_else(|err| panic!("{err}\n{toml}"));
         let dir = tempfile::tempdir().unwrap();
-        let clock = SimClock::new(at);
-        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let config_path = dir.path().join("keepwatch.toml");
+        std::fs::write(&config_path, toml).unwrap();
         let mut keepwatch = Self {
-            checker: Checker::new(shared),
-            channels: channels(&config.channels),
-            db: dir.path().join("keepwatch.db"),
-            clock,
+            clock: Arc::new(PausedClock::starting_at(at)),
             config,
-            agent: None,
-            outbox: None,
+            config_path,
+            db: dir.path().join("keepwatch.db"),
+            running: None,
             _dir: dir,
         };
-        keepwatch.open();
+        keepwatch.launch();
         keepwatch
     }
 
-    fn open(&mut self) {
-        let shared: Arc<dyn Clock> = Arc::new(self.clock.clone());
+    /// Opens the database and runs the agent, as `keepwatch run` does.
+    fn launch(&mut self) {
+        let clock: Arc<dyn Clock> = self.clock.clone();
         let store = Store::open(&self.db, &self.config.storage).unwrap();
-        let host = SimulatedHost::new(Scenario::Idle, shared.clone());
-        self.agent = Some(Agent::new(
+        let host = SimulatedHost::new(Scenario::Idle, clock.clone());
+        let agent = Agent::new(
             self.config.clone(),
             "shop-server".to_owned(),
-            shared.clone(),
+            clock.clone(),
             Box::new(host),
             store,
-        ));
-        let store = Store::open(&self.db, &self.config.storage).unwrap();
-        self.outbox = Some(Outbox::new(store, shared));
+        );
+        let options = RunOptions {
+            config_path: self.config_path.clone(),
+            watch_every: StdDuration::from_secs(5),
+            configs: None,
+            wake: Arc::default(),
+            pings: Arc::default(),
+            deliveries: None,
+        };
+        // Stopped only by a crash: nothing asks it to stop cleanly.
+        let never = std::future::pending();
+        self.running = Some(tokio::spawn(agent::run(
+            agent,
+            clock,
+            options,
+            never,
+            Hangup::listen(),
+        )));
     }
 
-    /// keepwatch stops without warning (power cut, `kill -9`) and starts
-    /// again on the same database `down_for` later.
-    fn crash_and_restart(&mut self, down_for: SignedDuration) {
-        self.agent = None;
-        self.outbox = None;
-        self.clock.advance(down_for);
-        self.open();
+    /// keepwatch stops without warning (power cut, `kill -9`): what it was
+    /// doing is dropped, and nothing of a clean stop is recorded.
+    async fn crash(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+            let _ = running.await;
+        }
+        // The outbox, left without its agent, ends too.
+        settle().await;
     }
 
-    /// A third connection, as the `keepwatch ack` and `keepwatch
+    /// keepwatch crashes and starts again on the same database `down_for`
+    /// later.
+    async fn crash_and_restart(&mut self, down_for: SignedDuration) {
+        self.crash().await;
+        self.restart_after(down_for).await;
+    }
+
+    /// keepwatch, crashed, starts again `down_for` later.
+    async fn restart_after(&mut self, down_for: SignedDuration) {
+        tokio::time::sleep(StdDuration::try_from(down_for).unwrap()).await;
+        self.launch();
+    }
+
+    /// A connection of its own, as the `keepwatch ack` and `keepwatch
     /// maintenance` commands open while keepwatch runs.
     fn store(&self) -> Store {
         Store::open(&self.db, &self.config.storage).unwrap()
-    }
-
-    fn agent(&mut self) -> &mut Agent {
-        self.agent.as_mut().unwrap()
     }
 
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
-    /// Does what is due now, as the runtime would: ticks, runs the checks
-    /// that are due (and their retries), saves their results, and lets the
-    /// outbox deliver. Returns when something is next due.
-    async fn pass(&mut self) -> Timestamp {
-        let wake = loop {
-            let tick = self.agent().tick();
-            if tick.checks.is_empty() {
-                break tick.wake;
-            }
-            for spec in tick.checks {
-                let outcome = self.checker.run(&spec).await;
-                self.agent().check_finished(&spec.common.name, outcome);
-            }
-            self.agent().save_check_results();
-        };
-        let pass = self
-            .outbox
-            .as_mut()
-            .unwrap()
-            .deliver(&self.channels)
-            .await
-            .unwrap();
-        pass.next.map_or(wake, |next| wake.min(next))
-    }
-
-    /// Lets simulated time run to `end`, waking whenever keepwatch would.
+    /// Lets time run to `end` while keepwatch runs, and everything due by
+    /// then (checks, alerts, deliveries) finish.
     async fn run_until(&mut self, end: Timestamp) {
-        for _ in 0..100_000 {
-            let wake = self.pass().await;
-            let now = self.now();
-            if wake > end {
-                if now < end {
-                    self.clock.set(end);
-                    self.pass().await;
-                }
-                return;
-            }
-            // Something due now that was not done must not spin forever.
-            self.clock
-                .set(wake.max(now + SignedDuration::from_millis(1)));
-        }
-        panic!("keepwatch did not get to {end} in 100,000 wakes");
+        tokio::time::sleep_until(self.clock.instant_of(end)).await;
+        settle().await;
     }
 
     async fn run_for(&mut self, length: SignedDuration) {
@@ -317,6 +308,14 @@ impl Keepwatch {
         all.reverse();
         all
     }
+}
+
+/// Returns once everything that was due has been done: the paused clock
+/// moves on only when no task has work, no I/O is ready and no SMTP
+/// conversation is in flight (tests/support/smtp.rs, `PausedSmtp`), so a
+/// millisecond later keepwatch is idle.
+async fn settle() {
+    tokio::time::sleep(StdDuration::from_millis(1)).await;
 }
 
 // ---------------------------------------------------------------- reading mail
@@ -359,17 +358,22 @@ fn assert_unique_message_ids(mails: &[Received]) {
     assert_eq!(unique.len(), ids.len(), "a Message-ID came twice: {ids:?}");
 }
 
-/// Waits for `count` messages, then a moment more for any that should not
-/// come, and returns all that arrived.
-fn arrived(server: &SmtpServer, count: usize) -> Vec<Received> {
-    server.wait_for(count, WAIT);
-    settled(server)
+/// Every message the server has, of which at least `count`. keepwatch has
+/// finished what was due when `run_until` returns, so what did not arrive
+/// by then was not sent.
+#[track_caller]
+fn arrived(server: &PausedSmtp, count: usize) -> Vec<Received> {
+    let mails = server.messages();
+    assert!(
+        mails.len() >= count,
+        "the SMTP server received {} of {count} messages: {mails:#?}",
+        mails.len()
+    );
+    mails
 }
 
-/// Gives a delivery that must not happen a real moment to arrive anyway, and
-/// returns what the server has.
-fn settled(server: &SmtpServer) -> Vec<Received> {
-    std::thread::sleep(StdDuration::from_millis(200));
+/// Every message the server has.
+fn settled(server: &PausedSmtp) -> Vec<Received> {
     server.messages()
 }
 
@@ -378,9 +382,9 @@ off_hours = [{ after = "0m", notify = ["email"] }]"#;
 
 // ---------------------------------------------------------------- 1
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_shop_that_goes_down_in_business_hours_gets_one_email_at_once_and_one_when_it_is_back() {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let mut shop = Service::up().await;
@@ -466,7 +470,7 @@ async fn a_problem_while_closed_arrives_in_the_summary_at_the_opening(
     down: Timestamp,
     opening: Timestamp,
 ) {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let mut blog = Service::up().await;
@@ -527,7 +531,7 @@ async fn a_problem_while_closed_arrives_in_the_summary_at_the_opening(
     assert_eq!(settled(&server).len(), 1, "the summary is not repeated");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_blog_that_goes_down_at_night_is_in_one_summary_at_nine_and_nothing_is_sent_overnight() {
     a_problem_while_closed_arrives_in_the_summary_at_the_opening(
         monday(17, 30),
@@ -537,7 +541,7 @@ async fn a_blog_that_goes_down_at_night_is_in_one_summary_at_nine_and_nothing_is
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_blog_that_goes_down_on_christmas_day_is_in_the_summary_of_the_next_working_morning() {
     // 25 December 2025 is a Thursday: a holiday, although 10:00 on a
     // weekday; the next opening is Friday at 09:00.
@@ -551,9 +555,9 @@ async fn a_blog_that_goes_down_on_christmas_day_is_in_the_summary_of_the_next_wo
 
 // ---------------------------------------------------------------- 3
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn payments_down_at_three_in_the_morning_wakes_someone_by_sms_and_sends_no_daytime_email() {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let twilio = Receiver::start(|_: &Recorded| {
@@ -626,9 +630,9 @@ off_hours = [{ after = "0m", notify = ["sms", "pager"] }]"#;
 
 // ---------------------------------------------------------------- 4
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_acknowledged_alert_does_not_escalate_to_the_boss_but_still_reports_its_recovery() {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let mut shop = Service::up().await;
@@ -713,7 +717,7 @@ async fn maintenance_silences_until_it_ends(
     maintenance: &str,
     window: impl FnOnce(&mut Store),
 ) -> Option<Received> {
-    let server = SmtpServer::start(SmtpOptions::plain())?;
+    let server = PausedSmtp::start(SmtpOptions::plain()).await?;
     let mut shop = Service::up().await;
     let mut till = Service::up().await;
     let services = shop.toml("Shop", "30s", "") + &till.toml("Till", "30s", "");
@@ -780,18 +784,18 @@ fn router_swap(store: &mut Store) {
 const MONTHLY_UPDATES: &str = "[[maintenance]]\nname = \"monthly updates\"\n\
     services = [\"Shop\", \"Till\"]\nstart = \"2026-11-23 10:00\"\nend = \"2026-11-23 11:00\"\n";
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_service_down_during_maintenance_started_from_the_command_line_alerts_only_after_it_ends()
 {
     maintenance_silences_until_it_ends("", router_swap).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_service_down_during_planned_maintenance_alerts_only_after_it_ends() {
     maintenance_silences_until_it_ends(MONTHLY_UPDATES, |_| {}).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_alert_after_maintenance_in_business_hours_is_not_called_a_summary_of_closed_hours() {
     for mail in [
         maintenance_silences_until_it_ends("", router_swap).await,
@@ -811,9 +815,9 @@ async fn the_alert_after_maintenance_in_business_hours_is_not_called_a_summary_o
 
 // ---------------------------------------------------------------- 6
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn when_the_internet_link_fails_a_hundred_services_make_a_handful_of_emails_that_blame_it() {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let mut internet = Service::up().await;
@@ -885,7 +889,7 @@ async fn when_the_internet_link_fails_a_hundred_services_make_a_handful_of_email
 /// and starting again in the middle; returns the messages composed, in
 /// order, once the server is back and everything was delivered.
 async fn alerts_while_the_mail_server_is_down(
-    server: &mut SmtpServer,
+    server: &mut PausedSmtp,
 ) -> (Keepwatch, Vec<keepwatch::alert::Message>) {
     let mut shop = Service::up().await;
     let mut till = Service::up().await;
@@ -900,7 +904,7 @@ async fn alerts_while_the_mail_server_is_down(
     );
     let mut keepwatch = Keepwatch::start(&toml, monday(10, 0));
     keepwatch.run_until(monday(10, 1)).await;
-    server.stop();
+    server.stop().await;
 
     shop.stop().await;
     keepwatch.run_until(monday(10, 3)).await;
@@ -920,7 +924,7 @@ async fn alerts_while_the_mail_server_is_down(
 
     till.stop().await;
     keepwatch.run_until(monday(10, 5)).await;
-    keepwatch.crash_and_restart(secs(20));
+    keepwatch.crash_and_restart(secs(20)).await;
     keepwatch.run_until(monday(10, 6)).await;
     shop.start().await;
     keepwatch.run_until(monday(10, 8)).await;
@@ -940,7 +944,7 @@ async fn alerts_while_the_mail_server_is_down(
     );
     assert!(settled(server).is_empty());
 
-    server.restart();
+    server.restart().await;
     // The longest wait between tries is 10 minutes.
     keepwatch.run_until(monday(10, 30)).await;
     assert!(
@@ -951,10 +955,10 @@ async fn alerts_while_the_mail_server_is_down(
     (keepwatch, composed)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn alerts_made_while_the_mail_server_is_down_all_arrive_once_it_is_back_even_across_a_crash()
 {
-    let Some(mut server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(mut server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let (mut keepwatch, composed) = alerts_while_the_mail_server_is_down(&mut server).await;
@@ -979,16 +983,16 @@ async fn alerts_made_while_the_mail_server_is_down_all_arrive_once_it_is_back_ev
     }
 
     // Another half hour of keepwatch (and another restart) sends nothing twice.
-    keepwatch.crash_and_restart(secs(20));
+    keepwatch.crash_and_restart(secs(20)).await;
     keepwatch.run_for(SignedDuration::from_mins(30)).await;
     let later = settled(&server);
     assert_unique_message_ids(&later);
     assert_eq!(later.len(), mails.len(), "{later:#?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn after_a_mail_server_outage_the_backlog_arrives_in_the_order_it_happened() {
-    let Some(mut server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(mut server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let (_keepwatch, composed) = alerts_while_the_mail_server_is_down(&mut server).await;
@@ -1001,9 +1005,9 @@ async fn after_a_mail_server_outage_the_backlog_arrives_in_the_order_it_happened
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_shop_that_comes_back_while_keepwatch_is_restarting_still_gets_its_recovery_email() {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let mut shop = Service::up().await;
@@ -1020,10 +1024,9 @@ async fn a_shop_that_comes_back_while_keepwatch_is_restarting_still_gets_its_rec
     assert_eq!(subject(&mails[0]), "[Bakery] Shop is down");
 
     // keepwatch is stopped, the shop comes back meanwhile, keepwatch starts.
-    keepwatch.agent = None;
-    keepwatch.outbox = None;
+    keepwatch.crash().await;
     shop.start().await;
-    keepwatch.crash_and_restart(SignedDuration::from_mins(2));
+    keepwatch.restart_after(SignedDuration::from_mins(2)).await;
     keepwatch.run_until(monday(10, 10)).await;
     let open = keepwatch.store().open_alerts().unwrap();
     assert!(
@@ -1041,9 +1044,9 @@ async fn a_shop_that_comes_back_while_keepwatch_is_restarting_still_gets_its_rec
 
 // ---------------------------------------------------------------- waking up
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn with_host_metrics_off_a_failing_service_is_still_noticed_within_its_interval() {
-    let Some(server) = SmtpServer::start(SmtpOptions::plain()) else {
+    let Some(server) = PausedSmtp::start(SmtpOptions::plain()).await else {
         return;
     };
     let mut shop = Service::up().await;
@@ -1065,4 +1068,95 @@ async fn with_host_metrics_off_a_failing_service_is_still_noticed_within_its_int
         alert.opened_at
     );
     assert_says(&mails[0], &["Shop is down since 10:01"]);
+}
+
+// ---------------------------------------------------------------- the loop itself
+
+/// An agent on a simulated idle host with `config` and a database in `dir`,
+/// its clock reading Monday 09:00 UTC now, and `run`'s options watching
+/// `config_path`.
+fn bare_agent(
+    dir: &std::path::Path,
+    config: Config,
+    config_path: PathBuf,
+) -> (Agent, Arc<dyn Clock>, RunOptions) {
+    let clock: Arc<dyn Clock> = Arc::new(PausedClock::starting_at(
+        "2026-11-23T09:00:00Z".parse().unwrap(),
+    ));
+    let host = SimulatedHost::new(Scenario::Idle, clock.clone());
+    let store = Store::open(&dir.join("kw.db"), &config.storage).unwrap();
+    let agent = Agent::new(
+        config,
+        "sim".to_owned(),
+        clock.clone(),
+        Box::new(host),
+        store,
+    );
+    let options = RunOptions {
+        config_path,
+        watch_every: StdDuration::from_secs(5),
+        configs: None,
+        wake: Arc::default(),
+        pings: Arc::default(),
+        deliveries: None,
+    };
+    (agent, clock, options)
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_collects_on_schedule_until_stopped_and_records_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, clock, options) =
+        bare_agent(dir.path(), Config::default(), dir.path().join("none.toml"));
+    let stop = tokio::time::sleep(StdDuration::from_secs(605));
+    agent::run(agent, clock, options, stop, Hangup::listen()).await;
+    let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
+    let key = SeriesKey::new("sim", metric::CPU_USAGE_PERCENT, "");
+    let from: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+    let cpu = store
+        .range(&key, from, from + SignedDuration::from_mins(11))
+        .unwrap();
+    assert_eq!(cpu.len(), 61, "every 10 s for 10 minutes");
+    assert!(store.state(state_key::STOPPED_AT).unwrap().is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_rejects_a_broken_edit_and_applies_a_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepwatch.toml");
+    std::fs::write(&path, "[collect]\ncpu = \"10s\"\n").unwrap();
+    let (agent, clock, options) = bare_agent(dir.path(), Config::default(), path.clone());
+    let edits = async {
+        tokio::time::sleep(StdDuration::from_secs(30)).await;
+        std::fs::write(&path, "[collect]\ncpu = \"10 seconds\"\n").unwrap();
+        tokio::time::sleep(StdDuration::from_secs(30)).await;
+        std::fs::write(&path, "[collect]\ncpu = \"5s\"\n").unwrap();
+        tokio::time::sleep(StdDuration::from_secs(60)).await;
+    };
+    agent::run(agent, clock, options, edits, Hangup::listen()).await;
+    let store = Store::open(&dir.path().join("kw.db"), &Config::default().storage).unwrap();
+    let events: Vec<String> = store
+        .recent_events(20)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        events.iter().any(|m| m.starts_with("rejected a change to")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|m| m == "configuration reloaded"),
+        "{events:?}"
+    );
+    let key = SeriesKey::new("sim", metric::CPU_USAGE_PERCENT, "");
+    let from: Timestamp = "2026-11-23T09:01:05Z".parse().unwrap();
+    let last_minute = store
+        .range(&key, from, from + SignedDuration::from_secs(54))
+        .unwrap();
+    assert!(
+        last_minute.len() >= 10,
+        "every 5 s once the good edit is in force: {}",
+        last_minute.len()
+    );
 }

@@ -263,11 +263,16 @@ impl SmtpServer {
     /// The settings of an email channel that reaches this server (no login),
     /// as TOML lines to which a test adds its own.
     pub fn channel_toml(&self) -> String {
+        self.channel_toml_on(self.port)
+    }
+
+    /// [`Self::channel_toml`] reaching it on `port` (a relay's).
+    fn channel_toml_on(&self, port: u16) -> String {
         let mut toml = format!(
             "server = \"{}\"\nport = {}\nsecurity = \"{}\"\nfrom = \"keepwatch <alerts@example.com>\"\n\
              to = [\"admin@example.com\"]\ntimeout = \"10s\"\n",
             self.host(),
-            self.port,
+            port,
             self.options.security.setting()
         );
         if let Some((ca, _, _)) = &self.cert {
@@ -380,6 +385,131 @@ impl std::fmt::Debug for SmtpServer {
             .field("dir", &self.dir.path())
             .finish()
     }
+}
+
+/// An [`SmtpServer`] for tests on Tokio's paused clock (`start_paused`),
+/// reached through a relay on 127.0.0.1 that holds the clock still while a
+/// conversation is in flight.
+///
+/// On a paused clock, time jumps to the next timer whenever the runtime has
+/// nothing to do, and waiting for another process (the Python server
+/// answering) is nothing to do: the sender's SMTP timeout would pass in an
+/// instant. The relay accepts on the test's runtime and hands each
+/// connection at once to `spawn_blocking`, which stops the paused clock from
+/// advancing until the conversation is over; the bytes go both ways
+/// unchanged, so what the test reads is still exactly what crossed SMTP.
+/// Once a test's sleep ends and a moment more has passed, every message
+/// sent before then is in [`Self::messages`].
+///
+/// Needs a current-thread Tokio runtime (that of `#[tokio::test]`).
+pub struct PausedSmtp {
+    server: SmtpServer,
+    port: u16,
+    relay: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl PausedSmtp {
+    /// Starts the server and its relay; `None` as [`SmtpServer::start`].
+    pub async fn start(options: SmtpOptions) -> Option<Self> {
+        let server = SmtpServer::start(options)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = Some(tokio::spawn(relay(listener, server.port())));
+        Some(Self {
+            server,
+            port,
+            relay,
+        })
+    }
+
+    /// The port keepwatch sends to, on 127.0.0.1 (the same after a restart).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The settings of an email channel that reaches this server.
+    pub fn channel_toml(&self) -> String {
+        self.server.channel_toml_on(self.port)
+    }
+
+    /// Every message received so far, in the order they arrived.
+    pub fn messages(&self) -> Vec<Received> {
+        self.server.messages()
+    }
+
+    /// Takes the server down: the port refuses connections until `restart`.
+    pub async fn stop(&mut self) {
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
+            // The listener is dropped with the aborted task.
+            let _ = relay.await;
+        }
+        self.server.stop();
+    }
+
+    /// Brings it back on the same port, with the messages received so far.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.server.restart();
+        // Tokio sets SO_REUSEADDR: the port is free as soon as it was closed.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap_or_else(|err| panic!("cannot listen on port {} again: {err}", self.port));
+        self.relay = Some(tokio::spawn(relay(listener, self.server.port())));
+    }
+}
+
+impl std::fmt::Debug for PausedSmtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PausedSmtp")
+            .field("port", &self.port)
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+/// Accepts connections and relays each to the server on `upstream`.
+async fn relay(listener: tokio::net::TcpListener, upstream: u16) {
+    while let Ok((client, _)) = listener.accept().await {
+        let client = client
+            .into_std()
+            .and_then(|client| client.set_nonblocking(false).map(|()| client));
+        match client {
+            // At once, without awaiting anything first: from here until the
+            // conversation ends the paused clock stands still.
+            Ok(client) => drop(tokio::task::spawn_blocking(move || {
+                converse(client, upstream)
+            })),
+            Err(err) => eprintln!("the SMTP relay lost a connection: {err}"),
+        }
+    }
+}
+
+/// Carries one conversation both ways until both sides have closed.
+fn converse(client: std::net::TcpStream, upstream: u16) {
+    let server = match std::net::TcpStream::connect(("127.0.0.1", upstream)) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("the SMTP relay cannot reach the server on port {upstream}: {err}");
+            return;
+        }
+    };
+    // A server or client that hangs fails the test instead of stopping it.
+    for stream in [&client, &server] {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let _ = stream.set_nodelay(true);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| pipe(&client, &server));
+        pipe(&server, &client);
+    });
+}
+
+/// Copies `from` to `to` until `from` closes, then closes `to` for writing.
+fn pipe(from: &std::net::TcpStream, to: &std::net::TcpStream) {
+    let (mut reader, mut writer) = (from, to);
+    let _ = std::io::copy(&mut reader, &mut writer);
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
 /// A CA, and a certificate for `localhost` and 127.0.0.1 that it signed, as

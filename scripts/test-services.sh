@@ -20,6 +20,8 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_install+=(ma
 command -v redis-server >/dev/null || need_install+=(redis-server)
 # The Prometheus tests start this program themselves (tests/support/prometheus.rs).
 command -v prometheus >/dev/null || need_install+=(prometheus)
+# tests/update.rs signs release manifests with it (through scripts/release.sh).
+command -v minisign >/dev/null || need_install+=(minisign)
 installed=" "
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "installing ${need_install[*]}"

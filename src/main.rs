@@ -101,6 +101,16 @@ enum Command {
         #[arg(long)]
         send: bool,
     },
+    /// Install a newer signed release from [update] source, keeping the old
+    /// binary as keepwatch.old (README: "Updating").
+    Update {
+        /// Only say whether a newer release is published.
+        #[arg(long)]
+        check: bool,
+        /// The release channel: reads CHANNEL.toml and its signature.
+        #[arg(long, default_value = "stable")]
+        channel: String,
+    },
     /// Show the latest state of this computer and of each service.
     Status,
     /// Check every service (or the one named) once now and say what was found.
@@ -323,6 +333,7 @@ fn main() -> ExitCode {
         }),
         Command::Service { action } => manage_service(&path, action),
         Command::Run => run_agent(&path, explicit),
+        Command::Update { check, channel } => update(&path, explicit, check, &channel),
         Command::Status => show_status(&path, explicit),
         Command::Check { name } => check_services(&path, explicit, name.as_deref()),
         Command::Ack { id, by } => acknowledge(&path, explicit, id, &by),
@@ -520,6 +531,29 @@ fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitC
         say_part!("{}", report.render());
     }
     ExitCode::from(report.exit_code())
+}
+
+fn update(path: &Path, explicit: bool, check: bool, channel: &str) -> Result<(), String> {
+    let config = valid_config(path, explicit, "`keepwatch update` only runs with")?;
+    let binary = std::env::current_exe()
+        .and_then(|exe| exe.canonicalize())
+        .map_err(|err| format!("keepwatch update: cannot tell where this keepwatch is: {err}"))?;
+    let options = keepwatch::deploy::update::Options {
+        binary,
+        check,
+        channel: channel.to_owned(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("keepwatch update: {err}"))?;
+    let said = runtime.block_on(keepwatch::deploy::update::run(
+        &config.update,
+        &options,
+        Arc::new(SystemClock),
+    ))?;
+    println!("{said}");
+    Ok(())
 }
 
 fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {

@@ -11,6 +11,7 @@ mod problem;
 mod report;
 mod source;
 mod template;
+mod update;
 mod validate;
 
 pub use api::{ApiConfig, Network, TlsProblem};
@@ -21,6 +22,7 @@ pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::{commented, commented_with};
+pub use update::UpdateConfig;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -79,6 +81,8 @@ pub struct Config {
     /// Several servers: the hub this computer reports to, or, on the hub,
     /// how long its agents may be silent.
     pub hub: HubConfig,
+    /// Where `keepwatch update` finds releases and whether `run` updates by itself.
+    pub update: UpdateConfig,
 }
 
 impl Config {

@@ -300,6 +300,27 @@ const DOCS: &[(&str, &str)] = &[
         "hub.silent_after",
         "On the hub: an agent not heard from for this long raises an alert.",
     ),
+    (
+        "update",
+        "Updates (README: \"Updating\"). `keepwatch update --check` says whether a newer\n\
+         release is published; `keepwatch update` installs it, keeping the old binary as\n\
+         keepwatch.old and going back to it if the new one does not start.",
+    ),
+    (
+        "update.source",
+        "Where releases are published: a web address (\"https://example.com/keepwatch\") or a\n\
+         folder (an offline shop copies releases there). Empty: keepwatch does not look.",
+    ),
+    (
+        "update.public_key",
+        "The minisign key release manifests must be signed with (the \"RW...\" line of its\n\
+         minisign.pub). Empty: keepwatch's own release key, built in.",
+    ),
+    (
+        "update.automatic",
+        "true: `keepwatch run` looks once a day at a random minute outside opening hours and\n\
+         updates by itself (never during an open emergency).",
+    ),
     ("log", "keepwatch's own messages."),
     (
         "log.level",

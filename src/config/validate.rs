@@ -200,6 +200,9 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
     for (key, message, hint) in config.hub.problems() {
         report("hub", key, message, Some(hint));
     }
+    for (key, message, hint) in config.update.problems() {
+        report("update", key, message, Some(hint));
+    }
     check_services(config, text, &mut problems);
     check_rules(config, text, &mut problems);
     check_alerting(config, text, &mut problems);

@@ -7,3 +7,4 @@ pub mod init;
 mod mail_setup;
 mod prompt;
 pub mod service;
+pub mod update;

@@ -1,0 +1,85 @@
+//! The `[update]` section: where `keepwatch update` finds releases, the key
+//! their manifests must be signed with, and whether `run` updates by itself.
+//! It lives here rather than with the updater because `deploy` sits above
+//! `config` in the layers.
+
+use serde::{Deserialize, Serialize};
+
+/// The `[update]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// Where releases are published: a web address (`https://…/releases`)
+    /// or a local folder (an offline shop copies releases there). Empty: no
+    /// source, so keepwatch cannot look for releases.
+    pub source: String,
+    /// The minisign public key that signs release manifests (the base64
+    /// line of a `minisign.pub` file). Empty: keepwatch's own release key,
+    /// built into the binary.
+    pub public_key: String,
+    /// `keepwatch run` looks once a day, outside opening hours, and updates
+    /// by itself.
+    pub automatic: bool,
+}
+
+impl UpdateConfig {
+    /// Every mistake in the section: the key, what is wrong and how to fix it.
+    pub fn problems(&self) -> Vec<(&'static str, String, String)> {
+        let mut found = Vec::new();
+        let source = self.source.trim();
+        if source.contains("://")
+            && !(source.starts_with("https://") || source.starts_with("http://"))
+        {
+            found.push((
+                "source",
+                format!("\"{source}\" is neither a web address nor a folder"),
+                "write an address such as \"https://example.com/keepwatch/releases\" or a folder such as \"/srv/keepwatch-releases\"".to_owned(),
+            ));
+        }
+        if self.automatic && source.is_empty() {
+            found.push((
+                "automatic",
+                "is true but no source is set, so there is nowhere to look for releases".to_owned(),
+                "set source = \"https://…\" (or a folder) in [update], or automatic = false"
+                    .to_owned(),
+            ));
+        }
+        let key = self.public_key.trim();
+        if !key.is_empty() && minisign_verify::PublicKey::from_base64(key).is_err() {
+            found.push((
+                "public_key",
+                "is not a minisign public key".to_owned(),
+                "copy the second line of the release key's minisign.pub file (it starts with \"RW\"), or leave it empty for keepwatch's own key".to_owned(),
+            ));
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_in_each_key_is_found_with_its_fix() {
+        assert!(UpdateConfig::default().problems().is_empty());
+        let bad = UpdateConfig {
+            source: "ftp://example.com/r".to_owned(),
+            public_key: "RWnot-a-key".to_owned(),
+            automatic: true,
+        };
+        let keys: Vec<&str> = bad.problems().iter().map(|p| p.0).collect();
+        assert_eq!(keys, ["source", "public_key"]);
+        let nowhere = UpdateConfig {
+            automatic: true,
+            ..UpdateConfig::default()
+        };
+        assert_eq!(nowhere.problems()[0].0, "automatic");
+        let good = UpdateConfig {
+            source: "/srv/releases".to_owned(),
+            public_key: "RWSusB2uA5PmNgqAc95omt/+iWVAab6dOuhC2mfPhX9zfYBBtD78hI26".to_owned(),
+            automatic: true,
+        };
+        assert!(good.problems().is_empty());
+    }
+}

@@ -575,58 +575,9 @@ fn printable(text: &str) -> String {
 #[path = "support/smtp.rs"]
 mod smtp;
 
-/// A small file system of its own (tmpfs, `size` bytes), mounted by the test
-/// and unmounted when dropped. `None` (said loudly) where mounting is not
-/// allowed (not root); `KEEPWATCH_REQUIRE_SERVICES=1` makes that a failure.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if mounted {
-            return Some(Self { dir });
-        }
-        let why = "cannot mount a tmpfs (needs root): the disk-full test did not run";
-        assert!(
-            std::env::var_os("KEEPWATCH_REQUIRE_SERVICES").is_none(),
-            "{why}; run the tests as root (as .ci/run does in its container)"
-        );
-        eprintln!("SKIPPED: {why}");
-        None
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the file system to the last byte with a file of its own.
-    fn fill(&self) -> PathBuf {
-        use std::io::Write;
-        let filler = self.path().join("filler");
-        let mut file = std::fs::File::create(&filler).expect("filler");
-        let block = vec![0x5a_u8; 64 * 1024];
-        while file.write_all(&block).is_ok() {}
-        let byte = [0u8; 1];
-        while file.write_all(&byte).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+#[path = "support/disk.rs"]
+mod disk;
+use disk::SmallDisk;
 
 /// The times of every sample of `metric` in `database`, in order.
 fn sample_times(database: &Path, metric: &str) -> Vec<i64> {
@@ -671,15 +622,7 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
          [[service]]\nname = \"Warehouse\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\ninterval = \"1s\"\n",
         server.channel_toml()
     ));
-    // The data folder on the small disk instead of the sandbox's.
-    let text = std::fs::read_to_string(kw.config_path()).unwrap();
-    let text = text.replacen(
-        &format!("data_dir = \"{}\"", kw.home().join("data").display()),
-        &format!("data_dir = \"{}\"", data.display()),
-        1,
-    );
-    std::fs::write(kw.config_path(), text).unwrap();
-    let database = data.join("keepwatch.db");
+    let database = kw.move_data_to(&data);
 
     let mut running = kw.start();
     running.wait_for("Warehouse to be up", |_| kw.status().contains("Warehouse"));

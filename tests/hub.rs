@@ -6,12 +6,15 @@
 //!
 //! The processes, network namespaces and cut links are in `tests/hub_faults.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "support/remote.rs"]
+mod remote;
+use remote::{Remote, summary};
+
 use jiff::{SignedDuration, Timestamp};
-use keepwatch::agent::uplink::Uplink;
 use keepwatch::agent::{self, Agent, Hangup, RunOptions};
 use keepwatch::api::{self, Role, Settings};
 use keepwatch::calendar::Calendar;
@@ -19,7 +22,6 @@ use keepwatch::checks::CheckOutcome;
 use keepwatch::clock::{Clock, SimClock};
 use keepwatch::collect::{Scenario, SimulatedHost};
 use keepwatch::config::{ApiConfig, Config};
-use keepwatch::observation::SeriesKey;
 use keepwatch::secret::Secret;
 use keepwatch::store::{StorageConfig, Store};
 use keepwatch::vocabulary::{FailureKind, State};
@@ -147,111 +149,9 @@ impl Hub {
     }
 }
 
-/// An agent named web2 on a simulated host, walked through simulated time.
-struct Remote {
-    dir: tempfile::TempDir,
-    agent: Agent,
-    clock: SimClock,
-    config: Config,
-}
-
-impl Remote {
-    fn new(clock: &SimClock, hub_url: &str, token: &str, max_size: u64) -> Remote {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[business]\ntimezone = \"UTC\"\n\
-             [hub]\nurl = \"{hub_url}\"\ntoken = \"{token}\"\n\
-             [[service]]\nname = \"shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\ncritical = true\n\
-             [[service]]\nname = \"db\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 2\n"
-        );
-        let mut config =
-            keepwatch::config::parse(&dir.path().join("keepwatch.toml"), &text).unwrap();
-        // Smaller than the file allows (10 MB), so a day's backlog meets it.
-        config.storage.max_size = keepwatch::units::ByteSize(max_size);
-        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-        let store = Store::open(&dir.path().join("agent.db"), &config.storage).unwrap();
-        let agent = Agent::new(
-            config.clone(),
-            "web2".into(),
-            shared.clone(),
-            Box::new(SimulatedHost::new(Scenario::Idle, shared).with_cpu_count(2)),
-            store,
-        );
-        Remote {
-            dir,
-            agent,
-            clock: clock.clone(),
-            config,
-        }
-    }
-
-    fn database(&self) -> PathBuf {
-        self.dir.path().join("agent.db")
-    }
-
-    fn uplink(&self) -> Uplink {
-        let store = Store::open(&self.database(), &self.config.storage).unwrap();
-        Uplink::new(store, Arc::new(self.clock.clone()), "web2".into())
-    }
-
-    /// Runs the agent as `run` would for `length` of simulated time; each
-    /// check it starts gets `outcome(service, time)`.
-    fn run_for(
-        &mut self,
-        length: SignedDuration,
-        outcome: impl Fn(&str, Timestamp) -> CheckOutcome,
-    ) {
-        let end = self.clock.now() + length;
-        loop {
-            let tick = self.agent.tick();
-            let now = self.clock.now();
-            for spec in &tick.checks {
-                self.agent
-                    .check_finished(&spec.common.name, outcome(&spec.common.name, now));
-            }
-            if !tick.checks.is_empty() {
-                self.agent.save_check_results();
-            }
-            if tick.wake > end {
-                self.clock.set(end);
-                return;
-            }
-            self.clock.set(tick.wake.max(now));
-        }
-    }
-}
-
-/// Everything a store holds of web2's series: each series' points, values
-/// to the hundredth the history keeps.
-fn history(database: &Path) -> Vec<(SeriesKey, Vec<(i64, i64)>)> {
-    let store = Store::open(database, &StorageConfig::default()).unwrap();
-    let from = start() - SignedDuration::from_hours(1);
-    let to = start() + SignedDuration::from_hours(100);
-    store
-        .series()
-        .unwrap()
-        .into_iter()
-        .filter(|key| key.host == "web2")
-        .map(|key| {
-            let points = store
-                .range(&key, from, to)
-                .unwrap()
-                .into_iter()
-                .map(|(at, v)| (at.as_millisecond(), (v * 100.0).round() as i64))
-                .collect();
-            (key, points)
-        })
-        .collect()
-}
-
-/// The count and a checksum of a history, to say in one line what differs.
-fn summary(history: &[(SeriesKey, Vec<(i64, i64)>)]) -> (usize, i64) {
-    history.iter().fold((0, 0i64), |(n, sum), (_, points)| {
-        let s = points.iter().fold(0i64, |acc, (t, v)| {
-            acc.wrapping_mul(31).wrapping_add(*t).wrapping_add(*v)
-        });
-        (n + points.len(), sum.wrapping_add(s))
-    })
+/// Everything a store holds of web2's series in the tests' days.
+fn history(database: &std::path::Path) -> remote::History {
+    remote::history(database, "web2", start() + SignedDuration::from_hours(100))
 }
 
 fn shop_down_in_hour_5(name: &str, at: Timestamp) -> CheckOutcome {
@@ -274,7 +174,7 @@ async fn a_day_without_the_hub_stays_within_the_cap_and_arrives_complete_and_onc
     let token = hub.token("web2", Role::Agent);
     // The hub is unreachable for a day: its address is a closed port.
     let cap = 1_500_000;
-    let mut remote = Remote::new(&clock, "http://127.0.0.1:9", &token, cap);
+    let mut remote = Remote::new(&clock, "web2", "http://127.0.0.1:9", &token, cap);
     remote.run_for(SignedDuration::from_hours(24), shop_down_in_hour_5);
     let mut uplink = remote.uplink();
     let refused = uplink.send_now(&remote.config).await.unwrap_err();
@@ -404,7 +304,7 @@ async fn a_removed_agent_keeps_its_backlog_until_it_is_added_again() {
     let clock = SimClock::new(start());
     let hub = Hub::start(&clock).await;
     let token = hub.token("web2", Role::Agent);
-    let mut remote = Remote::new(&clock, &hub.url, &token, 500_000_000);
+    let mut remote = Remote::new(&clock, "web2", &hub.url, &token, 500_000_000);
     let mut uplink = remote.uplink();
     remote.run_for(SignedDuration::from_mins(10), shop_down_in_hour_5);
     while uplink.send_now(&remote.config).await.unwrap().more {}
@@ -452,7 +352,7 @@ async fn the_hub_alerts_on_a_down_service_of_an_agent_and_shows_it_in_its_status
     let clock = SimClock::new(start());
     let hub = Hub::start(&clock).await;
     let token = hub.token("web2", Role::Agent);
-    let mut remote = Remote::new(&clock, &hub.url, &token, 500_000_000);
+    let mut remote = Remote::new(&clock, "web2", &hub.url, &token, 500_000_000);
     let mut uplink = remote.uplink();
     // Hour 5: shop is down; the agent sends as it goes.
     clock.set(start() + SignedDuration::from_mins(4 * 60 + 55));

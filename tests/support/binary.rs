@@ -12,17 +12,30 @@ use std::time::{Duration, Instant};
 /// A sandbox with its own home, config file and data folder.
 pub struct Keepwatch {
     dir: tempfile::TempDir,
+    /// `[agent] name`: the host's name in its history and messages.
+    name: String,
 }
 
 impl Keepwatch {
     pub fn new() -> Self {
+        Self::named("testhost")
+    }
+
+    /// A sandbox whose keepwatch calls its computer `name`.
+    pub fn named(name: &str) -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            name: name.to_owned(),
         }
     }
 
     pub fn home(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The database `keepwatch run` keeps its history in.
+    pub fn database(&self) -> PathBuf {
+        self.home().join("data").join("keepwatch.db")
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -42,15 +55,43 @@ impl Keepwatch {
             "\n[api]\nenabled = false\n"
         };
         let full = format!(
-            "[agent]\nname = \"testhost\"\ndata_dir = \"{}\"\n{text}{api}",
+            "[agent]\nname = \"{}\"\ndata_dir = \"{}\"\n{text}{api}",
+            self.name,
             data.display()
         );
         std::fs::write(self.config_path(), full).expect("write config");
         self
     }
 
+    /// Moves the data folder named in `keepwatch.toml` (written first) to
+    /// `dir` (a small disk); the database's path there.
+    pub fn move_data_to(&self, dir: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(self.config_path()).expect("read config");
+        let text = text.replacen(
+            &format!("data_dir = \"{}\"", self.home().join("data").display()),
+            &format!("data_dir = \"{}\"", dir.display()),
+            1,
+        );
+        std::fs::write(self.config_path(), text).expect("write config");
+        dir.join("keepwatch.db")
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keepwatch"));
+        self.command_in(None, args)
+    }
+
+    /// The command run in the network namespace `netns` (`ip netns exec`,
+    /// which becomes keepwatch itself: its process is keepwatch's).
+    pub fn command_in(&self, netns: Option<&str>, args: &[&str]) -> Command {
+        let binary = env!("CARGO_BIN_EXE_keepwatch");
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, binary]);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(args)
             .current_dir(self.home())
@@ -81,10 +122,15 @@ impl Keepwatch {
     /// Starts `keepwatch run` with what it prints (its start summary) and
     /// its log going to `log.txt`, as a background service keeps both.
     pub fn start(&self) -> Running {
+        self.start_in(None)
+    }
+
+    /// Starts `keepwatch run` in the network namespace `netns`.
+    pub fn start_in(&self, netns: Option<&str>) -> Running {
         let log = self.home().join("log.txt");
         let file = std::fs::File::create(&log).expect("log file");
         let child = self
-            .command(&["run"])
+            .command_in(netns, &["run"])
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
@@ -130,6 +176,14 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Ends keepwatch with SIGKILL, as a power cut or the OOM killer
+    /// would: nothing is saved.
+    pub fn kill(mut self) -> String {
+        self.signal("KILL");
+        let _ = self.child.wait();
+        self.log()
     }
 
     pub fn stop(mut self) -> String {

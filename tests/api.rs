@@ -249,6 +249,32 @@ async fn a_viewer_reads_status_services_and_history() {
 }
 
 #[tokio::test]
+async fn history_steps_are_whole_seconds() {
+    let api = start(ApiConfig::default()).await;
+    // 7,199 s in 300 points would be steps of 23.996 s: rounded up to 24.
+    let path = "/api/v1/history?metric=cpu.usage&from=2026-11-02T08:00:00Z&to=2026-11-02T09:59:59Z";
+    let (code, history) = api.get(path, &api.viewer).await;
+    assert_eq!(code, 200, "{history}");
+    assert_eq!(history["step_seconds"], 24);
+    assert_eq!(history["points"][0]["at"], "2026-11-02T08:00:00+00:00");
+    assert_eq!(
+        history["points"][1]["at"], "2026-11-02T08:00:48+00:00",
+        "the sample of 08:01 is in the third step of 24 s"
+    );
+    assert_eq!(history["points"].as_array().map(Vec::len), Some(120));
+    assert_error(
+        &api.get(&format!("{path}&step=1500ms"), &api.viewer).await,
+        400,
+        "whole number of seconds",
+    );
+    assert_error(
+        &api.get(&format!("{path}&step=500ms"), &api.viewer).await,
+        400,
+        "whole number of seconds",
+    );
+}
+
+#[tokio::test]
 async fn missing_wrong_and_revoked_tokens_get_401_and_a_viewer_writing_gets_403() {
     let mut api = start(ApiConfig::default()).await;
     assert_error(

@@ -297,7 +297,8 @@ pub struct HistoryQuery {
     pub from: Option<String>,
     /// End, RFC 3339; default now.
     pub to: Option<String>,
-    /// Step, e.g. `5m` or `1h`; default: the range divided into 300 points.
+    /// Step, e.g. `5m` or `1h` (whole seconds); default: the range divided
+    /// into 300 points, rounded up to a second.
     pub step: Option<String>,
     /// How values inside a step are combined.
     #[serde(default)]
@@ -393,11 +394,12 @@ async fn history(
             })?;
             i64::try_from(step.std().as_millis()).unwrap_or(i64::MAX)
         }
-        None => (span_ms / 300).max(1000),
+        // Whole seconds, as `step_seconds` says, and at most 300 points.
+        None => ((span_ms / 300 + 999) / 1000 * 1000).max(1000),
     };
-    if step_ms < 1000 {
+    if step_ms < 1000 || step_ms % 1000 != 0 {
         return Err(ApiError::bad_request(
-            "`step` is shorter than a second",
+            "`step` is not a whole number of seconds (at least one)",
             "write a step like \"5m\" or \"1h\"",
         ));
     }

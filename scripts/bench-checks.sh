@@ -8,7 +8,8 @@
 # nothing else, so they are checked at the default interval of a critical
 # service (4 s) instead of every 30 s.
 # The targets are one small Python web server on 127.0.0.1 (its own CPU is
-# not counted). Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
+# not counted). The API is on and idle; KEEPWATCH_BENCH_API=off switches it
+# off (see scripts/footprint.sh). Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-25}

@@ -8,6 +8,9 @@
 # EXTRA_CONFIG_FILE is appended to the config (e.g. services to check).
 # KEEPWATCH_BIN=path uses that binary instead of building one (e.g. the one
 # `cargo install --path .` made), as scripts/report-memory.sh does.
+# The API runs as it does by default, idle, on a free port of 127.0.0.1 (not
+# 8970: another keepwatch may have it, and keepwatch would run without its
+# API); KEEPWATCH_BENCH_API=off measures the agent with `[api] enabled = false`.
 # Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +27,25 @@ fi
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 printf '[agent]\nname = "bench"\ndata_dir = "%s/data"\n' "$dir" > "$dir/keepwatch.toml"
+api=${KEEPWATCH_BENCH_API:-on}
+case "$api" in
+  on)
+    api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    printf '[api]\nlisten = "127.0.0.1:%s"\n' "$api_port" >> "$dir/keepwatch.toml" ;;
+  off) printf '[api]\nenabled = false\n' >> "$dir/keepwatch.toml" ;;
+  *) echo "KEEPWATCH_BENCH_API is on or off, not $api" >&2; exit 1 ;;
+esac
 [ -n "$extra" ] && cat "$extra" >> "$dir/keepwatch.toml"
 "$bin" --config "$dir/keepwatch.toml" run > "$dir/log.txt" 2>&1 &
 pid=$!
 sleep "$warm"
 kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited early:"; cat "$dir/log.txt"; exit 1; }
+if [ "$api" = on ]; then
+  curl -fsS "http://127.0.0.1:$api_port/healthz" >/dev/null || { echo "the API does not answer:"; cat "$dir/log.txt"; exit 1; }
+  echo "API: on, idle, on 127.0.0.1:$api_port"
+else
+  echo "API: off"
+fi
 
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }

@@ -10,7 +10,8 @@
 #
 # DATABASE: a database the storage benchmark kept (KEEPWATCH_BENCH_KEEP=1);
 # without it one is made first with `cargo bench --bench storage` (a few
-# minutes). It is copied, never changed.
+# minutes). It is copied, never changed. KEEPWATCH_BIN=path uses that binary
+# instead of building one, as scripts/footprint.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
@@ -18,7 +19,11 @@ database=${2:-}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --bin keepwatch
+bin=${KEEPWATCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin keepwatch
+  bin="$target/release/keepwatch"
+fi
 dir=$(mktemp -d)
 pid=
 cleanup() {
@@ -46,17 +51,17 @@ listen = "127.0.0.1:$port"
 max_concurrent = 16
 rate_per_minute = 4000000000
 EOF
-kw() { "$target/release/keepwatch" --config "$dir/keepwatch.toml" "$@"; }
+kw() { "$bin" --config "$dir/keepwatch.toml" "$@"; }
 token=$(kw token create bench --role viewer | grep -o 'kw_view_[0-9a-f]*')
 # The binary itself, so that $! is keepwatch and the cleanup stops it.
-"$target/release/keepwatch" --config "$dir/keepwatch.toml" run >/dev/null 2>"$dir/log.txt" &
+"$bin" --config "$dir/keepwatch.toml" run >/dev/null 2>"$dir/log.txt" &
 pid=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 history="/api/v1/history?host=host0&metric=cpu.usage_percent&from=2026-03-02T00:00:00Z&to=2026-04-01T00:00:00Z&step=1h&aggregation=avg"
 points=$(curl -fsS -H "Authorization: Bearer $token" "$base$history" | grep -o '"at"' | wc -l)
-echo "history answer: $points points; binary $(stat -c %s "$target/release/keepwatch") bytes; $(nproc) cores"
+echo "history answer: $points points; binary $(stat -c %s "$bin") bytes; $(nproc) cores"
 cat >"$dir/mixed.lua" <<EOF
 local paths = {"$history", "/api/v1/status"}
 local n = 0

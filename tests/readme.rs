@@ -5,6 +5,7 @@
 
 #![cfg(unix)]
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[path = "support/binary.rs"]
@@ -198,4 +199,100 @@ fn the_alerting_lines_of_the_readme_replace_those_init_writes() {
         err.contains("The channels are: admin-email, admin-sms, log"),
         "{err}"
     );
+}
+
+/// A certificate for `name` signed by itself and not an authority, as the
+/// README's `openssl` line makes it: its file and its key's, in `dir`.
+fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    let cert = params.self_signed(&key).expect("a certificate");
+    let (cert_file, key_file) = (dir.join("hub.crt"), dir.join("hub.key"));
+    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
+    (cert_file, key_file)
+}
+
+/// The text block of the README section that starts with `heading`.
+fn shown(heading: &str) -> String {
+    let section = README
+        .split(&format!("\n## {heading}"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the README has no section {heading:?}"));
+    section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("section {heading:?} shows no output"))
+        .to_owned()
+}
+
+#[test]
+fn two_commands_add_a_server_as_watching_several_servers_says() {
+    const SECTION: &str = "9. Watching several servers";
+    let hub = Keepwatch::named("hub");
+    // Section 9's [api] block, with a free port (tests run side by side)
+    // and a self-signed certificate for the name in the URL.
+    let port = closed_port();
+    let (cert, key) = self_signed(hub.home(), "localhost");
+    let api = blocks(SECTION);
+    let api = api.first().expect("section 9's [api] block");
+    let api = set(api, "listen", &format!("\"127.0.0.1:{port}\""));
+    let api = set(&api, "cert_file", &format!("\"{}\"", cert.display()));
+    let api = set(&api, "key_file", &format!("\"{}\"", key.display()));
+    hub.config(&api);
+    let mut running_hub = hub.start();
+    running_hub.wait_for("the hub's API", |r| r.log().contains("the API answers on"));
+
+    // On the hub: `keepwatch agent add web2`, with --url as the README says
+    // for a hub the others know by another name. It prints what the README
+    // shows, with its own address and token.
+    let url = format!("https://localhost:{port}");
+    let added = hub.run(&["agent", "add", "web2", "--url", &url]);
+    let said = String::from_utf8_lossy(&added.stdout).into_owned();
+    assert!(added.status.success(), "{said}");
+    let line = said
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("keepwatch init --hub"))
+        .unwrap_or_else(|| panic!("no command to run on web2 in:\n{said}"));
+    let token = line.rsplit(' ').next().unwrap_or_default();
+    let expected = shown(SECTION)
+        .replace("https://hub:8970", &url)
+        .replace("kw_agent_…", token);
+    assert!(
+        said.starts_with(&expected),
+        "the README shows:\n{expected}\nkeepwatch prints:\n{said}"
+    );
+
+    // On web2: the printed line as it is, then the certificate named in
+    // [hub] as "Good to know" says.
+    let web2 = Keepwatch::named("web2");
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let init = web2.run(&args);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let file = web2.home().join(".config/keepwatch/keepwatch.toml");
+    let written = std::fs::read_to_string(&file).expect("the file init wrote");
+    let edited = written
+        .replacen(
+            "ca_file = \"\"",
+            &format!("ca_file = \"{}\"", cert.display()),
+            1,
+        )
+        // Not the README's: the API's fixed port is shared by tests.
+        .replace("listen = \"127.0.0.1:8970\"", "listen = \"127.0.0.1:0\"");
+    std::fs::write(&file, edited).expect("write web2's settings");
+    let running_web2 = web2.start();
+    running_hub.wait_for("web2 to report to the hub", |_| {
+        hub.status().contains("web2 (agent): reporting")
+    });
+    let status = hub.status();
+    assert!(status.contains("\nweb2, as measured"), "{status}");
+    running_web2.stop();
+    running_hub.stop();
 }

@@ -618,6 +618,10 @@ pub fn render_windows(listed: &[Listed], tz: &TimeZone) -> String {
     out
 }
 
+/// An agent heard from within this (six of its batches at the default
+/// `send_every`) is up to date if its last batch was.
+const UP_TO_DATE_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
 /// One line about an agent: "reporting, last heard 4 s ago, up to date".
 pub fn agent_line(agent: &AgentView, now: Timestamp, tz: &TimeZone) -> String {
     let ago = |at: Timestamp| plain::duration(now.duration_since(at).as_secs_f64().max(0.0));
@@ -651,7 +655,16 @@ pub fn agent_line(agent: &AgentView, now: Timestamp, tz: &TimeZone) -> String {
                 plain::duration(behind)
             );
         }
-        Some(_) if agent.state == AgentLink::Reporting => line.push_str(", up to date"),
+        // Only while it reports: up to date at a batch a while ago says
+        // nothing of what it measured since.
+        Some(_)
+            if agent.state == AgentLink::Reporting
+                && agent
+                    .last_heard
+                    .is_some_and(|at| now.duration_since(at) < UP_TO_DATE_WITHIN) =>
+        {
+            line.push_str(", up to date")
+        }
         _ => {}
     }
     if let Some(offset) = agent.clock_offset_seconds
@@ -1023,5 +1036,24 @@ mod tests {
             text.ends_with("\n4 services checked: 2 up, 1 degraded, 1 down.\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_agent_is_up_to_date_only_while_it_reports() {
+        let agent = |seconds_ago: i64| AgentView {
+            name: "web2".to_owned(),
+            state: AgentLink::Reporting,
+            last_heard: Some(at() - jiff::SignedDuration::from_secs(seconds_ago)),
+            behind_seconds: Some(0.0),
+            clock_offset_seconds: Some(0.0),
+            version: None,
+            services: Vec::new(),
+        };
+        let line = agent_line(&agent(5), at(), &TimeZone::UTC);
+        assert!(line.ends_with("(5 seconds ago), up to date"), "{line}");
+        // Cut off for three minutes, before the silence alert: the last
+        // batch was up to date, what came since is not there.
+        let line = agent_line(&agent(180), at(), &TimeZone::UTC);
+        assert!(line.ends_with("(3 minutes ago)"), "{line}");
     }
 }

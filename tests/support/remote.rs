@@ -31,13 +31,19 @@ impl Remote {
     /// An agent of two TCP services (`shop`, critical, and `db`) sending
     /// to `hub_url` with `token`, its history capped at `max_size` bytes.
     pub fn new(clock: &SimClock, name: &str, hub_url: &str, token: &str, max_size: u64) -> Remote {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[business]\ntimezone = \"UTC\"\n\
-             [hub]\nurl = \"{hub_url}\"\ntoken = \"{token}\"\n\
+        let settings = format!(
+            "[hub]\nurl = \"{hub_url}\"\ntoken = \"{token}\"\n\
              [[service]]\nname = \"shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\ncritical = true\n\
              [[service]]\nname = \"db\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 2\n"
         );
+        Self::with_settings(clock, name, &settings, max_size)
+    }
+
+    /// An agent of `settings` (TOML after `[business]`), its history capped
+    /// at `max_size` bytes.
+    pub fn with_settings(clock: &SimClock, name: &str, settings: &str, max_size: u64) -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[business]\ntimezone = \"UTC\"\n{settings}");
         let mut config =
             keepwatch::config::parse(&dir.path().join("keepwatch.toml"), &text).unwrap();
         // Smaller than the file allows (10 MB), so a day's backlog meets it.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use keepwatch::agent::{self, Agent, Hangup, RunOptions, Shutdown};
+use keepwatch::agent::{self, Agent, Ended, Hangup, RunOptions, Shutdown};
 use keepwatch::api;
 use keepwatch::calendar::Calendar;
 use keepwatch::checks::heartbeat::Signal;
@@ -332,7 +332,10 @@ fn main() -> ExitCode {
             false => Ok(()),
         }),
         Command::Service { action } => manage_service(&path, action),
-        Command::Run => run_agent(&path, explicit),
+        Command::Run => run_agent(&path, explicit).and_then(|ended| match ended {
+            Ended::Stopped => Ok(()),
+            Ended::DatabaseDamaged(_) => start_again(),
+        }),
         Command::Update { check, channel } => update(&path, explicit, check, &channel),
         Command::Status => show_status(&path, explicit),
         Command::Check { name } => check_services(&path, explicit, name.as_deref()),
@@ -556,9 +559,11 @@ fn update(path: &Path, explicit: bool, check: bool, channel: &str) -> Result<(),
     Ok(())
 }
 
-fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
+/// Runs the agent until it is stopped, or until the daily integrity check
+/// finds the database damaged (keepwatch must then start again).
+fn run_agent(path: &Path, explicit: bool) -> Result<Ended, String> {
     let runtime = agent::new_runtime()?;
-    runtime.block_on(async {
+    let ended = runtime.block_on(async {
         // Before anything else: a signal during start-up must find its handler.
         let shutdown = Shutdown::listen().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
         let hangup = Hangup::listen();
@@ -639,10 +644,42 @@ fn run_agent(path: &Path, explicit: bool) -> Result<(), String> {
             pings,
             deliveries,
         };
-        agent::run(agent, clock, options, shutdown.requested(), hangup).await;
-        tracing::info!("stopped cleanly");
-        Ok(())
-    })
+        let ended = agent::run(agent, clock, options, shutdown.requested(), hangup).await;
+        if ended == Ended::Stopped {
+            tracing::info!("stopped cleanly");
+        }
+        Ok::<_, String>(ended)
+    })?;
+    // Work on blocking threads (a report being made) is not waited for long:
+    // a restart ends it with the process, as a kill would.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(ended)
+}
+
+/// Starts `keepwatch run` again in this process, with the same arguments
+/// and environment, after the daily integrity check found the database
+/// damaged: `exec` closes every connection to the file, and the start's
+/// recovery then moves it aside and copies what can be read (see
+/// `agent::integrity` for why not in place). Where that is not possible,
+/// the error says to start keepwatch again; a service manager does.
+fn start_again() -> Result<(), String> {
+    let advice = "start keepwatch again (a service manager does it by itself): at start it moves the damaged database aside, starts a new one and copies over what can still be read";
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let program = std::env::current_exe().map_err(|err| {
+            format!("keepwatch cannot find its own program to start again ({err}); {advice}")
+        })?;
+        let err = std::process::Command::new(&program)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        Err(format!(
+            "keepwatch could not start {} again ({err}); {advice}",
+            program.display()
+        ))
+    }
+    #[cfg(not(unix))]
+    Err(format!("keepwatch's database is damaged; {advice}"))
 }
 
 fn show_status(path: &Path, explicit: bool) -> Result<(), String> {

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 mod binary;
 use binary::{ALWAYS_OPEN, Keepwatch, closed_port, web_server};
 
+#[path = "support/fault_table.rs"]
+mod fault_table;
+use fault_table::fault_row;
+
 /// A service name of 70,000 characters used to abort `check` and `status`
 /// ("formatting argument out of range"); a name with a line break could
 /// forge a log line.
@@ -58,6 +62,13 @@ fn odd_service_names_are_shown_cut_and_escaped_everywhere() {
     let status = kw.status();
     assert!(status.contains(&format!("{}…", "a".repeat(80))), "{status}");
     assert!(!status.contains(&"a".repeat(1_001)), "{status}");
+    fault_row(
+        "a service name of 70,000 characters, another with a line break",
+        1,
+        None,
+        None,
+        "cut and escaped in check, status and the log; no panic",
+    );
 }
 
 /// SIGHUP's default action is to end the process; its handler used to be
@@ -67,7 +78,8 @@ fn odd_service_names_are_shown_cut_and_escaped_everywhere() {
 fn sighup_while_starting_is_a_reload_request_not_the_end() {
     let kw = Keepwatch::new();
     kw.config("");
-    for attempt in 0..5 {
+    const ATTEMPTS: usize = 5;
+    for attempt in 0..ATTEMPTS {
         let mut running = kw.start();
         running.wait_for("the first log line", |r| !r.log().is_empty());
         running.signal("HUP");
@@ -81,6 +93,13 @@ fn sighup_while_starting_is_a_reload_request_not_the_end() {
         );
         running.stop();
     }
+    fault_row(
+        "SIGHUP while starting",
+        ATTEMPTS,
+        None,
+        None,
+        &format!("{ATTEMPTS}/{ATTEMPTS} kept running"),
+    );
 }
 
 /// Runs `keepwatch check` with at most `files` file descriptors open.
@@ -120,9 +139,11 @@ fn running_out_of_file_descriptors_is_keepwatchs_problem_not_the_services() {
     ));
     let started = Instant::now();
     let mut not_run = 0;
+    let mut limits = Vec::new();
     // The number of descriptors keepwatch needs before the first check
     // varies with the build; walking the limit up finds the tight spot.
     for files in 6..24 {
+        limits.push(files);
         let (shown, errors) = check_with_file_limit(&kw, files);
         for line in shown
             .lines()
@@ -143,6 +164,17 @@ fn running_out_of_file_descriptors_is_keepwatchs_problem_not_the_services() {
     }
     assert!(not_run > 0, "no limit made a check impossible to run");
     assert!(started.elapsed() < Duration::from_secs(60));
+    fault_row(
+        &format!(
+            "file descriptors limited to {}–{} (`check`)",
+            limits[0],
+            limits[limits.len() - 1]
+        ),
+        limits.len(),
+        None,
+        None,
+        &format!("{not_run} checks NOT RUN, 0 services called DOWN"),
+    );
 }
 
 /// A sandbox whose database has history and a delivered alert: a service
@@ -202,6 +234,10 @@ type Damage = Box<dyn Fn(&Path)>;
 fn a_damaged_database_is_moved_aside_and_monitoring_and_alerting_go_on() {
     let (kw, database) = with_history();
     let good = std::fs::read(&database).expect("read the database");
+    // The samples in the file before the damage, read from a sound copy.
+    let sound = tempfile::tempdir().expect("temp dir");
+    std::fs::write(sound.path().join("keepwatch.db"), &good).expect("copy");
+    let before = committed_samples(&sound.path().join("keepwatch.db"));
     let pages = [
         ("the page map", 2),
         ("the alerts", root_page(&database, "alerts")),
@@ -252,9 +288,23 @@ fn a_damaged_database_is_moved_aside_and_monitoring_and_alerting_go_on() {
             .filter(|e| e.file_name().to_string_lossy().contains(".damaged-"))
             .collect();
         assert!(!copies.is_empty(), "{what}: no damaged copy kept");
-        assert_eq!(integrity(&database), "ok", "{what}");
+        let integrity = integrity(&database);
+        assert_eq!(integrity, "ok", "{what}");
         let status = kw.status();
         assert!(status.contains("database was damaged"), "{what}:\n{status}");
+        // The log channel's line; the error line words it otherwise.
+        let told = log
+            .matches("keepwatch's database was damaged and has been replaced since")
+            .count();
+        assert_eq!(told, 1, "{what}:\n{log}");
+        let lost = before.difference(&committed_samples(&database)).count();
+        fault_row(
+            &format!("damaged database: {what}"),
+            1,
+            Some((1, told)),
+            Some(lost),
+            &integrity,
+        );
     }
 }
 
@@ -301,23 +351,35 @@ fn an_unusable_database_is_refused_with_its_cause_and_fix() {
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data).unwrap();
     };
+    let row = |case: &str, cause: &str| {
+        fault_row(
+            &format!("unusable database: {case}"),
+            1,
+            None,
+            None,
+            &format!("refused: \"{cause}\""),
+        );
+    };
 
     reset();
     std::fs::create_dir(&database).unwrap();
     let said = refused(&kw, None);
     assert!(said.contains("is a folder, not a database file"), "{said}");
+    row("a folder", "is a folder, not a database file");
 
     reset();
     std::fs::write(&database, "these are my notes, not a database\n").unwrap();
     let said = refused(&kw, None);
     assert!(said.contains("is not a keepwatch database"), "{said}");
     assert!(said.contains("agent.data_dir"), "{said}");
+    row("a text file", "is not a keepwatch database");
 
     reset();
     std::fs::write(&database, &good).unwrap();
     overwrite_page(&database, 1);
     let said = refused(&kw, None);
     assert!(said.contains("its first page is damaged"), "{said}");
+    row("its first page overwritten", "its first page is damaged");
 
     reset();
     let other = rusqlite::Connection::open(&database).unwrap();
@@ -327,6 +389,10 @@ fn an_unusable_database_is_refused_with_its_cause_and_fix() {
     drop(other);
     let said = refused(&kw, None);
     assert!(said.contains("database of another program"), "{said}");
+    row(
+        "another program's SQLite database",
+        "database of another program",
+    );
 
     reset();
     std::fs::write(&database, &good).unwrap();
@@ -351,15 +417,26 @@ fn an_unusable_database_is_refused_with_its_cause_and_fix() {
         good,
         "the file was changed"
     );
+    row(
+        "a read-only file",
+        "cannot be written by the user running keepwatch",
+    );
 
     mode(&database, 0o666);
     mode(&data, 0o755);
     let said = refused(&kw, user);
-    assert!(said.contains("writable"), "{said}");
+    assert!(
+        said.contains("cannot be written by the user running keepwatch"),
+        "{said}"
+    );
     assert_eq!(
         std::fs::read(&database).unwrap(),
         good,
         "the file was changed"
+    );
+    row(
+        "a read-only folder",
+        "cannot be written by the user running keepwatch",
     );
 }
 
@@ -419,6 +496,7 @@ fn hostile_configs() -> Vec<(String, Vec<u8>)> {
 fn hostile_configs_end_in_a_located_error_or_a_working_config() {
     let kw = Keepwatch::new();
     let mut table = vec![format!("{:<32} {:<8} outcome", "config", "panics")];
+    let (mut located, mut working) = (0, 0);
     for (what, text) in hostile_configs() {
         let what = what.as_str();
         let path = kw.config_path();
@@ -438,6 +516,7 @@ fn hostile_configs_end_in_a_located_error_or_a_working_config() {
         assert!(!said.contains("panicked"), "{what}: {}", printable(&said));
         let outcome = if out.status.success() {
             assert!(!shown.is_empty(), "{what}: said nothing");
+            working += 1;
             "working config"
         } else {
             assert!(
@@ -445,6 +524,7 @@ fn hostile_configs_end_in_a_located_error_or_a_working_config() {
                 "{what}: the error does not say where: {}",
                 printable(&said)
             );
+            located += 1;
             "located error"
         };
         table.push(format!(
@@ -454,6 +534,13 @@ fn hostile_configs_end_in_a_located_error_or_a_working_config() {
         ));
     }
     println!("{}", table.join("\n"));
+    fault_row(
+        "hostile configs (`status`)",
+        located + working,
+        None,
+        None,
+        &format!("0 panics: {located} located errors, {working} working configs"),
+    );
 }
 
 #[path = "support/rng.rs"]
@@ -563,6 +650,16 @@ fn mutated_configs_end_in_a_located_error_or_a_working_config() {
         errors + working,
         corpus.len(),
         took.as_secs_f64()
+    );
+    fault_row(
+        &format!(
+            "the fuzzer's corpus mutated ({} files × {MUTANTS_PER_FILE})",
+            corpus.len()
+        ),
+        errors + working,
+        None,
+        None,
+        &format!("0 panics: {errors} located errors, {working} working configs"),
     );
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
@@ -684,13 +781,34 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
         .filter(|s| s.contains("Warehouse"))
         .count();
     assert_eq!(warehouse_down, 1, "{:#?}\n{log}", subjects(&mails));
-    assert_eq!(integrity(&database), "ok");
+    let integrity = integrity(&database);
+    assert_eq!(integrity, "ok");
     let times = sample_times(&database, "cpu.usage_percent");
     let gaps: Vec<i64> = times
         .windows(2)
         .map(|w| w[1] - w[0])
         .filter(|gap| *gap > 2_500)
         .collect();
+    // One CPU sample a second: a gap of n seconds lost n - 1.
+    let lost: i64 = gaps.iter().map(|gap| (gap + 500) / 1_000 - 1).sum();
+    let all = subjects(&mails);
+    let delivered = [
+        all.iter().any(|s| s.contains("Warehouse")),
+        all.iter()
+            .any(|s| s.contains("disk holding") && !s.contains("Over after")),
+        all.iter()
+            .any(|s| s.contains("disk holding") && s.contains("Over after")),
+    ]
+    .into_iter()
+    .filter(|told| *told)
+    .count();
+    fault_row(
+        "disk full (a tmpfs of 8 MB filled to the last byte) while a service goes down",
+        1,
+        Some((3, delivered)),
+        Some(usize::try_from(lost).unwrap_or(usize::MAX)),
+        &integrity,
+    );
     assert!(gaps.is_empty(), "gaps in the CPU history (ms): {gaps:?}");
     eprintln!(
         "disk full (tmpfs 8 MB) for {:.1} s: {} mails ({}), {} CPU samples, no gap, integrity ok",
@@ -698,16 +816,6 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
         mails.len(),
         subjects(&mails).join(" | "),
         times.len()
-    );
-}
-
-/// One line of the fault table that `scripts/faults.sh` prints: the fault,
-/// how many times it was made, alerts expected and delivered, samples lost,
-/// and the database's integrity at the end.
-fn fault_row(fault: &str, runs: usize, alerts: (usize, usize), lost: usize, integrity: &str) {
-    println!(
-        "FAULT | {fault} | {runs} | {}/{} | {lost} | {integrity}",
-        alerts.0, alerts.1
     );
 }
 
@@ -932,8 +1040,8 @@ fn killed_at_random_moments_it_loses_no_sample_and_sends_every_alert_once() {
     fault_row(
         "kill -9 at random moments, then restart",
         KILLS,
-        (expected, delivered),
-        lost,
+        Some((expected, delivered)),
+        Some(lost),
         &integrity,
     );
     eprintln!(
@@ -949,4 +1057,162 @@ fn killed_at_random_moments_it_loses_no_sample_and_sends_every_alert_once() {
         assert_eq!(*count, 1, "{name} {what} told {count} times");
     }
     assert_eq!(seen.len(), expected, "{seen:?}");
+}
+
+/// Wall time that follows Tokio's paused test clock, so `keepwatch run`'s
+/// loop can be driven through simulated days.
+#[derive(Debug)]
+struct PausedClock {
+    start: jiff::Timestamp,
+    base: tokio::time::Instant,
+}
+
+impl keepwatch::clock::Clock for PausedClock {
+    fn now(&self) -> jiff::Timestamp {
+        let elapsed = jiff::SignedDuration::try_from(self.base.elapsed()).unwrap_or_default();
+        self.start + elapsed
+    }
+}
+
+/// `keepwatch run`'s loop (the library's, as the binary runs it) on a real
+/// file, from a start as the binary's (`Store::open_for_run`).
+async fn run_until(
+    database: &Path,
+    clock: &std::sync::Arc<PausedClock>,
+    stop_after: Duration,
+) -> (keepwatch::agent::Ended, Option<keepwatch::store::Recovery>) {
+    use keepwatch::agent::{Agent, Hangup, RunOptions};
+    use keepwatch::clock::Clock;
+    let config = keepwatch::config::parse_bytes(
+        Path::new("keepwatch.toml"),
+        b"[collect]\ncpu = \"1m\"\nmemory = \"1m\"\ndisk = \"off\"\nnetwork = \"off\"\nload = \"off\"\n",
+    )
+    .expect("config");
+    let (store, recovery) =
+        keepwatch::store::Store::open_for_run(database, &config.storage, clock.now())
+            .expect("open the database");
+    let dyn_clock: std::sync::Arc<dyn Clock> = clock.clone();
+    let host = keepwatch::collect::SimulatedHost::new(
+        keepwatch::collect::Scenario::Idle,
+        dyn_clock.clone(),
+    );
+    let mut agent = Agent::new(
+        config,
+        "sim".to_owned(),
+        dyn_clock.clone(),
+        Box::new(host),
+        store,
+    );
+    if let Some(recovery) = &recovery {
+        agent.database_recovered(recovery);
+    }
+    let options = RunOptions {
+        config_path: database.with_file_name("none.toml"),
+        watch_every: Duration::from_secs(3_600),
+        configs: None,
+        wake: std::sync::Arc::default(),
+        pings: std::sync::Arc::default(),
+        deliveries: None,
+    };
+    let ended = keepwatch::agent::run(
+        agent,
+        dyn_clock,
+        options,
+        tokio::time::sleep(stop_after),
+        Hangup::listen(),
+    )
+    .await;
+    (ended, recovery)
+}
+
+/// The disk damages the database while keepwatch runs: the daily integrity
+/// check (off the hot path) finds it, `run` ends so that keepwatch starts
+/// again, and the start moves the file aside, copies what can be read and
+/// tells the admin through the channels; monitoring goes on. Over simulated
+/// days, on a real file, with a page overwritten on the second day.
+#[tokio::test(start_paused = true)]
+async fn damage_while_running_is_found_by_the_daily_check_and_recovered_at_the_restart() {
+    use keepwatch::agent::Ended;
+    use keepwatch::clock::Clock;
+    const HOUR: Duration = Duration::from_secs(3_600);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("keepwatch.db");
+    let clock = std::sync::Arc::new(PausedClock {
+        start: "2026-12-07T06:00:00Z".parse().expect("time"),
+        base: tokio::time::Instant::now(),
+    });
+    let damaging = {
+        let database = database.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(36 * HOUR).await;
+            // The incidents table (no service here, so nothing writes it
+            // and heals the page by accident).
+            overwrite_page(&database, root_page(&database, "incidents"));
+        })
+    };
+    let (ended, recovery) = run_until(&database, &clock, 96 * HOUR).await;
+    assert!(recovery.is_none(), "the file was new");
+    let Ended::DatabaseDamaged(problem) = ended else {
+        panic!("the damage was not found in four days");
+    };
+    damaging.await.expect("damage done");
+    let found_after = clock.now().duration_since(clock.start);
+    assert!(
+        found_after >= jiff::SignedDuration::from_hours(48)
+            && found_after < jiff::SignedDuration::from_hours(49),
+        "found {found_after:?} after the start: the daily check is at 24 h and 48 h"
+    );
+    let before = committed_samples(&database);
+    assert!(before.len() > 1_000, "{} samples", before.len());
+
+    // What `keepwatch run` does next: start again in its place, and run for
+    // half an hour (before the hourly reminder of the open alert).
+    let restarted = clock.now();
+    let (ended, recovery) = run_until(&database, &clock, HOUR / 2).await;
+    assert_eq!(ended, Ended::Stopped);
+    let recovery = recovery.expect("the start recovered the file");
+    assert!(
+        recovery.damaged_copy.exists(),
+        "{}",
+        recovery.damaged_copy.display()
+    );
+    let store =
+        keepwatch::store::Store::open(&database, &keepwatch::store::StorageConfig::default())
+            .expect("open");
+    let told: Vec<_> = store
+        .recent_messages(20)
+        .expect("outbox")
+        .into_iter()
+        .filter(|m| m.message.contains("damaged and has been replaced"))
+        .collect();
+    let delivered = told.iter().filter(|m| m.delivered_at.is_some()).count();
+    assert_eq!((told.len(), delivered), (1, 1), "{told:#?}");
+    let after = committed_samples(&database);
+    let lost = before.difference(&after).count();
+    let since_restart = after
+        .iter()
+        .filter(|(metric, _, at)| {
+            metric == "cpu.usage_percent" && *at >= restarted.as_millisecond()
+        })
+        .count();
+    assert!(
+        since_restart >= 29,
+        "monitoring went on: {since_restart} CPU samples in half an hour"
+    );
+    let integrity = integrity(&database);
+    fault_row(
+        "damaged while running (a page overwritten on day 2), found by the daily check",
+        1,
+        Some((1, delivered)),
+        Some(lost),
+        &integrity,
+    );
+    eprintln!(
+        "found {:.1} h after the start ({problem}); {} samples before, {lost} lost; the admin was told: {}",
+        found_after.as_secs_f64() / 3_600.0,
+        before.len(),
+        recovery.summary()
+    );
+    assert_eq!(integrity, "ok");
+    assert_eq!(lost, 0, "samples lost");
 }

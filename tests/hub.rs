@@ -36,7 +36,7 @@ struct Hub {
     url: String,
     _api: api::Running,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<agent::Ended>>,
     client: reqwest::Client,
 }
 

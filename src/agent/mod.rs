@@ -8,11 +8,13 @@
 //! and watches the config file. What is collected and checked goes to the
 //! [`crate::pipeline::Pipeline`]. Besides what is due to run, the service
 //! schedule answers what is overdue: a check started and never reported back
-//! by its deadline is reported and started again.
+//! by its deadline is reported and started again. Once a day the database
+//! is checked for damage off the hot path ([`integrity`]).
 
 mod heartbeats;
 mod hub;
 mod instance;
+pub mod integrity;
 mod runtime;
 mod schedule;
 mod services;
@@ -22,7 +24,7 @@ pub mod uplink;
 pub use heartbeats::Heartbeats;
 pub use hub::Delivery;
 pub use instance::{InstanceLock, LockError, claim};
-pub use runtime::{Hangup, RunOptions, Shutdown, new_runtime, run};
+pub use runtime::{Ended, Hangup, RunOptions, Shutdown, new_runtime, run};
 pub use schedule::Schedule;
 pub use services::ServiceSchedule;
 pub use summary::{Whereabouts, start_summary};

@@ -1,5 +1,6 @@
 //! The async loop around [`Agent`]: sleep until something is due, stop on
-//! Ctrl-C / SIGTERM, reload the config on SIGHUP or when the file changes.
+//! Ctrl-C / SIGTERM, reload the config on SIGHUP or when the file changes,
+//! and end when the daily integrity check finds the database damaged.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::time::SystemTime;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use super::Agent;
+use super::integrity::{self, IntegrityWatch};
 use crate::checks::{CheckOutcome, Checker, ServiceSpec};
 use crate::clock::Clock;
 use crate::config::{Config, load_and_remember};
@@ -66,15 +68,27 @@ impl RunOptions {
     }
 }
 
+/// Why [`run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// A stop was requested.
+    Stopped,
+    /// The daily integrity check found the database damaged (what SQLite
+    /// found): keepwatch must start again, and its start recovers the file
+    /// (see [`super::integrity`] for why not in place).
+    DatabaseDamaged(String),
+}
+
 /// Runs `agent` until `shutdown` completes, reloading the config at each
-/// `hangup`, then saves everything and records a clean stop.
+/// `hangup` and checking the database once a day, then saves everything
+/// and records a clean stop.
 pub async fn run(
     mut agent: Agent,
     clock: Arc<dyn Clock>,
     mut options: RunOptions,
     shutdown: impl Future<Output = ()>,
     mut hangup: Hangup,
-) {
+) -> Ended {
     let mut watcher = FileWatch::new(&options.config_path);
     let mut watch = tokio::time::interval(options.watch_every);
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -98,6 +112,9 @@ pub async fn run(
         }
     };
     tokio::pin!(shutdown);
+    let damage = integrity::watch(IntegrityWatch::new(agent.store().path(), clock.clone()));
+    tokio::pin!(damage);
+    let mut ended = Ended::Stopped;
     let mut deliveries = options.deliveries.take();
     loop {
         let tick = agent.tick();
@@ -112,6 +129,14 @@ pub async fn run(
         let wait = std::time::Duration::try_from(wait).unwrap_or_default();
         tokio::select! {
             () = &mut shutdown => break,
+            problem = &mut damage => {
+                tracing::error!(
+                    "the daily integrity check found the database {} damaged ({problem}). keepwatch stops and starts again: at start it moves the file aside, starts a new one, copies over what can still be read and tells you what was lost",
+                    agent.store().path().display()
+                );
+                ended = Ended::DatabaseDamaged(problem);
+                break;
+            }
             () = tokio::time::sleep(wait) => {}
             () = options.pings.notified() => {}
             Some(delivery) = next_delivery(&mut deliveries) => agent.deliver(delivery),
@@ -154,6 +179,7 @@ pub async fn run(
             "stopped while alerts were being sent; they are kept and sent at the next start"
         );
     }
+    ended
 }
 
 /// The next batch from an agent; never, where there is no API taking them.

@@ -102,17 +102,9 @@ impl Store {
     ) -> Result<(Store, Option<Recovery>), StoreError> {
         refuse_unusable(path)?;
         let problem = match Store::open(path, config) {
-            Ok(store) => match Store::quick_check(path) {
-                Ok(found) if found.is_empty() => return Ok((store, None)),
-                Ok(found) => found
-                    .iter()
-                    .flat_map(|line| line.lines())
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty() && !line.starts_with("***"))
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Err(err) => return Err(err),
+            Ok(store) => match Store::damage(path)? {
+                None => return Ok((store, None)),
+                Some(problem) => problem,
             },
             // The header said SQLite and keepwatch, so "not a database" now
             // means a damaged page further in.
@@ -132,6 +124,28 @@ impl Store {
         store.save_from(&mut recovery);
         store.ids = store.load_series()?;
         Ok((store, Some(recovery)))
+    }
+
+    /// What SQLite's quick integrity check finds wrong with the file at
+    /// `path`, in a line (its first five findings), or `None` when it is
+    /// sound. Read-only, on a connection of its own: the check at start and
+    /// the daily one while keepwatch runs (`agent::integrity`) both use it.
+    pub fn damage(path: &Path) -> Result<Option<String>, StoreError> {
+        let found = Store::quick_check(path)?;
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let said: Vec<&str> = found
+            .iter()
+            .flat_map(|line| line.lines())
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("***"))
+            .take(5)
+            .collect();
+        Ok(Some(match said.is_empty() {
+            true => "the quick integrity check failed".to_owned(),
+            false => said.join("; "),
+        }))
     }
 
     /// Copies every readable row of the damaged database at `damaged` into

@@ -87,6 +87,12 @@ fn what_it_holds(table: &str) -> &str {
         "service_status" => "the last state of services",
         "events" => "recent events",
         "chunks" | "staging" | "staging_by_time" | "latest" | "series" => "measurement history",
+        "agent_state" => "keepwatch's own state",
+        "api_tokens" => "API tokens",
+        "report_runs" => "when scheduled reports were last sent",
+        "heartbeats" | "pings" => "heartbeat pings",
+        "outgoing" => "what was sent to the hub",
+        "remote_agents" | "remote_services" | "silences" => "the agents of this hub",
         other => other,
     }
 }

@@ -59,6 +59,16 @@ fn odd_service_names_are_shown_cut_and_escaped_everywhere() {
         !log.lines().any(|line| line.starts_with("ERROR forged")),
         "{log}"
     );
+    // The news of a service going down used to carry the name whole, twice
+    // (140,000 characters on one line).
+    for line in log.lines() {
+        assert!(
+            line.chars().count() < 2_000,
+            "a log line of {} characters: {}…",
+            line.chars().count(),
+            line.chars().take(300).collect::<String>()
+        );
+    }
     let status = kw.status();
     assert!(status.contains(&format!("{}…", "a".repeat(80))), "{status}");
     assert!(!status.contains(&"a".repeat(1_001)), "{status}");
@@ -438,6 +448,31 @@ fn an_unusable_database_is_refused_with_its_cause_and_fix() {
         "a read-only folder",
         "cannot be written by the user running keepwatch",
     );
+
+    // keepwatch run once as root (from a terminal), then as the service's
+    // user: the lock file stayed root's. It used to be refused with "cannot
+    // create the lock file … check that the data folder is writable", which
+    // it was.
+    if let Some(user) = user {
+        reset();
+        std::fs::write(&database, &good).unwrap();
+        mode(&data, 0o777);
+        mode(&database, 0o666);
+        let lock = data.join("keepwatch.db.lock");
+        std::fs::write(&lock, "1").unwrap();
+        mode(&lock, 0o644);
+        let said = refused(&kw, Some(user));
+        assert!(
+            said.contains("cannot be written by the user running keepwatch")
+                && said.contains("keepwatch.db.lock")
+                && said.contains("another user"),
+            "{said}"
+        );
+        row(
+            "a lock file left by root",
+            "cannot be written by the user running keepwatch",
+        );
+    }
 }
 
 /// The seed corpus of the config fuzzer (`fuzz/`), committed.
@@ -781,6 +816,9 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
         .filter(|s| s.contains("Warehouse"))
         .count();
     assert_eq!(warehouse_down, 1, "{:#?}\n{log}", subjects(&mails));
+    // The full disk is said once, not again at every check of every service.
+    let repeated = log.matches("could not save the state of").count();
+    assert!(repeated <= 1, "said {repeated} times:\n{log}");
     let integrity = integrity(&database);
     assert_eq!(integrity, "ok");
     let times = sample_times(&database, "cpu.usage_percent");

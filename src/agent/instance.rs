@@ -26,14 +26,34 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    /// The lock file is there but belongs to another user: keepwatch ran as
+    /// someone else before (root, from a terminal), and its files stayed theirs.
+    #[error(
+        "{path} cannot be written by the user running keepwatch ({source}): it was made by \
+         another user, likely when keepwatch ran as someone else (root?) before. Make the \
+         data folder and its files writable for the user running keepwatch (e.g. `chown -R` \
+         them to it), run keepwatch as the user that owns them, or set `agent.data_dir` to \
+         another folder"
+    )]
+    NotOurs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Claims `database` for this process, through `<database>.lock`.
 pub fn claim(database: &Path) -> Result<InstanceLock, LockError> {
     let path = crate::store::Store::lock_path(database);
-    let io = |source| LockError::Io {
-        path: path.clone(),
-        source,
+    let io = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::PermissionDenied if path.exists() => LockError::NotOurs {
+            path: path.clone(),
+            source,
+        },
+        _ => LockError::Io {
+            path: path.clone(),
+            source,
+        },
     };
     let mut file = OpenOptions::new()
         .read(true)

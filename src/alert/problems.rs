@@ -111,16 +111,17 @@ pub fn service_changed(
     explanation: &str,
     at: Timestamp,
 ) -> ServiceChange {
+    // The news and the title are what people read; the fingerprint keeps
+    // the name whole.
+    let shown = printable::name(service);
     // Up, it still ends an alert left open from before the start.
     let news = match (from, to) {
         (None, State::Up) => None,
-        (_, State::Up) => Some(format!("{service} is up again: {explanation}")),
-        (_, State::Degraded) => Some(format!("{service} is degraded: {explanation}")),
-        (_, State::Down) => Some(format!("{service} is down: {explanation}")),
+        (_, State::Up) => Some(format!("{shown} is up again: {explanation}")),
+        (_, State::Degraded) => Some(format!("{shown} is degraded: {explanation}")),
+        (_, State::Down) => Some(format!("{shown} is down: {explanation}")),
     };
     let fingerprint = service_fingerprint(service);
-    // The title is what people read; the fingerprint keeps the name whole.
-    let shown = printable::name(service);
     let decision = match to {
         State::Up => Decision::Clear { fingerprint, at },
         State::Degraded => Decision::Raise(OwnedProblem {
@@ -386,7 +387,7 @@ mod tests {
             "refused",
             at(),
         );
-        assert_eq!(down.news.as_deref(), Some("Shop\n is down: refused"));
+        assert_eq!(down.news.as_deref(), Some("Shop\\n is down: refused"));
         let Decision::Raise(problem) = down.decision else {
             panic!("a service down raises an alert")
         };

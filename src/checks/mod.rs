@@ -101,7 +101,17 @@ impl Checker {
     /// Runs the service's check once. Never takes much longer than the
     /// service's `timeout`, and never fails: every problem is an outcome.
     pub async fn run(&self, spec: &ServiceSpec) -> CheckOutcome {
-        let common = &spec.common;
+        // Explanations name the service as people read it: a name of any
+        // length, or with line breaks, cut and escaped (they go to the log,
+        // `status` and mail).
+        let shown = match crate::printable::name(&spec.common.name) {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(name) => Some(Common {
+                name,
+                ..spec.common.clone()
+            }),
+        };
+        let common = shown.as_ref().unwrap_or(&spec.common);
         let check = async {
             match &spec.check {
                 CheckSpec::Http(http) => http::run(common, http, self).await,

@@ -189,7 +189,16 @@ impl Pipeline {
                 .map(|took| took.as_secs_f64() * 1000.0),
         };
         if let Err(err) = self.writer.store_mut().save_service_status(&status) {
-            tracing::warn!("could not save the state of {name}: {err}");
+            // While storage is degraded that was said once, with the
+            // reason: not again at every check of every service.
+            match self.writer.health() {
+                StorageHealth::Healthy => {
+                    tracing::warn!("could not save the state of {name}: {err}")
+                }
+                StorageHealth::Degraded { .. } => {
+                    tracing::debug!("could not save the state of {name}: {err}")
+                }
+            }
         }
     }
 

@@ -198,7 +198,7 @@ struct Keepwatch {
     config: Config,
     config_path: PathBuf,
     db: PathBuf,
-    running: Option<JoinHandle<()>>,
+    running: Option<JoinHandle<keepwatch::agent::Ended>>,
     _dir: tempfile::TempDir,
 }
 

@@ -1097,20 +1097,9 @@ fn killed_at_random_moments_it_loses_no_sample_and_sends_every_alert_once() {
     assert_eq!(seen.len(), expected, "{seen:?}");
 }
 
-/// Wall time that follows Tokio's paused test clock, so `keepwatch run`'s
-/// loop can be driven through simulated days.
-#[derive(Debug)]
-struct PausedClock {
-    start: jiff::Timestamp,
-    base: tokio::time::Instant,
-}
-
-impl keepwatch::clock::Clock for PausedClock {
-    fn now(&self) -> jiff::Timestamp {
-        let elapsed = jiff::SignedDuration::try_from(self.base.elapsed()).unwrap_or_default();
-        self.start + elapsed
-    }
-}
+#[path = "support/paused_clock.rs"]
+mod paused_clock;
+use paused_clock::PausedClock;
 
 /// `keepwatch run`'s loop (the library's, as the binary runs it) on a real
 /// file, from a start as the binary's (`Store::open_for_run`).
@@ -1175,10 +1164,8 @@ async fn damage_while_running_is_found_by_the_daily_check_and_recovered_at_the_r
     const HOUR: Duration = Duration::from_secs(3_600);
     let dir = tempfile::tempdir().expect("temp dir");
     let database = dir.path().join("keepwatch.db");
-    let clock = std::sync::Arc::new(PausedClock {
-        start: "2026-12-07T06:00:00Z".parse().expect("time"),
-        base: tokio::time::Instant::now(),
-    });
+    let start: jiff::Timestamp = "2026-12-07T06:00:00Z".parse().expect("time");
+    let clock = std::sync::Arc::new(PausedClock::starting_at(start));
     let damaging = {
         let database = database.clone();
         tokio::spawn(async move {
@@ -1194,7 +1181,7 @@ async fn damage_while_running_is_found_by_the_daily_check_and_recovered_at_the_r
         panic!("the damage was not found in four days");
     };
     damaging.await.expect("damage done");
-    let found_after = clock.now().duration_since(clock.start);
+    let found_after = clock.now().duration_since(start);
     assert!(
         found_after >= jiff::SignedDuration::from_hours(48)
             && found_after < jiff::SignedDuration::from_hours(49),

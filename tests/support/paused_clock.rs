@@ -7,6 +7,9 @@
 //!
 //! Include it with `#[path = "support/paused_clock.rs"] mod paused_clock;`.
 
+// Each test binary uses only some of it.
+#![allow(dead_code)]
+
 use jiff::{SignedDuration, Timestamp};
 use keepwatch::clock::Clock;
 

@@ -263,6 +263,11 @@ enum ReportAction {
         /// Only the report with this name (or this `every`).
         name: Option<String>,
     },
+    /// Makes one scheduled report for `keepwatch run`, which sends the job
+    /// on standard input and reads the message from standard output: in a
+    /// process of its own, the report's memory goes back to the system.
+    #[command(hide = true)]
+    MakeScheduled,
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,6 +371,10 @@ fn main() -> ExitCode {
             action: Some(ReportAction::Test { name }),
             ..
         } => test_reports(&path, explicit, name.as_deref()),
+        Command::Report {
+            action: Some(ReportAction::MakeScheduled),
+            ..
+        } => report::child::serve(std::io::stdin().lock(), std::io::stdout().lock()),
         Command::Report {
             action: None,
             period,
@@ -632,8 +641,18 @@ fn run_agent(path: &Path, explicit: bool) -> Result<Ended, String> {
         let (configs, followed) = tokio::sync::watch::channel(agent.config().clone());
         // On an agent, what it records goes to its hub beside it.
         let _uplink = agent::uplink::spawn(&database, agent.config(), clock.clone(), followed.clone());
-        let _reports =
-            report::schedule::spawn(&database, agent.config(), clock.clone(), followed, wake.clone());
+        // Each in a child process of this program, whose memory goes back to
+        // the system when the report is made.
+        let maker = std::env::current_exe()
+            .map_or(report::child::Maker::InProcess, report::child::Maker::Child);
+        let _reports = report::schedule::spawn(
+            &database,
+            maker,
+            agent.config(),
+            clock.clone(),
+            followed,
+            wake.clone(),
+        );
         // So is remote write (`[export]`), which idles while it is not set.
         let _export = keepwatch::export::spawn(&database, clock.clone(), configs.subscribe());
         let options = RunOptions {

@@ -2,7 +2,8 @@
 //! aiosmtpd), driven by a simulated clock: what arrives is one email with the
 //! text, the HTML with its charts by Content-ID, and the PDF attached; a mail
 //! server that is down delays it without losing it, restarts do not send it
-//! twice, and a report missed while keepwatch was stopped comes once.
+//! twice, and a report missed while keepwatch was stopped comes once (made
+//! in a child process of the real binary, as `keepwatch run` makes it).
 //!
 //! Also `keepwatch report test` on the real binary, naming the error of a
 //! recipient the server refuses and of a server that is down.
@@ -24,6 +25,7 @@ use keepwatch::clock::{Clock, SimClock};
 use keepwatch::config::Config;
 use keepwatch::notify::{Outbox, channels};
 use keepwatch::observation::{Sample, SeriesKey};
+use keepwatch::report::child::Maker;
 use keepwatch::report::schedule::Scheduler;
 use keepwatch::store::{StorageConfig, Store};
 use keepwatch::vocabulary::{FailureKind, State, service_metric};
@@ -265,10 +267,12 @@ async fn a_scheduled_report_arrives_once_through_a_server_that_was_down() {
     assert_eq!(scheduler.pass(&config).queued, 0);
     assert_eq!(outbox.deliver(&channels).await.unwrap().delivered, 0);
 
-    // Stopped over two Mondays: the latest missed report comes once.
+    // Stopped over two Mondays: the latest missed report comes once. Made
+    // as `keepwatch run` makes it: in a child process of the real binary.
     drop((scheduler, outbox));
     clock.set(local("2026-12-09T10:00"));
-    let mut scheduler = Scheduler::new(open(), clock_dyn.clone());
+    let child = Maker::Child(env!("CARGO_BIN_EXE_keepwatch").into());
+    let mut scheduler = Scheduler::new(open(), clock_dyn.clone()).made_by(child);
     let mut outbox = Outbox::new(open(), clock_dyn.clone());
     assert_eq!(scheduler.pass(&config).queued, 1);
     assert_eq!(scheduler.pass(&config).queued, 0);

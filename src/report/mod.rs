@@ -8,6 +8,8 @@
 //! formats cannot disagree. Reports read the store only, never collectors.
 
 pub mod chart;
+pub mod child;
+pub mod email;
 pub mod gaps;
 pub mod html;
 pub mod model;

@@ -25,8 +25,9 @@
 //! # Off the hot path
 //!
 //! [`run`] makes reports on a blocking thread with its own database
-//! connection, so checks and alerts never wait for one; everything a report
-//! needed is dropped once it is queued. A report that cannot be made is
+//! connection, so checks and alerts never wait for one. The agent makes
+//! each in a child process of its own program ([`super::child`]), so what a
+//! report needed goes back to the system when it is made. A report that cannot be made is
 //! tried again [`RETRY_AFTER`] later, up to [`ATTEMPTS`] times; then the
 //! admin is told (through the channels of the first business-hours step)
 //! and the next scheduled time is awaited.
@@ -40,10 +41,9 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use tokio::sync::{Notify, watch};
 
-use super::html::{self, Images};
-use super::model::{Inputs, build};
-use super::{Period, pdf, text, words};
-use crate::alert::{Attachment, Enclosure, Message};
+use super::child::{Job, Maker};
+use super::email::{message, slug};
+use crate::alert::Message;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::{Config, Days, ReportConfig, When};
@@ -93,81 +93,6 @@ pub fn next_after(when: &When, after: Timestamp, tz: &TimeZone) -> Option<Timest
         .filter_map(|ahead| day.checked_add(ahead.days()).ok())
         .filter_map(|date| on_date(when, date, tz))
         .find(|at| *at > after)
-}
-
-/// The email of `table`'s report over the period it covers at `at` (its
-/// scheduled time), made from the store at `now`: the text, the HTML with
-/// its charts by Content-ID, and the PDF attached.
-pub fn message(
-    store: &Store,
-    config: &Config,
-    calendar: &Calendar,
-    table: &ReportConfig,
-    at: Timestamp,
-    now: Timestamp,
-) -> Result<Message, String> {
-    let when = table.parse().map_err(|problems| problems.join("; "))?;
-    let tz = calendar.time_zone();
-    let period = Period::named(&table.period_name(&when), at, tz)?;
-    let previous = period.previous(tz).ok();
-    let report = build(&Inputs {
-        store,
-        config,
-        calendar,
-        period,
-        previous,
-        now,
-        audience: table.audience,
-    })
-    .map_err(|err| err.to_string())?;
-    let (page, charts) = html::render(&report, Images::ContentId);
-    let pdf = pdf::render(&report).map_err(|err| format!("the PDF could not be made: {err}"))?;
-    let label = &report.period.label;
-    let file = format!("keepwatch-report-{}.pdf", report.period.first);
-    let subject = format!(
-        "[{}] How our systems did: {label}",
-        printable::line(&report.business)
-    );
-    Ok(Message {
-        id: format!("report-{}-{}", now.as_millisecond(), slug(&table.key())),
-        subject: printable::cut(&printable::line(&subject), 200).into_owned(),
-        text: text::render(&report),
-        html: page,
-        short: words::verdict(&report),
-        data: serde_json::json!({
-            "business": report.business,
-            "report": { "period": label, "from": report.period.from, "to": report.period.to },
-            "alerts": [],
-        }),
-        enclosure: Some(Enclosure {
-            to: table.to.clone(),
-            inline: charts
-                .into_iter()
-                .map(|chart| Attachment {
-                    name: chart.content_id,
-                    content_type: "image/png".to_owned(),
-                    data: chart.png,
-                })
-                .collect(),
-            files: vec![Attachment {
-                name: file,
-                content_type: "application/pdf".to_owned(),
-                data: pdf,
-            }],
-        }),
-    })
-}
-
-/// The letters and digits of `key`, in words joined by `-`, for a Message-ID.
-fn slug(key: &str) -> String {
-    key.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-        .to_lowercase()
-        .chars()
-        .take(40)
-        .collect()
 }
 
 /// Who receives `table`'s report, in words: the addresses, else the channel.
@@ -242,16 +167,25 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     /// Failed attempts at each report's current scheduled time.
     failures: HashMap<(String, Timestamp), u32>,
+    /// Where the reports are made.
+    maker: Maker,
 }
 
 impl Scheduler {
-    /// A scheduler working on `store` at `clock`'s time.
+    /// A scheduler working on `store` at `clock`'s time, making reports in
+    /// this process.
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
             failures: HashMap::new(),
+            maker: Maker::InProcess,
         }
+    }
+
+    /// The same, making reports where `maker` says.
+    pub fn made_by(self, maker: Maker) -> Self {
+        Self { maker, ..self }
     }
 
     /// The store, for reading what was queued.
@@ -349,7 +283,17 @@ impl Scheduler {
         now: Timestamp,
     ) -> Result<bool, String> {
         let channel = table.channel_in(&config.channels)?;
-        let message = message(&self.store, config, calendar, table, due, now)?;
+        let message = match &self.maker {
+            Maker::InProcess => message(&self.store, config, calendar, table, due, now)?,
+            Maker::Child(program) => Job {
+                config: config.clone(),
+                database: self.store.path().to_path_buf(),
+                report: table.key(),
+                due,
+                now,
+            }
+            .run_in(program)?,
+        };
         let stored = serde_json::to_string(&message).map_err(|err| err.to_string())?;
         let queued = self
             .store
@@ -478,9 +422,11 @@ pub async fn run(
 }
 
 /// Starts [`run`] beside the agent with its own connection to the database
-/// at `path`; `None` (said in the log) when it cannot be opened.
+/// at `path`, making reports where `maker` says; `None` (said in the log)
+/// when the database cannot be opened.
 pub fn spawn(
     path: &std::path::Path,
+    maker: Maker,
     config: &Config,
     clock: Arc<dyn Clock>,
     configs: watch::Receiver<Config>,
@@ -488,7 +434,7 @@ pub fn spawn(
 ) -> Option<tokio::task::JoinHandle<()>> {
     match Store::open(path, &config.storage) {
         Ok(store) => Some(tokio::spawn(run(
-            Scheduler::new(store, clock),
+            Scheduler::new(store, clock).made_by(maker),
             configs,
             wake,
             std::future::pending(),

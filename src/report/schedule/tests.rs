@@ -335,6 +335,7 @@ async fn spawn_needs_a_database_it_can_open() {
     assert!(
         spawn(
             dir.path(),
+            Maker::InProcess,
             &Config::default(),
             clock.clone(),
             followed.clone(),
@@ -344,6 +345,7 @@ async fn spawn_needs_a_database_it_can_open() {
     );
     let running = spawn(
         &dir.path().join("kw.db"),
+        Maker::InProcess,
         &Config::default(),
         clock,
         followed,

@@ -96,3 +96,27 @@ fn each_format_renders_the_same_report_and_a_typo_names_the_choices() {
     let pdf = render(&report, Format::Pdf).unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
 }
+
+#[test]
+fn response_percentiles_are_the_ranks_of_the_sorted_answers() {
+    use super::model::response_figures;
+    assert_eq!(response_figures(Vec::new()), None);
+    let mut seed = 7_u64;
+    for n in [1, 2, 3, 4, 20, 21, 1001] {
+        let values: Vec<f64> = (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 40) as f64 / 1000.0
+            })
+            .collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |share: f64| sorted[((n - 1) as f64 * share).round() as usize];
+        let figures = response_figures(values).unwrap();
+        assert_eq!(
+            (figures.count, figures.p50, figures.p95, figures.max),
+            (n, rank(0.5), rank(0.95), sorted[n - 1]),
+            "{n} answers"
+        );
+    }
+}

@@ -425,26 +425,26 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
             .filter(|key| key.metric == service_metric::STATE && service_name(key) == *name)
             .collect();
         let hosts: Vec<&str> = keys.iter().map(|key| key.host.as_str()).collect();
-        let mut checks: Vec<Timestamp> = Vec::new();
+        // Checks are counted, not read: a month of them per service.
+        let (mut checks, mut first_check, mut last_check) = (0, None, None);
         let mut times: Vec<(Timestamp, f64)> = Vec::new();
         for state_key in &keys {
-            let (host, instance) = (state_key.host.as_str(), state_key.instance.as_str());
-            let key = SeriesKey::new(host, service_metric::STATE, instance);
-            checks.extend(
-                store
-                    .range(&key, from, until)?
-                    .into_iter()
-                    .map(|(at, _)| at),
+            if let Some(tally) = store.tally(state_key, from, until)? {
+                checks += tally.count;
+                first_check =
+                    Some(first_check.map_or(tally.first, |t: Timestamp| t.min(tally.first)));
+                last_check = Some(last_check.map_or(tally.last, |t: Timestamp| t.max(tally.last)));
+            }
+            let key = SeriesKey::new(
+                state_key.host.as_str(),
+                service_metric::RESPONSE_MS,
+                state_key.instance.as_str(),
             );
-            let key = SeriesKey::new(host, service_metric::RESPONSE_MS, instance);
             times.extend(store.range(&key, from, until)?);
         }
-        checks.sort();
         times.sort_by_key(|(at, _)| *at);
         let mine: Vec<&Incident> = incidents.iter().filter(|i| &i.service == name).collect();
-        let first = checks
-            .first()
-            .copied()
+        let first = first_check
             .into_iter()
             .chain(mine.iter().map(|i| i.started.max(from)))
             .min();
@@ -455,9 +455,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
                 first
             };
             let end = match spec {
-                None => checks
-                    .last()
-                    .copied()
+                None => last_check
                     .into_iter()
                     .chain(mine.iter().map(|i| i.ended.unwrap_or(until)))
                     .max()
@@ -560,7 +558,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, ReportError> {
             cost_rate: rate,
             response,
             previous_mean_ms,
-            checks: checks.len(),
+            checks,
             incidents: mine.len(),
             failures,
             mttr_ms,
@@ -741,18 +739,29 @@ fn cents(amount: f64) -> f64 {
     (amount * 100.0).round() / 100.0
 }
 
-fn response_figures(mut values: Vec<f64>) -> Option<ResponseFigures> {
+pub(super) fn response_figures(mut values: Vec<f64>) -> Option<ResponseFigures> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(f64::total_cmp);
-    let at = |share: f64| values[((values.len() - 1) as f64 * share).round() as usize];
+    let last = values.len() - 1;
+    let rank = |share: f64| (last as f64 * share).round() as usize;
+    let (p50_at, p95_at) = (rank(0.5), rank(0.95));
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    // Two selections instead of sorting a month of answers: p95 first, then
+    // p50 among the values below it.
+    let (below, &mut p95, _) = values.select_nth_unstable_by(p95_at, f64::total_cmp);
+    let p50 = if p50_at < p95_at {
+        *below.select_nth_unstable_by(p50_at, f64::total_cmp).1
+    } else {
+        p95
+    };
     Some(ResponseFigures {
         count: values.len(),
-        mean: values.iter().sum::<f64>() / values.len() as f64,
-        p50: at(0.5),
-        p95: at(0.95),
-        max: values[values.len() - 1],
+        mean,
+        p50,
+        p95,
+        max,
     })
 }
 
@@ -777,16 +786,15 @@ fn days_of(
         let day = Spans::one(a, b);
         let counted_ms = counted.intersect(&day).total_ms();
         let down_ms = down.intersect(&day).total_ms();
-        let slice: Vec<f64> = times
-            .iter()
-            .filter(|(at, _)| *at >= a && *at < b)
-            .map(|(_, ms)| *ms)
-            .collect();
+        // `times` is in order: the day's answers are one slice of it.
+        let start = times.partition_point(|(at, _)| *at < a);
+        let end = times.partition_point(|(at, _)| *at < b);
+        let day_times = &times[start..end];
         days.push(Day {
             date,
             availability: share_up(counted_ms, down_ms),
-            response_ms: (!slice.is_empty())
-                .then(|| slice.iter().sum::<f64>() / slice.len() as f64),
+            response_ms: (!day_times.is_empty())
+                .then(|| day_times.iter().map(|(_, ms)| ms).sum::<f64>() / day_times.len() as f64),
         });
         date = next;
     }

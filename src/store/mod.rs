@@ -50,6 +50,7 @@ mod reports;
 mod schema;
 mod services;
 mod shadow;
+mod tally;
 mod tokens;
 
 pub use alerts::{
@@ -64,6 +65,7 @@ pub use outgoing::{Cursor, Unsent};
 pub use recover::Recovery;
 pub use remote::{Arrival, RemoteAgent, RemoteServiceInfo, Silence, Taken};
 pub use services::{Incident, IncidentChange, ServiceStatus};
+pub use tally::Tally;
 pub use tokens::{AGENT_ROLE, StoredToken};
 
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,13 @@
 //! odd settings. The fixture month comes from `tests.rs`.
 
 use jiff::civil::date;
+use jiff::tz::TimeZone;
 
-use super::model::Audience;
-use super::tests::{at, berlin, october, report_of};
+use super::model::{Audience, Inputs, build};
+use super::tests::{at, berlin, config, october, outage, report_of};
 use super::{Format, period_for, render};
+use crate::calendar::Calendar;
+use crate::vocabulary::{FailureKind, State};
 
 #[test]
 fn the_command_line_period_is_a_name_or_two_dates_never_both() {
@@ -82,7 +85,7 @@ fn each_format_renders_the_same_report_and_a_typo_names_the_choices() {
     );
 
     let (store, _dir) = october();
-    let report = report_of(&store, &super::tests::config(), Audience::Executive);
+    let report = report_of(&store, &config(), Audience::Executive);
     let title = "Zoë's Café: how our systems did, October 2026";
     let text = String::from_utf8(render(&report, Format::Text).unwrap()).unwrap();
     assert!(text.starts_with(title), "{text}");
@@ -119,4 +122,131 @@ fn response_percentiles_are_the_ranks_of_the_sorted_answers() {
             "{n} answers"
         );
     }
+}
+
+#[test]
+fn a_rating_just_below_target_says_so_in_words_and_colour() {
+    use super::model::{Rating, trend};
+    assert_eq!(Rating::of(99.9, 99.9), Rating::OnTarget);
+    let near = Rating::of(99.85, 99.9);
+    assert_eq!(
+        (near, near.words(), near.colour()),
+        (Rating::NearTarget, "just below target", "#b35900")
+    );
+    assert_eq!(Rating::of(99.7, 99.9), Rating::BelowTarget);
+    assert_eq!(trend(120.0, 0.0), None, "nothing to compare with");
+    assert_eq!(trend(105.0, 100.0), None, "5% is not a trend");
+}
+
+#[test]
+fn busier_hosts_odd_disks_planned_outages_and_told_channels_in_the_model() {
+    use crate::observation::{Sample, SeriesKey};
+    use crate::vocabulary::metric;
+    let (mut store, _dir) = october();
+    let mut samples = Vec::new();
+    // CPU at 20% in September and 40% in October; memory steady at 50%.
+    for (month, cpu) in [(9, 20.0), (10, 40.0)] {
+        for day in 1..=28 {
+            let when = at(&format!("2026-{month:02}-{day:02}T12:00"));
+            samples.push(Sample {
+                key: SeriesKey::new("db1", metric::CPU_USAGE_PERCENT, ""),
+                at: when,
+                value: cpu + f64::from(day % 2),
+            });
+            samples.push(Sample {
+                key: SeriesKey::new("db1", metric::MEMORY_USED_PERCENT, ""),
+                at: when,
+                value: 50.0,
+            });
+        }
+    }
+    // Disks that will not fill up in the next 90 days, or cannot be told.
+    let disk = |name: &str, day: u32, hour: u32, value: f64| Sample {
+        key: SeriesKey::new("db1", metric::DISK_USED_PERCENT, name),
+        at: at(&format!("2026-10-{day:02}T{hour:02}:00")),
+        value,
+    };
+    for day in 18..=31 {
+        samples.push(disk("/shrinking", day, 12, 80.0 - f64::from(day)));
+        samples.push(disk("/full", day, 12, 100.0));
+        samples.push(disk("/slow", day, 12, 10.0 + f64::from(day) * 0.1));
+    }
+    samples.push(disk("/new", 31, 10, 50.0));
+    samples.push(disk("/new", 31, 12, 60.0));
+    samples.push(disk("/old", 1, 12, 60.0));
+    store.write(&samples).unwrap();
+    // A Shop outage wholly inside its planned work of 13 October, 09:00-10:00.
+    outage(
+        &mut store,
+        "Shop",
+        State::Down,
+        FailureKind::HttpStatus,
+        "2026-10-13T09:05",
+        "2026-10-13T09:20",
+    );
+    // The fixture's alert was told to the mail channel.
+    let alert = store
+        .alerts_between(at("2026-10-01T00:00"), at("2026-11-01T00:00"))
+        .unwrap()[0]
+        .id;
+    store
+        .add_notice(alert, "mail", "opened", at("2026-10-06T10:00"))
+        .unwrap();
+    let notices: Vec<i64> = store
+        .waiting_notices()
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    store
+        .enqueue_message("mail", "{}", &notices, at("2026-10-06T10:00"))
+        .unwrap();
+
+    let report = report_of(&store, &config(), Audience::Technical);
+    let pressure: Vec<_> = report
+        .pressure
+        .iter()
+        .map(|p| (p.host.as_str(), p.resource, p.average, p.peak, p.previous))
+        .collect();
+    assert_eq!(
+        pressure,
+        [
+            ("db1", "cpu", 40.5, 41.0, Some(20.5)),
+            ("db1", "memory", 50.0, 50.0, Some(50.0)),
+        ]
+    );
+    let disks: Vec<&str> = report.forecasts.iter().map(|f| f.disk.as_str()).collect();
+    assert_eq!(
+        disks,
+        ["/"],
+        "only the fixture's disk fills up within 90 days"
+    );
+    assert!(
+        report
+            .stories
+            .iter()
+            .all(|s| s.started != at("2026-10-13T09:05")),
+        "an outage during planned work is no story"
+    );
+    assert_eq!(report.alerts.per_channel.get("mail"), Some(&1));
+    let outlook = super::words::outlook(&report, &berlin()).join("\n");
+    assert!(
+        outlook.contains("The computer db1 was busier than before: 40% on average, up from 20%."),
+        "{outlook}"
+    );
+
+    let calendar = Calendar::from_config(&config().business, TimeZone::UTC).unwrap();
+    let period = super::Period::between("2026-10-01", "2026-10-31", &berlin()).unwrap();
+    let alone = build(&Inputs {
+        store: &store,
+        config: &config(),
+        calendar: &calendar,
+        period,
+        previous: None,
+        now: at("2026-11-02T08:00"),
+        audience: Audience::Technical,
+    })
+    .unwrap();
+    assert!(alone.services.iter().all(|s| s.previous_mean_ms.is_none()));
+    assert!(alone.pressure.iter().all(|p| p.previous.is_none()));
 }

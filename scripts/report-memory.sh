@@ -2,7 +2,8 @@
 # Memory of `keepwatch run` (release) around a scheduled report: N local HTTP
 # services every 30 s (as scripts/bench-checks.sh), and a daily report to the
 # log channel due WAIT seconds after the start. Samples VmRSS once a second
-# and prints it before the report, its peak, and at the end. Linux only.
+# and prints it before the report, its peak, and at the end, with the
+# anonymous (heap) and file-backed (program code) parts. Linux only.
 #
 #   scripts/report-memory.sh [N=25] [SECONDS=180] [WAIT=90]
 #
@@ -47,16 +48,19 @@ due=$(date -u -d "@$(( ($(date +%s) + wait_for + 59) / 60 * 60 ))" +%H:%M)
 pid=$!
 echo "report due at $due UTC; sampling for $secs s"
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$pid/status"; }
-before=0; peak=0; made=""
+# Anonymous memory (the heap) and file pages (mostly the program's own code).
+parts() { awk '/^RssAnon:/{a=$2} /^RssFile:/{f=$2} END{printf "anon %.1f MiB, file %.1f MiB", a/1024, f/1024}' "/proc/$pid/status"; }
+before=0; peak=0; made=""; parts_before=""
 for t in $(seq "$secs"); do
   sleep 1
   kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited:"; cat "$dir/log.txt"; exit 1; }
   r=$(rss)
   if [ -z "$made" ] && grep -q "is made and on its way" "$dir/log.txt"; then made=$t; fi
-  if [ -z "$made" ]; then before=$r; fi
+  if [ -z "$made" ]; then before=$r; parts_before=$(parts); fi
   [ "$r" -gt "$peak" ] && peak=$r
 done
 [ -n "$made" ] || { echo "no report was made:"; tail "$dir/log.txt"; exit 1; }
 grep -o "the report every .* is made and on its way.*" "$dir/log.txt" | head -1
+echo "before the report: $parts_before; at the end: $(parts)"
 awk -v b="$before" -v p="$peak" -v e="$(rss)" -v m="$made" 'BEGIN{
   printf "rss_before_mib=%.1f rss_peak_mib=%.1f rss_end_mib=%.1f made_after_s=%d\n", b/1024, p/1024, e/1024, m }'

@@ -253,8 +253,8 @@ impl Scheduler {
                     }
                 }
                 Some(made) if made < due => match self.make(config, &calendar, table, due, now) {
-                    Ok(true) => pass.queued += 1,
-                    Ok(false) => {}
+                    // `false`: another keepwatch made it first.
+                    Ok(queued) => pass.queued += usize::from(queued),
                     Err(err) => {
                         pass.failed += 1;
                         soonest(&mut pass, self.failed(config, table, due, now, &err));
@@ -264,10 +264,9 @@ impl Scheduler {
             }
             soonest(&mut pass, next_after(&when, due.max(now), &tz));
         }
-        if pass.queued + pass.failed > 0
-            && let Err(err) = self.store.release_memory()
-        {
-            tracing::debug!("{err}");
+        if pass.queued + pass.failed > 0 {
+            // Only a hint to SQLite: nothing else to do if it fails.
+            let _ = (self.store.release_memory()).inspect_err(|err| tracing::debug!("{err}"));
         }
         pass
     }

@@ -388,3 +388,96 @@ fn slugs_keep_letters_and_digits_for_message_ids() {
     );
     assert_eq!(slug(&"x".repeat(60)).len(), 40);
 }
+
+/// What `pass` writes to keepwatch's log, at every level.
+fn logged(run: impl FnOnce()) -> String {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || Log(writer.clone()))
+        .finish();
+    tracing::subscriber::with_default(subscriber, run);
+    String::from_utf8_lossy(&lines.lock().unwrap()).into_owned()
+}
+
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_log_says_when_a_report_starts_goes_out_or_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SimClock::new(local("2026-11-18T10:00")));
+    let mut scheduler = scheduler(dir.path(), &clock);
+    let mut config = config("monday 08:00");
+    let log = logged(|| {
+        scheduler.pass(&config);
+    });
+    assert!(
+        log.contains("the report every monday 08:00 is set up: the first goes out Monday 23 November 2026 at 08:00"),
+        "{log}"
+    );
+    clock.set(local("2026-11-23T08:00"));
+    let log = logged(|| {
+        scheduler.pass(&config);
+    });
+    assert!(
+        log.contains("the report every monday 08:00 for [Zoë's Café] How our systems did: the week of 16 November 2026 is made and on its way to \"log\""),
+        "{log}"
+    );
+    // A target that is not a percentage: the report cannot be made.
+    config.services = vec![
+        toml::from_str(
+            "name = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\ntarget = \"lots\"",
+        )
+        .unwrap(),
+    ];
+    clock.set(local("2026-11-30T08:00"));
+    let log = logged(|| {
+        scheduler.pass(&config);
+    });
+    assert!(
+        log.contains("the report every monday 08:00 could not be made (service \"Shop\": target = \"lots\" is not a percentage")
+            && log.contains("trying again in 10 minutes"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_database_that_cannot_note_reports_is_tried_again_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SimClock::new(local("2026-11-18T10:00")));
+    let mut scheduler = scheduler(dir.path(), &clock);
+    let config = config("monday 08:00");
+    let other = rusqlite::Connection::open(dir.path().join("kw.db")).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON report_runs BEGIN SELECT RAISE(FAIL, 'disk I/O error'); END;",
+        )
+        .unwrap();
+    let log = logged(|| {
+        scheduler.pass(&config);
+    });
+    assert!(log.contains("cannot note it down"), "{log}");
+    assert_eq!(
+        scheduler
+            .store()
+            .report_made_for(&config.reports[0].key())
+            .unwrap(),
+        None
+    );
+    other.execute_batch("DROP TABLE report_runs").unwrap();
+    let pass = scheduler.pass(&config);
+    assert_eq!(pass.next, Some(local("2026-11-18T10:10")), "{pass:?}");
+}

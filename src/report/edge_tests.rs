@@ -250,3 +250,38 @@ fn busier_hosts_odd_disks_planned_outages_and_told_channels_in_the_model() {
     assert!(alone.services.iter().all(|s| s.previous_mean_ms.is_none()));
     assert!(alone.pressure.iter().all(|p| p.previous.is_none()));
 }
+
+#[test]
+fn an_empty_period_and_the_admins_numbers_render_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::Store::open(
+        &dir.path().join("kw.db"),
+        &crate::store::StorageConfig::default(),
+    )
+    .unwrap();
+    let empty = report_of(&store, &config(), Audience::Executive);
+    let html = String::from_utf8(render(&empty, Format::Html).unwrap()).unwrap();
+    assert!(html.contains("no records"), "{html}");
+    assert!(
+        html.contains("Nothing: no outages and no slow spells."),
+        "{html}"
+    );
+    assert!(render(&empty, Format::Pdf).unwrap().starts_with(b"%PDF-"));
+
+    let (mut store, _dir) = october();
+    store
+        .record_event(
+            at("2026-10-09T03:00"),
+            "throttle",
+            "checks slowed down: the computer was busy",
+        )
+        .unwrap();
+    let technical = report_of(&store, &config(), Audience::Technical);
+    let html = String::from_utf8(render(&technical, Format::Html).unwrap()).unwrap();
+    assert!(html.contains("Numbers for the admin"), "{html}");
+    let text = String::from_utf8(render(&technical, Format::Text).unwrap()).unwrap();
+    assert!(
+        text.contains("checks slowed down: the computer was busy"),
+        "{text}"
+    );
+}

@@ -148,6 +148,18 @@ fn stories_of_lasting_overnight_closed_and_slow_incidents() {
 }
 
 #[test]
+fn a_service_down_only_while_closed_says_so() {
+    let mut report = fixture();
+    let shop = &mut report.services[0];
+    shop.down_open_ms = 0;
+    let line = service_line(shop, &berlin());
+    assert!(
+        line.contains("Down for about 7 hours, all of it while you were closed."),
+        "{line}"
+    );
+}
+
+#[test]
 fn the_cost_note_says_what_it_assumed_or_how_to_add_a_figure() {
     let mut report = fixture();
     assert_eq!(

@@ -53,8 +53,8 @@
 //! interpreter); without it the bench says how to install it and fails.
 //! `KEEPWATCH_BENCH_LOG=debug` shows keepwatch's own log;
 //! `KEEPWATCH_BENCH_CPU_EVERY` (default `1s`) sets the CPU collection
-//! interval, in both measurements; `KEEPWATCH_BENCH_ONLY=host` or `service`
-//! runs one of them.
+//! interval, in both measurements; `KEEPWATCH_BENCH_ONLY=host`, `service` or
+//! `defaults` runs one of the three.
 
 #[path = "../tests/support/smtp.rs"]
 mod smtp;
@@ -129,7 +129,7 @@ fn main() -> ExitCode {
     let mut rng = XorShift(0x6b65_6570_7761_7463);
 
     let only = std::env::var("KEEPWATCH_BENCH_ONLY").unwrap_or_default();
-    if only != "service" {
+    if only.is_empty() || only == "host" {
         let host = measure(Scenario::Host, n, &cpu_every, &mut rng);
         ok &= host.report(
             "1. host metric (CPU 20% -> 95%)",

@@ -15,6 +15,7 @@ use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
+use keepwatch::deploy::update::health::Installed;
 use keepwatch::deploy::{discover, doctor, service};
 use keepwatch::logging::{LogFlush, LogPipe, LogTime};
 use keepwatch::store::{AckError, Store};
@@ -554,7 +555,15 @@ fn update(path: &Path, explicit: bool, check: bool, channel: &str) -> Result<(),
         binary,
         check,
         channel: channel.to_owned(),
+        database: database_path(&config)?,
     };
+    let context = service_context(path).ok();
+    let platform = service::this_platform();
+    let installed = context.as_ref().map(|context| Installed {
+        platform: platform.as_ref(),
+        context,
+        runner: &service::SystemRunner,
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -562,6 +571,9 @@ fn update(path: &Path, explicit: bool, check: bool, channel: &str) -> Result<(),
     let said = runtime.block_on(keepwatch::deploy::update::run(
         &config.update,
         &options,
+        installed
+            .as_ref()
+            .map(|s| s as &dyn keepwatch::deploy::update::health::Service),
         Arc::new(SystemClock),
     ))?;
     println!("{said}");

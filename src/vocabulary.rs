@@ -349,6 +349,9 @@ pub mod state_key {
     /// On an agent: why the hub does not take its data now, in words;
     /// removed while it does.
     pub const HUB_PROBLEM: &str = "hub_problem";
+    /// The version of the keepwatch that started last, written at its start:
+    /// `keepwatch update` waits for the new version to write it.
+    pub const VERSION: &str = "version";
 }
 
 /// Every metric a rule may watch: the host metrics and the service series.

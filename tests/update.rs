@@ -12,6 +12,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use keepwatch::store::Store;
+use keepwatch::vocabulary::state_key;
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn platform() -> String {
@@ -127,6 +130,21 @@ fn release(key: &Path, out: &Path, version: &str, artefacts: &[(String, &Path)])
     );
 }
 
+/// Stand-ins for the service managers, first on the PATH: no systemd (so
+/// `keepwatch service install` takes its cron fallback, which starts the
+/// agent itself, for real) and a `crontab` that keeps the table in the
+/// sandbox instead of the machine's.
+const SHIMS: [(&str, &str); 2] = [
+    (
+        "systemctl",
+        "#!/bin/sh\necho 'no systemd here' >&2\nexit 1\n",
+    ),
+    (
+        "crontab",
+        "#!/bin/sh\ntable=\"$HOME/crontab.txt\"\ncase \"$1\" in\n  -l) [ -f \"$table\" ] && exec cat \"$table\"; echo 'no crontab' >&2; exit 1 ;;\n  -) exec cat > \"$table\" ;;\nesac\nexit 2\n",
+    ),
+];
+
 /// A keepwatch installed in a folder of its own, with a config naming the
 /// release source and key.
 struct Installed {
@@ -149,6 +167,12 @@ impl Installed {
             dir,
         };
         installed.configure(source, public_key);
+        let shims = installed.dir.path().join("shims");
+        std::fs::create_dir_all(&shims).expect("shims folder");
+        for (name, text) in SHIMS {
+            std::fs::write(shims.join(name), text).expect("shim");
+            make_executable(&shims.join(name));
+        }
         installed
     }
 
@@ -161,14 +185,41 @@ impl Installed {
     }
 
     fn update(&self, args: &[&str]) -> Output {
+        self.keepwatch("update", args)
+    }
+
+    /// `keepwatch COMMAND ARGS` with this folder's config, home and shims.
+    fn keepwatch(&self, command: &str, args: &[&str]) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("shims").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         Command::new(&self.binary)
             .arg("--config")
             .arg(self.dir.path().join("keepwatch.toml"))
-            .arg("update")
+            .arg(command)
             .args(args)
             .env("HOME", self.dir.path())
+            .env("USER", "shop")
+            .env("PATH", path)
             .output()
-            .expect("run keepwatch update")
+            .expect("run keepwatch")
+    }
+
+    /// Installs the background service (the cron fallback), which starts
+    /// the agent now; it is stopped when the test ends.
+    fn as_service(&self) -> Service<'_> {
+        let said = stdout(&self.keepwatch("service", &["install"]));
+        assert!(said.contains("added to your crontab"), "{said}");
+        Service(self)
+    }
+
+    /// The version the agent last started as, from the store.
+    fn agent_version(&self) -> Option<String> {
+        let database = self.dir.path().join("data/keepwatch.db");
+        let store = Store::open(&database, &Default::default()).ok()?;
+        store.state(state_key::VERSION).ok().flatten()
     }
 
     /// Runs `update`, which must be refused saying `expected`, with the
@@ -192,6 +243,22 @@ impl Installed {
         );
         assert!(!self.dir.path().join("keepwatch.update").exists(), "{said}");
         assert!(!self.dir.path().join("keepwatch.old").exists(), "{said}");
+    }
+}
+
+/// The background service of an [`Installed`] keepwatch, stopped on drop
+/// (a failed test must not leave an agent running).
+struct Service<'a>(&'a Installed);
+
+impl Service<'_> {
+    fn status(&self) -> String {
+        stdout(&self.0.keepwatch("service", &["status"]))
+    }
+}
+
+impl Drop for Service<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.keepwatch("service", &["uninstall"]);
     }
 }
 
@@ -530,6 +597,7 @@ fn the_readme_updating_section_says_what_the_binary_says() {
     let web = serve(shop.path(), None);
 
     let installed = Installed::new("", "");
+    let _service = installed.as_service();
     // The README's [update] block as written; its address becomes the test
     // server's and the test's key is added (the README relies on the built-in one).
     let block = &readme_blocks("toml")[0];
@@ -570,4 +638,70 @@ fn the_readme_updating_section_says_what_the_binary_says() {
 
     assert_eq!(stdout(&installed.update(&["--check"])), as_here(&said[0]));
     assert_eq!(stdout(&installed.update(&[])), as_here(&said[1]));
+}
+
+/// A new keepwatch that answers `--version` as the manifest says but
+/// cannot run: it never shows that it runs.
+fn broken_keepwatch(version: &str, to: &Path) {
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'keepwatch {version}'; exit 0; fi\necho 'broken on purpose' >&2\nexit 1\n"
+    );
+    std::fs::write(to, script).expect("write script");
+    make_executable(to);
+}
+
+#[test]
+fn the_service_restarts_on_the_new_version_or_goes_back_to_the_old_one() {
+    if !have_minisign() {
+        return;
+    }
+    let shop = tempfile::tempdir().expect("temp dir");
+    let (key, public) = key_pair(shop.path(), "release");
+    let new = newer_version();
+    let (good, broken) = (shop.path().join("good"), shop.path().join("broken"));
+    keepwatch_saying(&new, &good);
+    broken_keepwatch(&new, &broken);
+    let (fine, bad) = (shop.path().join("fine"), shop.path().join("bad"));
+    release(&key, &fine, &new, &[(platform(), &good)]);
+    release(&key, &bad, &new, &[(platform(), &broken)]);
+
+    let installed = Installed::new(&fine.display().to_string(), &public);
+    let service = installed.as_service();
+    let said = stdout(&installed.update(&[]));
+    assert!(
+        said.ends_with(&format!(
+            "\nThe background service was restarted and runs keepwatch {new}.\n"
+        )),
+        "{said}"
+    );
+    assert_eq!(installed.agent_version(), Some(new.clone()));
+    assert!(service.status().contains("and running (process "));
+    drop(service);
+
+    let installed = Installed::new(&bad.display().to_string(), &public);
+    let config = installed.dir.path().join("keepwatch.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}health_timeout = \"2s\"\n")).unwrap();
+    let service = installed.as_service();
+    let out = installed.update(&[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.starts_with(&format!("keepwatch update went back: keepwatch {new} was installed but it did not show that it runs within 2 s of the background service's restart.\n")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "is keepwatch {VERSION} again and the service was restarted on it."
+        )),
+        "{said}"
+    );
+    assert!(std::fs::read(&installed.binary).unwrap() == installed.original);
+    assert!(!installed.dir.path().join("keepwatch.old").exists());
+    assert!(
+        service.status().contains("and running (process "),
+        "{}",
+        service.status()
+    );
+    assert_eq!(installed.agent_version(), Some(VERSION.to_owned()));
 }

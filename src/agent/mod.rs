@@ -140,6 +140,7 @@ impl Agent {
             store.remove_state(state_key::STOPPED_AT),
             store.set_state(state_key::LAST_SEEN, &now.to_string()),
             store.set_state(state_key::THROTTLE, "normal intervals"),
+            store.set_state(state_key::VERSION, env!("CARGO_PKG_VERSION")),
             store.record_event(
                 now,
                 "started",

@@ -317,6 +317,11 @@ const DOCS: &[(&str, &str)] = &[
          minisign.pub). Empty: keepwatch's own release key, built in.",
     ),
     (
+        "update.health_timeout",
+        "How long a new version has, after the background service restarted on it, to show\n\
+         that it runs; otherwise keepwatch goes back to the old binary.",
+    ),
+    (
         "update.automatic",
         "true: `keepwatch run` looks once a day at a random minute outside opening hours and\n\
          updates by itself (never during an open emergency).",

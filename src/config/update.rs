@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::units::Duration;
+
 /// The `[update]` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpdateConfig {
     /// Where releases are published: a web address (`https://…/releases`)
@@ -20,6 +22,20 @@ pub struct UpdateConfig {
     /// `keepwatch run` looks once a day, outside opening hours, and updates
     /// by itself.
     pub automatic: bool,
+    /// How long a new version has, once the background service restarted
+    /// on it, to show that it runs before the old binary goes back.
+    pub health_timeout: Duration,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        Self {
+            source: String::new(),
+            public_key: String::new(),
+            automatic: false,
+            health_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 impl UpdateConfig {
@@ -52,6 +68,14 @@ impl UpdateConfig {
                 "copy the second line of the release key's minisign.pub file (it starts with \"RW\"), or leave it empty for keepwatch's own key".to_owned(),
             ));
         }
+        if self.health_timeout.std() < std::time::Duration::from_secs(1) {
+            found.push((
+                "health_timeout",
+                "is under a second: no keepwatch starts that fast, so every update would be undone"
+                    .to_owned(),
+                "leave it at \"60s\", or longer on a slow computer".to_owned(),
+            ));
+        }
         found
     }
 }
@@ -67,9 +91,14 @@ mod tests {
             source: "ftp://example.com/r".to_owned(),
             public_key: "RWnot-a-key".to_owned(),
             automatic: true,
+            ..UpdateConfig::default()
+        };
+        let bad = UpdateConfig {
+            health_timeout: Duration::from_secs(0),
+            ..bad
         };
         let keys: Vec<&str> = bad.problems().iter().map(|p| p.0).collect();
-        assert_eq!(keys, ["source", "public_key"]);
+        assert_eq!(keys, ["source", "public_key", "health_timeout"]);
         let nowhere = UpdateConfig {
             automatic: true,
             ..UpdateConfig::default()
@@ -79,6 +108,7 @@ mod tests {
             source: "/srv/releases".to_owned(),
             public_key: "RWSusB2uA5PmNgqAc95omt/+iWVAab6dOuhC2mfPhX9zfYBBtD78hI26".to_owned(),
             automatic: true,
+            ..UpdateConfig::default()
         };
         assert!(good.problems().is_empty());
     }

@@ -10,8 +10,12 @@
 //! `keepwatch.old` and the new one renamed into place in one step, so at
 //! every moment the binary's path holds a whole keepwatch. Any refusal
 //! before that leaves the binary untouched and removes the staging file.
+//! Last, the installed background service is restarted on the new binary,
+//! which must show that it runs within a minute, or the old binary goes
+//! back ([`health`]).
 
 pub mod fetch;
+pub mod health;
 pub mod install;
 pub mod manifest;
 
@@ -284,6 +288,8 @@ pub struct Options {
     pub check: bool,
     /// The release channel.
     pub channel: String,
+    /// The database the agent writes, where a new version shows it runs.
+    pub database: PathBuf,
 }
 
 /// `keepwatch update [--check]`: what happened, in words; a refusal says
@@ -291,6 +297,7 @@ pub struct Options {
 pub async fn run(
     config: &UpdateConfig,
     options: &Options,
+    service: Option<&dyn health::Service>,
     clock: Arc<dyn Clock>,
 ) -> Result<String, String> {
     let running = Version::current();
@@ -300,7 +307,7 @@ pub async fn run(
             options.binary.display()
         )
     };
-    let updater = Updater::new(config, &options.channel, clock).map_err(refused)?;
+    let updater = Updater::new(config, &options.channel, clock.clone()).map_err(refused)?;
     let release = match updater.look(running).await.map_err(refused)? {
         Offer::Latest(version) => {
             return Ok(format!(
@@ -321,10 +328,46 @@ pub async fn run(
         .await
         .map_err(refused)?;
     let old = install::swap(&options.binary, &staged).map_err(refused)?;
-    Ok(format!(
-        "keepwatch {running} → {}: installed at {}; the old binary is kept as {}.",
-        release.manifest.version,
-        options.binary.display(),
+    let new = release.manifest.version;
+    let binary = options.binary.display();
+    let installed = format!(
+        "keepwatch {running} → {new}: installed at {binary}; the old binary is kept as {}.",
         old.display()
+    );
+    let Some(service) = service.filter(|service| service.installed()) else {
+        return Ok(format!(
+            "{installed}\nkeepwatch is not installed as a background service: the new version runs from the next `keepwatch run`."
+        ));
+    };
+    let since = clock.now();
+    let started = service.restart();
+    let within = config.health_timeout.std();
+    let runs = || health::reports_running(&options.database, new, since);
+    if started.is_ok() && health::wait_until(runs, within).await {
+        return Ok(format!(
+            "{installed}\nThe background service was restarted and runs keepwatch {new}."
+        ));
+    }
+    let why = match started {
+        Err(err) => format!("the background service did not start on it ({err})"),
+        Ok(()) => format!(
+            "it did not show that it runs within {} s of the background service's restart",
+            within.as_secs()
+        ),
+    };
+    install::roll_back(&options.binary).map_err(|err| {
+        format!(
+            "keepwatch {new} was installed but {why}, and putting keepwatch {running} back failed: {err}.\nPut {} back in place of {binary} by hand, then `keepwatch service start`.",
+            old.display()
+        )
+    })?;
+    let again = match service.restart() {
+        Ok(()) => "the service was restarted on it".to_owned(),
+        Err(err) => {
+            format!("restarting the service failed ({err}): `keepwatch service start` starts it")
+        }
+    };
+    Err(format!(
+        "keepwatch update went back: keepwatch {new} was installed but {why}.\n{binary} is keepwatch {running} again and {again}. `keepwatch service logs` shows what the new version said."
     ))
 }

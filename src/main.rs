@@ -15,6 +15,7 @@ use keepwatch::clock::{Clock, SystemClock};
 use keepwatch::collect::SystemSource;
 use keepwatch::config::{self, Config, Origin};
 use keepwatch::deploy::init::{self, InitOptions};
+use keepwatch::deploy::update::automatic;
 use keepwatch::deploy::update::health::Installed;
 use keepwatch::deploy::{discover, doctor, service};
 use keepwatch::logging::{LogFlush, LogPipe, LogTime};
@@ -667,6 +668,14 @@ fn run_agent(path: &Path, explicit: bool) -> Result<Ended, String> {
         );
         // So is remote write (`[export]`), which idles while it is not set.
         let _export = keepwatch::export::spawn(&database, clock.clone(), configs.subscribe());
+        // `[update] automatic`: a daily look for a release outside opening hours.
+        let launch = automatic::Launch {
+            binary: std::env::current_exe().map_err(|err| format!("cannot tell where this keepwatch is: {err}"))?,
+            config: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            // systemd sets INVOCATION_ID for the processes of a unit.
+            under_systemd: std::env::var_os("INVOCATION_ID").is_some(),
+        };
+        let _updates = automatic::spawn(agent.config(), &database, launch, clock.clone());
         let options = RunOptions {
             config_path: path.to_path_buf(),
             watch_every: std::time::Duration::from_secs(5),

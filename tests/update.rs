@@ -705,3 +705,45 @@ fn the_service_restarts_on_the_new_version_or_goes_back_to_the_old_one() {
     );
     assert_eq!(installed.agent_version(), Some(VERSION.to_owned()));
 }
+
+#[test]
+fn doctor_says_whether_a_newer_release_is_published_and_refuses_a_tampered_one() {
+    if !have_minisign() {
+        return;
+    }
+    let new = newer_version();
+    let shop = Shop::new(&new, b"stand-in");
+    let installed = shop.install();
+    let update_finding = || {
+        let out = installed.keepwatch("doctor", &["--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
+        let found = json["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["area"] == "update")
+            .cloned()
+            .expect("an update finding");
+        (
+            found["level"].as_str().unwrap_or_default().to_owned(),
+            found["text"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    assert_eq!(
+        update_finding(),
+        (
+            "warning".to_owned(),
+            format!("keepwatch {new} is published (this one is {VERSION})")
+        )
+    );
+    let text = std::fs::read_to_string(shop.manifest()).unwrap();
+    std::fs::write(shop.manifest(), text.replace("size = 8", "size = 9")).unwrap();
+    let (level, said) = update_finding();
+    assert_eq!(level, "problem");
+    assert!(
+        said.contains("the manifest was changed after it was signed"),
+        "{said}"
+    );
+    installed.configure("", "");
+    assert_eq!(update_finding().0, "ok");
+}

@@ -51,6 +51,8 @@ pub enum Area {
     Service,
     /// keepwatch running in the background.
     Agent,
+    /// Newer releases (`[update]`).
+    Update,
 }
 
 impl Area {
@@ -63,6 +65,7 @@ impl Area {
             Self::Channel => "Channel",
             Self::Service => "Service",
             Self::Agent => "keepwatch",
+            Self::Update => "Update",
         }
     }
 }
@@ -214,8 +217,53 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
     ));
     findings.push(machine::clock(&config.services, &clock).await);
     findings.extend(reach::channels(&config, options.send, &clock).await);
-    findings.extend(reach::services(&config, clock).await);
+    findings.extend(reach::services(&config, clock.clone()).await);
+    findings.push(release(&config.update, clock).await);
     Report { findings }
+}
+
+/// Whether a newer release is published, read as `keepwatch update --check`
+/// reads it (signature and all).
+async fn release(config: &crate::config::UpdateConfig, clock: Arc<dyn Clock>) -> Finding {
+    use crate::deploy::update::{Offer, UpdateError, Updater, manifest::Version};
+    if config.source.trim().is_empty() {
+        return Finding::ok(
+            Area::Update,
+            "no [update] source is set, so keepwatch does not look for newer releases",
+        );
+    }
+    let offer = match Updater::new(config, "stable", clock) {
+        Ok(updater) => updater.look(Version::current()).await,
+        Err(err) => Err(err),
+    };
+    let fix = "check source and public_key in [update]; `keepwatch update --check` says the same";
+    match offer {
+        Ok(Offer::Latest(version)) => Finding::ok(
+            Area::Update,
+            format!("keepwatch {version} is the latest release"),
+        ),
+        Ok(Offer::Newer(release)) => Finding::warning(
+            Area::Update,
+            format!(
+                "keepwatch {} is published (this one is {})",
+                release.manifest.version,
+                Version::current()
+            ),
+        )
+        .fix("`keepwatch update` installs it"),
+        Err(err @ (UpdateError::Unreachable { .. } | UpdateError::NoManifest(_))) => {
+            Finding::warning(
+                Area::Update,
+                format!("cannot tell whether a newer release exists: {err}"),
+            )
+            .fix(fix)
+        }
+        Err(err) => Finding::problem(
+            Area::Update,
+            format!("the published release is refused: {err}"),
+        )
+        .fix(fix),
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@
 //! before that leaves the binary untouched and removes the staging file.
 //! Last, the installed background service is restarted on the new binary,
 //! which must show that it runs within a minute, or the old binary goes
-//! back ([`health`]).
+//! back ([`health`]). With `[update] automatic = true`, `run` does all this
+//! by itself once a day outside opening hours ([`automatic`]).
 
+pub mod automatic;
 pub mod fetch;
 pub mod health;
 pub mod install;

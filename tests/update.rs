@@ -7,6 +7,9 @@
 //! one in its last digit (same length, so the binary stays valid): a real
 //! keepwatch that answers `--version` with the newer version.
 
+// Unix permissions, shell scripts, tmpfs and the cron fallback.
+#![cfg(unix)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

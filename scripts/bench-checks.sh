@@ -9,7 +9,8 @@
 # service (4 s) instead of every 30 s.
 # The targets are one small Python web server on 127.0.0.1 (its own CPU is
 # not counted). The API is on and idle; KEEPWATCH_BENCH_API=off switches it
-# off (see scripts/footprint.sh). Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
+# off (see scripts/footprint.sh). Last line: as
+# scripts/footprint.sh (CPU, RSS, PSS, disk writes per hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-25}

@@ -11,7 +11,10 @@
 # The API runs as it does by default, idle, on a free port of 127.0.0.1 (not
 # 8970: another keepwatch may have it, and keepwatch would run without its
 # API); KEEPWATCH_BENCH_API=off measures the agent with `[api] enabled = false`.
-# Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N".
+# Last line: "cpu_avg_pct=X rss_avg_mib=Y rss_peak_mib=Z seconds=N pss_mib=P
+# rss_anon_mib=A rss_file_mib=F write_mb_per_h=W": PSS and the anonymous and
+# file-backed parts of RSS at the end, and the bytes keepwatch caused to be
+# written to disk (/proc/PID/io write_bytes) over the window, per hour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-120}
@@ -50,16 +53,21 @@ fi
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$pid/status"; }
-t0=$(ticks); s0=$(date +%s.%N); sum=0; peak=0; n=0
+written() { awk '/^write_bytes:/{print $2}' "/proc/$pid/io"; }
+t0=$(ticks); s0=$(date +%s.%N); w0=$(written); sum=0; peak=0; n=0
 for _ in $(seq "$secs"); do
   sleep 1
   r=$(rss); sum=$((sum + r)); n=$((n + 1)); [ "$r" -gt "$peak" ] && peak=$r
 done
-t1=$(ticks); s1=$(date +%s.%N)
+t1=$(ticks); s1=$(date +%s.%N); w1=$(written)
+kib() { awk -v k="$1:" '$1 == k {print $2}' "$2"; }
+pss=$(kib Pss "/proc/$pid/smaps_rollup"); anon=$(kib RssAnon "/proc/$pid/status"); file=$(kib RssFile "/proc/$pid/status")
 "$bin" --config "$dir/keepwatch.toml" status > "$dir/status.txt" 2>&1 || true
 if grep -q '^Services:' "$dir/status.txt"; then
   echo "services at the end: $(grep -c ' up since' "$dir/status.txt") up, $(grep -c ' DEGRADED since' "$dir/status.txt") degraded, $(grep -c ' DOWN since' "$dir/status.txt") down, $(grep -c 'not checked yet' "$dir/status.txt") not checked yet"
 fi
 echo "binary: $(stat -c %s "$bin") bytes; database after run: $(cat "$dir"/data/keepwatch.db* | wc -c) bytes (with its WAL)"
-awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v sum="$sum" -v n="$n" -v peak="$peak" 'BEGIN{
-  wall=s1-s0; printf "cpu_avg_pct=%.3f rss_avg_mib=%.1f rss_peak_mib=%.1f seconds=%.0f\n", (t1-t0)/hz/wall*100, sum/n/1024, peak/1024, wall }'
+awk -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" -v sum="$sum" -v n="$n" -v peak="$peak" \
+  -v pss="$pss" -v anon="$anon" -v file="$file" -v w0="$w0" -v w1="$w1" 'BEGIN{
+  wall=s1-s0; printf "cpu_avg_pct=%.3f rss_avg_mib=%.1f rss_peak_mib=%.1f seconds=%.0f pss_mib=%.1f rss_anon_mib=%.1f rss_file_mib=%.1f write_mb_per_h=%.2f\n",
+    (t1-t0)/hz/wall*100, sum/n/1024, peak/1024, wall, pss/1024, anon/1024, file/1024, (w1-w0)/wall*3600/1e6 }'

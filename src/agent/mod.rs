@@ -45,8 +45,6 @@ use crate::vocabulary::{State, metric, state_key};
 
 /// How often the store is compacted and trimmed when the host is calm.
 const MAINTENANCE_EVERY: SignedDuration = SignedDuration::from_mins(10);
-/// How often, at most, a tick that collected nothing records that the agent is alive.
-const STATE_WRITE_EVERY: SignedDuration = SignedDuration::from_secs(5);
 
 /// What [`Agent::tick`] leaves for the runtime to do.
 #[derive(Debug)]
@@ -72,8 +70,6 @@ pub struct Agent {
     heartbeats: Heartbeats,
     /// The business time zone, in which heartbeat schedules are read.
     zone: jiff::tz::TimeZone,
-    /// When the agent last recorded that it is alive.
-    last_state_write: Option<Timestamp>,
     told: HashSet<String>,
     last_cpu: Option<f64>,
     last_load: Option<f64>,
@@ -116,7 +112,6 @@ impl Agent {
             ),
             heartbeats: Heartbeats::default(),
             zone: Calendar::zone_of(calendar.as_ref()),
-            last_state_write: None,
             config,
             host,
             clock,
@@ -207,7 +202,7 @@ impl Agent {
         } else {
             self.pipeline.watch_agents(silent_after.signed(), now)
         };
-        self.pipeline.flush(now);
+        self.pipeline.write_if_due(now);
         self.pipeline.settle();
         let alerts_next = self.pipeline.tend(now).max(now);
         if now >= self.next_maintenance {
@@ -220,28 +215,11 @@ impl Agent {
             self.heartbeats.next_look(),
             agents_next,
             Some(alerts_next),
+            Some(self.pipeline.next_write()),
         ]
         .into_iter()
         .flatten()
         .fold(self.next_maintenance, Timestamp::min);
-        // A tick for a single check need not be recorded: `status` allows
-        // much more than these few seconds of lateness.
-        let recent = self
-            .last_state_write
-            .is_some_and(|at| now.duration_since(at) < STATE_WRITE_EVERY);
-        if collected || !recent {
-            self.last_state_write = Some(now);
-            let (last_seen, next_by) = (now.to_string(), wake.to_string());
-            let times = [
-                (state_key::LAST_SEEN, last_seen.as_str()),
-                (state_key::NEXT_BY, next_by.as_str()),
-            ];
-            if let Err(err) = self.pipeline.store_mut().set_states(&times) {
-                tracing::debug!(
-                    "could not record when keepwatch last measured and measures next: {err}"
-                );
-            }
-        }
         Tick { wake, checks }
     }
 
@@ -445,11 +423,19 @@ impl Agent {
         self.pipeline.event(now, kind, message);
     }
 
+    /// Writes everything waiting in memory now, without waiting for
+    /// `storage.write_every` (at a stop, or before reading the store in
+    /// the same process).
+    pub fn write_waiting(&mut self) {
+        let now = self.clock.now();
+        self.save_check_results();
+        self.pipeline.write_waiting(now);
+    }
+
     /// Saves everything still in memory and records a clean stop.
     pub fn shutdown(&mut self) {
         let now = self.clock.now();
-        self.save_check_results();
-        self.pipeline.flush(now);
+        self.write_waiting();
         let pending = self.pipeline.buffered();
         if pending > 0 {
             tracing::error!(

@@ -75,6 +75,12 @@ impl Sim {
         }
     }
 
+    /// The store, once what waits in memory is written.
+    fn stored(&mut self) -> &Store {
+        self.agent.write_waiting();
+        self.agent.store()
+    }
+
     fn count(&self, metric: &str, instance: &str) -> usize {
         let key = SeriesKey::new("sim", metric, instance);
         self.agent
@@ -260,6 +266,46 @@ fn shop() -> Sim {
 }
 
 #[test]
+fn measurements_wait_for_write_every_but_a_change_of_state_is_written_at_once() {
+    let mut sim = shop();
+    let db = std::path::Path::new("keepwatch.db");
+    let up = crate::checks::CheckOutcome::up("Shop answered");
+    sim.run_checks([up]);
+    assert_eq!(sim.agent.store().service_statuses().unwrap().len(), 1);
+    // The first minute after a start, measurements are written as they
+    // come (`status` right after `run` shows every figure).
+    sim.run_for(SignedDuration::from_secs(50));
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 6);
+    let written_at = sim.clock.now();
+
+    // Then they wait: 20 s on, two more were taken and none written, and
+    // status still counts keepwatch as running (it promised 30 s).
+    sim.run_for(SignedDuration::from_secs(20));
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 6);
+    let summary = status::summarize(sim.agent.store(), db, sim.clock.now()).unwrap();
+    assert_eq!(
+        summary.liveness,
+        Liveness::Running {
+            last_seen: written_at
+        }
+    );
+
+    // 30 s after the last write, all of them go in one.
+    sim.run_for(SignedDuration::from_secs(10));
+    assert_eq!(sim.count(metric::CPU_USAGE_PERCENT, ""), 9);
+
+    // A steady result waits; a service going down is written at once.
+    let refused = crate::checks::CheckOutcome::failed(
+        crate::vocabulary::FailureKind::ConnectionRefused,
+        "Shop refused the connection",
+    );
+    sim.run_checks([refused.clone(), refused]);
+    let statuses = sim.agent.store().service_statuses().unwrap();
+    assert_eq!(statuses[0].state, crate::vocabulary::State::Down);
+    assert_eq!(statuses[0].checked_at, sim.clock.now());
+}
+
+#[test]
 fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     let mut sim = shop();
     let refused = || {
@@ -274,6 +320,7 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     };
     sim.run_checks([up(), up()]);
     sim.run_checks([refused(), refused()]);
+    sim.agent.write_waiting();
     let store = sim.agent.store();
     let open = store
         .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
@@ -293,6 +340,7 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
     );
 
     sim.run_checks([up()]);
+    sim.agent.write_waiting();
     let store = sim.agent.store();
     let closed = store
         .incidents(start(), sim.clock.now() + SignedDuration::from_secs(1))
@@ -355,7 +403,7 @@ fn a_slow_answer_says_how_long_the_service_usually_takes() {
         answered(390),
         slow,
     ]);
-    let status = &sim.agent.store().service_statuses().unwrap()[0];
+    let status = &sim.stored().service_statuses().unwrap()[0];
     assert_eq!(
         status.explanation,
         "Payments answered in 8.2 s, over its 2 s budget. It usually answers in 400 ms."
@@ -735,7 +783,7 @@ fn a_heartbeat_is_judged_from_pings_of_another_connection_and_is_down_at_its_dea
     // `keepwatch ping`, another process: its own connection to the file.
     let path = sim.agent.store().path().to_path_buf();
     let mut script = Store::open(&path, &config.storage).unwrap();
-    let status = |sim: &Sim| sim.agent.store().service_statuses().unwrap()[0].clone();
+    let status = |sim: &mut Sim| sim.stored().service_statuses().unwrap()[0].clone();
 
     sim.run_for(SignedDuration::from_mins(30));
     let reported = sim.clock.now();
@@ -749,15 +797,17 @@ fn a_heartbeat_is_judged_from_pings_of_another_connection_and_is_down_at_its_dea
     )
     .unwrap();
     sim.run_for(SignedDuration::from_secs(10));
-    assert_eq!(status(&sim).state, State::Up);
+    assert_eq!(status(&mut sim).state, State::Up);
     assert!(
-        status(&sim).explanation.starts_with("Backup reported at"),
+        status(&mut sim)
+            .explanation
+            .starts_with("Backup reported at"),
         "{}",
-        status(&sim).explanation
+        status(&mut sim).explanation
     );
 
     sim.run_for(SignedDuration::from_hours(2));
-    let late = status(&sim);
+    let late = status(&mut sim);
     assert_eq!(
         (late.state, late.kind),
         (State::Down, Some(FailureKind::Missed))
@@ -780,7 +830,7 @@ fn a_heartbeat_is_judged_from_pings_of_another_connection_and_is_down_at_its_dea
     )
     .unwrap();
     sim.run_for(SignedDuration::from_secs(10));
-    assert_eq!(status(&sim).state, State::Up);
+    assert_eq!(status(&mut sim).state, State::Up);
     assert!(sim.agent.store().open_alerts().unwrap().is_empty());
 
     // A changed heartbeat is read again from the store, pings and all.
@@ -793,5 +843,5 @@ fn a_heartbeat_is_judged_from_pings_of_another_connection_and_is_down_at_its_dea
     };
     sim.agent.apply(reconfigured);
     sim.run_for(SignedDuration::from_secs(10));
-    assert_eq!(status(&sim).state, State::Up, "{:?}", status(&sim));
+    assert_eq!(status(&mut sim).state, State::Up, "{:?}", status(&mut sim));
 }

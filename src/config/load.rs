@@ -481,7 +481,7 @@ mod tests {
         let found = problems("[storage]\nbananas = 3\n");
         assert_eq!(
             found[0].hint.as_deref(),
-            Some("known keys here: retention, max_size")
+            Some("known keys here: retention, max_size, write_every")
         );
     }
 

@@ -104,6 +104,13 @@ const DOCS: &[(&str, &str)] = &[
          history is thinned out first; the latest state is always kept.",
     ),
     (
+        "storage.write_every",
+        "Measurements wait in memory this long and are then written together, so a\n\
+         small server's disk (an SSD, an SD card) is written twice a minute instead of\n\
+         every second. A power cut or kill -9 loses at most this much history; alerts,\n\
+         acknowledgements and messages are always written at once. From \"1s\" to \"5m\".",
+    ),
+    (
         "throttle",
         "On a busy computer keepwatch measures less often and postpones housekeeping,\n\
          so monitoring never makes a busy server slower. It logs when it does.",

@@ -128,6 +128,28 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
 
+    let every = storage.write_every;
+    if every < Duration::from_secs(1) {
+        let what = if every.is_off() {
+            "cannot be off: measurements are written together, at least every 5 minutes".to_owned()
+        } else {
+            format!("{every} is too short")
+        };
+        report(
+            "storage",
+            "write_every",
+            what,
+            Some("use at least \"1s\"; \"30s\" is usual".to_owned()),
+        );
+    } else if every > Duration::from_mins(5) {
+        report(
+            "storage",
+            "write_every",
+            format!("{every} is too long: a power cut would lose that much history"),
+            Some("use at most \"5m\"; \"30s\" is usual".to_owned()),
+        );
+    }
+
     let throttle = &config.throttle;
     let percent = |value: f64| value > 0.0 && value <= 100.0;
     if !percent(throttle.busy_cpu_percent) {
@@ -659,6 +681,28 @@ mod tests {
                 ("log.level", Some(8)),
             ]
         );
+    }
+
+    #[test]
+    fn how_long_measurements_wait_for_the_disk_is_bounded_both_ways() {
+        for (every, said) in [
+            ("0s", "cannot be off"),
+            ("500ms", "500ms is too short"),
+            (
+                "6m",
+                "6m is too long: a power cut would lose that much history",
+            ),
+        ] {
+            let found = problems(&format!("[storage]\nwrite_every = \"{every}\"\n"));
+            assert_eq!(found.len(), 1, "{every}: {found:?}");
+            assert_eq!(found[0].field, "storage.write_every");
+            assert_eq!(found[0].line, Some(2));
+            assert!(found[0].message.starts_with(said), "{}", found[0].message);
+        }
+        for every in ["1s", "30s", "5m"] {
+            let text = format!("[storage]\nwrite_every = \"{every}\"\n");
+            assert!(parse(Path::new("k.toml"), &text).is_ok(), "{every}");
+        }
     }
 
     #[test]

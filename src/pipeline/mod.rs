@@ -16,6 +16,8 @@ mod unrecorded;
 
 pub use remote::{CLOCK_OFF, LIVE};
 
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::alert::engine::Alerter;
@@ -28,12 +30,17 @@ use crate::observation::{Sample, SeriesKey};
 use crate::store::{
     BufferedWriter, HealthChange, IncidentChange, Recovery, ServiceStatus, StorageHealth, Store,
 };
-use crate::vocabulary::{FailureKind, State, service_metric};
+use crate::vocabulary::{FailureKind, State, service_metric, state_key};
 use unrecorded::Unrecorded;
 
 /// Alerting looks at least this often, for what changed outside the agent
 /// (a maintenance window ended early from the command line).
 const ALERTS_LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
+
+/// For this long after a start, measurements are written as they come, so
+/// `keepwatch status` run right after `keepwatch run` shows every figure;
+/// then they wait for `storage.write_every`.
+const WRITE_AT_ONCE_AFTER_START: SignedDuration = SignedDuration::from_secs(60);
 
 /// Everything between a new observation and the outbox, for one host.
 pub struct Pipeline {
@@ -46,6 +53,13 @@ pub struct Pipeline {
     /// Samples of service results, written together by
     /// [`write_results`](Self::write_results).
     results: Vec<Sample>,
+    /// The latest state of each service whose state did not change, written
+    /// with the samples (a change is written at once).
+    statuses: BTreeMap<String, ServiceStatus>,
+    /// When what waits in memory is written next (`storage.write_every`).
+    next_write: Timestamp,
+    /// Until then, everything is written as it comes.
+    write_at_once_until: Timestamp,
     /// Messages put in the outbox since the caller last asked.
     queued: usize,
     /// When alerting next has something due, and whether an alert opened or
@@ -82,6 +96,9 @@ impl Pipeline {
             agents,
             calendar,
             results: Vec::new(),
+            statuses: BTreeMap::new(),
+            next_write: now,
+            write_at_once_until: now.saturating_add(WRITE_AT_ONCE_AFTER_START).unwrap_or(now),
             queued: 0,
             alerts_due: now,
             alerts_changed: false,
@@ -112,13 +129,49 @@ impl Pipeline {
     }
 
     /// Takes new samples, of any host: the rules see them (with business
-    /// hours at `now`), then they are written in one transaction (or kept in
-    /// memory while the store refuses, and the change of storage health
-    /// recorded).
+    /// hours at `now`) at once; they are written with everything else
+    /// waiting once `storage.write_every` has passed since the last write
+    /// ([`write_if_due`](Self::write_if_due)).
     pub fn ingest(&mut self, samples: &[Sample], now: Timestamp) {
         self.evaluate_rules(samples, now);
-        let change = self.writer.push(samples);
+        self.writer.queue(samples);
+        self.write_if_due(now);
+    }
+
+    /// Writes what waits in memory if its time has come, or at once while
+    /// the store refuses writes (to notice when it takes them again).
+    /// Measurements and service states wait up to `storage.write_every`, so
+    /// a small server's disk is written twice a minute, not every second.
+    pub fn write_if_due(&mut self, now: Timestamp) {
+        let healthy = *self.writer.health() == StorageHealth::Healthy;
+        if now >= self.next_write || now < self.write_at_once_until || !healthy {
+            self.write_waiting(now);
+        }
+    }
+
+    /// Writes every service state and sample waiting in memory now, with
+    /// when this agent was last seen and promises to write next, in one
+    /// transaction (kept in memory while the store refuses, and the change
+    /// of storage health recorded).
+    pub fn write_waiting(&mut self, now: Timestamp) {
+        let every = self.writer.store().config().write_every.signed();
+        self.next_write = now.saturating_add(every).unwrap_or(now);
+        let statuses: Vec<ServiceStatus> = self.statuses.values().cloned().collect();
+        let (last_seen, next_by) = (now.to_string(), self.next_write.to_string());
+        let states = [
+            (state_key::LAST_SEEN, last_seen.as_str()),
+            (state_key::NEXT_BY, next_by.as_str()),
+        ];
+        let change = self.writer.flush(&statuses, &states);
+        if *self.writer.health() == StorageHealth::Healthy {
+            self.statuses.clear();
+        }
         self.report_health(change, now);
+    }
+
+    /// When what waits in memory is written next.
+    pub fn next_write(&self) -> Timestamp {
+        self.next_write
     }
 
     /// Takes the result of a run of the service `name`: `outcome` is what the
@@ -164,6 +217,7 @@ impl Pipeline {
                 value: expires.as_second() as f64,
             });
         }
+        let changed = matches!(finished.verdict, Verdict::Changed { .. });
         match finished.verdict {
             Verdict::Changed { from, to } => self.service_changed(name, from, to, &outcome, now),
             Verdict::RetryNow => {
@@ -188,6 +242,13 @@ impl Pipeline {
                 .response_time
                 .map(|took| took.as_secs_f64() * 1000.0),
         };
+        if !changed {
+            self.statuses.insert(name.to_owned(), status);
+            return;
+        }
+        // A change is written at once, for `status` and the API; an older
+        // steady state still waiting must not overwrite it.
+        self.statuses.remove(name);
         if let Err(err) = self.writer.store_mut().save_service_status(&status) {
             // While storage is degraded that was said once, with the
             // reason: not again at every check of every service.
@@ -474,12 +535,6 @@ impl Pipeline {
     /// runtime wakes the sender when there are any.
     pub fn take_queued(&mut self) -> usize {
         std::mem::take(&mut self.queued)
-    }
-
-    /// Writes what waits in memory, if the store takes it now.
-    pub fn flush(&mut self, now: Timestamp) {
-        let change = self.writer.flush();
-        self.report_health(change, now);
     }
 
     /// Logs a change of storage health once, records it for `status`, and

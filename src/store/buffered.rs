@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::Store;
+use super::{ServiceStatus, Store, Writes};
 use crate::observation::Sample;
 
 /// How many samples wait in memory at most: about 20 minutes of 5 hosts and
@@ -90,10 +90,9 @@ impl BufferedWriter {
         }
     }
 
-    /// Queues `samples` and tries to write everything waiting.
-    ///
-    /// Returns the health change this caused, if any.
-    pub fn push(&mut self, samples: &[Sample]) -> Option<HealthChange> {
+    /// Queues `samples` for the next [`flush`](Self::flush); beyond the
+    /// capacity the oldest waiting are dropped (and counted).
+    pub fn queue(&mut self, samples: &[Sample]) {
         self.pending.extend(samples.iter().cloned());
         let excess = self.pending.len().saturating_sub(self.capacity);
         if excess > 0 {
@@ -101,19 +100,28 @@ impl BufferedWriter {
             self.dropped_total += excess as u64;
             self.dropped_since_degraded += excess as u64;
         }
-        self.flush()
     }
 
-    /// Tries to write every waiting sample in one transaction.
+    /// Tries to write every waiting sample, with the service `statuses` and
+    /// agent `states` given, in one transaction.
     ///
     /// Returns the health change this caused, if any.
-    pub fn flush(&mut self) -> Option<HealthChange> {
+    pub fn flush(
+        &mut self,
+        statuses: &[ServiceStatus],
+        states: &[(&str, &str)],
+    ) -> Option<HealthChange> {
+        let writes = Writes {
+            samples: self.pending.make_contiguous(),
+            statuses,
+            states,
+        };
         // An empty write would succeed without telling whether the disk has
         // room again.
-        if self.pending.is_empty() {
+        if writes.is_empty() {
             return None;
         }
-        match self.store.write(self.pending.make_contiguous()) {
+        match self.store.write_all(&writes) {
             Ok(_) => {
                 self.pending.clear();
                 if self.health == StorageHealth::Healthy {
@@ -185,6 +193,13 @@ mod tests {
     use crate::observation::SeriesKey;
     use crate::store::tests::{at, open_in, sample};
 
+    /// Queues `samples` and writes everything waiting, as the pipeline does
+    /// once its write is due.
+    fn push(writer: &mut BufferedWriter, samples: &[Sample]) -> Option<HealthChange> {
+        writer.queue(samples);
+        writer.flush(&[], &[])
+    }
+
     fn set_page_limit(writer: &BufferedWriter, pages: i64) {
         writer
             .store()
@@ -220,12 +235,12 @@ mod tests {
     fn a_full_disk_degrades_once_keeps_samples_and_recovers_without_loss() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = BufferedWriter::new(open_in(&dir));
-        assert_eq!(writer.push(&tick(0)), None);
+        assert_eq!(push(&mut writer, &tick(0)), None);
         set_page_limit(&writer, page_count(&writer));
 
         let mut changes = Vec::new();
         for n in 1..=40 {
-            changes.extend(writer.push(&tick(n)));
+            changes.extend(push(&mut writer, &tick(n)));
         }
         assert_eq!(changes.len(), 1, "reported exactly once: {changes:?}");
         let degraded = &changes[0];
@@ -243,10 +258,10 @@ mod tests {
         assert!(degraded.to_string().ends_with(" samples in memory"));
         assert!(writer.buffered() > 0);
         assert!(matches!(writer.health(), StorageHealth::Degraded { .. }));
-        assert_eq!(writer.flush(), None, "still full: no new report");
+        assert_eq!(writer.flush(&[], &[]), None, "still full: no new report");
 
         set_page_limit(&writer, 1_000_000);
-        let recovered = writer.push(&tick(41)).expect("a change back to healthy");
+        let recovered = push(&mut writer, &tick(41)).expect("a change back to healthy");
         assert_eq!(recovered.health, StorageHealth::Healthy);
         assert_eq!(
             recovered.to_string(),
@@ -254,7 +269,7 @@ mod tests {
         );
         assert_eq!(writer.buffered(), 0);
         assert_eq!(writer.dropped(), 0);
-        assert_eq!(writer.flush(), None);
+        assert_eq!(writer.flush(&[], &[]), None);
 
         let store = writer.store();
         for i in [0, 17, 49] {
@@ -272,17 +287,17 @@ mod tests {
     fn the_memory_buffer_is_bounded_and_counts_what_it_drops() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = BufferedWriter::with_capacity(open_in(&dir), 120);
-        writer.push(&tick(0));
+        push(&mut writer, &tick(0));
         set_page_limit(&writer, page_count(&writer));
         for n in 1..=10 {
-            writer.push(&tick(n));
+            push(&mut writer, &tick(n));
         }
         assert_eq!(writer.buffered(), 120);
         let dropped = writer.dropped();
         assert!(dropped >= 50, "{dropped}");
 
         set_page_limit(&writer, 1_000_000);
-        let change = writer.flush().expect("recovered");
+        let change = writer.flush(&[], &[]).expect("recovered");
         assert_eq!(change.dropped, dropped);
         assert_eq!(
             change.to_string(),
@@ -307,7 +322,7 @@ mod tests {
             .conn
             .execute_batch("DROP TABLE latest")
             .unwrap();
-        let change = writer.push(&[sample("cpu", 0, 1.0)]).unwrap();
+        let change = push(&mut writer, &[sample("cpu", 0, 1.0)]).unwrap();
         match &change.health {
             StorageHealth::Degraded { reason } => assert!(reason.contains("latest"), "{reason}"),
             StorageHealth::Healthy => panic!("expected degraded"),
@@ -321,9 +336,9 @@ mod tests {
     fn nothing_to_flush_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = BufferedWriter::new(open_in(&dir));
-        assert_eq!(writer.flush(), None);
+        assert_eq!(writer.flush(&[], &[]), None);
         assert_eq!(writer.health(), &StorageHealth::Healthy);
-        assert_eq!(writer.push(&[]), None);
+        assert_eq!(push(&mut writer, &[]), None);
         writer.store_mut().set_state("k", "v").unwrap();
         assert_eq!(writer.store().state("k").unwrap().as_deref(), Some("v"));
     }

@@ -88,6 +88,12 @@ pub struct StorageConfig {
     /// Most disk space the database may use; near it, the oldest history is
     /// thinned out first (the latest state is always kept).
     pub max_size: ByteSize,
+    /// How long measurements wait in memory before they are written, all
+    /// together: each write wears a small server's SSD, and a write a second
+    /// costs about 90 MB a day. At most this much history is lost on a power
+    /// cut or kill -9; alerts, acknowledgements and messages are always
+    /// written at once. `"0s"` writes every measurement at once.
+    pub write_every: Duration,
 }
 
 impl Default for StorageConfig {
@@ -95,6 +101,7 @@ impl Default for StorageConfig {
         Self {
             retention: Duration::from_days(90),
             max_size: ByteSize(500_000_000),
+            write_every: Duration::from_secs(30),
         }
     }
 }
@@ -119,6 +126,25 @@ pub struct Store {
     ids: HashMap<SeriesKey, i64>,
     /// Set while alerting runs on copies in memory (a full disk).
     shadow: Option<shadow::Shadow>,
+}
+
+/// What is written together, in one transaction: a small server's disk is
+/// written once per `storage.write_every`, not once per kind of data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Writes<'a> {
+    /// Measurements.
+    pub samples: &'a [Sample],
+    /// The latest state of services whose state did not change.
+    pub statuses: &'a [ServiceStatus],
+    /// Pieces of agent state (`vocabulary::state_key`).
+    pub states: &'a [(&'a str, &'a str)],
+}
+
+impl Writes<'_> {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.statuses.is_empty() && self.states.is_empty()
+    }
 }
 
 /// What a [`Store::write`] did with its samples.
@@ -272,6 +298,11 @@ impl Store {
         &self.path
     }
 
+    /// The storage settings in force.
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
     /// Applies a reloaded configuration; the new retention and cap take effect
     /// at the next [`maintain`](Store::maintain).
     pub fn update_config(&mut self, config: &StorageConfig) {
@@ -284,13 +315,24 @@ impl Store {
     /// Writing a sample for an instant a series already has replaces the value.
     /// NaN and infinite values are skipped and counted.
     pub fn write(&mut self, samples: &[Sample]) -> Result<WriteSummary, StoreError> {
+        self.write_all(&Writes {
+            samples,
+            ..Writes::default()
+        })
+    }
+
+    /// Writes samples (as [`write`](Self::write) does), service states and
+    /// agent state in one transaction: all or none.
+    pub fn write_all(&mut self, writes: &Writes<'_>) -> Result<WriteSummary, StoreError> {
         let Store {
             conn, path, ids, ..
         } = self;
         let fail = |source| StoreError::sqlite("write", path, source);
         let tx = conn.transaction().map_err(fail)?;
         let mut new_ids = HashMap::new();
-        let summary = write_samples(&tx, ids, &mut new_ids, samples).map_err(fail)?;
+        let summary = write_samples(&tx, ids, &mut new_ids, writes.samples).map_err(fail)?;
+        services::save_statuses(&tx, writes.statuses).map_err(fail)?;
+        save_states(&tx, writes.states).map_err(fail)?;
         tx.commit().map_err(fail)?;
         // Only now: ids from a rolled-back transaction would point nowhere.
         ids.extend(new_ids);
@@ -529,17 +571,7 @@ impl Store {
     pub fn set_states(&mut self, entries: &[(&str, &str)]) -> Result<(), StoreError> {
         let fail = |source| StoreError::sqlite("saving agent state", &self.path, source);
         let tx = self.conn.transaction().map_err(fail)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO agent_state (key, value) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )
-                .map_err(fail)?;
-            for (key, value) in entries {
-                stmt.execute([key, value]).map_err(fail)?;
-            }
-        }
+        save_states(&tx, entries).map_err(fail)?;
         tx.commit().map_err(fail)
     }
 
@@ -680,6 +712,18 @@ fn write_samples(
         outgoing::recorded_at(tx, earliest)?;
     }
     Ok(summary)
+}
+
+/// Saves pieces of agent state in the transaction `tx`.
+fn save_states(tx: &Transaction<'_>, entries: &[(&str, &str)]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO agent_state (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?;
+    for (key, value) in entries {
+        stmt.execute([key, value])?;
+    }
+    Ok(())
 }
 
 /// The id of a series, adding it if it is new.

@@ -68,31 +68,44 @@ pub(super) fn state_from(text: &str) -> State {
     }
 }
 
+/// Saves the current states of services in the transaction `tx`, each
+/// replacing its previous one.
+pub(super) fn save_statuses(
+    tx: &rusqlite::Transaction<'_>,
+    statuses: &[ServiceStatus],
+) -> rusqlite::Result<()> {
+    let mut save = tx.prepare_cached(
+        "INSERT INTO service_status (name, state, kind, explanation, since_ms, checked_ms, response_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (name) DO UPDATE SET state = excluded.state, kind = excluded.kind,
+           explanation = excluded.explanation, since_ms = excluded.since_ms,
+           checked_ms = excluded.checked_ms, response_ms = excluded.response_ms",
+    )?;
+    for status in statuses {
+        save.execute(params![
+            status.name,
+            status.state.as_str(),
+            status.kind.map(FailureKind::as_str),
+            status.explanation,
+            status.since.as_millisecond(),
+            status.checked_at.as_millisecond(),
+            status.response_ms,
+        ])?;
+    }
+    if let Some(earliest) = statuses.iter().map(|s| s.checked_at.as_millisecond()).min() {
+        super::outgoing::recorded_at(tx, earliest)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Saves the current state of a service, replacing the previous one.
     pub fn save_service_status(&mut self, status: &ServiceStatus) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO service_status (name, state, kind, explanation, since_ms, checked_ms, response_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (name) DO UPDATE SET state = excluded.state, kind = excluded.kind,
-                   explanation = excluded.explanation, since_ms = excluded.since_ms,
-                   checked_ms = excluded.checked_ms, response_ms = excluded.response_ms",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    status.name,
-                    status.state.as_str(),
-                    status.kind.map(FailureKind::as_str),
-                    status.explanation,
-                    status.since.as_millisecond(),
-                    status.checked_at.as_millisecond(),
-                    status.response_ms,
-                ])
-            })
-            .map_err(|source| StoreError::sqlite("saving a service's state", &self.path, source))?;
-        super::outgoing::recorded_at(&self.conn, status.checked_at.as_millisecond())
-            .map_err(|source| StoreError::sqlite("saving a service's state", &self.path, source))
+        let path = self.path.clone();
+        let fail = |source| StoreError::sqlite("saving a service's state", &path, source);
+        let tx = self.conn.transaction().map_err(fail)?;
+        save_statuses(&tx, std::slice::from_ref(status)).map_err(fail)?;
+        tx.commit().map_err(fail)
     }
 
     /// The current state of every service that has been checked, by name.

@@ -782,12 +782,19 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
         "the filler is still there: the disk was full all along"
     );
     let mut status = String::new();
-    running.wait_for("status to say keepwatch runs but cannot write", |_| {
-        let out = kw.run(&["status"]);
-        status = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        status.contains("is running, but it has not been able to write its database")
-    });
+    // keepwatch promised its next write `storage.write_every` (30 s) after
+    // its last one; status tells once that promise is 30 s overdue.
+    let promise = Duration::from_secs(75);
+    running.wait_within(
+        "status to say keepwatch runs but cannot write",
+        promise,
+        |_| {
+            let out = kw.run(&["status"]);
+            status = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            status.contains("is running, but it has not been able to write its database")
+        },
+    );
     assert!(status.contains("Alerts still go out"), "{status}");
 
     std::fs::remove_file(&filler).expect("free the disk");

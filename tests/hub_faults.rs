@@ -135,7 +135,6 @@ impl Servers {
     /// unread on its socket (`ss`, in the hub's namespace): a batch on
     /// its way that the hub has not stored.
     fn batch_on_its_way(&self, hub: &mut Running, agent: &mut Running) {
-        hub.signal("STOP");
         let port = self
             .network
             .hub_listen()
@@ -163,12 +162,27 @@ impl Servers {
                     .is_some_and(|queued| queued > 0)
             })
         };
-        wait(
-            "a batch to wait unread at the frozen hub",
-            Duration::from_secs(30),
-            &mut [agent],
-            unread,
-        );
+        // The agent's next request lands unread within a moment, unless the
+        // hub was frozen while it worked on one (the agent then waits for
+        // its answer): let it go on for a moment and freeze it again.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            hub.signal("STOP");
+            let moment = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < moment {
+                if unread() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no batch came to wait unread at the frozen hub in 60 s; agent's log:\n{}",
+                agent.log()
+            );
+            hub.signal("CONT");
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     /// Both stopped: every sample the agent took up to where the hub has

@@ -124,6 +124,8 @@ impl Agent {
             first_round: false,
         };
         agent.first_round = agent.services.first_round_pending();
+        let agent_of_a_hub = agent.config.hub.is_set();
+        agent.pipeline.write_as_measured(agent_of_a_hub);
         agent.note_started(now);
         agent.heartbeats = Heartbeats::new(&agent.config.services, agent.pipeline.store_mut(), now);
         agent
@@ -402,6 +404,7 @@ impl Agent {
         self.zone = Calendar::zone_of(calendar.as_ref());
         self.pipeline
             .reconfigure(&config.rules, config.alerter(), calendar);
+        self.pipeline.write_as_measured(config.hub.is_set());
         self.heartbeats
             .reconfigure(&config.services, self.pipeline.store_mut(), now);
         self.throttle.update_config(&config.throttle);

@@ -60,6 +60,9 @@ pub struct Pipeline {
     next_write: Timestamp,
     /// Until then, everything is written as it comes.
     write_at_once_until: Timestamp,
+    /// Everything is written as it comes: an agent that sends to a hub
+    /// (its windows to the hub follow its history in time order).
+    write_as_measured: bool,
     /// Messages put in the outbox since the caller last asked.
     queued: usize,
     /// When alerting next has something due, and whether an alert opened or
@@ -99,6 +102,7 @@ impl Pipeline {
             statuses: BTreeMap::new(),
             next_write: now,
             write_at_once_until: now.saturating_add(WRITE_AT_ONCE_AFTER_START).unwrap_or(now),
+            write_as_measured: false,
             queued: 0,
             alerts_due: now,
             alerts_changed: false,
@@ -144,7 +148,8 @@ impl Pipeline {
     /// a small server's disk is written twice a minute, not every second.
     pub fn write_if_due(&mut self, now: Timestamp) {
         let healthy = *self.writer.health() == StorageHealth::Healthy;
-        if now >= self.next_write || now < self.write_at_once_until || !healthy {
+        let at_once = self.write_as_measured || now < self.write_at_once_until;
+        if at_once || now >= self.next_write || !healthy {
             self.write_waiting(now);
         }
     }
@@ -167,6 +172,13 @@ impl Pipeline {
             self.statuses.clear();
         }
         self.report_health(change, now);
+    }
+
+    /// Writes everything as it comes (`true`) instead of every
+    /// `storage.write_every`: for an agent that sends to a hub, whose
+    /// windows to the hub assume its history is written in time order.
+    pub fn write_as_measured(&mut self, yes: bool) {
+        self.write_as_measured = yes;
     }
 
     /// When what waits in memory is written next.

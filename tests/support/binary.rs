@@ -160,8 +160,18 @@ impl Running {
     }
 
     /// Waits (polling, at most 30 s) until `check` holds.
-    pub fn wait_for(&mut self, what: &str, mut check: impl FnMut(&mut Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    pub fn wait_for(&mut self, what: &str, check: impl FnMut(&mut Self) -> bool) {
+        self.wait_within(what, Duration::from_secs(30), check);
+    }
+
+    /// Waits (polling, at most `within`) until `check` holds.
+    pub fn wait_within(
+        &mut self,
+        what: &str,
+        within: Duration,
+        mut check: impl FnMut(&mut Self) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
         while !check(self) {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(

@@ -506,6 +506,37 @@ fn tampered_unsigned_or_foreign_releases_are_refused_with_the_binary_intact() {
 
     let installed = Installed::new("", "");
     installed.refused("no release source is set");
+
+    // Signed in minisign's legacy mode (not pre-hashed): refused.
+    let shop = Shop::new(&new, b"stand-in");
+    let legacy = Command::new("minisign")
+        .args(["-S", "-l", "-s"])
+        .arg(&shop.key)
+        .arg("-m")
+        .arg(shop.manifest())
+        .output()
+        .expect("minisign -S -l");
+    assert!(legacy.status.success());
+    shop.install()
+        .refused("it is signed in minisign's legacy mode");
+    // A manifest too big to be one, and a folder where the manifest should be.
+    std::fs::write(shop.manifest(), vec![b'#'; 70_000]).unwrap();
+    shop.install()
+        .refused("it is over 65536 bytes, so it is not a release manifest");
+    std::fs::remove_file(shop.manifest()).unwrap();
+    std::fs::create_dir(shop.manifest()).unwrap();
+    shop.install().refused("cannot read ");
+
+    // A channel that is not a name.
+    let shop = Shop::new(&new, b"stand-in");
+    let installed = shop.install();
+    let out = installed.update(&["--channel", "../etc"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("\"../etc\" is not a release channel name"),
+        "{said}"
+    );
+    assert!(std::fs::read(&installed.binary).unwrap() == installed.original);
 }
 
 #[test]
@@ -522,6 +553,20 @@ fn an_interrupted_download_or_a_missing_manifest_is_refused() {
     let missing = serve(&shop.dir.path().join("nowhere"), None);
     Installed::new(&missing, &shop.public)
         .refused("there is no release manifest at http://127.0.0.1:");
+    // The artefact gone from the web server, and a server that is not there.
+    std::fs::remove_file(shop.artefact()).unwrap();
+    let web = serve(shop.dir.path(), None);
+    Installed::new(&web, &shop.public).refused("the server answered 404 Not Found");
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    Installed::new(&format!("http://127.0.0.1:{port}/releases"), &shop.public).refused(&format!(
+        "cannot read http://127.0.0.1:{port}/releases/stable.toml: "
+    ));
+    // A manifest too big to be one, from the web.
+    std::fs::write(shop.manifest(), vec![b'#'; 70_000]).unwrap();
+    Installed::new(&web, &shop.public)
+        .refused("it is over 65536 bytes, so it is not a release manifest");
 }
 
 /// A tmpfs of `size` bytes mounted on a new folder, unmounted on drop.

@@ -22,6 +22,8 @@ command -v redis-server >/dev/null || need_install+=(redis-server)
 command -v prometheus >/dev/null || need_install+=(prometheus)
 # tests/update.rs signs release manifests with it (through scripts/release.sh).
 command -v minisign >/dev/null || need_install+=(minisign)
+# tests/hub_faults.rs makes network namespaces (ip) and reads sockets (ss).
+{ command -v ip >/dev/null && command -v ss >/dev/null; } || need_install+=(iproute2)
 installed=" "
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "installing ${need_install[*]}"

@@ -161,25 +161,7 @@ impl Store {
                 Some((state, _)) if state_from(&state) == status.state => {}
                 before => changed.push((before.map(|(s, _)| state_from(&s)), status.clone())),
             }
-            tx.prepare_cached(
-                "INSERT INTO service_status (name, state, kind, explanation, since_ms, checked_ms, response_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (name) DO UPDATE SET state = excluded.state, kind = excluded.kind,
-                   explanation = excluded.explanation, since_ms = excluded.since_ms,
-                   checked_ms = excluded.checked_ms, response_ms = excluded.response_ms",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    status.name,
-                    status.state.as_str(),
-                    status.kind.map(FailureKind::as_str),
-                    status.explanation,
-                    status.since.as_millisecond(),
-                    status.checked_at.as_millisecond(),
-                    status.response_ms,
-                ])
-            })
-            .map_err(fail)?;
+            super::services::upsert_status(&tx, status).map_err(fail)?;
             tx.prepare_cached(
                 "INSERT INTO remote_services (host, name, critical, depends_on) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (host, name) DO UPDATE

@@ -69,32 +69,41 @@ pub(super) fn state_from(text: &str) -> State {
 }
 
 /// Saves the current states of services in the transaction `tx`, each
-/// replacing its previous one.
+/// replacing its previous one, and lets the cursor to the hub know.
 pub(super) fn save_statuses(
     tx: &rusqlite::Transaction<'_>,
     statuses: &[ServiceStatus],
 ) -> rusqlite::Result<()> {
-    let mut save = tx.prepare_cached(
+    for status in statuses {
+        upsert_status(tx, status)?;
+    }
+    if let Some(earliest) = statuses.iter().map(|s| s.checked_at.as_millisecond()).min() {
+        super::outgoing::recorded_at(tx, earliest)?;
+    }
+    Ok(())
+}
+
+/// Writes the current state of one service over its previous one.
+pub(super) fn upsert_status(
+    tx: &rusqlite::Transaction<'_>,
+    status: &ServiceStatus,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
         "INSERT INTO service_status (name, state, kind, explanation, since_ms, checked_ms, response_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (name) DO UPDATE SET state = excluded.state, kind = excluded.kind,
            explanation = excluded.explanation, since_ms = excluded.since_ms,
            checked_ms = excluded.checked_ms, response_ms = excluded.response_ms",
-    )?;
-    for status in statuses {
-        save.execute(params![
-            status.name,
-            status.state.as_str(),
-            status.kind.map(FailureKind::as_str),
-            status.explanation,
-            status.since.as_millisecond(),
-            status.checked_at.as_millisecond(),
-            status.response_ms,
-        ])?;
-    }
-    if let Some(earliest) = statuses.iter().map(|s| s.checked_at.as_millisecond()).min() {
-        super::outgoing::recorded_at(tx, earliest)?;
-    }
+    )?
+    .execute(params![
+        status.name,
+        status.state.as_str(),
+        status.kind.map(FailureKind::as_str),
+        status.explanation,
+        status.since.as_millisecond(),
+        status.checked_at.as_millisecond(),
+        status.response_ms,
+    ])?;
     Ok(())
 }
 

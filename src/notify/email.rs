@@ -16,15 +16,15 @@ use std::sync::Arc;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
-};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::{Message, Notifier, SendError, SendFuture};
+
+mod socket;
 use crate::alert::Enclosure;
 use crate::clock::Clock;
 use crate::secret::Secret;
@@ -499,19 +499,13 @@ impl EmailChannel {
                 ));
             }
             let hello = ClientId::default();
-            let wrapper = match self.security() {
+            let implicit = match self.security() {
                 EmailSecurity::Tls => tls.clone(),
                 EmailSecurity::StartTls | EmailSecurity::Plain => None,
             };
-            let mut connection = AsyncSmtpConnection::connect_tokio1(
-                addrs.as_slice(),
-                Some(timeout),
-                &hello,
-                wrapper,
-                None,
-            )
-            .await
-            .map_err(|err| self.explain(Step::Connect, &Cause::of(&err)))?;
+            let mut connection = socket::open(&addrs, implicit, &hello)
+                .await
+                .map_err(|cause| self.explain(Step::Connect, &cause))?;
             if let (EmailSecurity::StartTls, Some(tls)) = (self.security(), tls) {
                 connection
                     .starttls(tls, &hello)
@@ -542,8 +536,19 @@ impl EmailChannel {
             }
         };
         // The message is accepted: a goodbye that fails or hangs must not
-        // turn into a failure, or the retry would deliver it twice.
-        let _ = tokio::time::timeout(QUIT_TIMEOUT, connection.quit()).await;
+        // turn into a failure, or the retry would deliver it twice. After a
+        // delivery it is said in the background, so the outbox records the
+        // acceptance at once: the shorter the time between the server taking
+        // a message and keepwatch writing that down, the smaller the chance
+        // that a kill in between sends it again after the restart.
+        let goodbye = async move {
+            let _ = tokio::time::timeout(QUIT_TIMEOUT, connection.quit()).await;
+        };
+        if email.is_some() {
+            tokio::spawn(goodbye);
+        } else {
+            goodbye.await;
+        }
         Ok(())
     }
 

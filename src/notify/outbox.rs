@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::held::{Attempt, Held};
@@ -134,6 +134,11 @@ impl Outbox {
                 queues.insert(channel, entries);
             }
         }
+        // Each result comes back the moment its channel answers and is
+        // recorded at once, not when the channel's whole queue is done: a
+        // kill between a mail server's acceptance and this record would send
+        // the message again after the restart.
+        let (results, mut answered) = mpsc::unbounded_channel();
         let mut sending = JoinSet::new();
         for (name, entries) in queues {
             let Some(channel) = channels.get(&name).cloned() else {
@@ -165,35 +170,33 @@ impl Outbox {
                 }
             }
             let clock = self.clock.clone();
+            let results = results.clone();
             sending.spawn(async move {
-                let mut results = Vec::new();
                 let mut readable = readable.into_iter();
                 for (queued, message) in readable.by_ref() {
                     let result = channel.kind.notifier().send(&message, &clock).await;
                     let failed = result.is_err();
-                    results.push((queued, Some(result)));
+                    let _ = results.send((channel.name.clone(), queued, Some(result)));
                     // Later messages to a failing channel wait for the retry.
                     if failed {
                         break;
                     }
                 }
-                results.extend(readable.map(|(queued, _)| (queued, None)));
-                (channel.name, results)
+                for (queued, _) in readable {
+                    let _ = results.send((channel.name.clone(), queued, None));
+                }
             });
         }
-        while let Some(joined) = sending.join_next().await {
-            let Ok((name, results)) = joined else {
-                continue;
-            };
-            for (queued, result) in results {
-                match result {
-                    Some(result) => self.record(&name, &queued, result, &mut pass),
-                    // Not tried (an earlier one to its channel failed).
-                    None if queued.held => self.held.record(queued.entry.id, None),
-                    None => {}
-                }
+        drop(results);
+        while let Some((name, queued, result)) = answered.recv().await {
+            match result {
+                Some(result) => self.record(&name, &queued, result, &mut pass),
+                // Not tried (an earlier one to its channel failed).
+                None if queued.held => self.held.record(queued.entry.id, None),
+                None => {}
             }
         }
+        while sending.join_next().await.is_some() {}
         if let Some(at) = self.held.next_due() {
             pass.next = Some(pass.next.map_or(at, |t| t.min(at)));
         }

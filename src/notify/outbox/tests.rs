@@ -158,3 +158,70 @@ fn retries_back_off_to_a_cap() {
     assert_eq!(secs(0, false), 10);
     assert_eq!(secs(u32::MAX, true), 3600);
 }
+
+/// A webhook receiver on loopback that answers 200 to every request and,
+/// for each, notes which messages the database held as delivered when the
+/// request came.
+async fn receiver_noting_deliveries(
+    database: std::path::PathBuf,
+) -> (u16, Arc<std::sync::Mutex<Vec<usize>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let noted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let notes = noted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Headers, then as many bytes as Content-Length says.
+            loop {
+                let read = socket.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&request).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length || read == 0 {
+                        break;
+                    }
+                }
+            }
+            let store = Store::open(&database, &StorageConfig::default()).unwrap();
+            let delivered = store
+                .recent_messages(100)
+                .unwrap()
+                .iter()
+                .filter(|e| e.delivered_at.is_some())
+                .count();
+            notes.lock().unwrap().push(delivered);
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+        }
+    });
+    (port, noted)
+}
+
+#[tokio::test]
+async fn each_delivery_is_recorded_before_the_next_message_to_its_channel_goes_out() {
+    let (mut outbox, _clock, dir) = outbox();
+    let (port, noted) = receiver_noting_deliveries(dir.path().join("k.db")).await;
+    let hook: Channel = toml::from_str(&format!(
+        "name = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\""
+    ))
+    .unwrap();
+    let channels = channels(&[hook]);
+    for _ in 0..3 {
+        queue(&mut outbox, "hook", &message("hook"));
+    }
+    let pass = outbox.deliver(&channels).await.unwrap();
+    assert_eq!(pass.delivered, 3);
+    // A kill while the third is on its way would send only the third again.
+    assert_eq!(*noted.lock().unwrap(), vec![0, 1, 2]);
+}

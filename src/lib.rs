@@ -16,7 +16,8 @@
 //!    safe to show).
 //! 2. [`calendar`]: opening hours, holidays and time zone; [`logging`]: log
 //!    lines stamped in that time zone, written without ever blocking;
-//!    [`protocol`]: what an agent sends its hub and what the hub answers.
+//!    [`protocol`]: what an agent sends its hub and what the hub answers;
+//!    [`message`]: a message as a channel delivers it, whoever wrote it.
 //! 3. [`store`] keeps the observations in one SQLite file, compactly, with
 //!    retention and a disk-space cap, and the alerts, notices and outbox.
 //! 4. [`collect`] reads host metrics (CPU, memory, disks, network, load,
@@ -64,6 +65,7 @@ pub mod config;
 pub mod deploy;
 pub mod export;
 pub mod logging;
+pub mod message;
 pub mod notify;
 pub mod observation;
 pub mod pipeline;

@@ -300,7 +300,7 @@ impl Keepwatch {
     }
 
     /// Every message composed so far with its channel, oldest first.
-    fn composed(&self) -> Vec<(String, keepwatch::alert::Message)> {
+    fn composed(&self) -> Vec<(String, keepwatch::message::Message)> {
         let mut all: Vec<_> = self
             .store()
             .recent_messages(10_000)
@@ -895,7 +895,7 @@ async fn when_the_internet_link_fails_a_hundred_services_make_a_handful_of_email
 /// exactly what must arrive.
 async fn alerts_while_the_mail_server_is_down(
     server: &mut PausedSmtp,
-) -> (Keepwatch, Vec<keepwatch::alert::Message>) {
+) -> (Keepwatch, Vec<keepwatch::message::Message>) {
     let mut shop = Service::up().await;
     let mut till = Service::up().await;
     let mut website = Service::up().await;

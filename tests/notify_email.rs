@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keepwatch::alert::Message;
 use keepwatch::clock::{Clock, SystemClock};
+use keepwatch::message::Message;
 use keepwatch::notify::{
     Channel, ChannelKind, EmailChannel, EmailFormat, EmailSecurity, SMS_SUBJECT, SendError,
 };

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_receiver::{Receiver, Recorded, Reply, basic_auth, signature_is_valid};
-use keepwatch::alert::Message;
 use keepwatch::clock::{Clock, SystemClock};
+use keepwatch::message::Message;
 use keepwatch::notify::{
     Channel, ChannelKind, DiscordChannel, Notifier, SendError, SlackChannel, SmsChannel,
     TeamsChannel, WebhookChannel,

@@ -634,7 +634,7 @@ fn subjects(entries: &[crate::store::OutboxEntry]) -> Vec<String> {
     entries
         .iter()
         .map(|e| {
-            serde_json::from_str::<crate::alert::Message>(&e.message)
+            serde_json::from_str::<crate::message::Message>(&e.message)
                 .unwrap()
                 .text
         })

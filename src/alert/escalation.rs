@@ -38,9 +38,7 @@ pub struct AlertingConfig {
     pub off_hours: Vec<Step>,
 }
 
-/// The name of the built-in channel that writes to keepwatch's own log; the
-/// default steps notify it, and it exists even when no `[[channel]]` does.
-pub const LOG_CHANNEL: &str = "log";
+pub use crate::message::LOG_CHANNEL;
 
 impl Default for AlertingConfig {
     fn default() -> Self {

@@ -16,7 +16,6 @@ pub mod problems;
 mod rules;
 pub mod upcoming;
 
-pub use compose::{Attachment, Enclosure, Message};
 pub use maintenance::{Every, MaintenanceConfig, Target, Window, covering};
 pub use problems::{Decision, OwnedProblem, Problem, service_fingerprint};
 

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use super::{Message, Notifier, SendError, SendFuture};
 
 mod socket;
-use crate::alert::Enclosure;
 use crate::clock::Clock;
+use crate::message::Enclosure;
 use crate::secret::Secret;
 use crate::units::Duration;
 
@@ -359,7 +359,7 @@ impl EmailChannel {
     /// HTML shows by Content-ID beside them (multipart/related), and the
     /// files attached after (multipart/mixed).
     fn enclosed(&self, message: &Message, enclosure: &Enclosure) -> Result<MultiPart, SendError> {
-        let content_type = |attachment: &crate::alert::Attachment| {
+        let content_type = |attachment: &crate::message::Attachment| {
             ContentType::parse(&attachment.content_type).map_err(|_| {
                 SendError::permanent(format!(
                     "the email for {} could not be put together: \"{}\" is not a content type (file {})",
@@ -981,7 +981,7 @@ mod tests {
 
     #[test]
     fn a_report_goes_to_its_own_readers_with_pictures_beside_the_page_and_files_after() {
-        use crate::alert::{Attachment, Enclosure};
+        use crate::message::{Attachment, Enclosure};
         let email = channel(MINIMAL);
         let file = |name: &str, content_type: &str| Attachment {
             name: name.to_owned(),

@@ -31,8 +31,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::Message;
 use crate::clock::Clock;
+use crate::message::Message;
 
 /// Why a channel could not deliver a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,7 +149,7 @@ impl ChannelKind {
 
 impl Channel {
     /// The channel every config has without saying so: keepwatch's log.
-    pub const LOG: &str = crate::alert::LOG_CHANNEL;
+    pub const LOG: &str = crate::message::LOG_CHANNEL;
 
     /// The built-in `log` channel.
     pub fn log() -> Self {

@@ -19,9 +19,9 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use super::email::message;
-use crate::alert::Message;
 use crate::calendar::Calendar;
 use crate::config::Config;
+use crate::message::Message;
 use crate::store::Store;
 
 /// The command-line words that make keepwatch serve one [`Job`]:

@@ -7,9 +7,9 @@ use jiff::Timestamp;
 use super::html::{self, Images};
 use super::model::{Inputs, build};
 use super::{Period, pdf, text, words};
-use crate::alert::{Attachment, Enclosure, Message};
 use crate::calendar::Calendar;
 use crate::config::{Config, ReportConfig};
+use crate::message::{Attachment, Enclosure, Message};
 use crate::printable;
 use crate::store::Store;
 

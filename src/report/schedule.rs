@@ -43,10 +43,10 @@ use tokio::sync::{Notify, watch};
 
 use super::child::{Job, Maker};
 use super::email::{message, slug};
-use crate::alert::Message;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::{Config, Days, ReportConfig, When};
+use crate::message::Message;
 use crate::notify::{Channel, ChannelKind};
 use crate::printable;
 use crate::store::{Store, StoreError};

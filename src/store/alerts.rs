@@ -101,7 +101,7 @@ pub struct AlertDelivery {
 pub struct OutboxEntry {
     pub id: i64,
     pub channel: String,
-    /// The [`crate::alert::Message`] as JSON.
+    /// The [`crate::message::Message`] as JSON.
     pub message: String,
     pub created_at: Timestamp,
     /// When the next attempt is due.

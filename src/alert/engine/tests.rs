@@ -2,9 +2,9 @@ use jiff::civil::date;
 use jiff::tz::TimeZone;
 
 use super::*;
-use crate::alert::Message;
 use crate::alert::upcoming::Next as Upcoming;
 use crate::config::Config;
+use crate::message::Message;
 use crate::vocabulary::State;
 
 const CONFIG: &str = r#"

@@ -9,9 +9,9 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::alert::Message;
 use crate::clock::{Clock, SimClock};
 use crate::config::{Config, ReportConfig};
+use crate::message::Message;
 use crate::store::{StorageConfig, Store};
 
 fn berlin() -> TimeZone {

@@ -7,6 +7,7 @@
 //! flood of requests cannot hold up checks or alerts.
 
 mod auth;
+mod connections;
 mod error;
 mod ingest;
 mod metrics;
@@ -36,15 +37,16 @@ use crate::config::ApiConfig;
 use crate::notify::Channel;
 use crate::status::Sources;
 use crate::store::{Store, StoreError};
+use connections::Connections;
 
-/// What the handlers share: a database connection of their own, the
+/// What the handlers share: database connections of their own, the
 /// configured services and calendar, and the limits.
 #[derive(Clone)]
 pub struct ApiState(Arc<Shared>);
 
 /// The inside of [`ApiState`].
 pub struct Shared {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Connections>,
     services: Vec<ServiceSpec>,
     calendar: Calendar,
     alerter: Alerter,
@@ -77,7 +79,8 @@ impl std::ops::Deref for ApiState {
 }
 
 impl ApiState {
-    /// Builds the state from an open store (a connection only the API uses).
+    /// Builds the state from an open store (a connection only the API uses;
+    /// more are opened to the same file when requests overlap).
     pub fn new(store: Store, settings: &Settings, clock: Arc<dyn Clock>) -> Self {
         let config = settings.api.clone();
         let busy = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
@@ -85,7 +88,7 @@ impl ApiState {
         let (deliveries, taken) = tokio::sync::mpsc::channel(4);
         let database = store.path().to_path_buf();
         ApiState(Arc::new(Shared {
-            store: Arc::new(Mutex::new(store)),
+            store: Connections::new(store, settings.storage.clone(), Connections::per_core()),
             services: settings.services.clone(),
             calendar: settings.calendar.clone(),
             alerter: settings.alerter.clone(),
@@ -116,20 +119,13 @@ impl ApiState {
         }
     }
 
-    /// Runs `query` on the API's connection on a blocking thread, so the
-    /// agent's runtime keeps running checks meanwhile.
+    /// Runs `query` on one of the API's connections on a blocking thread,
+    /// so the agent's runtime keeps running checks meanwhile.
     async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-            query(&mut store)
-        })
-        .await
-        .map_err(|err| ApiError::internal(format!("a database read failed: {err}")))?
-        .map_err(ApiError::from)
+        self.store.with(query).await?.map_err(ApiError::from)
     }
 }
 

@@ -341,18 +341,14 @@ fn aggregate(values: &mut [f64], how: Aggregation) -> f64 {
     }
 }
 
-/// Buckets `samples` (ordered by time) into steps of `step_ms` from `from_ms`.
-fn bucket(
-    samples: &[(Timestamp, f64)],
-    from_ms: i64,
-    step_ms: i64,
-    how: Aggregation,
-) -> Vec<(i64, f64)> {
+/// Buckets `samples` (ordered by time, in milliseconds) into steps of
+/// `step_ms` from `from_ms`.
+fn bucket(samples: &[(i64, f64)], from_ms: i64, step_ms: i64, how: Aggregation) -> Vec<(i64, f64)> {
     let mut points = Vec::new();
     let mut values = Vec::new();
     let mut current = None;
     for (at, value) in samples {
-        let index = (at.as_millisecond() - from_ms).div_euclid(step_ms);
+        let index = (at - from_ms).div_euclid(step_ms);
         if current != Some(index) {
             if let Some(done) = current {
                 points.push((from_ms + done * step_ms, aggregate(&mut values, how)));
@@ -414,7 +410,9 @@ async fn history(
         query.metric.clone(),
         query.instance.clone(),
     );
-    let samples = state.read(move |store| store.range(&key, from, to)).await?;
+    let samples = state
+        .read(move |store| store.range_ms(&key, from, to))
+        .await?;
     let zone = match query.zone {
         Zone::Utc => TimeZone::UTC,
         Zone::Business => state.calendar.time_zone().clone(),
@@ -525,13 +523,10 @@ async fn acknowledge(
 ) -> Result<Json<AlertView>, ApiError> {
     let now = state.clock.now();
     let by = format!("API token {}", admin.name);
-    let store = state.store.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-        store.acknowledge(id, &by, now)
-    })
-    .await
-    .map_err(|err| ApiError::internal(format!("acknowledging failed: {err}")))?;
+    let result = state
+        .store
+        .with(move |store| store.acknowledge(id, &by, now))
+        .await?;
     match result {
         Ok(alert) => Ok(Json(AlertView::from(alert))),
         Err(AckError::Unknown(_)) => Err(ApiError::not_found(
@@ -672,7 +667,7 @@ mod tests {
 
     #[test]
     fn values_are_bucketed_per_step_and_aggregated() {
-        let at = |s| Timestamp::from_second(s).unwrap();
+        let at = |s: i64| s * 1000;
         let samples = [(at(0), 1.0), (at(10), 3.0), (at(20), 2.0), (at(70), 5.0)];
         let avg = bucket(&samples, 0, 60_000, Aggregation::Avg);
         assert_eq!(avg, vec![(0, 2.0), (60_000, 5.0)]);

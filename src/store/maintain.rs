@@ -484,6 +484,13 @@ pub(super) fn merge(older: Vec<Point>, newer: Vec<Point>) -> Vec<Point> {
     if older.is_empty() {
         return newer;
     }
+    // The usual case, sealed history then the recent hour: no copy of the
+    // month before it.
+    if older.last().map(|p| p.0) < newer.first().map(|p| p.0) {
+        let mut older = older;
+        older.extend(newer);
+        return older;
+    }
     let mut merged = Vec::with_capacity(older.len() + newer.len());
     let mut older = older.into_iter().peekable();
     let mut newer = newer.into_iter().peekable();
@@ -530,6 +537,16 @@ mod tests {
         );
         assert_eq!(merge(older.clone(), vec![]), older);
         assert_eq!(merge(vec![], older.clone()), older);
+        assert_eq!(
+            merge(older.clone(), vec![(7, 7.0)]),
+            [(1, 1.0), (3, 3.0), (5, 5.0), (7, 7.0)],
+            "all newer after all older"
+        );
+        assert_eq!(
+            merge(older.clone(), vec![(5, 50.0)]),
+            [(1, 1.0), (3, 3.0), (5, 50.0)],
+            "the newer value wins at the seam"
+        );
     }
 
     #[test]

@@ -405,6 +405,24 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(Timestamp, f64)>, StoreError> {
+        let points = self.range_ms(key, from, to)?;
+        let mut history = Vec::with_capacity(points.len());
+        for (at_ms, value) in points {
+            history.push((self.timestamp(at_ms)?, value));
+        }
+        Ok(history)
+    }
+
+    /// [`range`](Self::range) with times in milliseconds since the epoch, as
+    /// stored: for a caller that only sorts them into buckets (the API's
+    /// history), which would otherwise pay for a second copy of a month of
+    /// samples.
+    pub fn range_ms(
+        &self,
+        key: &SeriesKey,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
         let (from_ms, to_ms) = (from.as_millisecond(), to.as_millisecond());
         let Some(id) = self.series_id(key)? else {
             return Ok(Vec::new());
@@ -443,12 +461,7 @@ impl Store {
             }
         }
         let staged = self.staged(id, from_ms, to_ms)?;
-        let merged = maintain::merge(sealed, staged);
-        let mut history = Vec::with_capacity(merged.len());
-        for (at_ms, value) in merged {
-            history.push((self.timestamp(at_ms)?, value));
-        }
-        Ok(history)
+        Ok(maintain::merge(sealed, staged))
     }
 
     /// SQLite's quick integrity check of the file at `path`, opened read-only

@@ -28,18 +28,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The layers, bottom first, from the ```` ```layers ```` block of the docs.
-fn layers() -> BTreeMap<String, usize> {
+/// The lines of the ```` ```name ```` block of docs/architecture.md.
+fn doc_block(name: &str) -> Vec<String> {
     let doc =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
             .expect("docs/architecture.md is readable");
-    let block = doc
-        .split("```layers\n")
+    doc.split(&format!("```{name}\n"))
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("docs/architecture.md has a ```layers block");
+        .unwrap_or_else(|| panic!("docs/architecture.md has no ```{name} block"))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The layers, bottom first, from the ```` ```layers ```` block of the docs.
+fn layers() -> BTreeMap<String, usize> {
     let mut layer_of = BTreeMap::new();
-    for (index, line) in block.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+    for (index, line) in doc_block("layers").iter().enumerate() {
         for module in line.split(',') {
             layer_of.insert(module.trim().to_owned(), index);
         }
@@ -50,16 +57,8 @@ fn layers() -> BTreeMap<String, usize> {
 /// The pairs of the ```` ```apart ```` block: the first module never uses
 /// the second, though the layer order would allow it.
 fn apart() -> Vec<(String, String)> {
-    let doc =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
-            .expect("docs/architecture.md is readable");
-    let block = doc
-        .split("```apart\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("docs/architecture.md has an ```apart block");
-    block
-        .lines()
+    doc_block("apart")
+        .iter()
         .filter_map(|line| line.split_once(','))
         .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
         .collect()

@@ -478,6 +478,102 @@ async fn a_viewer_reads_reports_and_an_admin_sends_a_scheduled_one() {
     assert_error(&send("lost", &api.admin).await, 409, "nowhere");
 }
 
+/// The heartbeat ping URLs in process (tests/heartbeats.rs drives them on
+/// the binary): every signal is recorded with its log, and each kind of bad
+/// ping gets its status and a hint.
+#[tokio::test]
+async fn heartbeat_pings_are_recorded_and_bad_ones_refused_with_a_hint() {
+    let mut api = start(ApiConfig::default()).await;
+    let key = "0123456789abcdef0123456789abcdef";
+    api.store
+        .heartbeat_keys(&[("Backup", key.to_owned())], now())
+        .unwrap();
+    let ping = |path: String| {
+        let api = &api;
+        async move { api.call("GET", &path, None, None).await }
+    };
+    let (status, answer) = ping(format!("/ping/{key}")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["service"], "Backup");
+    assert_eq!(answer["recorded"], "success");
+    assert!(answer["exit_code"].is_null());
+    let (status, answer) = api
+        .call(
+            "POST",
+            &format!("/ping/{key}/start"),
+            None,
+            Some("nightly backup starting"),
+        )
+        .await;
+    assert_eq!((status, answer["recorded"].as_str()), (200, Some("start")));
+    let (status, answer) = ping(format!("/ping/{key}/3")).await;
+    assert_eq!(
+        (status, answer["recorded"].as_str()),
+        (200, Some("failure"))
+    );
+    assert_eq!(answer["exit_code"], 3);
+    let (_, answer) = ping(format!("/ping/{key}/fail")).await;
+    assert_eq!(answer["recorded"], "failure");
+    assert!(answer["exit_code"].is_null());
+    let (_, answer) = ping(format!("/ping/{key}/0")).await;
+    assert_eq!(answer["recorded"], "success", "exit code 0 is a success");
+    let recorded: Vec<(String, Option<i32>, Option<String>)> = api
+        .store
+        .pings_of("Backup")
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.signal, p.exit_code, p.log))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("success".to_owned(), None, None),
+            (
+                "start".to_owned(),
+                None,
+                Some("nightly backup starting".to_owned())
+            ),
+            ("fail".to_owned(), Some(3), None),
+            ("fail".to_owned(), None, None),
+            ("success".to_owned(), None, None),
+        ]
+    );
+
+    assert_error(
+        &ping(format!("/ping/{key}/later")).await,
+        404,
+        "not a ping URL",
+    );
+    assert_error(
+        &ping("/ping/not-a-key".to_owned()).await,
+        404,
+        "no heartbeat",
+    );
+    assert_error(
+        &ping(format!("/ping/{}", "f".repeat(32))).await,
+        404,
+        "no heartbeat",
+    );
+    let long = "x".repeat(10_001);
+    assert_error(
+        &api.call("POST", &format!("/ping/{key}"), None, Some(&long))
+            .await,
+        413,
+        "larger than 10000 bytes",
+    );
+    // Five pings recorded and one refused for its size count: 30 a minute,
+    // then 429.
+    for _ in 0..24 {
+        assert_eq!(ping(format!("/ping/{key}")).await.0, 200);
+    }
+    assert_error(
+        &ping(format!("/ping/{key}")).await,
+        429,
+        "more than 30 pings",
+    );
+    assert_eq!(api.store.pings_of("Backup").unwrap().len(), 29);
+}
+
 #[test]
 fn the_committed_openapi_document_is_the_generated_one() {
     let generated = api::openapi().to_pretty_json().unwrap() + "\n";

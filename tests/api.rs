@@ -478,6 +478,50 @@ async fn a_viewer_reads_reports_and_an_admin_sends_a_scheduled_one() {
     assert_error(&send("lost", &api.admin).await, 409, "nowhere");
 }
 
+/// An open alert as the API lists it, acknowledged once by an admin; a
+/// second acknowledgement has nothing to do.
+#[tokio::test]
+async fn a_viewer_lists_alerts_and_an_admin_acknowledges_one_once() {
+    let mut api = start(ApiConfig::default()).await;
+    let opened = now() - SignedDuration::from_mins(20);
+    let id = api
+        .store
+        .insert_alert(&keepwatch::store::NewAlert {
+            fingerprint: "service:Shop",
+            service: Some("Shop"),
+            host: "shop-server",
+            title: "Shop is down",
+            detail: "Shop refused the connection",
+            severity: keepwatch::vocabulary::Severity::Critical,
+            emergency: true,
+            opened_at: opened,
+            policy: None,
+            silenced: None,
+            flapping: false,
+            cause: None,
+        })
+        .unwrap();
+    let (status, listed) = api.get("/api/v1/alerts", &api.viewer).await;
+    assert_eq!(status, 200, "{listed}");
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["title"], "Shop is down");
+    assert_eq!(listed[0]["service"], "Shop");
+    assert!(listed[0]["acknowledged_by"].is_null());
+    let path = format!("/api/v1/alerts/{id}/ack");
+    let (status, acked) = api.call("POST", &path, Some(&api.admin), None).await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acknowledged_by"], "API token ops");
+    assert_error(
+        &api.call("POST", &path, Some(&api.admin), None).await,
+        409,
+        "",
+    );
+    let (_, listed) = api.get("/api/v1/alerts", &api.viewer).await;
+    assert_eq!(listed[0]["acknowledged_by"], "API token ops");
+}
+
 /// The heartbeat ping URLs in process (tests/heartbeats.rs drives them on
 /// the binary): every signal is recorded with its log, and each kind of bad
 /// ping gets its status and a hint.

@@ -659,7 +659,11 @@ fn mutated_configs_end_in_a_located_error_or_a_working_config() {
                     }
                     Err(err) => {
                         for problem in &err.problems {
-                            assert!(problem.line.is_some(), "a problem without a line: {err}");
+                            assert!(
+                                problem.line.is_some(),
+                                "a problem without a line: {err}\nin the mutant:\n{}",
+                                String::from_utf8_lossy(&mutant)
+                            );
                         }
                         assert!(!err.problems.is_empty(), "an error without a problem");
                         true

@@ -476,7 +476,7 @@ fn locate_in_array(text: &str, table: &str, index: usize, key: &str) -> Option<(
         let trimmed = line.trim();
         let start = offset + line.len() - line.trim_start().len();
         if trimmed.starts_with('[') {
-            let compact = trimmed.replace(' ', "");
+            let compact = compact_header(trimmed);
             if compact == header {
                 seen += 1;
                 if seen == index + 1 {
@@ -581,6 +581,16 @@ fn hidden_characters(name: &str) -> Option<String> {
 }
 
 /// The position of the `name = "..."` line of the `index`-th `[[service]]`.
+/// A table header line as the locators compare it: without its spaces and
+/// without a comment after it (`[[service]] # the shop` is `[[service]]`).
+fn compact_header(trimmed: &str) -> String {
+    trimmed
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .replace([' ', '\t'], "")
+}
+
 fn locate_service(text: &str, name: &str, index: usize) -> Option<(usize, usize)> {
     let mut seen = 0;
     let mut in_service = false;
@@ -588,7 +598,7 @@ fn locate_service(text: &str, name: &str, index: usize) -> Option<(usize, usize)
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
-            in_service = trimmed.replace(' ', "") == "[[service]]";
+            in_service = compact_header(trimmed) == "[[service]]";
             if in_service {
                 seen += 1;
             }
@@ -757,6 +767,19 @@ mod tests {
                 (Some(19), "must be at least 1", None),
             ]
         );
+    }
+
+    /// Found by the mutated-config fault test: a comment after a service's
+    /// table header hid the service from the locator, so its duplicate name
+    /// was reported without a line.
+    #[test]
+    fn a_comment_after_a_table_header_does_not_hide_the_service() {
+        let service = "name = \"a\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+        let text = format!("[[service]] # the first\n{service}[[service]]#\n{service}");
+        let found = problems(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].line, Some(7));
+        assert!(found[0].message.contains("already a service named"));
     }
 
     #[test]

@@ -376,7 +376,7 @@ fn main() -> ExitCode {
         Command::Report {
             action: Some(ReportAction::MakeScheduled),
             ..
-        } => report::child::serve(std::io::stdin().lock(), std::io::stdout().lock()),
+        } => report::child::serve(&mut std::io::stdin().lock(), &mut std::io::stdout().lock()),
         Command::Report {
             action: None,
             period,

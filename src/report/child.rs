@@ -122,8 +122,8 @@ mod as_toml {
 }
 
 /// The child's side: reads a [`Job`] from `input`, makes its message and
-/// writes it to `output`.
-pub fn serve(input: impl Read, output: impl Write) -> Result<(), String> {
+/// writes it to `output`. Not generic: one copy of it in the binary.
+pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> Result<(), String> {
     let job: Job = serde_json::from_reader(input).map_err(|err| {
         format!(
             "`keepwatch {}` reads what keepwatch run sends it: {err}",

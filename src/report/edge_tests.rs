@@ -160,6 +160,12 @@ fn busier_hosts_odd_disks_planned_outages_and_told_channels_in_the_model() {
             });
         }
     }
+    // A computer that stopped reporting in September: no figures for October.
+    samples.push(Sample {
+        key: SeriesKey::new("old1", metric::CPU_USAGE_PERCENT, ""),
+        at: at("2026-09-20T12:00"),
+        value: 90.0,
+    });
     // Disks that will not fill up in the next 90 days, or cannot be told.
     let disk = |name: &str, day: u32, hour: u32, value: f64| Sample {
         key: SeriesKey::new("db1", metric::DISK_USED_PERCENT, name),
@@ -229,6 +235,15 @@ fn busier_hosts_odd_disks_planned_outages_and_told_channels_in_the_model() {
         "an outage during planned work is no story"
     );
     assert_eq!(report.alerts.per_channel.get("mail"), Some(&1));
+    let text = super::text::render(&report);
+    for line in [
+        "  sent to mail: 1\n",
+        "Host db1 cpu: average 40.5%, peak 41.0% (previous average 20.5%)\n",
+        "Host db1 memory: average 50.0%, peak 50.0% (previous average 50.0%)\n",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    assert!(!text.contains("old1"), "{text}");
     let outlook = super::words::outlook(&report, &berlin()).join("\n");
     assert!(
         outlook.contains("The computer db1 was busier than before: 40% on average, up from 20%."),
@@ -281,7 +296,57 @@ fn an_empty_period_and_the_admins_numbers_render_in_every_format() {
     assert!(html.contains("Numbers for the admin"), "{html}");
     let text = String::from_utf8(render(&technical, Format::Text).unwrap()).unwrap();
     assert!(
-        text.contains("checks slowed down: the computer was busy"),
+        text.contains("  Fri 9 Oct, 03:00: checks slowed down: the computer was busy\n"),
         "{text}"
     );
+}
+
+#[test]
+fn on_a_hub_an_agents_services_carry_its_name_and_its_time_without_data_is_left_out() {
+    use crate::observation::{Sample, SeriesKey};
+    use crate::store::{Arrival, StorageConfig, Store};
+    use crate::vocabulary::service_metric;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("hub.db"), &StorageConfig::default()).unwrap();
+    // web2 checked its shop every day of October at 00:05.
+    let checks: Vec<Sample> = (1..=31)
+        .map(|day| Sample {
+            key: SeriesKey::new("web2", service_metric::STATE, "shop"),
+            at: at(&format!("2026-10-{day:02}T00:05")),
+            value: 0.0,
+        })
+        .collect();
+    store
+        .take_batch(
+            &Arrival {
+                host: "web2",
+                session: "s1",
+                seq: 1,
+                upto_ms: at("2026-10-31T00:05").as_millisecond(),
+                sent_ms: at("2026-10-31T00:05").as_millisecond(),
+                version: "0.1.0",
+                samples: &checks,
+                incidents: &[],
+                services: &[],
+            },
+            at("2026-10-31T00:06"),
+        )
+        .unwrap();
+    // It was off for the whole of 10 October: nothing of it arrived.
+    store.silence_began("web2", at("2026-10-10T00:00")).unwrap();
+    store.silence_ended("web2", at("2026-10-11T00:00")).unwrap();
+    let mut hub = config();
+    hub.services.clear();
+    let report = report_of(&store, &hub, Audience::Executive);
+    let names: Vec<&str> = report.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web2/shop"]);
+    let shop = &report.services[0];
+    assert_eq!(shop.checks, 31);
+    // 1 October 00:00 to its last check, 31 October 00:05 (721 hours 5
+    // minutes, with the hour the clocks went back), less the day without data.
+    assert_eq!(
+        shop.counted_ms,
+        (721 * 60 + 5 - 24 * 60) * super::tests::MIN
+    );
+    assert_eq!(shop.availability, Some(100.0));
 }

@@ -124,6 +124,8 @@ mod tests {
                 },
             ]
         );
+        // A period that starts as the silence ends has no gap.
+        assert_eq!(gaps(&store, at(60), at(100)).unwrap(), []);
         // Still silent, nothing since: no data up to the end of the period.
         store.silence_began("web2", at(280)).unwrap();
         let last = gaps(&store, at(250), at(300)).unwrap();

@@ -124,7 +124,7 @@ pub fn render(report: &Report, images: Images) -> (String, Vec<Attachment>) {
         let _ = writeln!(
             out,
             "<tr><td style=\"padding:4px 24px;\"><pre style=\"margin:0;font-size:12px;white-space:pre-wrap;word-break:break-word;\">{}</pre></td></tr>",
-            markup(&super::text::technical_text(report))
+            markup(&super::text::technical_text(report, &tz))
         );
     }
     let _ = write!(

@@ -772,33 +772,32 @@ fn days_of(
     down: &Spans,
     times: &[(Timestamp, f64)],
 ) -> Vec<Day> {
-    let mut days = Vec::new();
-    let mut date = period.first;
-    while date < period.end {
-        let Ok(next) = date.tomorrow() else { break };
-        let (Ok(a), Ok(b)) = (
-            date.to_zoned_datetime(tz.clone()),
-            next.to_zoned_datetime(tz.clone()),
-        ) else {
-            break;
-        };
-        let (a, b) = (a.timestamp(), b.timestamp());
-        let day = Spans::one(a, b);
-        let counted_ms = counted.intersect(&day).total_ms();
-        let down_ms = down.intersect(&day).total_ms();
-        // `times` is in order: the day's answers are one slice of it.
-        let start = times.partition_point(|(at, _)| *at < a);
-        let end = times.partition_point(|(at, _)| *at < b);
-        let day_times = &times[start..end];
-        days.push(Day {
-            date,
-            availability: share_up(counted_ms, down_ms),
-            response_ms: (!day_times.is_empty())
-                .then(|| day_times.iter().map(|(_, ms)| ms).sum::<f64>() / day_times.len() as f64),
-        });
-        date = next;
-    }
-    days
+    // Each day's local midnight, the day after the last one's included.
+    let midnights: Vec<(jiff::civil::Date, Timestamp)> =
+        std::iter::successors(Some(period.first), |date| date.tomorrow().ok())
+            .take_while(|date| *date <= period.end)
+            .map_while(|date| Some((date, date.to_zoned_datetime(tz.clone()).ok()?.timestamp())))
+            .collect();
+    midnights
+        .iter()
+        .zip(midnights.iter().skip(1))
+        .map(|(&(date, a), &(_, b))| {
+            let day = Spans::one(a, b);
+            let counted_ms = counted.intersect(&day).total_ms();
+            let down_ms = down.intersect(&day).total_ms();
+            // `times` is in order: the day's answers are one slice of it.
+            let start = times.partition_point(|(at, _)| *at < a);
+            let end = times.partition_point(|(at, _)| *at < b);
+            let day_times = &times[start..end];
+            Day {
+                date,
+                availability: share_up(counted_ms, down_ms),
+                response_ms: (!day_times.is_empty()).then(|| {
+                    day_times.iter().map(|(_, ms)| ms).sum::<f64>() / day_times.len() as f64
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Disks whose use grows so that they fill within [`FORECAST_DAYS`],

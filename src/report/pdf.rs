@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
+use krilla::Data;
 use krilla::Document;
 use krilla::color::rgb;
 use krilla::geom::{PathBuilder, Point, Rect};
@@ -58,35 +59,30 @@ pub enum PdfError {
     Write(String),
 }
 
-/// A face to draw with, and to measure and check coverage with.
-struct Face {
+/// A face to draw with (krilla's), and to measure and check coverage with
+/// (skrifa's view of the same bytes, read once).
+struct Face<'d> {
     font: Font,
-    data: Arc<Vec<u8>>,
+    metrics: skrifa::FontRef<'d>,
 }
 
-impl Face {
-    fn new(data: Vec<u8>) -> Option<Face> {
-        let data = Arc::new(data);
-        let font = Font::new(data.clone().into(), 0)?;
-        skrifa::FontRef::from_index(&data, 0).ok()?;
-        Some(Face { font, data })
-    }
-
-    fn skrifa(&self) -> Option<skrifa::FontRef<'_>> {
-        skrifa::FontRef::from_index(&self.data, 0).ok()
+impl<'d> Face<'d> {
+    fn new(data: Data, bytes: &'d [u8]) -> Option<Face<'d>> {
+        let font = Font::new(data, 0)?;
+        let metrics = skrifa::FontRef::from_index(bytes, 0).ok()?;
+        Some(Face { font, metrics })
     }
 
     fn has(&self, c: char) -> bool {
-        self.skrifa().is_some_and(|f| f.charmap().map(c).is_some())
+        self.metrics.charmap().map(c).is_some()
     }
 
     /// Width of `text` at 1 pt.
     fn width(&self, text: &str) -> f32 {
-        let Some(font) = self.skrifa() else {
-            return 0.6 * text.chars().count() as f32;
-        };
-        let charmap = font.charmap();
-        let metrics = font.glyph_metrics(Size::new(1.0), LocationRef::default());
+        let charmap = self.metrics.charmap();
+        let metrics = self
+            .metrics
+            .glyph_metrics(Size::new(1.0), LocationRef::default());
         text.chars()
             .map(|c| {
                 charmap
@@ -98,19 +94,26 @@ impl Face {
     }
 }
 
-/// The fonts in use: DejaVu Sans, and a system fallback if there is one.
-struct Fonts {
-    main: Face,
-    fallback: Option<Face>,
+/// The first of [`FALLBACK_FONTS`] this computer has, as bytes.
+fn fallback_file() -> Option<Arc<Vec<u8>>> {
+    FALLBACK_FONTS
+        .iter()
+        .filter_map(|path| std::fs::read(path).ok())
+        .find(|bytes| skrifa::FontRef::from_index(bytes, 0).is_ok())
+        .map(Arc::new)
 }
 
-impl Fonts {
-    fn load() -> Result<Fonts, PdfError> {
-        let main = Face::new(DEJAVU.to_vec()).ok_or(PdfError::Font)?;
-        let fallback = FALLBACK_FONTS
-            .iter()
-            .filter_map(|path| std::fs::read(path).ok())
-            .find_map(Face::new);
+/// The fonts in use: DejaVu Sans, and a system fallback if there is one
+/// (`'d`: the fallback's bytes, read by [`fallback_file`]).
+struct Fonts<'d> {
+    main: Face<'static>,
+    fallback: Option<Face<'d>>,
+}
+
+impl<'d> Fonts<'d> {
+    fn new(fallback: Option<&'d Arc<Vec<u8>>>) -> Result<Fonts<'d>, PdfError> {
+        let main = Face::new(DEJAVU.into(), DEJAVU).ok_or(PdfError::Font)?;
+        let fallback = fallback.and_then(|bytes| Face::new(bytes.clone().into(), bytes));
         Ok(Fonts { main, fallback })
     }
 
@@ -122,7 +125,7 @@ impl Fonts {
         }
     }
 
-    fn face(&self, index: usize) -> &Face {
+    fn face(&self, index: usize) -> &Face<'d> {
         match (index, &self.fallback) {
             (1, Some(fallback)) => fallback,
             _ => &self.main,
@@ -180,13 +183,13 @@ enum Piece {
 
 /// Places pieces top to bottom, starting a new page when one is full.
 struct Layout<'f> {
-    fonts: &'f Fonts,
+    fonts: &'f Fonts<'f>,
     pages: Vec<Vec<Piece>>,
     y: f32,
 }
 
 impl<'f> Layout<'f> {
-    fn new(fonts: &'f Fonts) -> Self {
+    fn new(fonts: &'f Fonts<'f>) -> Self {
         Self {
             fonts,
             pages: vec![Vec::new()],
@@ -296,7 +299,7 @@ impl<'f> Layout<'f> {
 }
 
 /// The pages of the report, as positioned pieces.
-fn lay_out(report: &Report, fonts: &Fonts) -> Vec<Vec<Piece>> {
+fn lay_out(report: &Report, fonts: &Fonts<'_>) -> Vec<Vec<Piece>> {
     let tz = TimeZone::get(&report.time_zone).unwrap_or(TimeZone::UTC);
     let dark = [0x22, 0x22, 0x22];
     let grey = [0x55, 0x55, 0x55];
@@ -365,7 +368,7 @@ fn lay_out(report: &Report, fonts: &Fonts) -> Vec<Vec<Piece>> {
     }
     if report.audience == Audience::Technical {
         layout.heading("Numbers for the admin");
-        for line in super::text::technical_text(report).lines() {
+        for line in super::text::technical_text(report, &tz).lines() {
             layout.paragraph(line, 8.5, dark, 0.0);
         }
     }
@@ -376,7 +379,8 @@ fn lay_out(report: &Report, fonts: &Fonts) -> Vec<Vec<Piece>> {
 
 /// The report as PDF bytes.
 pub fn render(report: &Report) -> Result<Vec<u8>, PdfError> {
-    let fonts = Fonts::load()?;
+    let fallback = fallback_file();
+    let fonts = Fonts::new(fallback.as_ref())?;
     let pages = lay_out(report, &fonts);
     let mut document = Document::new();
     document.set_metadata(
@@ -392,12 +396,8 @@ pub fn render(report: &Report) -> Result<Vec<u8>, PdfError> {
         for piece in pieces {
             match piece {
                 Piece::Rect { x, y, w, h, colour } => {
-                    let Some(rect) = Rect::from_xywh(*x, *y, *w, *h) else {
-                        continue;
-                    };
-                    let mut builder = PathBuilder::new();
-                    builder.push_rect(rect);
-                    if let Some(path) = builder.finish() {
+                    // Layout makes none without a size; one would be nothing to draw.
+                    if let Some(path) = rectangle(*x, *y, *w, *h) {
                         surface.set_fill(Some(fill(*colour)));
                         surface.draw_path(&path);
                     }
@@ -434,6 +434,13 @@ pub fn render(report: &Report) -> Result<Vec<u8>, PdfError> {
         .map_err(|err| PdfError::Write(format!("{err:?}")))
 }
 
+/// The outline of a rectangle; `None` for a size below zero or not a number.
+fn rectangle(x: f32, y: f32, w: f32, h: f32) -> Option<krilla::geom::Path> {
+    let mut builder = PathBuilder::new();
+    builder.push_rect(Rect::from_xywh(x, y, w, h)?);
+    builder.finish()
+}
+
 fn fill(colour: [u8; 3]) -> Fill {
     Fill {
         paint: rgb::Color::new(colour[0], colour[1], colour[2]).into(),
@@ -447,7 +454,8 @@ mod tests {
 
     #[test]
     fn long_text_wraps_within_the_margins_and_pages_break() {
-        let fonts = Fonts::load().unwrap();
+        let fallback = fallback_file();
+        let fonts = Fonts::new(fallback.as_ref()).unwrap();
         let mut layout = Layout::new(&fonts);
         let long = "Zoë's Café in Łódź answered slowly again. ".repeat(400);
         layout.paragraph(&long, BODY, [0, 0, 0], 0.0);
@@ -469,8 +477,18 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_is_not_a_font_and_a_rectangle_without_a_size_draw_nothing() {
+        let junk = b"not a font at all";
+        assert!(Face::new(junk.as_slice().into(), junk).is_none());
+        assert!(rectangle(MARGIN, MARGIN, -1.0, 12.0).is_none());
+        assert!(rectangle(MARGIN, MARGIN, f32::NAN, 12.0).is_none());
+        assert!(rectangle(MARGIN, MARGIN, TEXT_W, 12.0).is_some());
+    }
+
+    #[test]
     fn characters_dejavu_lacks_go_to_the_fallback_font() {
-        let fonts = Fonts::load().unwrap();
+        let fallback = fallback_file();
+        let fonts = Fonts::new(fallback.as_ref()).unwrap();
         let Some(_) = &fonts.fallback else {
             eprintln!("SKIPPED: no CJK font on this system ({FALLBACK_FONTS:?})");
             assert!(

@@ -34,6 +34,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -93,6 +94,13 @@ pub fn next_after(when: &When, after: Timestamp, tz: &TimeZone) -> Option<Timest
         .filter_map(|ahead| day.checked_add(ahead.days()).ok())
         .filter_map(|date| on_date(when, date, tz))
         .find(|at| *at > after)
+}
+
+/// `table`'s schedule and its latest time at or before `now`; `None` for a
+/// table whose `every` cannot be read.
+fn schedule_of(table: &ReportConfig, now: Timestamp, tz: &TimeZone) -> Option<(When, Timestamp)> {
+    let when = table.parse().ok()?;
+    Some((when, latest(&when, now, tz)?))
 }
 
 /// Who receives `table`'s report, in words: the addresses, else the channel.
@@ -216,13 +224,10 @@ impl Scheduler {
         };
         for table in &config.reports {
             // The config was checked when it was loaded.
-            let Ok(when) = table.parse() else {
+            let Some((when, due)) = schedule_of(table, now, &tz) else {
                 continue;
             };
             let key = table.key();
-            let Some(due) = latest(&when, now, &tz) else {
-                continue;
-            };
             let made = match self.store.report_made_for(&key) {
                 Ok(made) => made,
                 Err(err) => {
@@ -376,16 +381,17 @@ impl Scheduler {
     }
 }
 
-/// Makes scheduled reports until `stop` completes: at each due time, and
+/// Makes scheduled reports until `stop` completes (not generic: one copy of
+/// it in the binary): at each due time, and
 /// again when the config changes (through `configs`). `wake` is the outbox's:
-/// a queued report is sent at once.
+/// a queued report is sent at once. A pass that panics (a bug) ends scheduled reports, said
+/// in the log; checks and alerts go on.
 pub async fn run(
     mut scheduler: Scheduler,
     mut configs: watch::Receiver<Config>,
     wake: Arc<Notify>,
-    stop: impl Future<Output = ()>,
+    mut stop: Pin<Box<dyn Future<Output = ()> + Send>>,
 ) {
-    tokio::pin!(stop);
     loop {
         let config = configs.borrow_and_update().clone();
         let made = tokio::task::spawn_blocking(move || {
@@ -436,7 +442,7 @@ pub fn spawn(
             Scheduler::new(store, clock).made_by(maker),
             configs,
             wake,
-            std::future::pending(),
+            Box::pin(std::future::pending()),
         ))),
         Err(err) => {
             tracing::error!("scheduled reports cannot be sent: cannot open the database: {err}");

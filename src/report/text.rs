@@ -64,15 +64,16 @@ pub fn render(report: &Report) -> String {
         let _ = write!(
             out,
             "\nNumbers for the admin\n---------------------\n{}",
-            technical_text(report)
+            technical_text(report, &tz)
         );
     }
     let _ = writeln!(out, "\n{}", wrap(&words::method(report)));
     out
 }
 
-/// The admin's numbers, which every format shows as preformatted text.
-pub fn technical_text(report: &Report) -> String {
+/// The admin's numbers, which every format shows as preformatted text;
+/// times in `tz`, the business time zone.
+pub fn technical_text(report: &Report, tz: &TimeZone) -> String {
     let mut out = String::new();
     let out = &mut out;
     for s in &report.services {
@@ -138,7 +139,7 @@ pub fn technical_text(report: &Report) -> String {
     }
     let _ = writeln!(out, "Throttling episodes: {}", report.throttling.len());
     for (at, message) in report.throttling.iter().take(10) {
-        let _ = writeln!(out, "  {at}: {message}");
+        let _ = writeln!(out, "  {}: {message}", words::when(*at, tz));
     }
     let _ = writeln!(
         out,

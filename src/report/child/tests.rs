@@ -32,7 +32,7 @@ fn the_child_makes_the_same_message_from_the_job_it_reads() {
     assert_eq!(read, job, "the config and the rest arrive intact");
 
     let mut answer = Vec::new();
-    serve(sent.as_slice(), &mut answer).unwrap();
+    serve(&mut sent.as_slice(), &mut answer).unwrap();
     let message: Message = serde_json::from_slice(&answer).unwrap();
     let calendar = Calendar::from_config(&job.config.business, TimeZone::system()).unwrap();
     let here = message_of(&store, &job, &calendar);
@@ -67,7 +67,7 @@ fn a_job_the_child_cannot_do_is_refused_with_the_reason() {
         unknown.run().unwrap_err(),
         "no [[report]] is known as \"weekly\""
     );
-    let err = serve(&b"{\"config\": 1}"[..], Vec::new()).unwrap_err();
+    let err = serve(&mut &b"{\"config\": 1}"[..], &mut Vec::new()).unwrap_err();
     assert!(
         err.starts_with(
             "`keepwatch report make-scheduled` reads what keepwatch run sends it: invalid type"

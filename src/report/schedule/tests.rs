@@ -307,7 +307,7 @@ async fn run_follows_config_changes_makes_the_report_on_time_and_wakes_the_outbo
         Scheduler::new(store, clock.clone()),
         followed,
         wake.clone(),
-        tokio::time::sleep(std::time::Duration::from_secs(3600)),
+        Box::pin(tokio::time::sleep(std::time::Duration::from_secs(3600))),
     ));
     // A report is added a minute later (a config reload).
     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
@@ -478,6 +478,115 @@ fn a_database_that_cannot_note_reports_is_tried_again_later() {
         None
     );
     other.execute_batch("DROP TABLE report_runs").unwrap();
-    let pass = scheduler.pass(&config);
+    let mut pass = Pass::default();
+    let log = logged(|| pass = scheduler.pass(&config));
     assert_eq!(pass.next, Some(local("2026-11-18T10:10")), "{pass:?}");
+    assert!(
+        log.contains("the report every monday 08:00: cannot read when it was last made"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_failure_that_cannot_be_told_is_logged_and_the_report_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config("day 18:00");
+    config.reports[0].name = "Daily".to_owned();
+    let clock = Arc::new(SimClock::new(local("2026-11-23T12:00")));
+    let mut scheduler = scheduler(dir.path(), &clock);
+    scheduler.pass(&config);
+    config.reports[0].channel = Some("gone".to_owned());
+    for minute in ["00", "10"] {
+        clock.set(local(&format!("2026-11-23T18:{minute}")));
+        assert_eq!(scheduler.pass(&config).failed, 1);
+    }
+    // The outbox refuses the message to the admin after the last attempt.
+    let other = rusqlite::Connection::open(dir.path().join("kw.db")).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(FAIL, 'disk I/O error'); END;",
+        )
+        .unwrap();
+    clock.set(local("2026-11-23T18:20"));
+    let log = logged(|| {
+        scheduler.pass(&config);
+    });
+    assert!(
+        log.contains("cannot tell the admin that a report failed")
+            && log.contains("disk I/O error"),
+        "{log}"
+    );
+    // Not noted as dealt with: the report is tried again, and the admin told.
+    other.execute_batch("DROP TRIGGER refuse").unwrap();
+    for minute in ["30", "40", "50"] {
+        clock.set(local(&format!("2026-11-23T18:{minute}")));
+        assert_eq!(scheduler.pass(&config).failed, 1, "18:{minute}");
+    }
+    assert_eq!(queued(&scheduler).len(), 1, "told once");
+}
+
+#[test]
+fn report_test_names_who_receives_each_report() {
+    let mail: Channel = toml::from_str(
+        "name = \"mail\"\ntype = \"email\"\nserver = \"127.0.0.1\"\nfrom = \"kw@example.com\"\nto = [\"admin@example.com\", \"it@example.com\"]",
+    )
+    .unwrap();
+    let mut table = ReportConfig {
+        every: "month 1st 08:00".to_owned(),
+        channel: Some("mail".to_owned()),
+        ..ReportConfig::default()
+    };
+    assert_eq!(
+        recipients(&table, &mail),
+        "admin@example.com, it@example.com through \"mail\"",
+        "the channel's own addresses"
+    );
+    table.to = vec!["boss@example.com".to_owned()];
+    assert_eq!(
+        recipients(&table, &mail),
+        "boss@example.com through \"mail\"",
+        "the report's addresses instead"
+    );
+}
+
+/// A clock that fails as a bug in making a report would.
+#[derive(Debug)]
+struct BrokenClock;
+
+impl Clock for BrokenClock {
+    fn now(&self) -> Timestamp {
+        panic!("a bug while making a report")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_that_panics_ends_scheduled_reports_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("kw.db"), &StorageConfig::default()).unwrap();
+    let (_configs, followed) = watch::channel(config("day 18:00"));
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = lines.clone();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Log(writer.clone()))
+            .finish(),
+    );
+    // It would run for a day: it ends at once, and the test goes on.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        run(
+            Scheduler::new(store, Arc::new(BrokenClock)),
+            followed,
+            Arc::new(Notify::new()),
+            Box::pin(tokio::time::sleep(std::time::Duration::from_secs(86_400))),
+        ),
+    )
+    .await
+    .expect("run ends when a pass panics");
+    let log = String::from_utf8_lossy(&lines.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("scheduled reports stopped") && log.contains("a bug while making a report"),
+        "{log}"
+    );
 }

@@ -15,6 +15,10 @@
 # rss_anon_mib=A rss_file_mib=F write_mb_per_h=W": PSS and the anonymous and
 # file-backed parts of RSS at the end, and the bytes keepwatch caused to be
 # written to disk (/proc/PID/io write_bytes) over the window, per hour.
+# KEEPWATCH_WRITE_TRACE=1 also traces its writes with strace over the window
+# and prints where they went (scripts/write-pages.py: bytes per file, WAL
+# frames per transaction and by table, checkpoints) before the last line;
+# KEEPWATCH_WRITE_TRACE=each lists every transaction as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-120}
@@ -38,6 +42,14 @@ case "$api" in
   off) printf '[api]\nenabled = false\n' >> "$dir/keepwatch.toml" ;;
   *) echo "KEEPWATCH_BENCH_API is on or off, not $api" >&2; exit 1 ;;
 esac
+# KEEPWATCH_BENCH_THROTTLE=off: the same job whatever the machine's load
+# (throttling stretches the intervals on a busy host, and with them what is
+# measured and written), as scripts/bench-vs-monit.sh runs it.
+case "${KEEPWATCH_BENCH_THROTTLE:-on}" in
+  on) ;;
+  off) printf '[throttle]\nenabled = false\n' >> "$dir/keepwatch.toml" ;;
+  *) echo "KEEPWATCH_BENCH_THROTTLE is on or off, not $KEEPWATCH_BENCH_THROTTLE" >&2; exit 1 ;;
+esac
 [ -n "$extra" ] && cat "$extra" >> "$dir/keepwatch.toml"
 "$bin" --config "$dir/keepwatch.toml" run > "$dir/log.txt" 2>&1 &
 pid=$!
@@ -54,12 +66,23 @@ hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 rss() { awk '/^VmRSS:/{print $2}' "/proc/$pid/status"; }
 written() { awk '/^write_bytes:/{print $2}' "/proc/$pid/io"; }
+tracer=
+trace=${KEEPWATCH_WRITE_TRACE:-0}
+if [ "$trace" != 0 ]; then
+  strace -f -tt -y -xx -s 24 -e trace=pwrite64,write,fsync,fdatasync -o "$dir/trace" -p "$pid" 2>/dev/null &
+  tracer=$!
+  sleep 1
+fi
 t0=$(ticks); s0=$(date +%s.%N); w0=$(written); sum=0; peak=0; n=0
 for _ in $(seq "$secs"); do
   sleep 1
   r=$(rss); sum=$((sum + r)); n=$((n + 1)); [ "$r" -gt "$peak" ] && peak=$r
 done
 t1=$(ticks); s1=$(date +%s.%N); w1=$(written)
+if [ -n "$tracer" ]; then
+  kill "$tracer"; wait "$tracer" 2>/dev/null || true
+  python3 scripts/write-pages.py "$dir/trace" "$dir/data/keepwatch.db" "$(awk -v a="$s0" -v b="$s1" 'BEGIN{print b-a}')" "$trace"
+fi
 kib() { awk -v k="$1:" '$1 == k {print $2}' "$2"; }
 pss=$(kib Pss "/proc/$pid/smaps_rollup"); anon=$(kib RssAnon "/proc/$pid/status"); file=$(kib RssFile "/proc/$pid/status")
 "$bin" --config "$dir/keepwatch.toml" status > "$dir/status.txt" 2>&1 || true

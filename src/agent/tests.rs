@@ -286,9 +286,9 @@ fn measurements_wait_for_write_every_but_a_change_of_state_is_written_at_once() 
     assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 6);
     let written_at = sim.clock.now();
 
-    // Then they wait: 20 s on, two more were taken and none written, and
-    // status still counts keepwatch as running (it promised 30 s).
-    sim.run_for(SignedDuration::from_secs(20));
+    // Then they wait: 50 s on, five more were taken and none written, and
+    // status still counts keepwatch as running (it promised a minute).
+    sim.run_for(SignedDuration::from_secs(50));
     assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 6);
     let summary = status::summarize(sim.agent.store(), db, sim.clock.now()).unwrap();
     assert_eq!(
@@ -298,9 +298,9 @@ fn measurements_wait_for_write_every_but_a_change_of_state_is_written_at_once() 
         }
     );
 
-    // 30 s after the last write, all of them go in one.
+    // A minute after the last write, all of them go in one.
     sim.run_for(SignedDuration::from_secs(10));
-    assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 9);
+    assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 12);
 
     // A steady result waits; a service going down is written at once.
     let refused = crate::checks::CheckOutcome::failed(

@@ -106,7 +106,7 @@ const DOCS: &[(&str, &str)] = &[
     (
         "storage.write_every",
         "Measurements wait in memory this long and are then written together, so a\n\
-         small server's disk (an SSD, an SD card) is written twice a minute instead of\n\
+         small server's disk (an SSD, an SD card) is written once a minute instead of\n\
          every second. A power cut or kill -9 loses at most this much history; alerts,\n\
          acknowledgements and messages are always written at once. From \"1s\" to \"5m\".\n\
          A server that sends its data to a hub ([hub] url) writes as it measures.",

@@ -42,6 +42,12 @@ const ALERTS_LOOK_EVERY: SignedDuration = SignedDuration::from_secs(60);
 /// then they wait for `storage.write_every`.
 const WRITE_AT_ONCE_AFTER_START: SignedDuration = SignedDuration::from_secs(60);
 
+/// A steady service's current state (its explanation) is written this
+/// often: when it was last checked and how fast it answered are in its
+/// series, written with every batch, where `Store::service_statuses` reads
+/// them. One row fewer in every write is one page of the file fewer.
+const STEADY_STATES_EVERY: SignedDuration = SignedDuration::from_mins(5);
+
 /// Everything between a new observation and the outbox, for one host.
 pub struct Pipeline {
     host: String,
@@ -58,6 +64,8 @@ pub struct Pipeline {
     statuses: BTreeMap<String, ServiceStatus>,
     /// When what waits in memory is written next (`storage.write_every`).
     next_write: Timestamp,
+    /// When the steady states of services are written next.
+    next_steady_states: Timestamp,
     /// Until then, everything is written as it comes.
     write_at_once_until: Timestamp,
     /// Everything is written as it comes: an agent that sends to a hub
@@ -101,6 +109,7 @@ impl Pipeline {
             results: Vec::new(),
             statuses: BTreeMap::new(),
             next_write: now,
+            next_steady_states: now,
             write_at_once_until: now.saturating_add(WRITE_AT_ONCE_AFTER_START).unwrap_or(now),
             write_as_measured: false,
             queued: 0,
@@ -145,12 +154,13 @@ impl Pipeline {
     /// Writes what waits in memory if its time has come, or at once while
     /// the store refuses writes (to notice when it takes them again).
     /// Measurements and service states wait up to `storage.write_every`, so
-    /// a small server's disk is written twice a minute, not every second.
+    /// a small server's disk is written once a minute, not every second.
     pub fn write_if_due(&mut self, now: Timestamp) {
         let healthy = *self.writer.health() == StorageHealth::Healthy;
         let at_once = self.write_as_measured || now < self.write_at_once_until;
         if at_once || now >= self.next_write || !healthy {
-            self.write_waiting(now);
+            let steady = at_once || now >= self.next_steady_states;
+            self.write(now, steady);
         }
     }
 
@@ -159,17 +169,27 @@ impl Pipeline {
     /// transaction (kept in memory while the store refuses, and the change
     /// of storage health recorded).
     pub fn write_waiting(&mut self, now: Timestamp) {
+        self.write(now, true);
+    }
+
+    /// Writes what waits in memory, the steady states of services only if
+    /// `steady` ([`STEADY_STATES_EVERY`]).
+    fn write(&mut self, now: Timestamp, steady: bool) {
         let every = self.writer.store().config().write_every.signed();
         self.next_write = now.saturating_add(every).unwrap_or(now);
-        let statuses: Vec<ServiceStatus> = self.statuses.values().cloned().collect();
+        let statuses: Vec<ServiceStatus> = match steady {
+            true => self.statuses.values().cloned().collect(),
+            false => Vec::new(),
+        };
         let (last_seen, next_by) = (now.to_string(), self.next_write.to_string());
         let states = [
             (state_key::LAST_SEEN, last_seen.as_str()),
             (state_key::NEXT_BY, next_by.as_str()),
         ];
         let change = self.writer.flush(&statuses, &states);
-        if *self.writer.health() == StorageHealth::Healthy {
+        if *self.writer.health() == StorageHealth::Healthy && !statuses.is_empty() {
             self.statuses.clear();
+            self.next_steady_states = now.saturating_add(STEADY_STATES_EVERY).unwrap_or(now);
         }
         self.report_health(change, now);
     }

@@ -202,3 +202,52 @@ fn decisions_the_store_refuses_wait_in_order_and_are_recorded_when_it_takes_them
         "recorded as of when it was decided"
     );
 }
+
+#[test]
+fn a_steady_service_is_rewritten_every_five_minutes_but_read_as_checked_at_each_write() {
+    let mut f = fixture("");
+    let up = |ms: u64| {
+        CheckOutcome::up(format!("Shop answered in {ms} ms."))
+            .with_response_time(std::time::Duration::from_millis(ms))
+    };
+    let steady = |since: Timestamp| Finished {
+        verdict: Verdict::Steady(State::Up),
+        state: State::Up,
+        since,
+        critical: false,
+    };
+    // The first result is a change (from nothing): written at once.
+    f.result("Shop", None, up(10), at(0));
+    let statuses = |f: &Fixture| f.pipeline.store().service_statuses().unwrap();
+    assert_eq!(statuses(&f)[0].explanation, "Shop answered in 10 ms.");
+    // Past the first minute after the start, results wait for the writes,
+    // and a steady state is written with them every five minutes.
+    let step = |f: &mut Fixture, minute: i64| {
+        let ms = 20 + minute as u64;
+        f.pipeline
+            .service_result("Shop", up(ms), &steady(at(0)), at(minute));
+        f.pipeline.write_results(at(minute));
+        f.pipeline.write_if_due(at(minute));
+    };
+    step(&mut f, 1);
+    assert_eq!(statuses(&f)[0].explanation, "Shop answered in 21 ms.");
+    for minute in 2..=5 {
+        step(&mut f, minute);
+        let read = &statuses(&f)[0];
+        // When it was last checked and how fast it answered: from the
+        // series written with each batch; the sentence waits.
+        assert_eq!(read.checked_at, at(minute), "minute {minute}");
+        assert_eq!(read.response_ms, Some(20.0 + minute as f64));
+        assert_eq!(
+            read.explanation, "Shop answered in 21 ms.",
+            "minute {minute}"
+        );
+    }
+    step(&mut f, 6);
+    assert_eq!(statuses(&f)[0].explanation, "Shop answered in 26 ms.");
+    // A stop writes what waits, whenever it comes.
+    f.pipeline
+        .service_result("Shop", up(40), &steady(at(0)), at(7));
+    f.pipeline.write_waiting(at(7));
+    assert_eq!(statuses(&f)[0].explanation, "Shop answered in 40 ms.");
+}

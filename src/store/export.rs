@@ -78,10 +78,11 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT series_id, at_ms, value FROM staging
-                     WHERE at_ms > ?1 AND at_ms <= ?2 ORDER BY at_ms",
+                     WHERE k >= ?1 AND k < ?2 ORDER BY k",
                 )
                 .map_err(fail)?;
-            let mut rows = stmt.query(params![after_ms, until_ms]).map_err(fail)?;
+            let (from, to) = super::staged_after(after_ms, until_ms);
+            let mut rows = stmt.query(params![from, to]).map_err(fail)?;
             while let Some(row) = rows.next().map_err(fail)? {
                 let series_id: i64 = row.get(0).map_err(fail)?;
                 staged
@@ -120,7 +121,7 @@ impl Store {
         };
         // Chunk ids are hour-major: the first id is the earliest hour.
         let sealed = query("SELECT start_ms FROM chunks ORDER BY id LIMIT 1")?;
-        let staged = query("SELECT min(at_ms) FROM staging")?;
+        let staged = query("SELECT at_ms FROM staging ORDER BY k LIMIT 1")?;
         Ok(sealed.into_iter().chain(staged).min())
     }
 }

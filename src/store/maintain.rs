@@ -84,7 +84,10 @@ impl Store {
         let fail = |source| StoreError::sqlite("deleting old history", path, source);
         let tx = self.conn.transaction().map_err(fail)?;
         report.expired_samples += tx
-            .execute("DELETE FROM staging WHERE at_ms < ?1", [cutoff_ms])
+            .execute(
+                "DELETE FROM staging WHERE k < ?1",
+                [super::staging_key(cutoff_ms)],
+            )
             .map_err(fail)?;
         // A chunk goes when all of it is too old. Chunks of later hours than
         // the cutoff's cannot be; the id range spares reading them.
@@ -110,12 +113,11 @@ impl Store {
         let tx = self.conn.transaction().map_err(fail)?;
         {
             let mut staged = tx
-                .prepare(
-                    "SELECT at_ms, series_id, value FROM staging
-                     WHERE at_ms < ?1 ORDER BY at_ms, series_id",
-                )
+                .prepare("SELECT at_ms, series_id, value FROM staging WHERE k < ?1 ORDER BY k")
                 .map_err(fail)?;
-            let mut rows = staged.query([cutoff_ms]).map_err(fail)?;
+            let mut rows = staged
+                .query([super::staging_key(cutoff_ms)])
+                .map_err(fail)?;
             let mut hour = None;
             let mut by_series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
             while let Some(row) = rows.next().map_err(fail)? {
@@ -135,8 +137,11 @@ impl Store {
                 seal_hour(&tx, path, done, by_series, report)?;
             }
         }
-        tx.execute("DELETE FROM staging WHERE at_ms < ?1", [cutoff_ms])
-            .map_err(fail)?;
+        tx.execute(
+            "DELETE FROM staging WHERE k < ?1",
+            [super::staging_key(cutoff_ms)],
+        )
+        .map_err(fail)?;
         tx.commit().map_err(fail)
     }
 

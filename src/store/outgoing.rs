@@ -131,10 +131,11 @@ impl Store {
         let staged: Option<i64> = self
             .conn
             .query_row(
-                "SELECT min(at_ms) FROM staging WHERE at_ms > ?1",
-                [after_ms],
+                "SELECT at_ms FROM staging WHERE k >= ?1 ORDER BY k LIMIT 1",
+                [super::staging_key(after_ms.saturating_add(1))],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(fail)?;
         let sealed: Option<i64> = self
             .conn
@@ -209,11 +210,12 @@ impl Store {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT series_id, at_ms, value FROM staging WHERE at_ms > ?1 AND at_ms <= ?2
-                     ORDER BY at_ms",
+                    "SELECT series_id, at_ms, value FROM staging WHERE k >= ?1 AND k < ?2
+                     ORDER BY k",
                 )
                 .map_err(fail)?;
-            let mut rows = stmt.query([after_ms, upto_ms]).map_err(fail)?;
+            let (from, to) = super::staged_after(after_ms, upto_ms);
+            let mut rows = stmt.query([from, to]).map_err(fail)?;
             while let Some(row) = rows.next().map_err(fail)? {
                 let series_id: i64 = row.get(0).map_err(fail)?;
                 if keys.contains_key(&series_id) {

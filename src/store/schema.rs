@@ -243,6 +243,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (host, from_ms)
     ) WITHOUT ROWID;
     CREATE INDEX incidents_by_service ON incidents (service, started_ms);",
+    // 9: staging as a rowid table, keyed by time and series in one integer
+    // (`at_ms << 20 | series_id`, see `staging_key`). A batch is appended at
+    // the end of the table either way, but SQLite splits the last page of a
+    // WITHOUT ROWID table by rewriting it with two of its neighbours and
+    // their parent, every kilobyte or so, where a rowid table just starts a
+    // new page: a minute of 25 services and host metrics went from about
+    // five pages written to about three. `at_ms` and `series_id` stay
+    // readable as columns computed from the key (stored nowhere).
+    //
+    // `series_by_instance` finds a service's series by its name, for the
+    // time of its last check (`Store::service_statuses`): a steady service's
+    // row in `service_status` is rewritten only every few minutes.
+    "CREATE TABLE staging_packed (
+        k         INTEGER PRIMARY KEY,
+        value     REAL NOT NULL,
+        at_ms     INTEGER GENERATED ALWAYS AS (k >> 20) VIRTUAL,
+        series_id INTEGER GENERATED ALWAYS AS (k & 1048575) VIRTUAL
+    );
+    INSERT INTO staging_packed (k, value)
+        SELECT (at_ms << 20) | series_id, value FROM staging ORDER BY at_ms, series_id;
+    DROP TABLE staging;
+    ALTER TABLE staging_packed RENAME TO staging;
+    CREATE INDEX series_by_instance ON series (instance, metric);",
 ];
 
 /// The schema version this binary writes.

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
-use crate::vocabulary::{FailureKind, State};
+use crate::vocabulary::{FailureKind, State, service_metric};
 
 /// The current state of one service, as `keepwatch status` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,17 +118,36 @@ impl Store {
     }
 
     /// The current state of every service that has been checked, by name.
+    ///
+    /// A steady service's row is rewritten only every few minutes (its
+    /// state changes are written at once), while its state and response
+    /// time are written as series with every batch: when it was last
+    /// checked, and how fast it answered then, come from the newest of the
+    /// two.
     pub fn service_statuses(&self) -> Result<Vec<ServiceStatus>, StoreError> {
         let fail = |source| StoreError::sqlite("reading service states", &self.path, source);
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT name, state, kind, explanation, since_ms, checked_ms, response_ms
-                 FROM service_status ORDER BY name",
+                "WITH newest AS (
+                     SELECT s.instance AS name, s.metric, max(l.at_ms) AS at_ms, l.value
+                     FROM series s JOIN latest l ON l.series_id = s.id
+                     WHERE s.metric IN (?1, ?2) AND s.instance IN (SELECT name FROM service_status)
+                     GROUP BY s.instance, s.metric
+                 )
+                 SELECT ss.name, ss.state, ss.kind, ss.explanation, ss.since_ms,
+                   CASE WHEN c.at_ms > ss.checked_ms THEN c.at_ms ELSE ss.checked_ms END,
+                   CASE WHEN c.at_ms > ss.checked_ms
+                        THEN (CASE WHEN r.at_ms = c.at_ms THEN r.value END)
+                        ELSE ss.response_ms END
+                 FROM service_status ss
+                 LEFT JOIN newest c ON c.name = ss.name AND c.metric = ?1
+                 LEFT JOIN newest r ON r.name = ss.name AND r.metric = ?2
+                 ORDER BY ss.name",
             )
             .map_err(fail)?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([service_metric::STATE, service_metric::RESPONSE_MS], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -352,5 +371,49 @@ mod tests {
         drop(store);
         let store = Store::open(&path, &StorageConfig::default()).unwrap();
         assert_eq!(store.service_statuses().unwrap(), vec![status]);
+    }
+
+    #[test]
+    fn the_last_check_and_its_response_time_come_from_the_series_when_newer() {
+        let (mut store, _dir) = store();
+        let saved = ServiceStatus {
+            name: "Shop".to_owned(),
+            state: State::Up,
+            kind: None,
+            explanation: "Shop answered in 12 ms.".to_owned(),
+            since: at(0),
+            checked_at: at(30),
+            response_ms: Some(12.5),
+        };
+        store.save_service_status(&saved).unwrap();
+        let result = |seconds, response: Option<f64>| {
+            let key = |metric| crate::observation::SeriesKey::new("web1", metric, "Shop");
+            let mut samples = vec![crate::observation::Sample {
+                key: key(service_metric::STATE),
+                at: at(seconds),
+                value: 0.0,
+            }];
+            samples.extend(response.map(|value| crate::observation::Sample {
+                key: key(service_metric::RESPONSE_MS),
+                at: at(seconds),
+                value,
+            }));
+            samples
+        };
+        // Older series than the row: the row stands.
+        store.write(&result(0, Some(40.0))).unwrap();
+        assert_eq!(store.service_statuses().unwrap(), vec![saved.clone()]);
+        // Checked since, steady: the time and response time of that check.
+        store.write(&result(60, Some(8.0))).unwrap();
+        let read = store.service_statuses().unwrap();
+        assert_eq!(
+            (read[0].checked_at, read[0].response_ms),
+            (at(60), Some(8.0))
+        );
+        assert_eq!(read[0].explanation, saved.explanation);
+        // A check without a response time has none, not an older one.
+        store.write(&result(90, None)).unwrap();
+        let read = store.service_statuses().unwrap();
+        assert_eq!((read[0].checked_at, read[0].response_ms), (at(90), None));
     }
 }

@@ -720,6 +720,90 @@ fn a_database_from_before_day_chunks_is_upgraded_with_its_data() {
     assert_eq!(all(&store), expected);
 }
 
+#[test]
+fn staged_samples_survive_the_upgrade_to_one_key_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+            .unwrap();
+        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..8]).unwrap();
+        // Before 1970 too: a key holds negative times.
+        conn.execute_batch(
+            "INSERT INTO series (id, host, metric, instance) VALUES (1, 'web1', 'cpu', ''), (2, 'web1', 'mem', '');
+             INSERT INTO staging (series_id, at_ms, value)
+             VALUES (2, 1000, 20.0), (1, 1000, 1.0), (1, -5000, -1.0), (1, 2000, 2.0);",
+        )
+        .unwrap();
+    }
+    let mut store = open_in_path(&path);
+    let epoch = Timestamp::UNIX_EPOCH;
+    let cpu = |store: &Store| {
+        store
+            .range(
+                &key("cpu"),
+                epoch - SignedDuration::from_hours(1),
+                epoch + SignedDuration::from_hours(1),
+            )
+            .unwrap()
+    };
+    let seconds = |s: i64| epoch + SignedDuration::from_secs(s);
+    assert_eq!(
+        cpu(&store),
+        [(seconds(-5), -1.0), (seconds(1), 1.0), (seconds(2), 2.0)]
+    );
+    assert_eq!(
+        values(&store.range(&key("mem"), seconds(0), seconds(9)).unwrap()),
+        [20.0]
+    );
+    // Written again: the later write wins, as before.
+    store
+        .write(&[Sample {
+            key: key("cpu"),
+            at: seconds(1),
+            value: 7.0,
+        }])
+        .unwrap();
+    assert_eq!(values(&cpu(&store)), [-1.0, 7.0, 2.0]);
+    store.maintain(seconds(3 * 3600)).unwrap();
+    assert_eq!(values(&cpu(&store)), [-1.0, 7.0, 2.0], "sealed alike");
+}
+
+#[test]
+fn a_time_no_key_can_hold_is_skipped_and_the_rest_of_the_batch_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    let far: Timestamp = "2300-01-01T00:00:00Z".parse().unwrap();
+    let summary = store
+        .write(&[
+            sample("cpu", 0, 1.0),
+            Sample {
+                key: key("cpu"),
+                at: far,
+                value: 2.0,
+            },
+            sample("cpu", 10, 3.0),
+        ])
+        .unwrap();
+    assert_eq!(
+        summary,
+        WriteSummary {
+            written: 2,
+            skipped: 1
+        }
+    );
+    // Ranges up to the end of time do not wrap around.
+    let history = store
+        .range(&key("cpu"), Timestamp::MIN, Timestamp::MAX)
+        .unwrap();
+    assert_eq!(history, [(at(0), 1.0), (at(10), 3.0)]);
+    assert_eq!(
+        store.range(&key("cpu"), at(5), at(10)).unwrap(),
+        [(at(10), 3.0)]
+    );
+}
+
 fn open_in_path(path: &std::path::Path) -> Store {
     Store::open(path, &StorageConfig::default()).unwrap()
 }

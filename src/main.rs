@@ -109,9 +109,10 @@ enum Command {
         /// Only say whether a newer release is published.
         #[arg(long)]
         check: bool,
-        /// The release channel: reads CHANNEL.toml and its signature.
-        #[arg(long, default_value = "stable")]
-        channel: String,
+        /// The release channel: reads CHANNEL.toml and its signature
+        /// (default: [update] channel, which is "stable" unless set).
+        #[arg(long)]
+        channel: Option<String>,
     },
     /// Show the latest state of this computer and of each service.
     Status,
@@ -343,7 +344,7 @@ fn main() -> ExitCode {
             Ended::Stopped => Ok(()),
             Ended::DatabaseDamaged(_) => start_again(),
         }),
-        Command::Update { check, channel } => update(&path, explicit, check, &channel),
+        Command::Update { check, channel } => update(&path, explicit, check, channel),
         Command::Status => show_status(&path, explicit),
         Command::Check { name } => check_services(&path, explicit, name.as_deref()),
         Command::Ack { id, by } => acknowledge(&path, explicit, id, &by),
@@ -547,7 +548,7 @@ fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitC
     ExitCode::from(report.exit_code())
 }
 
-fn update(path: &Path, explicit: bool, check: bool, channel: &str) -> Result<(), String> {
+fn update(path: &Path, explicit: bool, check: bool, channel: Option<String>) -> Result<(), String> {
     let config = valid_config(path, explicit, "`keepwatch update` only runs with")?;
     let binary = std::env::current_exe()
         .and_then(|exe| exe.canonicalize())
@@ -555,7 +556,7 @@ fn update(path: &Path, explicit: bool, check: bool, channel: &str) -> Result<(),
     let options = keepwatch::deploy::update::Options {
         binary,
         check,
-        channel: channel.to_owned(),
+        channel: channel.unwrap_or_else(|| config.update.channel.clone()),
         database: database_path(&config)?,
     };
     let context = service_context(path).ok();
@@ -668,14 +669,15 @@ fn run_agent(path: &Path, explicit: bool) -> Result<Ended, String> {
         );
         // So is remote write (`[export]`), which idles while it is not set.
         let _export = keepwatch::export::spawn(&database, clock.clone(), configs.subscribe());
-        // `[update] automatic`: a daily look for a release outside opening hours.
+        // `[update] automatic`: a daily look for a release outside opening
+        // hours, following each reload of the config.
         let launch = automatic::Launch {
             binary: std::env::current_exe().map_err(|err| format!("cannot tell where this keepwatch is: {err}"))?,
             config: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             // systemd sets INVOCATION_ID for the processes of a unit.
             under_systemd: std::env::var_os("INVOCATION_ID").is_some(),
         };
-        let _updates = automatic::spawn(agent.config(), &database, launch, clock.clone());
+        let _updates = automatic::spawn(configs.subscribe(), &database, launch, clock.clone());
         let options = RunOptions {
             config_path: path.to_path_buf(),
             watch_every: std::time::Duration::from_secs(5),

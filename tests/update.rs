@@ -187,6 +187,13 @@ impl Installed {
         std::fs::write(self.dir.path().join("keepwatch.toml"), text).expect("config");
     }
 
+    /// Replaces the stand-in for `name` on the PATH with `script`.
+    fn shim(&self, name: &str, script: &str) {
+        let path = self.dir.path().join("shims").join(name);
+        std::fs::write(&path, script).expect("shim");
+        make_executable(&path);
+    }
+
     fn update(&self, args: &[&str]) -> Output {
         self.keepwatch("update", args)
     }
@@ -569,6 +576,36 @@ fn an_interrupted_download_or_a_missing_manifest_is_refused() {
         .refused("it is over 65536 bytes, so it is not a release manifest");
 }
 
+#[test]
+fn an_unreadable_source_or_artefact_is_refused_with_the_binary_intact() {
+    if !have_minisign() {
+        return;
+    }
+    let new = newer_version();
+    let shop = Shop::new(&new, b"stand-in");
+    // [update] source names a file, not the folder of releases.
+    let file = shop.manifest().display().to_string();
+    Installed::new(&file, &shop.public)
+        .refused(&format!("cannot read {file}/stable.toml: Not a directory"));
+    // A folder where the artefact should be.
+    std::fs::remove_file(shop.artefact()).unwrap();
+    std::fs::create_dir(shop.artefact()).unwrap();
+    shop.install()
+        .refused("stopped after 0 of 8 bytes (Is a directory");
+    // The manifest names the artefact by a web address nobody answers at.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let address = format!("http://127.0.0.1:{port}/keepwatch");
+    shop.edit_signed(|text| {
+        text.replace(
+            &format!("file = \"keepwatch-{new}-{}\"", platform()),
+            &format!("file = \"{address}\""),
+        )
+    });
+    shop.install().refused(&format!("cannot read {address}: "));
+}
+
 /// A tmpfs of `size` bytes mounted on a new folder, unmounted on drop.
 struct SmallDisk(tempfile::TempDir);
 
@@ -612,6 +649,35 @@ fn a_full_disk_during_the_download_is_refused_with_the_binary_intact() {
     let installed =
         Installed::in_folder(folder, &shop.releases().display().to_string(), &shop.public);
     installed.refused("is full: the new binary needs 8388608 bytes there");
+}
+
+#[test]
+fn a_binary_in_a_read_only_folder_is_left_alone() {
+    if !have_minisign() {
+        return;
+    }
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_keepwatch"))
+        .unwrap()
+        .len();
+    let Some(disk) = SmallDisk::mount(size + 1024 * 1024) else {
+        let why = "cannot mount a small tmpfs (needs root)";
+        if std::env::var("KEEPWATCH_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("KEEPWATCH_REQUIRE_SERVICES=1 and {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    };
+    let shop = Shop::new(&newer_version(), b"stand-in");
+    let folder = tempfile::Builder::new().tempdir_in(disk.0.path()).unwrap();
+    let installed =
+        Installed::in_folder(folder, &shop.releases().display().to_string(), &shop.public);
+    let read_only = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(disk.0.path())
+        .output()
+        .unwrap();
+    assert!(read_only.status.success(), "{read_only:?}");
+    installed.refused("keepwatch.update: Read-only file system");
 }
 
 /// The blocks of `lang` in the README's "Updating" section.
@@ -777,15 +843,46 @@ fn doctor_says_whether_a_newer_release_is_published_and_refuses_a_tampered_one()
             found["text"].as_str().unwrap_or_default().to_owned(),
         )
     };
+    let published = (
+        "warning".to_owned(),
+        format!("keepwatch {new} is published (this one is {VERSION})"),
+    );
+    assert_eq!(update_finding(), published);
+    // The release moves to the beta channel: doctor reads the channel
+    // [update] names, as `keepwatch update` does.
+    let beta = shop.releases().join("beta.toml");
+    std::fs::rename(shop.manifest(), &beta).unwrap();
+    std::fs::rename(
+        shop.releases().join("stable.toml.minisig"),
+        shop.releases().join("beta.toml.minisig"),
+    )
+    .unwrap();
+    let (level, said) = update_finding();
+    assert_eq!(level, "warning");
+    assert!(
+        said.starts_with(
+            "cannot tell whether a newer release exists: there is no release manifest at "
+        ) && said.contains("stable.toml"),
+        "{said}"
+    );
+    let config = installed.dir.path().join("keepwatch.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}channel = \"beta\"\n")).unwrap();
+    assert_eq!(update_finding(), published);
     assert_eq!(
-        update_finding(),
-        (
-            "warning".to_owned(),
-            format!("keepwatch {new} is published (this one is {VERSION})")
+        stdout(&installed.update(&["--check"])).trim(),
+        format!(
+            "keepwatch {new} is published (this one is {VERSION}): `keepwatch update` installs it."
         )
     );
-    let text = std::fs::read_to_string(shop.manifest()).unwrap();
-    std::fs::write(shop.manifest(), text.replace("size = 8", "size = 9")).unwrap();
+    // `--channel` reads another channel once.
+    let out = installed.update(&["--check", "--channel", "stable"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("there is no release manifest at "), "{said}");
+    assert!(said.contains("stable.toml"), "{said}");
+    let text = std::fs::read_to_string(&beta).unwrap();
+    std::fs::write(&beta, text.replace("size = 8", "size = 9")).unwrap();
     let (level, said) = update_finding();
     assert_eq!(level, "problem");
     assert!(
@@ -794,4 +891,77 @@ fn doctor_says_whether_a_newer_release_is_published_and_refuses_a_tampered_one()
     );
     installed.configure("", "");
     assert_eq!(update_finding().0, "ok");
+}
+
+/// A systemd whose user instance answers but cannot start keepwatch's unit
+/// (a unit broken since it was installed); `also` runs first at each start.
+fn systemd_failing_to_start(also: &str) -> String {
+    format!(
+        "#!/bin/sh\ncase \"$*\" in\n  *--user\\ start*) {also}\n    echo 'Job for keepwatch.service failed because the control process exited with error code.' >&2; exit 1 ;;\nesac\nexit 0\n"
+    )
+}
+
+#[test]
+fn a_service_that_does_not_start_sends_the_update_back_and_says_what_to_do() {
+    if !have_minisign() {
+        return;
+    }
+    let shop = tempfile::tempdir().expect("temp dir");
+    let (key, public) = key_pair(shop.path(), "release");
+    let new = newer_version();
+    let good = shop.path().join("good");
+    keepwatch_saying(&new, &good);
+    let releases = shop.path().join("releases");
+    release(&key, &releases, &new, &[(platform(), &good)]);
+
+    let installed = Installed::new(&releases.display().to_string(), &public);
+    let units = installed.dir.path().join(".config/systemd/user");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(units.join("keepwatch.service"), "[Service]\n").unwrap();
+    installed.shim("systemctl", &systemd_failing_to_start(""));
+    let out = installed.update(&[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.starts_with(&format!(
+            "keepwatch update went back: keepwatch {new} was installed but the background service did not start on it (`systemctl --user start keepwatch.service` failed: Job for keepwatch.service failed"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("is keepwatch {VERSION} again and restarting the service failed (`systemctl --user start keepwatch.service` failed: Job for keepwatch.service failed")),
+        "{said}"
+    );
+    assert!(
+        said.contains("): `keepwatch service start` starts it."),
+        "{said}"
+    );
+    assert!(std::fs::read(&installed.binary).unwrap() == installed.original);
+
+    // keepwatch.old is gone by the time it is needed: the update says so,
+    // and how to finish by hand.
+    let old = installed.dir.path().join("keepwatch.old");
+    installed.shim(
+        "systemctl",
+        &systemd_failing_to_start(&format!("rm -f '{}';", old.display())),
+    );
+    let out = installed.update(&[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains(&format!(
+            ", and putting keepwatch {VERSION} back failed: {}: No such file or directory",
+            old.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        said.ends_with(&format!(
+            "Put {} back in place of {} by hand, then `keepwatch service start`.\n",
+            old.display(),
+            installed.binary.display()
+        )),
+        "{said}"
+    );
+    assert!(std::fs::read(&installed.binary).unwrap() == std::fs::read(&good).unwrap());
 }

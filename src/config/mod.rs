@@ -22,7 +22,7 @@ pub use problem::Problem;
 pub use report::{Audience, Days, PERIODS, ReportConfig, When};
 pub use source::{Loaded, Origin, default_path, last_good_path, load_and_remember, load_for_start};
 pub use template::{commented, commented_with};
-pub use update::UpdateConfig;
+pub use update::{UpdateConfig, is_channel_name};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -19,6 +19,11 @@ pub struct UpdateConfig {
     /// line of a `minisign.pub` file). Empty: keepwatch's own release key,
     /// built into the binary.
     pub public_key: String,
+    /// The release channel followed by `keepwatch update`, automatic
+    /// updates and `keepwatch doctor`: the manifest read is `CHANNEL.toml`
+    /// (with its signature `CHANNEL.toml.minisig`). `keepwatch update
+    /// --channel` reads another once.
+    pub channel: String,
     /// `keepwatch run` looks once a day, outside opening hours, and updates
     /// by itself.
     pub automatic: bool,
@@ -32,10 +37,17 @@ impl Default for UpdateConfig {
         Self {
             source: String::new(),
             public_key: String::new(),
+            channel: "stable".to_owned(),
             automatic: false,
             health_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// Whether `text` can name a release channel: letters, digits and dashes
+/// only, so it stays a file name beside the manifest.
+pub fn is_channel_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 impl UpdateConfig {
@@ -50,6 +62,13 @@ impl UpdateConfig {
                 "source",
                 format!("\"{source}\" is neither a web address nor a folder"),
                 "write an address such as \"https://example.com/keepwatch/releases\" or a folder such as \"/srv/keepwatch-releases\"".to_owned(),
+            ));
+        }
+        if !is_channel_name(&self.channel) {
+            found.push((
+                "channel",
+                format!("\"{}\" is not a release channel name", self.channel),
+                "use letters, digits and dashes only, such as \"stable\"".to_owned(),
             ));
         }
         if self.automatic && source.is_empty() {
@@ -95,10 +114,11 @@ mod tests {
         };
         let bad = UpdateConfig {
             health_timeout: Duration::from_secs(0),
+            channel: "../beta".to_owned(),
             ..bad
         };
         let keys: Vec<&str> = bad.problems().iter().map(|p| p.0).collect();
-        assert_eq!(keys, ["source", "public_key", "health_timeout"]);
+        assert_eq!(keys, ["source", "channel", "public_key", "health_timeout"]);
         let nowhere = UpdateConfig {
             automatic: true,
             ..UpdateConfig::default()

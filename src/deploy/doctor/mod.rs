@@ -222,8 +222,8 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
     Report { findings }
 }
 
-/// Whether a newer release is published, read as `keepwatch update --check`
-/// reads it (signature and all).
+/// Whether a newer release is published on the configured channel, read as
+/// `keepwatch update --check` reads it (signature and all).
 async fn release(config: &crate::config::UpdateConfig, clock: Arc<dyn Clock>) -> Finding {
     use crate::deploy::update::{Offer, UpdateError, Updater, manifest::Version};
     if config.source.trim().is_empty() {
@@ -232,15 +232,18 @@ async fn release(config: &crate::config::UpdateConfig, clock: Arc<dyn Clock>) ->
             "no [update] source is set, so keepwatch does not look for newer releases",
         );
     }
-    let offer = match Updater::new(config, "stable", clock) {
+    let offer = match Updater::new(config, &config.channel, clock) {
         Ok(updater) => updater.look(Version::current()).await,
         Err(err) => Err(err),
     };
-    let fix = "check source and public_key in [update]; `keepwatch update --check` says the same";
+    let fix = "check source, channel and public_key in [update]; `keepwatch update --check` says the same";
     match offer {
         Ok(Offer::Latest(version)) => Finding::ok(
             Area::Update,
-            format!("keepwatch {version} is the latest release"),
+            format!(
+                "keepwatch {version} is the latest {} release",
+                config.channel
+            ),
         ),
         Ok(Offer::Newer(release)) => Finding::warning(
             Area::Update,

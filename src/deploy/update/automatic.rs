@@ -3,10 +3,13 @@
 //! minutes (the business calendar), so a fleet of shops does not hit the
 //! release server at the same moment and nobody's working day is touched.
 //! At that minute the update is skipped, until the next day's minute, if
-//! the calendar now says open (the hours changed) or an emergency alert is
-//! open: an update restarts keepwatch, and an emergency is when it must
-//! keep watching. A business open around the clock all week gets no
-//! automatic updates, and is told so.
+//! the business is open by then (the computer slept past the minute) or
+//! an emergency alert is open: an update restarts keepwatch, and an
+//! emergency is when it must keep watching. A business open around the
+//! clock all week gets no automatic updates, and is told so. A reload of
+//! the config (SIGHUP or an edit of the file) that turns them on or off or
+//! changes the opening hours takes effect at once: a new minute is drawn
+//! from the new hours.
 //!
 //! Pure decisions over an injected time and an injected random draw; tests
 //! walk simulated weeks minute by minute.
@@ -16,6 +19,7 @@ use std::sync::Arc;
 
 use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
@@ -84,27 +88,22 @@ impl Schedule {
         let today = now.to_zoned_datetime(zone.clone()).date();
         (1..=LOOK_AHEAD_DAYS).find_map(|ahead| {
             let day = today.checked_add(jiff::Span::new().days(ahead)).ok()?;
-            let closed = self.closed_minutes(day, &zone);
+            let closed = self.closed_minutes(day, &zone)?;
             let pick = (self.random)() % u64::try_from(closed.len()).ok()?.max(1);
             closed.get(usize::try_from(pick).ok()?).copied()
         })
     }
 
-    /// Every minute of `day` (local) outside business hours.
-    fn closed_minutes(&self, day: Date, zone: &jiff::tz::TimeZone) -> Vec<Timestamp> {
-        let start = zone.to_timestamp(day.to_datetime(Time::midnight()));
-        let end = day
-            .tomorrow()
-            .ok()
-            .and_then(|next| zone.to_timestamp(next.to_datetime(Time::midnight())).ok());
-        let (Ok(start), Some(end)) = (start, end) else {
-            return Vec::new();
-        };
-        (0..)
+    /// Every minute of `day` (local) outside business hours; `None` past
+    /// the last day time can be told for.
+    fn closed_minutes(&self, day: Date, zone: &jiff::tz::TimeZone) -> Option<Vec<Timestamp>> {
+        let midnight = |day: Date| zone.to_timestamp(day.to_datetime(Time::midnight())).ok();
+        let (start, end) = (midnight(day)?, midnight(day.tomorrow().ok()?)?);
+        let minutes = (0..)
             .map(|minute| start + SignedDuration::from_mins(minute))
             .take_while(|at| *at < end)
-            .filter(|at| !self.calendar.period_at(*at).is_open())
-            .collect()
+            .filter(|at| !self.calendar.period_at(*at).is_open());
+        Some(minutes.collect())
     }
 }
 
@@ -166,71 +165,129 @@ fn emergency_open(database: &Path) -> bool {
         .is_ok_and(|alerts| alerts.iter().any(|alert| alert.emergency))
 }
 
-/// With `[update] automatic = true`, a task that looks once a minute
-/// whether the day's chosen minute has come, and starts `keepwatch update`
-/// then; `None` when automatic updates are off. Its report goes to
-/// `keepwatch-update.log` beside the database.
-pub fn spawn(
-    config: &Config,
-    database: &Path,
-    launch: Launch,
-    clock: Arc<dyn Clock>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if !config.update.automatic {
-        return None;
-    }
-    let calendar = match Calendar::from_config(&config.business, jiff::tz::TimeZone::system()) {
-        Ok(calendar) => calendar,
-        Err(err) => {
-            tracing::error!("automatic updates are off: {err}");
-            return None;
-        }
-    };
+/// A fresh source of random draws for a [`Schedule`].
+type Draws = Box<dyn FnMut() -> u64 + Send>;
+
+/// Random draws from the system's secure generator.
+fn system_draws() -> Draws {
     let random = ring::rand::SystemRandom::new();
-    let draw = Box::new(move || {
+    Box::new(move || {
         let mut bytes = [0; 8];
         // A failed draw gives minute 0 of the closed hours: still closed.
         let _ = ring::rand::SecureRandom::fill(&random, &mut bytes);
         u64::from_le_bytes(bytes)
-    });
-    let mut schedule = Schedule::new(calendar, clock.now(), draw);
-    let database = database.to_path_buf();
-    let log = database.with_file_name("keepwatch-update.log");
+    })
+}
+
+/// The schedule `config` asks for from `now`, saying so in the log; `None`
+/// when automatic updates are off or cannot happen.
+fn plan(config: &Config, now: Timestamp, draws: Draws) -> Option<Schedule> {
+    if !config.update.automatic {
+        return None;
+    }
+    // Validation rules out hours that make no calendar; said all the same.
+    let calendar = Calendar::from_config(&config.business, jiff::tz::TimeZone::system())
+        .inspect_err(|err| tracing::error!("automatic updates are off: {err}"))
+        .ok()?;
+    let schedule = Schedule::new(calendar, now, draws);
     match schedule.next() {
         Some(at) => tracing::info!("automatic updates: the next look for a release is at {at}"),
-        None => {
-            tracing::warn!(
-                "automatic updates are on but the business never closes, and keepwatch updates only outside opening hours: run `keepwatch update` yourself"
-            );
-            return None;
-        }
+        None => tracing::warn!(
+            "automatic updates are on but the business never closes, and keepwatch updates only outside opening hours: run `keepwatch update` yourself"
+        ),
     }
-    Some(tokio::spawn(async move {
-        let mut minutes = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            minutes.tick().await;
-            let next =
-                |schedule: &Schedule| schedule.next().map(|at| at.to_string()).unwrap_or_default();
-            match schedule.step(clock.now(), || emergency_open(&database)) {
-                Step::Wait => {}
-                Step::Skip(why) => tracing::info!(
-                    "automatic update skipped: {why}; the next look is at {}",
-                    next(&schedule)
-                ),
-                Step::Update => match launch.start(&log) {
-                    Ok(()) => tracing::info!(
-                        "automatic update: looking for a release; what it does is written to {}",
-                        log.display()
-                    ),
-                    Err(err) => tracing::error!(
-                        "automatic update could not start `{}`: {err}; the next look is at {}",
-                        launch.command().join(" "),
-                        next(&schedule)
-                    ),
-                },
+    schedule.next().map(|_| schedule)
+}
+
+/// A task that follows the configuration in force (`configs`, told of
+/// every reload): while `[update] automatic` is true it looks once a minute
+/// whether the day's chosen minute has come, and starts `keepwatch update`
+/// then. Turning it on or off, or changing the opening hours, takes effect
+/// at the reload: a new minute is drawn from the new hours. Its report goes
+/// to `keepwatch-update.log` beside the database. It ends when `configs`
+/// does (the agent stopped).
+pub fn spawn(
+    configs: watch::Receiver<Config>,
+    database: &Path,
+    launch: Launch,
+    clock: Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(follow(
+        configs,
+        database.to_path_buf(),
+        launch,
+        clock,
+        system_draws,
+    ))
+}
+
+async fn follow(
+    mut configs: watch::Receiver<Config>,
+    database: PathBuf,
+    launch: Launch,
+    clock: Arc<dyn Clock>,
+    draws: impl Fn() -> Draws,
+) {
+    let log = database.with_file_name("keepwatch-update.log");
+    let mut minutes = tokio::time::interval(std::time::Duration::from_secs(60));
+    // What the schedule was planned from: the switch and the opening hours.
+    let mut planned_for = None;
+    let mut schedule = None;
+    loop {
+        {
+            let config = configs.borrow_and_update();
+            let wanted = (config.update.automatic, config.business.clone());
+            if planned_for.as_ref() != Some(&wanted) {
+                if planned_for.is_some() && !wanted.0 {
+                    tracing::info!("automatic updates are now off");
+                }
+                schedule = plan(&config, clock.now(), draws());
+                planned_for = Some(wanted);
             }
         }
-    }))
+        tokio::select! {
+            changed = configs.changed() => if changed.is_err() { return },
+            _ = minutes.tick(), if schedule.is_some() => {
+                let done = schedule.as_mut().and_then(|schedule| {
+                    look(schedule, clock.now(), || emergency_open(&database), &launch, &log)
+                });
+                match done {
+                    Some(Ok(said)) => tracing::info!("{said}"),
+                    Some(Err(said)) => tracing::error!("{said}"),
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// One minute's step of `schedule`, acted on; what to log, if anything
+/// (an error when the update could not be started).
+fn look(
+    schedule: &mut Schedule,
+    now: Timestamp,
+    emergency: impl FnOnce() -> bool,
+    launch: &Launch,
+    log: &Path,
+) -> Option<Result<String, String>> {
+    let step = schedule.step(now, emergency);
+    let next = schedule.next().map(|at| at.to_string()).unwrap_or_default();
+    match step {
+        Step::Wait => None,
+        Step::Skip(why) => Some(Ok(format!(
+            "automatic update skipped: {why}; the next look is at {next}"
+        ))),
+        Step::Update => Some(match launch.start(log) {
+            Ok(()) => Ok(format!(
+                "automatic update: looking for a release; what it does is written to {}",
+                log.display()
+            )),
+            Err(err) => Err(format!(
+                "automatic update could not start `{}`: {err}; the next look is at {next}",
+                launch.command().join(" ")
+            )),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -378,32 +435,72 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("keepwatch.db");
         assert!(!emergency_open(&database));
-        Store::open(&database, &Default::default()).unwrap();
+        let mut store = Store::open(&database, &Default::default()).unwrap();
         assert!(!emergency_open(&database));
+        store
+            .insert_alert(&crate::store::NewAlert {
+                fingerprint: "service:Shop",
+                service: Some("Shop"),
+                host: "shop-server",
+                title: "Shop is down",
+                detail: "Shop refused the connection",
+                severity: crate::vocabulary::Severity::Critical,
+                emergency: true,
+                opened_at: "2025-12-01T11:00:00Z".parse().unwrap(),
+                policy: None,
+                silenced: None,
+                flapping: false,
+                cause: None,
+            })
+            .unwrap();
+        assert!(emergency_open(&database));
     }
 
-    #[tokio::test]
-    async fn off_by_default_and_for_a_business_that_never_closes() {
+    #[test]
+    fn the_log_says_why_a_look_was_skipped_or_could_not_start() {
         let dir = tempfile::tempdir().unwrap();
         let launch = Launch {
             binary: PathBuf::from("/bin/echo"),
             config: dir.path().join("keepwatch.toml"),
             under_systemd: false,
         };
-        let clock: Arc<dyn Clock> =
-            Arc::new(SimClock::new("2025-12-01T11:00:00Z".parse().unwrap()));
-        let database = dir.path().join("keepwatch.db");
-        let mut config = Config::default();
-        assert!(spawn(&config, &database, launch.clone(), clock.clone()).is_none());
-        config.update.automatic = true;
-        let task = spawn(&config, &database, launch.clone(), clock.clone()).unwrap();
-        task.abort();
-        config.business.hours = always_open().hours;
-        assert!(spawn(&config, &database, launch, clock).is_none());
+        let log = dir.path().join("keepwatch-update.log");
+        let start: Timestamp = "2025-12-01T11:00:00Z".parse().unwrap();
+        let mut schedule = Schedule::new(shop("closed"), start, draws(5));
+        assert_eq!(look(&mut schedule, start, || true, &launch, &log), None);
+        let due = schedule.next().unwrap();
+        let said = look(&mut schedule, due, || true, &launch, &log);
+        let next = schedule.next().unwrap();
+        assert_eq!(
+            said,
+            Some(Ok(format!(
+                "automatic update skipped: an emergency alert is open; the next look is at {next}"
+            )))
+        );
+        assert!(!log.exists());
+        // The log cannot be written (a folder is in its place).
+        std::fs::create_dir(&log).unwrap();
+        let Some(Err(said)) = look(&mut schedule, next, || false, &launch, &log) else {
+            panic!("the update started");
+        };
+        assert!(
+            said.starts_with(&format!(
+                "automatic update could not start `/bin/echo --config {} update`: ",
+                launch.config.display()
+            )),
+            "{said}"
+        );
+        assert!(
+            said.ends_with(&format!(
+                "; the next look is at {}",
+                schedule.next().unwrap()
+            )),
+            "{said}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_task_starts_the_update_at_the_chosen_minute_when_closed() {
+    async fn the_task_follows_each_reload_of_the_update_section_and_the_hours() {
         let dir = tempfile::tempdir().unwrap();
         let launch = Launch {
             binary: PathBuf::from("/bin/echo"),
@@ -413,26 +510,119 @@ mod tests {
         let sim = SimClock::new("2025-12-01T11:00:00Z".parse().unwrap());
         let clock: Arc<dyn Clock> = Arc::new(sim.clone());
         let database = dir.path().join("keepwatch.db");
+        let log = dir.path().join("keepwatch-update.log");
+        let (configs, followed) = watch::channel(Config::default());
+        let task = spawn(followed, &database, launch, clock);
+        // Two days pass under the configuration `configure` makes; then the
+        // lines of the update log, once it has `expected` of them.
+        let two_days = async |configure: &dyn Fn(&mut Config), expected: usize| {
+            configs.send_modify(|config| configure(config));
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            sim.advance(SignedDuration::from_hours(48));
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+            let lines = || {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            };
+            for _ in 0..200 {
+                if lines() >= expected {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            lines()
+        };
+        let closed = hours_all_week("closed");
+        // Off by default: no look.
+        assert_eq!(two_days(&|_| {}, 0).await, 0);
+        // Turned on by a reload: a look on the next day.
+        let on = |config: &mut Config| {
+            config.update.automatic = true;
+            config.business = closed.clone();
+        };
+        assert_eq!(two_days(&on, 1).await, 1);
+        // Turned off by a reload, then on again for a business that now
+        // never closes: no look either time.
+        assert_eq!(
+            two_days(&|config| config.update.automatic = false, 1).await,
+            1
+        );
+        let around_the_clock = |config: &mut Config| {
+            config.update.automatic = true;
+            config.business = always_open();
+        };
+        assert_eq!(two_days(&around_the_clock, 1).await, 1);
+        // The hours change back: a look again. Had either quiet spell
+        // started an update, the log would have a line more.
+        assert_eq!(two_days(&on, 2).await, 2);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+        // The agent stopped: the task ends with it.
+        drop(configs);
+        task.await.unwrap();
+    }
+
+    /// Everything logged on this thread from now until the guard goes.
+    fn logged() -> (
+        Arc<std::sync::Mutex<Vec<u8>>>,
+        tracing::subscriber::DefaultGuard,
+    ) {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || Log(writer.clone()))
+            .finish();
+        (lines, tracing::subscriber::set_default(subscriber))
+    }
+
+    struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_that_cannot_start_is_an_error_in_the_log() {
+        let (lines, _guard) = logged();
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the update's log goes: it cannot be started.
+        std::fs::create_dir(dir.path().join("keepwatch-update.log")).unwrap();
+        let launch = Launch {
+            binary: PathBuf::from("/bin/echo"),
+            config: dir.path().join("keepwatch.toml"),
+            under_systemd: false,
+        };
+        let sim = SimClock::new("2025-12-01T11:00:00Z".parse().unwrap());
         let mut config = Config::default();
         config.update.automatic = true;
-        config.business.hours = hours_all_week("closed").hours;
-        let task = spawn(&config, &database, launch, clock).unwrap();
-        tokio::time::sleep(std::time::Duration::from_secs(61)).await;
+        config.business = hours_all_week("closed");
+        let (_configs, followed) = watch::channel(config);
+        let database = dir.path().join("keepwatch.db");
+        let task = spawn(followed, &database, launch, Arc::new(sim.clone()));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         sim.advance(SignedDuration::from_hours(48));
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        let log = dir.path().join("keepwatch-update.log");
-        for _ in 0..200 {
-            if log.exists() && !std::fs::read_to_string(&log).unwrap().is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert!(
-            std::fs::read_to_string(&log)
-                .unwrap()
-                .ends_with(" update\n")
-        );
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
         task.abort();
+        let said = String::from_utf8_lossy(&lines.lock().unwrap()).into_owned();
+        assert!(
+            said.contains("INFO keepwatch::deploy::update::automatic: automatic updates: the next look for a release is at "),
+            "{said}"
+        );
+        assert!(
+            said.contains("ERROR keepwatch::deploy::update::automatic: automatic update could not start `/bin/echo --config "),
+            "{said}"
+        );
     }
 
     fn always_open() -> BusinessConfig {

@@ -52,10 +52,7 @@ impl Source {
         file: &str,
     ) -> Result<Option<Vec<u8>>, UpdateError> {
         let place = self.locate(file);
-        let unreachable = |why: String| UpdateError::Unreachable {
-            place: place.clone(),
-            why,
-        };
+        let unreachable = |why: String| UpdateError::unreachable(&place, why);
         let too_big = || {
             unreachable(format!(
                 "it is over {MAX_MANIFEST_SIZE} bytes, so it is not a release manifest"
@@ -120,10 +117,8 @@ impl Source {
     ) -> Result<(), UpdateError> {
         let mut sink = Sink::create(staging, place, artefact)?;
         if !place.contains("://") {
-            let mut file = std::fs::File::open(place).map_err(|err| UpdateError::Unreachable {
-                place: place.to_owned(),
-                why: err.to_string(),
-            })?;
+            let mut file =
+                std::fs::File::open(place).map_err(|err| UpdateError::unreachable(place, err))?;
             let mut buffer = vec![0; 64 * 1024];
             loop {
                 match file.read(&mut buffer) {
@@ -136,15 +131,10 @@ impl Source {
         }
         let mut response = get(client, place)
             .await
-            .map_err(|why| UpdateError::Unreachable {
-                place: place.to_owned(),
-                why,
-            })?;
+            .map_err(|why| UpdateError::unreachable(place, why))?;
         if !response.status().is_success() {
-            return Err(UpdateError::Unreachable {
-                place: place.to_owned(),
-                why: format!("the server answered {}", response.status()),
-            });
+            let why = format!("the server answered {}", response.status());
+            return Err(UpdateError::unreachable(place, why));
         }
         loop {
             match response.chunk().await {
@@ -188,10 +178,7 @@ struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     fn create(path: &'a Path, place: &'a str, artefact: &'a Artefact) -> Result<Self, UpdateError> {
-        let file = std::fs::File::create(path).map_err(|source| UpdateError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = std::fs::File::create(path).map_err(staging_error(path, artefact.size))?;
         Ok(Self {
             file,
             path,
@@ -213,21 +200,7 @@ impl<'a> Sink<'a> {
         self.hash.update(chunk);
         self.file
             .write_all(chunk)
-            .map_err(|err| self.write_error(err))
-    }
-
-    fn write_error(&self, source: io::Error) -> UpdateError {
-        if source.kind() == io::ErrorKind::StorageFull {
-            UpdateError::DiskFull {
-                folder: self.path.parent().unwrap_or(self.path).to_path_buf(),
-                needed: self.artefact.size,
-            }
-        } else {
-            UpdateError::Io {
-                path: self.path.to_path_buf(),
-                source,
-            }
-        }
+            .map_err(staging_error(self.path, self.artefact.size))
     }
 
     fn interrupted(&self, why: String) -> UpdateError {
@@ -246,7 +219,7 @@ impl<'a> Sink<'a> {
         self.file
             .flush()
             .and_then(|()| self.file.sync_all())
-            .map_err(|err| self.write_error(err))?;
+            .map_err(staging_error(self.path, self.artefact.size))?;
         let got = hex(self.hash.clone().finish().as_ref());
         if !got.eq_ignore_ascii_case(&self.artefact.sha256) {
             return Err(UpdateError::Checksum {
@@ -256,6 +229,22 @@ impl<'a> Sink<'a> {
             });
         }
         Ok(())
+    }
+}
+
+/// What a failure to create or write the staging file at `path` means:
+/// a full disk (the artefact needs `needed` bytes), or the system's error
+/// (a folder the user may not write to).
+fn staging_error(path: &Path, needed: u64) -> impl Fn(io::Error) -> UpdateError + '_ {
+    move |source| match source.kind() {
+        io::ErrorKind::StorageFull => UpdateError::DiskFull {
+            folder: path.parent().unwrap_or(path).to_path_buf(),
+            needed,
+        },
+        _ => UpdateError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     }
 }
 

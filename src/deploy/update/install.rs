@@ -102,8 +102,18 @@ fn make_executable(_: &Path) -> Result<(), UpdateError> {
 }
 
 /// Puts `staged` at `binary`, keeping the old binary as [`old_path`]; the
-/// old binary's path.
+/// old binary's path. If that fails, `binary` is as it was and `staged`
+/// is removed.
 pub fn swap(binary: &Path, staged: &Path) -> Result<PathBuf, UpdateError> {
+    let swapped = replace(binary, staged);
+    if swapped.is_err() {
+        // Best effort: the staged file is ours and will not be used.
+        let _ = std::fs::remove_file(staged);
+    }
+    swapped
+}
+
+fn replace(binary: &Path, staged: &Path) -> Result<PathBuf, UpdateError> {
     let old = old_path(binary);
     remove_if_there(&old)?;
     keep_aside(binary, &old)?;
@@ -120,12 +130,23 @@ pub fn swap(binary: &Path, staged: &Path) -> Result<PathBuf, UpdateError> {
 /// Puts the old binary back at `binary` (the new one is dropped).
 pub fn roll_back(binary: &Path) -> Result<(), UpdateError> {
     let old = old_path(binary);
-    if cfg!(windows) {
-        let failed = sibling(binary, ".failed");
-        remove_if_there(&failed)?;
-        std::fs::rename(binary, &failed).map_err(io_error(binary))?;
-    }
+    move_failed_aside(binary)?;
     std::fs::rename(&old, binary).map_err(io_error(&old))
+}
+
+/// Windows cannot rename over the binary the service just ran: the failed
+/// one goes aside as `keepwatch.exe.failed` first.
+#[cfg(windows)]
+fn move_failed_aside(binary: &Path) -> Result<(), UpdateError> {
+    let failed = sibling(binary, ".failed");
+    remove_if_there(&failed)?;
+    std::fs::rename(binary, &failed).map_err(io_error(binary))
+}
+
+/// Elsewhere the rename back replaces it.
+#[cfg(not(windows))]
+fn move_failed_aside(_: &Path) -> Result<(), UpdateError> {
+    Ok(())
 }
 
 fn remove_if_there(path: &Path) -> Result<(), UpdateError> {
@@ -135,12 +156,12 @@ fn remove_if_there(path: &Path) -> Result<(), UpdateError> {
     }
 }
 
+/// A hard link costs no space; a file system without them (FAT) gets a copy.
 #[cfg(not(windows))]
 fn keep_aside(binary: &Path, old: &Path) -> Result<(), UpdateError> {
-    if std::fs::hard_link(binary, old).is_err() {
-        std::fs::copy(binary, old).map_err(io_error(old))?;
-    }
-    Ok(())
+    std::fs::hard_link(binary, old)
+        .or_else(|_| std::fs::copy(binary, old).map(drop))
+        .map_err(io_error(old))
 }
 
 #[cfg(windows)]
@@ -149,13 +170,16 @@ fn keep_aside(binary: &Path, old: &Path) -> Result<(), UpdateError> {
 }
 
 /// After a failed rename into place: on Windows the binary was moved aside
-/// and goes back; elsewhere it never moved.
+/// and goes back (best effort: the rename error that brought us here is
+/// reported).
+#[cfg(windows)]
 fn put_back(binary: &Path, old: &Path) {
-    if cfg!(windows) {
-        // Best effort: the rename error that brought us here is reported.
-        let _ = std::fs::rename(old, binary);
-    }
+    let _ = std::fs::rename(old, binary);
 }
+
+/// Elsewhere it never moved.
+#[cfg(not(windows))]
+fn put_back(_: &Path, _: &Path) {}
 
 #[cfg(test)]
 mod tests {
@@ -194,6 +218,17 @@ mod tests {
         let err = swap(&binary, &staging_path(&binary)).unwrap_err();
         assert!(matches!(err, UpdateError::Io { .. }), "{err}");
         assert_eq!(std::fs::read_to_string(&binary).unwrap(), "old");
+        // A folder where keepwatch.old goes: nothing is replaced, and the
+        // staged binary does not stay behind.
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("keepwatch");
+        std::fs::write(&binary, "old").unwrap();
+        std::fs::create_dir_all(old_path(&binary).join("kept")).unwrap();
+        std::fs::write(staging_path(&binary), "new").unwrap();
+        let err = swap(&binary, &staging_path(&binary)).unwrap_err();
+        assert!(err.to_string().contains("keepwatch.old"), "{err}");
+        assert_eq!(std::fs::read_to_string(&binary).unwrap(), "old");
+        assert!(!staging_path(&binary).exists());
         let missing =
             smoke_test(&dir.path().join("none"), Version(0, 2, 0), SMOKE_TIMEOUT).unwrap_err();
         assert!(missing.to_string().contains("none"), "{missing}");

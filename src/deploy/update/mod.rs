@@ -166,6 +166,16 @@ pub enum UpdateError {
     },
 }
 
+impl UpdateError {
+    /// `place` (an address or a path) could not be read, and why.
+    fn unreachable(place: &str, why: impl ToString) -> Self {
+        Self::Unreachable {
+            place: place.to_owned(),
+            why: why.to_string(),
+        }
+    }
+}
+
 /// A verified release for this platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
@@ -200,11 +210,7 @@ impl Updater {
         channel: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, UpdateError> {
-        let plain = !channel.is_empty()
-            && channel
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !plain {
+        if !crate::config::is_channel_name(channel) {
             return Err(UpdateError::BadChannel(channel.to_owned()));
         }
         let source = Source::parse(&config.source)?;
@@ -217,10 +223,7 @@ impl Updater {
                     .build()
                     .map_err(|err| err.to_string())
             })
-            .map_err(|why| UpdateError::Unreachable {
-                place: config.source.clone(),
-                why,
-            })?;
+            .map_err(|why| UpdateError::unreachable(&config.source, why))?;
         Ok(Self {
             source,
             key,

@@ -335,10 +335,12 @@ fn main() -> ExitCode {
             service,
             no_scan,
             ..
-        } => run_init(path.clone(), defaults, force, !no_scan).and_then(|()| match service {
-            true => manage_service(&path, ServiceAction::Install),
-            false => Ok(()),
-        }),
+        } => run_init(path.clone(), defaults, force, !no_scan, service).and_then(
+            |()| match service {
+                true => manage_service(&path, ServiceAction::Install),
+                false => Ok(()),
+            },
+        ),
         Command::Service { action } => manage_service(&path, action),
         Command::Run => run_agent(&path, explicit).and_then(|ended| match ended {
             Ended::Stopped => Ok(()),
@@ -415,7 +417,15 @@ fn find_services() -> Result<Vec<discover::Found>, String> {
     Ok(agent::new_runtime()?.block_on(find))
 }
 
-fn run_init(path: PathBuf, defaults: bool, force: bool, scan: bool) -> Result<(), String> {
+/// `keepwatch init`; with `service`, the background service is installed
+/// next, so the last line does not send the user to `keepwatch run`.
+fn run_init(
+    path: PathBuf,
+    defaults: bool,
+    force: bool,
+    scan: bool,
+    service: bool,
+) -> Result<(), String> {
     if path.exists() && !force {
         return Err(init::InitError::Exists(path).to_string());
     }
@@ -458,8 +468,14 @@ fn run_init(path: PathBuf, defaults: bool, force: bool, scan: bool) -> Result<()
             watched.join(", ")
         );
     }
+    let next = match service {
+        true => "",
+        false => {
+            "; start monitoring with `keepwatch run`, or in the background with `keepwatch service install`"
+        }
+    };
     say!(
-        "Wrote {}. Every setting in it is explained; start monitoring with `keepwatch run`.",
+        "Wrote {}. Every setting in it is explained{next}.",
         written.path.display()
     );
     Ok(())

@@ -143,7 +143,9 @@ exec setpriv --reuid="$2" --regid="$2" --clear-groups \
             .arg(format!("XDG_RUNTIME_DIR={}", self.run.display()))
             .arg("PATH=/usr/bin:/bin")
             .arg(program)
-            .args(args))
+            .args(args)
+            // Whatever it leaves in its working folder stays in the sandbox.
+            .current_dir(self.home.path()))
     }
 
     fn systemctl(&self, args: &[&str]) -> String {

@@ -325,6 +325,11 @@ const DOCS: &[(&str, &str)] = &[
          minisign.pub). Empty: keepwatch's own release key, built in.",
     ),
     (
+        "update.channel",
+        "The release channel followed by `keepwatch update`, automatic updates and\n\
+         `keepwatch doctor`: \"stable\", or another the publisher offers (\"beta\").",
+    ),
+    (
         "update.health_timeout",
         "How long a new version has, after the background service restarted on it, to show\n\
          that it runs; otherwise keepwatch goes back to the old binary.",

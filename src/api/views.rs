@@ -15,7 +15,7 @@ use super::auth::{Admin, Viewer};
 use super::error::{ApiError, ErrorBody};
 use crate::observation::SeriesKey;
 use crate::status::{self, AlertView, Refusal, ServiceView, StatusView, WindowRequest, WindowView};
-use crate::store::{AckError, Incident};
+use crate::store::{self, AckError, Incident};
 
 /// The longest range one request may ask for.
 const MAX_RANGE: SignedDuration = SignedDuration::from_hours(24 * 400);
@@ -326,42 +326,16 @@ pub struct History {
     pub points: Vec<Point>,
 }
 
-/// Combines the values of one step.
-fn aggregate(values: &mut [f64], how: Aggregation) -> f64 {
-    match how {
-        Aggregation::Avg => values.iter().sum::<f64>() / values.len() as f64,
-        Aggregation::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
-        Aggregation::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        Aggregation::Last => values[values.len() - 1],
-        Aggregation::P95 => {
-            values.sort_by(f64::total_cmp);
-            let rank = ((values.len() as f64) * 0.95).ceil() as usize;
-            values[rank.clamp(1, values.len()) - 1]
+impl From<Aggregation> for store::Aggregation {
+    fn from(how: Aggregation) -> Self {
+        match how {
+            Aggregation::Avg => store::Aggregation::Avg,
+            Aggregation::Min => store::Aggregation::Min,
+            Aggregation::Max => store::Aggregation::Max,
+            Aggregation::Last => store::Aggregation::Last,
+            Aggregation::P95 => store::Aggregation::P95,
         }
     }
-}
-
-/// Buckets `samples` (ordered by time, in milliseconds) into steps of
-/// `step_ms` from `from_ms`.
-fn bucket(samples: &[(i64, f64)], from_ms: i64, step_ms: i64, how: Aggregation) -> Vec<(i64, f64)> {
-    let mut points = Vec::new();
-    let mut values = Vec::new();
-    let mut current = None;
-    for (at, value) in samples {
-        let index = (at - from_ms).div_euclid(step_ms);
-        if current != Some(index) {
-            if let Some(done) = current {
-                points.push((from_ms + done * step_ms, aggregate(&mut values, how)));
-            }
-            values.clear();
-            current = Some(index);
-        }
-        values.push(*value);
-    }
-    if let Some(done) = current {
-        points.push((from_ms + done * step_ms, aggregate(&mut values, how)));
-    }
-    points
 }
 
 /// A stored series over a range, aggregated per step.
@@ -410,14 +384,15 @@ async fn history(
         query.metric.clone(),
         query.instance.clone(),
     );
-    let samples = state
-        .read(move |store| store.range_ms(&key, from, to))
+    let how: store::Aggregation = query.aggregation.into();
+    let steps = state
+        .read(move |store| store.history(&key, from, to, step_ms, how))
         .await?;
     let zone = match query.zone {
         Zone::Utc => TimeZone::UTC,
         Zone::Business => state.calendar.time_zone().clone(),
     };
-    let points = bucket(&samples, from.as_millisecond(), step_ms, query.aggregation)
+    let points = steps
         .into_iter()
         .filter_map(|(at_ms, value)| {
             let at = Timestamp::from_millisecond(at_ms).ok()?;
@@ -659,26 +634,4 @@ async fn maintenance_end(
         ));
     }
     Ok(Json(Ended { ended }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_bucketed_per_step_and_aggregated() {
-        let at = |s: i64| s * 1000;
-        let samples = [(at(0), 1.0), (at(10), 3.0), (at(20), 2.0), (at(70), 5.0)];
-        let avg = bucket(&samples, 0, 60_000, Aggregation::Avg);
-        assert_eq!(avg, vec![(0, 2.0), (60_000, 5.0)]);
-        assert_eq!(bucket(&samples, 0, 60_000, Aggregation::Min)[0].1, 1.0);
-        assert_eq!(bucket(&samples, 0, 60_000, Aggregation::Max)[0].1, 3.0);
-        assert_eq!(bucket(&samples, 0, 60_000, Aggregation::Last)[0].1, 2.0);
-        let many: Vec<_> = (1..=100).map(|i| (at(i), i as f64)).collect();
-        assert_eq!(
-            bucket(&many, 0, 1_000_000, Aggregation::P95),
-            vec![(0, 95.0)]
-        );
-        assert!(bucket(&[], 0, 60_000, Aggregation::Avg).is_empty());
-    }
 }

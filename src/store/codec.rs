@@ -67,7 +67,7 @@ const MAX_POINTS: usize = 1 << 23;
 /// Why a blob could not be decoded. Only damaged data gets here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct DecodeError(&'static str);
+pub struct DecodeError(pub(super) &'static str);
 
 /// Encodes points (sorted by time, without duplicate times) into a blob.
 pub(crate) fn encode(points: &[Point]) -> Vec<u8> {
@@ -131,7 +131,7 @@ pub(crate) fn decode_into(blob: &[u8], points: &mut Vec<Point>) -> Result<(), De
         }
         _ => return Err(DecodeError("unknown chunk format")),
     };
-    let mut r = Reader { data: layout };
+    let mut r = Reader::new(layout);
     let version = r.byte()?;
     if version != VERSION && version != VERSION_DELTA_OF_DELTA {
         return Err(DecodeError("unknown chunk layout version"));
@@ -236,7 +236,7 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -244,7 +244,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn put_signed(out: &mut Vec<u8>, n: i64) {
+pub(super) fn put_signed(out: &mut Vec<u8>, n: i64) {
     put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
 }
 
@@ -298,13 +298,33 @@ impl TokenReader {
     }
 }
 
-struct Reader<'a> {
+/// Reads the varints of a layout, front to back.
+pub(super) struct Reader<'a> {
     data: &'a [u8],
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Self {
+        Reader { data }
+    }
+
+    /// Takes `N` bytes.
+    pub(super) fn bytes<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let (taken, rest) = self
+            .data
+            .split_first_chunk::<N>()
+            .ok_or(DecodeError("chunk ends early"))?;
+        self.data = rest;
+        Ok(*taken)
+    }
+
+    /// Whether everything was read.
+    pub(super) fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
     #[inline(always)]
-    fn byte(&mut self) -> Result<u8, DecodeError> {
+    pub(super) fn byte(&mut self) -> Result<u8, DecodeError> {
         let (&b, rest) = self
             .data
             .split_first()
@@ -314,7 +334,7 @@ impl Reader<'_> {
     }
 
     #[inline(always)]
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
         // Most tokens are one byte.
         if let Some((&b, rest)) = self.data.split_first()
             && b < 0x80
@@ -334,7 +354,7 @@ impl Reader<'_> {
     }
 
     #[inline(always)]
-    fn signed(&mut self) -> Result<i64, DecodeError> {
+    pub(super) fn signed(&mut self) -> Result<i64, DecodeError> {
         let n = self.varint()?;
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }

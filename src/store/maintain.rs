@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::codec::{self, Point};
+use super::hours;
 use super::{CHUNK_MS, DAY_MS, Store, StoreError};
 
 /// Thinned history keeps one average per 5 minutes: still enough for a month's
@@ -425,16 +426,19 @@ struct Chunk<'a> {
     points: &'a [Point],
 }
 
-/// Writes `chunk`, encoded. Sealing late samples into a chunk that already
-/// exists replaces its points and keeps its step; compacting and thinning
-/// delete the chunks they replace first.
+/// Writes `chunk`, encoded, with the summary of its hours. Sealing late
+/// samples into a chunk that already exists replaces its points and keeps
+/// its step; compacting and thinning delete the chunks they replace first.
 fn write_chunk(tx: &Transaction<'_>, chunk: &Chunk<'_>) -> rusqlite::Result<()> {
     let end_ms = chunk.points.last().map_or(chunk.start_ms, |p| p.0);
+    let data = codec::encode(chunk.points);
+    let summary = hours::of_chunk(&data);
     tx.prepare_cached(
-        "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO chunks (id, series_id, start_ms, span_ms, end_ms, count, step, data, hours)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE
-         SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data",
+         SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data,
+             hours = excluded.hours",
     )?
     .execute(params![
         chunk.id,
@@ -444,7 +448,8 @@ fn write_chunk(tx: &Transaction<'_>, chunk: &Chunk<'_>) -> rusqlite::Result<()> 
         end_ms,
         chunk.points.len() as i64,
         chunk.step,
-        codec::encode(chunk.points)
+        data,
+        summary
     ])?;
     Ok(())
 }

@@ -16,6 +16,9 @@
 //!   1.9 in `benches/storage.rs` (30 days of 5 hosts and 25 services: 56 MB).
 //! - **Queries** merge sealed chunks and staging rows, ordered by time, with no
 //!   duplicates: when both hold the same instant, the later write wins.
+//!   Each chunk also keeps a summary of each of its hours (count, sum, lowest,
+//!   highest, last value), so history in steps of whole hours
+//!   ([`Store::history`]) is read without decoding the points.
 //! - **The latest value** of every series is kept apart in `latest`, updated
 //!   on every write and never thinned, so `keepwatch status` and the alert
 //!   engine never depend on history.
@@ -43,6 +46,8 @@ mod codec;
 mod error;
 mod export;
 mod heartbeats;
+mod history;
+mod hours;
 mod maintain;
 mod outgoing;
 mod recover;
@@ -61,6 +66,7 @@ pub use buffered::{BUFFER_CAPACITY, BufferedWriter, HealthChange, StorageHealth}
 pub use error::StoreError;
 pub use export::SeriesPoints;
 pub use heartbeats::{HeartbeatKey, NewPing, PINGS_KEPT, StoredPing};
+pub use history::Aggregation;
 pub use maintain::MaintenanceReport;
 pub use outgoing::{Cursor, Unsent};
 pub use recover::Recovery;
@@ -450,10 +456,8 @@ impl Store {
     }
 
     /// [`range`](Self::range) with times in milliseconds since the epoch, as
-    /// stored: for a caller that only sorts them into buckets (the API's
-    /// history), which would otherwise pay for a second copy of a month of
-    /// samples.
-    pub fn range_ms(
+    /// stored.
+    fn range_ms(
         &self,
         key: &SeriesKey,
         from: Timestamp,

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::StoreError;
+use super::{StoreError, hours};
 
 /// Marks a SQLite file as keepwatch's (`PRAGMA application_id`, "kwch"), so
 /// another program's database is never mistaken for ours and altered.
@@ -266,7 +266,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP TABLE staging;
     ALTER TABLE staging_packed RENAME TO staging;
     CREATE INDEX series_by_instance ON series (instance, metric);",
+    // 10: a summary of each hour of each chunk (`hours.rs`): count, sum,
+    // lowest, highest and last value, so a month of hourly averages is read
+    // without decoding a month of points. Every chunk is written with it;
+    // those written before are summed up by this upgrade (`SUMMARIES`).
+    "ALTER TABLE chunks ADD COLUMN hours BLOB;",
 ];
+
+/// The version whose upgrade also sums up the existing chunks.
+const SUMMARIES: i64 = 10;
 
 /// The schema version this binary writes.
 #[cfg(test)]
@@ -276,13 +284,21 @@ pub(crate) fn current_version() -> i64 {
 
 /// Brings the database up to [`current_version`], or refuses a newer one.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    migrate_with(conn, path, MIGRATIONS)
+    migrate_with(conn, path, MIGRATIONS, |tx, version| {
+        if version == SUMMARIES {
+            hours::fill_missing(tx)?;
+        }
+        Ok(())
+    })
 }
 
+/// Applies the missing `migrations`, calling `after` with the transaction
+/// and the version reached after each (for what SQL alone cannot do).
 pub(super) fn migrate_with(
     conn: &mut Connection,
     path: &Path,
     migrations: &[&str],
+    after: impl Fn(&Transaction<'_>, i64) -> rusqlite::Result<()>,
 ) -> Result<(), StoreError> {
     let open_error = |source| StoreError::sqlite("schema upgrade", path, source);
     let supported = migrations.len() as i64;
@@ -311,6 +327,7 @@ pub(super) fn migrate_with(
             source,
         };
         tx.execute_batch(sql).map_err(step)?;
+        after(&tx, version).map_err(step)?;
         tx.execute_batch(&format!("PRAGMA user_version = {version}"))
             .map_err(step)?;
     }
@@ -325,6 +342,10 @@ pub(super) fn migrate_with(
 mod tests {
     use super::*;
 
+    fn no_more(_: &Transaction<'_>, _: i64) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
     fn version(conn: &Connection) -> i64 {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap()
@@ -336,11 +357,11 @@ mod tests {
         let path = dir.path().join("m.db");
         let mut conn = Connection::open(&path).unwrap();
         let steps = ["CREATE TABLE a (x)", "ALTER TABLE a ADD COLUMN y"];
-        migrate_with(&mut conn, &path, &steps[..1]).unwrap();
+        migrate_with(&mut conn, &path, &steps[..1], no_more).unwrap();
         assert_eq!(version(&conn), 1);
-        migrate_with(&mut conn, &path, &steps).unwrap();
+        migrate_with(&mut conn, &path, &steps, no_more).unwrap();
         assert_eq!(version(&conn), 2);
-        migrate_with(&mut conn, &path, &steps).unwrap();
+        migrate_with(&mut conn, &path, &steps, no_more).unwrap();
         assert_eq!(version(&conn), 2);
         conn.execute("INSERT INTO a (x, y) VALUES (1, 2)", [])
             .unwrap();
@@ -351,11 +372,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
         let mut conn = Connection::open(&path).unwrap();
-        migrate_with(&mut conn, &path, &["CREATE TABLE a (x)"]).unwrap();
+        migrate_with(&mut conn, &path, &["CREATE TABLE a (x)"], no_more).unwrap();
         let err = migrate_with(
             &mut conn,
             &path,
             &["CREATE TABLE a (x)", "CREATE TABLE b (x)", "NOT SQL"],
+            no_more,
         )
         .unwrap_err();
         assert!(

@@ -685,7 +685,7 @@ fn a_database_from_before_day_chunks_is_upgraded_with_its_data() {
         let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
             .unwrap();
-        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..2]).unwrap();
+        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..2], |_, _| Ok(())).unwrap();
         // A staged sample, and an hourly chunk in the first chunk layout.
         conn.execute_batch(
             "INSERT INTO series (id, host, metric, instance) VALUES (1, 'web1', 'cpu', '');
@@ -728,7 +728,7 @@ fn staged_samples_survive_the_upgrade_to_one_key_per_row() {
         let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
             .unwrap();
-        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..8]).unwrap();
+        schema::migrate_with(&mut conn, &path, &schema::MIGRATIONS[..8], |_, _| Ok(())).unwrap();
         // Before 1970 too: a key holds negative times.
         conn.execute_batch(
             "INSERT INTO series (id, host, metric, instance) VALUES (1, 'web1', 'cpu', ''), (2, 'web1', 'mem', '');

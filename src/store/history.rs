@@ -9,18 +9,20 @@
 //! points. Other chunks, and every chunk for the 95th percentile, are
 //! decoded as [`Store::range`] does.
 //!
-//! The answer is the same, bit for bit, either way, because a step adds its
-//! values hour by hour (UTC): each hour's values in time order from `-0.0`,
-//! as a summary's sum was made, then the hours' sums in order. A step within
-//! one hour (any step of an hour or less that starts on a whole step of it)
-//! is therefore summed exactly as a plain sum of its values.
+//! The answer is the same, bit for bit, either way. The lowest, highest and
+//! last values and the counts combine exactly in any grouping. A sum does
+//! not: an average is read from a summary only when steps never span two
+//! hours (a step that divides an hour, starting on a whole step), where the
+//! hour's sum, added in time order from `-0.0`, is the step's sum exactly as
+//! adding its values one by one makes it. An average over longer steps
+//! decodes, as before.
 
 use jiff::Timestamp;
 use rusqlite::params;
 
 use super::codec;
 use super::hours::{self, Hour};
-use super::{DAY_MS, Store, StoreError, maintain};
+use super::{CHUNK_MS, DAY_MS, Store, StoreError, maintain};
 use crate::observation::SeriesKey;
 
 /// How the values inside one step are combined.
@@ -114,7 +116,7 @@ impl Store {
                     .is_some_and(|blob| hours::decode_into(blob, &mut summary).is_ok())
                 && summary
                     .iter()
-                    .all(|h| h.first_ms >= from_ms && h.last_ms <= to_ms && steps.holds(h));
+                    .all(|h| h.first_ms >= from_ms && h.last_ms <= to_ms && steps.takes(h));
             if summarized {
                 for hour in &summary {
                     steps.hour(hour);
@@ -158,11 +160,8 @@ struct Steps {
 struct Step {
     index: i64,
     count: u64,
-    /// The sums of the hours before `hour`, added in order.
+    /// The values added one by one from `-0.0`, as `Iterator::sum` does.
     sum: f64,
-    /// The hour whose values `hour_sum` adds up.
-    hour: i64,
-    hour_sum: f64,
     min: f64,
     max: f64,
     last: f64,
@@ -174,19 +173,10 @@ impl Step {
             index,
             count: 0,
             sum: -0.0,
-            hour: i64::MIN,
-            hour_sum: -0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             last: f64::NAN,
         }
-    }
-
-    /// Adds the sum of the hour so far to the step's and starts `hour`.
-    fn start_hour(&mut self, hour: i64) {
-        self.sum += self.hour_sum;
-        self.hour_sum = -0.0;
-        self.hour = hour;
     }
 }
 
@@ -207,9 +197,14 @@ impl Steps {
         at_ms.saturating_sub(self.from_ms).div_euclid(self.step_ms)
     }
 
-    /// Whether all of an hour's points fall in one step.
-    fn holds(&self, hour: &Hour) -> bool {
+    /// Whether an hour summed up can stand for its points: they all fall
+    /// in one step and, for an average, no step spans two hours, so the
+    /// hour's sum is its step's whole sum.
+    fn takes(&self, hour: &Hour) -> bool {
+        let hours_apart =
+            CHUNK_MS % self.step_ms == 0 && self.from_ms.rem_euclid(self.step_ms) == 0;
         self.index(hour.first_ms) == self.index(hour.last_ms)
+            && (self.how != Aggregation::Avg || hours_apart)
     }
 
     /// The step `at_ms` falls in, closing the one before if it is another.
@@ -223,11 +218,7 @@ impl Steps {
 
     fn point(&mut self, at_ms: i64, value: f64) {
         let step = self.enter(at_ms);
-        let hour = hours::hour_of(at_ms);
-        if step.hour != hour {
-            step.start_hour(hour);
-        }
-        step.hour_sum += value;
+        step.sum += value;
         step.count += 1;
         step.min = step.min.min(value);
         step.max = step.max.max(value);
@@ -237,10 +228,9 @@ impl Steps {
         }
     }
 
-    /// Adds the points of an hour summed up; the step must hold them all.
+    /// Adds the points of an hour summed up; see [`takes`](Self::takes).
     fn hour(&mut self, hour: &Hour) {
         let step = self.enter(hour.first_ms);
-        step.start_hour(hours::hour_of(hour.first_ms));
         step.sum += hour.sum;
         step.count += hour.count;
         step.min = step.min.min(hour.min);
@@ -253,7 +243,7 @@ impl Steps {
             return;
         };
         let value = match self.how {
-            Aggregation::Avg => (step.sum + step.hour_sum) / step.count as f64,
+            Aggregation::Avg => step.sum / step.count as f64,
             Aggregation::Min => step.min,
             Aggregation::Max => step.max,
             Aggregation::Last => step.last,

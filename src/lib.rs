@@ -12,8 +12,9 @@
 //!    days in milliseconds), [`secret`] (passwords given inline, from the
 //!    environment or a file), [`tls`] (trusted authorities, certificate
 //!    verification at the clock's time, the outgoing HTTP client),
-//!    [`plain`] (numbers in plain words) and [`printable`] (outside text made
-//!    safe to show).
+//!    [`plain`] (numbers in plain words), [`printable`] (outside text made
+//!    safe to show) and [`resident`] (keepwatch's idle code kept out of its
+//!    memory).
 //! 2. [`calendar`]: opening hours, holidays and time zone; [`logging`]: log
 //!    lines stamped in that time zone, written without ever blocking;
 //!    [`protocol`]: what an agent sends its hub and what the hub answers;
@@ -73,6 +74,7 @@ pub mod plain;
 pub mod printable;
 pub mod protocol;
 pub mod report;
+pub mod resident;
 pub mod secret;
 pub mod status;
 pub mod store;

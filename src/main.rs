@@ -606,6 +606,7 @@ fn run_agent(path: &Path, explicit: bool) -> Result<Ended, String> {
         // Before anything else: a signal during start-up must find its handler.
         let shutdown = Shutdown::listen().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
         let hangup = Hangup::listen();
+        let _idle_code = tokio::spawn(let_go_of_idle_code());
         let loaded = load(path, explicit)?;
         let _log = init_logging(&loaded.config);
         if let Origin::LastGood(err) = &loaded.origin {
@@ -712,6 +713,25 @@ fn run_agent(path: &Path, explicit: bool) -> Result<Ended, String> {
     // a restart ends it with the process, as a kill would.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(ended)
+}
+
+/// How long after the start the code that only start-up ran is let go of:
+/// by then every service has been checked once and every metric family
+/// read once.
+const START_UP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Lets go of the code that ran only at start-up once start-up is over, then
+/// every hour, after the hourly chores (sealing, retention) and any reload:
+/// what keeps running comes back at once, the rest stays out of memory
+/// (`resident.rs`, issue 11).
+async fn let_go_of_idle_code() {
+    let first = tokio::time::Instant::now() + START_UP;
+    let mut every = tokio::time::interval_at(first, std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let covered = keepwatch::resident::let_go_of_idle_code();
+        tracing::debug!("let go of {covered} bytes of idle program pages");
+    }
 }
 
 /// Starts `keepwatch run` again in this process, with the same arguments

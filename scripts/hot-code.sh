@@ -46,18 +46,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 web=$(free_port)
-python3 - "$web" <<'PY' &
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *args): pass
-class Server(ThreadingHTTPServer):
-    def handle_error(self, *args): pass
-Server(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
-PY
+python3 scripts/ok-server.py "$web" &
 pids+=($!)
 
 api=$(free_port)

@@ -22,16 +22,7 @@ if [ -z "$bin" ]; then
 fi
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -c '
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *args): pass
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
-' "$port" &
+python3 scripts/ok-server.py "$port" &
 server=$!
 trap 'kill "$pid" "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 # Scheduled in whole minutes: the first minute at least WAIT seconds away.

@@ -313,6 +313,7 @@ fn main() -> ExitCode {
         let here = std::env::current_dir().unwrap_or_default();
         config::default_path(&here, dirs::config_dir().as_deref())
     });
+    load_env_file(&path);
     if let Command::Doctor { json, send } = cli.command {
         return doctor(path, explicit, json, send);
     }
@@ -405,6 +406,34 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("{message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sets the variables of the environment file beside the config (see
+/// `secret::ENV_FILE_NAME`: what `env:NAME` secrets read when keepwatch runs
+/// in the background, where the admin's terminal is not), unless the
+/// environment already has them, so `NAME=value keepwatch ...` still wins.
+/// A file that cannot be read, or a line that is not `NAME=value`, is said
+/// here and left to `keepwatch doctor` to explain.
+fn load_env_file(config: &Path) {
+    let path = keepwatch::secret::env_file_path(config);
+    let file = match keepwatch::secret::EnvFile::read(&path) {
+        Ok(Some(file)) => file,
+        Ok(None) => return,
+        Err(err) => {
+            eprintln!("keepwatch: {} cannot be read: {err}", path.display());
+            return;
+        }
+    };
+    for problem in &file.problems {
+        eprintln!("keepwatch: {}: {problem}", path.display());
+    }
+    for (name, value) in file.values {
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: main calls this first, before it starts any thread,
+            // so nothing reads the environment while it changes.
+            unsafe { std::env::set_var(name, value) };
         }
     }
 }
@@ -529,6 +558,7 @@ fn manage_service(path: &Path, action: ServiceAction) -> Result<(), String> {
     let context = service_context(path)?;
     let platform = service::this_platform();
     let runner = service::SystemRunner;
+    let installing = matches!(action, ServiceAction::Install);
     let said = match action {
         ServiceAction::Install => platform.install(&context, &runner),
         ServiceAction::Uninstall => platform.uninstall(&context, &runner),
@@ -539,6 +569,16 @@ fn manage_service(path: &Path, action: ServiceAction) -> Result<(), String> {
     }
     .map_err(|err| err.to_string())?;
     say!("{}", said.trim_end());
+    let secrets = config::load_file(path)
+        .map(|config| config.env_secrets())
+        .unwrap_or_default();
+    if installing && !secrets.is_empty() {
+        say!(
+            "In the background keepwatch reads {} from {}, not from your terminal; `keepwatch doctor` checks that each is there.",
+            secrets.join(", "),
+            keepwatch::secret::env_file_path(&context.config).display()
+        );
+    }
     Ok(())
 }
 

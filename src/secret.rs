@@ -4,7 +4,8 @@
 //! restart. Never shown in `Debug`, logs or serialized config.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -93,6 +94,147 @@ impl Serialize for Secret {
     }
 }
 
+/// The name of the file beside the config that holds the `env:` secrets.
+///
+/// A systemd user unit, a LaunchAgent, a scheduled task or a crontab line
+/// does not inherit the shell where the admin typed `export`, so a password
+/// that works in the terminal would be missing in the background. keepwatch
+/// therefore reads this file itself whenever it starts, the same way on every
+/// system (systemd's `EnvironmentFile` would serve Linux alone, and a
+/// LaunchAgent's plist would hold the password in a file meant for settings).
+pub const ENV_FILE_NAME: &str = "keepwatch.env";
+
+/// The environment file for the config at `config`: [`ENV_FILE_NAME`] beside it.
+pub fn env_file_path(config: &Path) -> PathBuf {
+    config.with_file_name(ENV_FILE_NAME)
+}
+
+/// What an environment file holds: `NAME=value` lines, `#` comments and
+/// blank lines (an `export ` in front and quotes around the value are
+/// allowed, as pasted from a shell).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvFile {
+    /// The variables with a value, in the file's order.
+    pub values: Vec<(String, String)>,
+    /// Variables listed without a value yet (`NAME=`), as `init` leaves them.
+    pub empty: Vec<String>,
+    /// Each line that is not `NAME=value`, with its number.
+    pub problems: Vec<String>,
+}
+
+impl EnvFile {
+    /// Reads the file at `path`; `None` when there is none.
+    pub fn read(path: &Path) -> io::Result<Option<Self>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(Self::parse(&text))),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Parses the text of an environment file.
+    pub fn parse(text: &str) -> Self {
+        let mut file = Self::default();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let assignment = line.strip_prefix("export ").unwrap_or(line);
+            match assignment.split_once('=') {
+                Some((name, value)) if is_variable_name(name.trim()) => {
+                    let name = name.trim().to_owned();
+                    match unquoted(value.trim()) {
+                        "" => file.empty.push(name),
+                        value => file.values.push((name, value.to_owned())),
+                    }
+                }
+                _ => file
+                    .problems
+                    .push(format!("line {}: \"{line}\" is not NAME=value", number + 1)),
+            }
+        }
+        file
+    }
+
+    /// Whether `name` is listed, with a value or not.
+    fn lists(&self, name: &str) -> bool {
+        self.empty.iter().any(|n| n == name) || self.values.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// Letters, digits and `_`, not starting with a digit: what a shell accepts.
+pub fn is_variable_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn unquoted(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|rest| rest.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    value
+}
+
+/// Adds `NAME=` to the environment file at `path` for the admin to fill in,
+/// creating the file (readable by this user only) when there is none; a
+/// name already listed is left as it is. Whether it added the line.
+pub fn list_in_env_file(path: &Path, name: &str) -> io::Result<bool> {
+    let existing = EnvFile::read(path)?;
+    if existing.as_ref().is_some_and(|file| file.lists(name)) {
+        return Ok(false);
+    }
+    let header = match existing {
+        Some(_) => "",
+        None => {
+            "# Passwords for the config beside this file (written there as \"env:NAME\"),\n\
+                  # one NAME=value per line. keepwatch reads this file whenever it starts,\n\
+                  # also in the background, where your shell's `export` does not reach.\n\
+                  # Keep it readable by you alone (chmod 600).\n"
+        }
+    };
+    let mut file = private_file(path, true)?;
+    write!(file, "{header}{name}=\n")?;
+    Ok(true)
+}
+
+/// Opens `path` for writing (appending when `append`, else from empty),
+/// creating it and its folder, readable and writable by this user only.
+pub fn private_file(path: &Path, append: bool) -> io::Result<std::fs::File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Whether users other than the owner may read the file (always false
+/// where the system has no such permission bits).
+pub fn readable_by_others(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +290,55 @@ mod tests {
                 .starts_with("the file /nonexistent/token cannot be read"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn an_environment_file_has_values_empty_names_and_problems_by_line() {
+        let file = EnvFile::parse(
+            "# comment\n\nSMTP_PASSWORD=s3cret=x\nexport DB_PASSWORD=\"two words\"\nTOKEN='t'\nLATER=\nnot a line\n1X=y\n",
+        );
+        assert_eq!(
+            file.values,
+            [
+                ("SMTP_PASSWORD".to_owned(), "s3cret=x".to_owned()),
+                ("DB_PASSWORD".to_owned(), "two words".to_owned()),
+                ("TOKEN".to_owned(), "t".to_owned()),
+            ]
+        );
+        assert_eq!(file.empty, ["LATER"]);
+        assert_eq!(
+            file.problems,
+            [
+                "line 7: \"not a line\" is not NAME=value",
+                "line 8: \"1X=y\" is not NAME=value"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_name_is_listed_once_in_a_file_only_its_owner_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = env_file_path(&dir.path().join("conf/keepwatch.toml"));
+        assert!(path.ends_with("conf/keepwatch.env"));
+        assert_eq!(EnvFile::read(&path).unwrap(), None);
+        assert!(list_in_env_file(&path, "SMTP_PASSWORD").unwrap());
+        assert!(!list_in_env_file(&path, "SMTP_PASSWORD").unwrap());
+        assert!(list_in_env_file(&path, "DB_PASSWORD").unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# Passwords for the config"), "{text}");
+        assert!(text.ends_with("\nSMTP_PASSWORD=\nDB_PASSWORD=\n"), "{text}");
+        assert_eq!(text.matches("# Passwords").count(), 1);
+        assert_eq!(
+            EnvFile::parse(&text).empty,
+            ["SMTP_PASSWORD", "DB_PASSWORD"]
+        );
+        #[cfg(unix)]
+        {
+            assert!(!readable_by_others(&path));
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(readable_by_others(&path));
+        }
+        assert!(EnvFile::read(dir.path()).is_err());
     }
 }

@@ -18,7 +18,17 @@ use binary::{Keepwatch, closed_port, web_server_with};
 
 /// Runs `keepwatch doctor --json` (plus `extra`): its exit code and findings.
 fn doctor(kw: &Keepwatch, extra: &[&str]) -> (i32, Value) {
-    let out = kw.run(&[&["doctor", "--json"], extra].concat());
+    doctor_with(kw, extra, &[])
+}
+
+/// [`doctor`] started from a terminal that has the variables `env` set.
+fn doctor_with(kw: &Keepwatch, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+    let out = kw
+        .command(&[&["doctor", "--json"], extra].concat())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run keepwatch doctor");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
         panic!(
             "doctor printed no JSON ({err}): {}{}",
@@ -192,4 +202,55 @@ fn a_fixable_problem_is_reported_and_once_fixed_everything_is_green() {
         "{}",
         String::from_utf8_lossy(&text.stdout)
     );
+}
+
+#[test]
+fn a_password_set_only_in_the_terminal_is_a_warning_and_in_keepwatch_env_it_reaches_the_mail_server()
+ {
+    let Some(server) = SmtpServer::start(SmtpOptions::starttls().with_login("alerts", "s3cret"))
+    else {
+        return;
+    };
+    let home = Keepwatch::new();
+    home.config(&format!(
+        "[[channel]]\nname = \"admin-email\"\ntype = \"email\"\n{}username = \"alerts\"\npassword = \"env:KW_SMTP_PASSWORD\"\n",
+        server.channel_toml()
+    ));
+    let (code, json) = doctor(&home, &[]);
+    assert_eq!(code, 2, "{json:#}");
+    let secrets = findings(&json, "secret");
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(secrets[0].0, "problem", "{secrets:?}");
+    assert!(
+        secrets[0].1.starts_with("KW_SMTP_PASSWORD is not set"),
+        "{secrets:?}"
+    );
+
+    // Exported in the terminal: doctor itself logs in, but the background
+    // service would not have the password.
+    let (_, json) = doctor_with(&home, &[], &[("KW_SMTP_PASSWORD", "s3cret")]);
+    let secrets = findings(&json, "secret");
+    assert_eq!(secrets[0].0, "warning", "{secrets:?}");
+    assert!(
+        secrets[0].1.contains("set in this terminal only"),
+        "{secrets:?}"
+    );
+    assert_eq!(findings(&json, "channel")[0].0, "ok", "{json:#}");
+
+    // In keepwatch.env beside the config, with no terminal variable at all:
+    // every keepwatch command reads it, and the login works.
+    let env_file = home.config_path().with_file_name("keepwatch.env");
+    std::fs::write(&env_file, "# the mail password\nKW_SMTP_PASSWORD=s3cret\n").expect("env file");
+    std::fs::set_permissions(
+        &env_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let (_, json) = doctor(&home, &[]);
+    let secrets = findings(&json, "secret");
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(secrets[0].0, "ok", "{secrets:?}");
+    let channel = findings(&json, "channel");
+    assert_eq!(channel[0].0, "ok", "{channel:?}");
+    assert!(channel[0].1.contains("logged in"), "{channel:?}");
 }

@@ -651,4 +651,20 @@ mod tests {
             "5: `type` cannot be \"emial\"; write one of: log, webhook, sms, slack, teams, discord, email"
         );
     }
+
+    #[test]
+    fn the_environment_variables_of_every_secret_are_listed_once() {
+        let config = parse(
+            Path::new("keepwatch.toml"),
+            "[[service]]\nname = \"Shop DB\"\ntype = \"postgres\"\nhost = \"127.0.0.1\"\nuser = \"shop\"\npassword = \"env:DB_PASSWORD\"\n\
+             [[service]]\nname = \"Cache\"\ntype = \"redis\"\nhost = \"127.0.0.1\"\npassword = \"env:DB_PASSWORD\"\n\
+             [[channel]]\nname = \"mail\"\ntype = \"email\"\nserver = \"smtp.example.com\"\nusername = \"a\"\npassword = \"env:SMTP_PASSWORD\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\
+             [[channel]]\nname = \"inline\"\ntype = \"email\"\nserver = \"smtp.example.com\"\nusername = \"a\"\npassword = \"hunter2\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+        )
+        .unwrap();
+        let mut names = config.env_secrets();
+        names.sort();
+        assert_eq!(names, ["DB_PASSWORD", "SMTP_PASSWORD"]);
+        assert!(Config::default().env_secrets().is_empty());
+    }
 }

@@ -106,6 +106,32 @@ impl Config {
             &self.maintenance,
         )
     }
+
+    /// The environment variables the config reads secrets from (`env:NAME`),
+    /// each once. Found in the serialized config,
+    /// where every [`Secret`](crate::secret::Secret) from the environment is
+    /// written `env:NAME`, so a secret field added later is found too.
+    pub fn env_secrets(&self) -> Vec<String> {
+        fn walk(value: &serde_json::Value, names: &mut Vec<String>) {
+            match value {
+                serde_json::Value::String(text) => {
+                    if let Some(name) = text.strip_prefix("env:")
+                        && !names.iter().any(|known| known == name)
+                    {
+                        names.push(name.to_owned());
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, names)),
+                serde_json::Value::Object(fields) => fields.values().for_each(|v| walk(v, names)),
+                _ => {}
+            }
+        }
+        let mut names = Vec::new();
+        if let Ok(value) = serde_json::to_value(self) {
+            walk(&value, &mut names);
+        }
+        names
+    }
 }
 
 /// Identity and data location of this agent.

@@ -97,11 +97,39 @@ pub fn run(
         .filter(|(_, watch)| *watch)
         .map(|(found, _)| found.name.clone())
         .collect();
+    list_secrets(&config, &options.path, output)?;
     if let Some(channel) = config.channels.first() {
         let business = &config.business.name;
         offer_test(channel, business, &options.path, input, output, test).map_err(io_error)?;
     }
     Ok(written)
+}
+
+/// Lists each secret the config reads from the environment in the
+/// environment file beside it, and says where its value goes: a background
+/// service does not see what the admin exports in a terminal.
+fn list_secrets(config: &Config, path: &Path, output: &mut dyn Write) -> Result<(), InitError> {
+    let file = crate::secret::env_file_path(path);
+    let io_error = |source| InitError::Io {
+        path: file.clone(),
+        source,
+    };
+    for name in config.env_secrets() {
+        let added = crate::secret::list_in_env_file(&file, &name).map_err(io_error)?;
+        let said = if added {
+            format!(
+                "\nWrite the password into {} after `{name}=`. Only you can read that file, and keepwatch reads it whenever it starts, also in the background, where what you `export` in a terminal does not reach.",
+                file.display()
+            )
+        } else {
+            format!(
+                "\n{name} is already listed in {}, where keepwatch reads it.",
+                file.display()
+            )
+        };
+        writeln!(output, "{said}").map_err(io_error)?;
+    }
+    Ok(())
 }
 
 /// Sends a test message if the admin agrees, and says what to fix if it fails.
@@ -349,14 +377,7 @@ pub fn join_hub(
         path: token_path.clone(),
         source,
     };
-    if let Some(parent) = token_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_error)?;
-    }
-    let mut file = std::fs::OpenOptions::new();
-    file.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-    file.open(&token_path)
+    crate::secret::private_file(&token_path, false)
         .and_then(|mut f| writeln!(f, "{}", token.trim()))
         .map_err(io_error)?;
     let token_path = std::path::absolute(&token_path).unwrap_or(token_path);
@@ -540,6 +561,51 @@ mod tests {
             ["log", "admin-email"]
         );
         assert_eq!(config.alerting.off_hours[0].notify, ["log", "admin-email"]);
+    }
+
+    #[test]
+    fn a_login_s_password_is_listed_in_a_file_the_background_service_reads_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let answers = "Shop\n\n\n\n\nanna@example.com\nsmtp.example.com\n\n\nanna\n\n\n\n\nno\n";
+        let mut out = Vec::new();
+        let written = run(
+            &options(dir.path()),
+            now(),
+            &mut answers.as_bytes(),
+            &mut out,
+            &untested,
+        )
+        .unwrap();
+        let env_file = written.path.with_file_name("keepwatch.env");
+        let shown = String::from_utf8(out).unwrap();
+        assert!(
+            shown.contains(&format!(
+                "Write the password into {} after `KEEPWATCH_SMTP_PASSWORD=`",
+                env_file.display()
+            )),
+            "{shown}"
+        );
+        let listed = crate::secret::EnvFile::read(&env_file).unwrap().unwrap();
+        assert_eq!(listed.empty, ["KEEPWATCH_SMTP_PASSWORD"]);
+        assert!(!crate::secret::readable_by_others(&env_file));
+
+        // The admin writes the password; a second init keeps it.
+        std::fs::write(&env_file, "KEEPWATCH_SMTP_PASSWORD=s3cret\n").unwrap();
+        let mut out = Vec::new();
+        let opts = InitOptions {
+            force: true,
+            ..options(dir.path())
+        };
+        run(&opts, now(), &mut answers.as_bytes(), &mut out, &untested).unwrap();
+        let shown = String::from_utf8(out).unwrap();
+        assert!(
+            shown.contains("KEEPWATCH_SMTP_PASSWORD is already listed in"),
+            "{shown}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&env_file).unwrap(),
+            "KEEPWATCH_SMTP_PASSWORD=s3cret\n"
+        );
     }
 
     #[test]

@@ -65,10 +65,10 @@ pub(super) fn ask(
         let variable = prompt::ask(
             input,
             output,
-            "The password is read from an environment variable, never written in the file; its name",
+            "The password stays out of the config file: it goes into keepwatch.env beside it, under the name",
             PASSWORD_VARIABLE,
             |name| {
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if crate::secret::is_variable_name(name) {
                     Ok(())
                 } else {
                     Err(format!(
@@ -76,10 +76,6 @@ pub(super) fn ask(
                     ))
                 }
             },
-        )?;
-        writeln!(
-            output,
-            "  Set it where keepwatch starts, e.g. `export {variable}='your password'` before `keepwatch run`."
         )?;
         Some(Secret::Env(variable))
     };
@@ -167,7 +163,11 @@ mod tests {
             shown.contains("Security (starttls, tls or plain) [starttls]"),
             "{shown}"
         );
-        assert!(shown.contains("export KEEPWATCH_SMTP_PASSWORD="), "{shown}");
+        assert!(
+            shown
+                .contains("into keepwatch.env beside it, under the name [KEEPWATCH_SMTP_PASSWORD]"),
+            "{shown}"
+        );
         let email = email(channel);
         assert_eq!(email.server, "smtp.example.com");
         assert_eq!(email.port, Some(587));

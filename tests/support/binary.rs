@@ -99,6 +99,12 @@ impl Keepwatch {
             .env("HOME", self.home())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("TZ", "UTC");
+        // Under a coverage run the instrumented binary writes its counters
+        // where this names; cleared, they would land in the sandbox and be
+        // lost, and the code these tests drive would count as never run.
+        if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+            command.env("LLVM_PROFILE_FILE", profile);
+        }
         command
     }
 

@@ -5,12 +5,14 @@
 //!
 //! Each area is its own function of the machine state it reads, so a test can
 //! put the machine in the state that provokes a finding: `machine` (the data
-//! folder, ping permission, the clock) and `reach` (the config, channels,
-//! services, the agent itself). Nothing here changes the machine: the config
+//! folder, ping permission, the clock), `secrets` (whether the passwords the
+//! config reads from the environment reach keepwatch in the background) and
+//! `reach` (the config, channels, services, the agent itself). Nothing here changes the machine: the config
 //! and the database are only read, and a channel only sends with `--send`.
 
 mod machine;
 mod reach;
+mod secrets;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -45,6 +47,8 @@ pub enum Area {
     Ping,
     /// This computer's clock.
     Clock,
+    /// Passwords the config reads from the environment (`env:NAME`).
+    Secret,
     /// An alert channel.
     Channel,
     /// A watched service.
@@ -62,6 +66,7 @@ impl Area {
             Self::Data => "Data",
             Self::Ping => "Ping",
             Self::Clock => "Clock",
+            Self::Secret => "Secrets",
             Self::Channel => "Channel",
             Self::Service => "Service",
             Self::Agent => "keepwatch",
@@ -216,6 +221,11 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
         &machine::PingContext::of_this_process(),
     ));
     findings.push(machine::clock(&config.services, &clock).await);
+    findings.extend(secrets::secrets(
+        &options.config_path,
+        &config.env_secrets(),
+        &|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()),
+    ));
     findings.extend(reach::channels(&config, options.send, &clock).await);
     findings.extend(reach::services(&config, clock.clone()).await);
     findings.push(release(&config.update, clock).await);

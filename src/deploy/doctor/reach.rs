@@ -140,29 +140,24 @@ pub(super) async fn channels(config: &Config, send: bool, clock: &Arc<dyn Clock>
             .fix("add an email channel: `keepwatch init --force` asks for the mail server"),
         ];
     }
-    let mut findings = Vec::new();
-    let mut usable = Vec::new();
-    for channel in &config.channels {
-        let problems = channel.kind.problems();
-        if problems.is_empty() {
-            usable.push(channel.clone());
-        }
-        findings.extend(problems.into_iter().map(|problem| {
-            Finding::problem(Area::Channel, format!("\"{}\": {problem}", channel.name))
-        }));
-    }
+    // The config loaded, and loading refuses a channel with incomplete
+    // settings, so every channel here is ready to be tried.
     if send {
-        let results = notify::test_channels(&usable, &config.business.name, clock.clone()).await;
-        findings.extend(results.into_iter().map(|(name, result)| match result {
-            Ok(()) => Finding::ok(
-                Area::Channel,
-                format!("\"{name}\": a test message was sent and accepted"),
-            ),
-            Err(err) => Finding::problem(Area::Channel, format!("\"{name}\": {}", err.reason)),
-        }));
-        return findings;
+        let results =
+            notify::test_channels(&config.channels, &config.business.name, clock.clone()).await;
+        return results
+            .into_iter()
+            .map(|(name, result)| match result {
+                Ok(()) => Finding::ok(
+                    Area::Channel,
+                    format!("\"{name}\": a test message was sent and accepted"),
+                ),
+                Err(err) => Finding::problem(Area::Channel, format!("\"{name}\": {}", err.reason)),
+            })
+            .collect();
     }
-    for channel in &usable {
+    let mut findings = Vec::new();
+    for channel in &config.channels {
         let name = &channel.name;
         findings.push(match &channel.kind {
             ChannelKind::Email(email) => match email.probe().await {
@@ -229,6 +224,99 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
+    }
+
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(crate::clock::SystemClock)
+    }
+
+    fn parsed(text: &str) -> Config {
+        crate::config::parse(Path::new("k.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn a_missing_file_is_a_problem_only_when_it_was_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepwatch.toml");
+        let (named, named_config) = config(&path, true);
+        assert_eq!(named[0].level, Level::Problem, "{named:?}");
+        assert!(
+            named[0]
+                .fix
+                .as_ref()
+                .unwrap()
+                .contains("keepwatch init --config")
+        );
+        assert_eq!(named_config, Some(Config::default()));
+        let (found, _) = config(&path, false);
+        assert_eq!(found[0].level, Level::Warning, "{found:?}");
+        assert!(
+            found[0].text.contains("with the built-in settings"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_judged_on_its_last_good_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepwatch.toml");
+        std::fs::write(
+            &path,
+            "[[service]]\nname = \"Shop\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n",
+        )
+        .unwrap();
+        crate::config::load_and_remember(&path).unwrap();
+        std::fs::write(&path, "[agent]\nnmae = \"x\"\n").unwrap();
+        let (findings, loaded) = config(&path, true);
+        let levels: Vec<Level> = findings.iter().map(|f| f.level).collect();
+        assert_eq!(levels, [Level::Problem, Level::Warning], "{findings:?}");
+        assert!(findings[0].text.contains("nmae"), "{findings:?}");
+        assert!(
+            findings[1].text.contains("runs on its last good copy"),
+            "{findings:?}"
+        );
+        assert_eq!(loaded.unwrap().services[0].common.name, "Shop");
+    }
+
+    #[tokio::test]
+    async fn without_channels_nobody_is_told_and_other_kinds_are_tried_only_when_sending() {
+        let none = channels(&Config::default(), false, &clock()).await;
+        assert_eq!(none[0].level, Level::Warning, "{none:?}");
+        assert!(none[0].text.contains("nobody is told"), "{none:?}");
+
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = parsed(&format!(
+            "[[channel]]\nname = \"ops-hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/\"\n\
+             [[channel]]\nname = \"own-log\"\ntype = \"log\"\n"
+        ));
+        let unsent = channels(&config, false, &clock()).await;
+        assert_eq!(unsent.len(), 2);
+        assert!(unsent.iter().all(|f| f.level == Level::Ok), "{unsent:?}");
+        assert_eq!(
+            unsent[0].text,
+            "\"ops-hook\": its settings are complete (not sent)"
+        );
+        assert!(unsent[0].fix.as_ref().unwrap().contains("doctor --send"));
+
+        let sent = channels(&config, true, &clock()).await;
+        let hook = sent
+            .iter()
+            .find(|f| f.text.starts_with("\"ops-hook\""))
+            .unwrap();
+        assert_eq!(hook.level, Level::Problem, "{sent:?}");
+        let log = sent
+            .iter()
+            .find(|f| f.text.starts_with("\"own-log\""))
+            .unwrap();
+        assert_eq!(log.level, Level::Ok, "{sent:?}");
+        assert!(
+            log.text.ends_with("a test message was sent and accepted"),
+            "{sent:?}"
+        );
     }
 
     #[tokio::test]

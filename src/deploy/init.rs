@@ -609,6 +609,57 @@ mod tests {
     }
 
     #[test]
+    fn answers_that_cannot_be_read_or_a_password_file_that_cannot_be_written_are_clear_errors() {
+        struct Broken;
+        impl std::io::Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("the terminal went away"))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        let mut input = std::io::BufReader::new(Broken);
+        let err = run(&options(dir.path()), now(), &mut input, &mut out, &untested).unwrap_err();
+        assert!(err.to_string().ends_with("the terminal went away"), "{err}");
+
+        let opts = options(dir.path());
+        std::fs::create_dir_all(opts.path.with_file_name("keepwatch.env")).unwrap();
+        let answers = "Shop\n\n\n\n\nanna@example.com\nsmtp.example.com\n\n\nanna\n\n\n\n\nno\n";
+        let err = run(&opts, now(), &mut answers.as_bytes(), &mut out, &untested).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "could not write {}",
+                opts.path.with_file_name("keepwatch.env").display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn joining_a_hub_keeps_an_existing_file_and_says_where_the_token_cannot_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        join_hub(&opts, "https://hub.example:8080", "kw_agent_1", now()).unwrap();
+        let err = join_hub(&opts, "https://hub.example:8080", "kw_agent_1", now()).unwrap_err();
+        assert!(matches!(err, InitError::Exists(_)), "{err}");
+
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, "").unwrap();
+        let inside = InitOptions {
+            path: blocker.join("keepwatch.toml"),
+            ..options(dir.path())
+        };
+        let err = join_hub(&inside, "https://hub.example:8080", "kw_agent_1", now()).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "could not write {}",
+                blocker.join("hub-token").display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_declined_test_says_how_to_try_later() {
         let dir = tempfile::tempdir().unwrap();
         let answers = "Shop\n\n\n\n\nanna@example.com\nmail.local\n25\n\n\n\n\n\nmaybe\nno\n";

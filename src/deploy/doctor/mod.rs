@@ -209,7 +209,7 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
             findings.extend(machine::data_folder(
                 &database,
                 &config.storage,
-                machine::free_space,
+                &machine::free_space,
             ));
             findings.push(reach::agent(&database, clock.now(), &zone));
         }

@@ -147,6 +147,11 @@ mod tests {
         )));
         assert!(found[2].text.starts_with("DB_PASSWORD is not set"));
         assert!(found[3].text.starts_with("SMTP_PASSWORD in "), "{found:?}");
+        let text = crate::deploy::doctor::Report { findings: found }.render();
+        assert!(
+            text.contains("\nok       Secrets: SMTP_PASSWORD in "),
+            "{text}"
+        );
     }
 
     #[cfg(unix)]

@@ -150,13 +150,12 @@ pub trait Platform {
 
 /// The platform keepwatch runs on.
 pub fn this_platform() -> Box<dyn Platform> {
-    if cfg!(target_os = "macos") {
-        Box::new(MacOs)
-    } else if cfg!(windows) {
-        Box::new(Windows)
-    } else {
-        Box::new(Linux)
-    }
+    #[cfg(target_os = "macos")]
+    return Box::new(MacOs);
+    #[cfg(windows)]
+    return Box::new(Windows);
+    #[cfg(not(any(target_os = "macos", windows)))]
+    Box::new(Linux)
 }
 
 /// Runs a command that must succeed; `hint` says what to do if it does not.

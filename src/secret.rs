@@ -199,7 +199,7 @@ pub fn list_in_env_file(path: &Path, name: &str) -> io::Result<bool> {
         }
     };
     let mut file = private_file(path, true)?;
-    write!(file, "{header}{name}=\n")?;
+    writeln!(file, "{header}{name}=")?;
     Ok(true)
 }
 

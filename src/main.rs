@@ -594,6 +594,7 @@ fn doctor(config_path: PathBuf, explicit: bool, json: bool, send: bool) -> ExitC
         config_path,
         explicit,
         send,
+        user_data: dirs::data_local_dir(),
     };
     let report = runtime.block_on(doctor::examine(&options, Arc::new(SystemClock)));
     if json {

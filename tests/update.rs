@@ -820,6 +820,39 @@ fn the_service_restarts_on_the_new_version_or_goes_back_to_the_old_one() {
     assert_eq!(installed.agent_version(), Some(VERSION.to_owned()));
 }
 
+/// What `keepwatch doctor --json` says about releases: level and text.
+fn doctor_on_releases(installed: &Installed) -> (String, String) {
+    let out = installed.keepwatch("doctor", &["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
+    let found = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["area"] == "update")
+        .cloned()
+        .expect("an update finding");
+    (
+        found["level"].as_str().unwrap_or_default().to_owned(),
+        found["text"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn doctor_says_this_keepwatch_is_the_latest_when_the_release_is_this_version() {
+    if !have_minisign() {
+        return;
+    }
+    let shop = Shop::new(VERSION, b"stand-in");
+    let installed = shop.install();
+    assert_eq!(
+        doctor_on_releases(&installed),
+        (
+            "ok".to_owned(),
+            format!("keepwatch {VERSION} is the latest stable release")
+        )
+    );
+}
+
 #[test]
 fn doctor_says_whether_a_newer_release_is_published_and_refuses_a_tampered_one() {
     if !have_minisign() {
@@ -828,21 +861,7 @@ fn doctor_says_whether_a_newer_release_is_published_and_refuses_a_tampered_one()
     let new = newer_version();
     let shop = Shop::new(&new, b"stand-in");
     let installed = shop.install();
-    let update_finding = || {
-        let out = installed.keepwatch("doctor", &["--json"]);
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
-        let found = json["findings"]
-            .as_array()
-            .expect("findings")
-            .iter()
-            .find(|f| f["area"] == "update")
-            .cloned()
-            .expect("an update finding");
-        (
-            found["level"].as_str().unwrap_or_default().to_owned(),
-            found["text"].as_str().unwrap_or_default().to_owned(),
-        )
-    };
+    let update_finding = || doctor_on_releases(&installed);
     let published = (
         "warning".to_owned(),
         format!("keepwatch {new} is published (this one is {VERSION})"),

@@ -379,6 +379,8 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let clock_ahead =
+        server_date(response.headers()).map(|theirs| checker.clock().now().duration_since(theirs));
 
     let keep = if spec.reads_body() { BODY_LIMIT } else { 0 };
     let mut body = Vec::new();
@@ -420,10 +422,19 @@ pub(crate) async fn run(common: &Common, spec: &HttpSpec, checker: &Checker) -> 
     CheckOutcome {
         http_status: Some(status.as_u16()),
         certificate_expires: cert.map(|c| c.not_after),
+        clock_ahead,
         ..outcome
     }
     .with_response_time(took)
     .with_phases(probe.phases(first_byte, took))
+}
+
+/// The time in an answer's `Date` header, when it has a readable one.
+fn server_date(headers: &reqwest::header::HeaderMap) -> Option<jiff::Timestamp> {
+    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    jiff::fmt::rfc2822::parse(date)
+        .ok()
+        .map(|zoned| zoned.timestamp())
 }
 
 fn config_error(name: &str, problem: impl fmt::Display) -> CheckOutcome {

@@ -27,6 +27,11 @@ pub struct CheckOutcome {
     pub http_status: Option<u16>,
     /// When the server's TLS certificate ends, for checks that saw one.
     pub certificate_expires: Option<Timestamp>,
+    /// How far this computer's clock was ahead of the time the server gave
+    /// in its answer's `Date` header (negative: behind), for HTTP answers
+    /// that had one. `doctor` judges the clock by it, so comparing the
+    /// clock costs no request of its own.
+    pub clock_ahead: Option<jiff::SignedDuration>,
 }
 
 impl CheckOutcome {
@@ -40,6 +45,7 @@ impl CheckOutcome {
             phases: Vec::new(),
             http_status: None,
             certificate_expires: None,
+            clock_ahead: None,
         }
     }
 

@@ -150,10 +150,17 @@ impl AgentConfig {
     /// per-user data folder. Every command that reads or writes the history
     /// finds it here.
     pub fn database_path(&self) -> Result<PathBuf, String> {
+        self.database_path_in(dirs::data_local_dir())
+    }
+
+    /// [`Self::database_path`] with the per-user data folder given, as the
+    /// system names it: `None` when it cannot tell (a user without a home
+    /// folder), which matters only when `data_dir` is not set.
+    pub fn database_path_in(&self, user_data: Option<PathBuf>) -> Result<PathBuf, String> {
         let dir = if self.data_dir.as_os_str().is_empty() {
-            dirs::data_local_dir()
-                .map(|dir| dir.join("keepwatch"))
-                .ok_or("cannot tell where this user's data folder is; set data_dir in the [agent] section")?
+            user_data.map(|dir| dir.join("keepwatch")).ok_or(
+                "cannot tell where this user's data folder is; set data_dir in the [agent] section",
+            )?
         } else {
             self.data_dir.clone()
         };

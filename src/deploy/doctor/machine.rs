@@ -3,14 +3,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 
 use super::{Area, Finding};
 use crate::checks::ping::{PingMethod, Via};
 use crate::checks::{CheckSpec, ServiceSpec};
-use crate::clock::Clock;
 use crate::store::StorageConfig;
 use crate::store::Store;
 use crate::units::ByteSize;
@@ -325,45 +323,20 @@ const CLOCK_WARNING: SignedDuration = SignedDuration::from_secs(60);
 /// Beyond this, opening hours and certificate validity are judged wrongly.
 const CLOCK_PROBLEM: SignedDuration = SignedDuration::from_mins(5);
 
-/// This computer's clock against the `Date` of the first configured web
-/// service that answers.
-pub(super) async fn clock(services: &[ServiceSpec], clock: &Arc<dyn Clock>) -> Finding {
-    let client = crate::tls::outgoing_client_builder(clock.clone()).and_then(|builder| {
-        builder
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|err| err.to_string())
-    });
-    let Ok(client) = client else {
-        return Finding::warning(Area::Clock, "cannot set up HTTP to compare the clock");
-    };
-    for spec in services {
-        let CheckSpec::Http(http) = &spec.check else {
-            continue;
-        };
-        let answer = client
-            .get(&http.url)
-            .timeout(spec.common.timeout.std())
-            .send()
-            .await;
-        let Some(date) = answer.ok().and_then(|answer| {
-            let date = answer.headers().get(reqwest::header::DATE)?.to_str().ok()?;
-            jiff::fmt::rfc2822::parse(date)
-                .ok()
-                .map(|zoned| zoned.timestamp())
-        }) else {
-            continue;
-        };
-        return clock_offset(&spec.common.name, clock.now(), date);
+/// This computer's clock against the first configured web service that
+/// answered doctor's check with its time (`reading`: the service's name and
+/// how far this clock was ahead of it).
+pub(super) fn clock(reading: Option<(&str, SignedDuration)>) -> Finding {
+    match reading {
+        Some((service, ahead)) => clock_offset(service, ahead),
+        None => Finding::ok(
+            Area::Clock,
+            "not compared: no configured web service answered with its time",
+        ),
     }
-    Finding::ok(
-        Area::Clock,
-        "not compared: no configured web service answered with its time",
-    )
 }
 
-fn clock_offset(service: &str, now: Timestamp, theirs: Timestamp) -> Finding {
-    let offset = now.duration_since(theirs);
+fn clock_offset(service: &str, offset: SignedDuration) -> Finding {
     let words = crate::plain::duration(offset.abs().as_secs_f64());
     let direction = if offset.is_negative() {
         "behind"
@@ -602,16 +575,15 @@ mod tests {
         }
     }
 
-    fn at(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
-
     #[test]
     fn the_clock_offset_is_judged_in_steps() {
-        let theirs = at("2026-11-23T10:00:00Z");
-        let ok = clock_offset("Shop", at("2026-11-23T10:00:20Z"), theirs);
+        let ok = clock(Some(("Shop", SignedDuration::from_secs(20))));
         assert_eq!(ok.level, Level::Ok);
-        let warning = clock_offset("Shop", at("2026-11-23T09:58:00Z"), theirs);
+        assert_eq!(
+            ok.text,
+            "this computer's clock agrees with Shop (within a minute)"
+        );
+        let warning = clock(Some(("Shop", SignedDuration::from_mins(-2))));
         assert_eq!(warning.level, Level::Warning, "{warning:?}");
         assert!(
             warning
@@ -619,9 +591,12 @@ mod tests {
                 .contains("2 minutes behind the time Shop gives"),
             "{warning:?}"
         );
-        let problem = clock_offset("Shop", at("2026-11-23T10:10:00Z"), theirs);
+        let problem = clock(Some(("Shop", SignedDuration::from_mins(10))));
         assert_eq!(problem.level, Level::Problem, "{problem:?}");
         assert!(problem.text.contains("10 minutes ahead of"), "{problem:?}");
         assert!(problem.fix.unwrap().contains("timedatectl set-ntp true"));
+        let none = clock(None);
+        assert_eq!(none.level, Level::Ok);
+        assert!(none.text.starts_with("not compared"), "{none:?}");
     }
 }

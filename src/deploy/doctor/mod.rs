@@ -193,6 +193,10 @@ pub struct DoctorOptions {
     pub explicit: bool,
     /// Send a real test message through each channel instead of only connecting.
     pub send: bool,
+    /// This user's data folder as the system names it
+    /// (`dirs::data_local_dir()`); `None` when it cannot tell (a user
+    /// without a home folder). Used only when the config sets no `data_dir`.
+    pub user_data: Option<PathBuf>,
 }
 
 /// Looks at everything, in the order a new admin would set it up.
@@ -204,7 +208,7 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
     let zone = Calendar::from_config(&config.business, jiff::tz::TimeZone::system())
         .map(|calendar| calendar.time_zone().clone())
         .unwrap_or_else(|_| jiff::tz::TimeZone::system());
-    match config.agent.database_path() {
+    match config.agent.database_path_in(options.user_data.clone()) {
         Ok(database) => {
             findings.extend(machine::data_folder(
                 &database,
@@ -220,14 +224,22 @@ pub async fn examine(options: &DoctorOptions, clock: Arc<dyn Clock>) -> Report {
         &config.services,
         &machine::PingContext::of_this_process(),
     ));
-    findings.push(machine::clock(&config.services, &clock).await);
+    // The services are checked once, now: their web answers' `Date`
+    // headers tell the clock, and their findings come later in the report.
+    let services = reach::services(&config, clock.clone()).await;
+    findings.push(machine::clock(
+        services
+            .clock
+            .as_ref()
+            .map(|(name, ahead)| (name.as_str(), *ahead)),
+    ));
     findings.extend(secrets::secrets(
         &options.config_path,
         &config.env_secrets(),
         &|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()),
     ));
     findings.extend(reach::channels(&config, options.send, &clock).await);
-    findings.extend(reach::services(&config, clock.clone()).await);
+    findings.extend(services.findings);
     findings.push(release(&config.update, clock).await);
     Report { findings }
 }
@@ -242,10 +254,14 @@ async fn release(config: &crate::config::UpdateConfig, clock: Arc<dyn Clock>) ->
             "no [update] source is set, so keepwatch does not look for newer releases",
         );
     }
-    let offer = match Updater::new(config, &config.channel, clock) {
-        Ok(updater) => updater.look(Version::current()).await,
-        Err(err) => Err(err),
-    };
+    // Loading the config already refused a bad channel or key, so an
+    // updater that cannot be made is one more refusal like the others.
+    let offer = async {
+        Updater::new(config, &config.channel, clock)?
+            .look(Version::current())
+            .await
+    }
+    .await;
     let fix = "check source, channel and public_key in [update]; `keepwatch update --check` says the same";
     match offer {
         Ok(Offer::Latest(version)) => Finding::ok(
@@ -321,6 +337,39 @@ mod tests {
             report(&[Level::Warning, Level::Warning])
                 .render()
                 .ends_with("0 problems, 2 warnings.\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_without_a_data_folder_is_told_to_set_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("keepwatch.toml");
+        std::fs::write(&config_path, "[agent]\nname = \"shop-server\"\n").unwrap();
+        let options = DoctorOptions {
+            config_path,
+            explicit: true,
+            send: false,
+            user_data: None,
+        };
+        let report = examine(&options, Arc::new(crate::clock::SystemClock)).await;
+        let data: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.area == Area::Data)
+            .collect();
+        assert_eq!(data.len(), 1, "{data:?}");
+        assert_eq!(data[0].level, Level::Problem);
+        assert_eq!(
+            data[0].text,
+            "cannot tell where this user's data folder is; set data_dir in the [agent] section"
+        );
+        // Without a database there is no agent to judge either.
+        assert!(!report.findings.iter().any(|f| f.area == Area::Agent));
+        assert_eq!(report.exit_code(), 2);
+        assert!(
+            report
+                .render()
+                .contains("PROBLEM  Data: cannot tell where this user's data folder is")
         );
     }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{Area, Finding};
 use crate::checks::{CheckSpec, Checker, check_all};
@@ -179,13 +179,25 @@ pub(super) async fn channels(config: &Config, send: bool, clock: &Arc<dyn Clock>
     findings
 }
 
+/// What checking each service once found.
+pub(super) struct Checked {
+    /// A finding per service.
+    pub findings: Vec<Finding>,
+    /// The first web service that answered with its time: its name, and how
+    /// far this computer's clock was ahead of it.
+    pub clock: Option<(String, SignedDuration)>,
+}
+
 /// Each service checked once, as `keepwatch check` does.
-pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Vec<Finding> {
+pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Checked {
     if config.services.is_empty() {
-        return vec![
-            Finding::warning(Area::Service, "no services are watched yet, only this computer")
-                .fix("add a [[service]] block for your web shop, database or mail server (the config file has examples)"),
-        ];
+        return Checked {
+            findings: vec![
+                Finding::warning(Area::Service, "no services are watched yet, only this computer")
+                    .fix("add a [[service]] block for your web shop, database or mail server (the config file has examples)"),
+            ],
+            clock: None,
+        };
     }
     // A heartbeat is not checked: its job reports, and `keepwatch status`
     // says how that goes.
@@ -196,6 +208,10 @@ pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Vec<Find
         .partition(|spec| matches!(spec.check, CheckSpec::Heartbeat(_)));
     let checker = Arc::new(Checker::new(clock));
     let outcomes = check_all(checker, &checked, config.checks.max_concurrent).await;
+    let clock = checked
+        .iter()
+        .zip(&outcomes)
+        .find_map(|(spec, outcome)| Some((spec.common.name.clone(), outcome.clock_ahead?)));
     let mut findings: Vec<Finding> = outcomes
         .into_iter()
         .map(|outcome| match outcome.state {
@@ -213,7 +229,7 @@ pub(super) async fn services(config: &Config, clock: Arc<dyn Clock>) -> Vec<Find
             ),
         )
     }));
-    findings
+    Checked { findings, clock }
 }
 
 #[cfg(test)]
@@ -326,7 +342,9 @@ mod tests {
             "[[service]]\nname = \"Backup\"\ntype = \"heartbeat\"\nevery = \"1d\"\n",
         )
         .unwrap();
-        let findings = services(&config, Arc::new(crate::clock::SystemClock)).await;
+        let findings = services(&config, Arc::new(crate::clock::SystemClock))
+            .await
+            .findings;
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].level, Level::Ok, "{findings:?}");
         assert!(
@@ -375,6 +393,121 @@ mod tests {
             "{stopped:?}"
         );
         assert!(stopped.fix.unwrap().contains("keepwatch run"));
+    }
+
+    #[test]
+    fn a_database_it_never_wrote_to_or_cannot_write_since_holding_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("keepwatch.db");
+        let zone = TimeZone::UTC;
+        let mut store = Store::open(&database, &Default::default()).unwrap();
+        let never = agent(&database, at("2026-11-23T10:00:00Z"), &zone);
+        assert_eq!(never.level, Level::Warning, "{never:?}");
+        assert_eq!(never.text, "keepwatch has not run yet on this computer");
+
+        store
+            .set_states(&[
+                (state_key::LAST_SEEN, "2026-11-23T10:00:00Z"),
+                (state_key::NEXT_BY, "2026-11-23T10:00:10Z"),
+            ])
+            .unwrap();
+        // A running agent holds this lock; it promised to write by 10:00:10
+        // and at 11:00 has not (its disk is full).
+        let lock = std::fs::File::create(Store::lock_path(&database)).unwrap();
+        lock.lock().unwrap();
+        let stuck = agent(&database, at("2026-11-23T11:00:00Z"), &zone);
+        assert_eq!(stuck.level, Level::Problem, "{stuck:?}");
+        assert!(
+            stuck.text.starts_with(
+                "keepwatch is running but has not been able to write its database since Mon 23 Nov 10:00: is the disk full?"
+            ),
+            "{stuck:?}"
+        );
+        assert!(stuck.fix.unwrap().starts_with("free space on the disk"));
+    }
+
+    /// A web server on 127.0.0.1 that answers every request with 200 after
+    /// `delay`, with `headers` and without a `Date` unless they have one.
+    async fn web_server(headers: &'static str, delay: std::time::Duration) -> u16 {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    tokio::time::sleep(delay).await;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nok"
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_slow_service_is_a_warning_and_the_clock_is_read_from_the_first_dated_answer() {
+        let undated = web_server("", std::time::Duration::from_millis(300)).await;
+        let dated = web_server(
+            "Date: Mon, 23 Nov 2026 10:00:00 GMT\r\n",
+            std::time::Duration::ZERO,
+        )
+        .await;
+        let config = parsed(&format!(
+            "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{undated}/\"\nslow_after = \"100ms\"\n\
+             [[service]]\nname = \"Blog\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{dated}/\"\n"
+        ));
+        let clock: Arc<dyn Clock> =
+            Arc::new(crate::clock::SimClock::new(at("2026-11-23T10:03:00Z")));
+        let checked = services(&config, clock).await;
+        let levels: Vec<Level> = checked.findings.iter().map(|f| f.level).collect();
+        assert_eq!(
+            levels,
+            [Level::Warning, Level::Ok],
+            "{:?}",
+            checked.findings
+        );
+        assert!(
+            checked.findings[0].text.starts_with("Shop answered in ")
+                && checked.findings[0]
+                    .text
+                    .ends_with(", over its 100 ms budget."),
+            "{:?}",
+            checked.findings
+        );
+        // Shop gave no time, so the clock is compared with Blog's.
+        assert_eq!(
+            checked.clock,
+            Some(("Blog".to_owned(), jiff::SignedDuration::from_mins(3)))
+        );
+        let finding = crate::deploy::doctor::machine::clock(
+            checked
+                .clock
+                .as_ref()
+                .map(|(name, ahead)| (name.as_str(), *ahead)),
+        );
+        assert_eq!(finding.level, Level::Warning, "{finding:?}");
+        assert!(
+            finding
+                .text
+                .ends_with("3 minutes ahead of the time Blog gives"),
+            "{finding:?}"
+        );
+
+        let only_undated = parsed(&format!(
+            "[[service]]\nname = \"Shop\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{undated}/\"\n"
+        ));
+        let checked = services(&only_undated, self::clock()).await;
+        assert_eq!(checked.clock, None);
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn stop_process(context: &Context, runner: &dyn Runner, pid: &str) -> Result<Str
         if running_pid(context, runner).is_none() {
             return Ok("keepwatch stopped.".to_owned());
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        runner.pause(std::time::Duration::from_millis(200));
     }
     Ok(format!(
         "keepwatch (process {pid}) was asked to stop and is still finishing."
@@ -483,5 +483,120 @@ mod tests {
             .reply("crontab -", false, "", "crontab: not found\n");
         let err = Linux.install(&context, &broken).unwrap_err().to_string();
         assert!(err.contains("is cron installed?"), "{err}");
+    }
+
+    /// No systemd user instance, and keepwatch's crontab line in place.
+    fn cron_only() -> Recorder {
+        Recorder::default()
+            .reply("show-environment", false, "", "Failed to connect to bus\n")
+            .reply(
+                "crontab -l",
+                true,
+                &format!("@reboot keepwatch run {CRON_TAG}\n"),
+                "",
+            )
+    }
+
+    fn lock_file(context: &Context, pid: &str) -> PathBuf {
+        let lock = PathBuf::from(format!("{}.lock", context.data.display()));
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        std::fs::write(&lock, format!("{pid}\n")).unwrap();
+        lock
+    }
+
+    #[test]
+    fn without_systemd_or_cron_install_says_to_start_keepwatch_by_hand() {
+        let dir = tempfile::tempdir().unwrap();
+        let context = context(dir.path());
+        let runner = Recorder::default()
+            .reply("show-environment", false, "", "")
+            .cannot_start("crontab");
+        let err = Linux.install(&context, &runner).unwrap_err().to_string();
+        assert!(
+            err.starts_with("`crontab -` failed: No such file or directory"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("neither systemd nor cron is available here: start keepwatch yourself with `keepwatch run`"),
+            "{err}"
+        );
+        assert!(!runner.commands().iter().any(|c| c.starts_with("sh -c")));
+        assert!(matches!(
+            Linux.status(&context, &runner),
+            Err(ServiceError::NotInstalled)
+        ));
+    }
+
+    #[test]
+    fn a_log_folder_that_cannot_be_made_stops_the_crontab_install_before_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut context = context(dir.path());
+        let blocker = dir.path().join("data");
+        std::fs::write(&blocker, "a file where the data folder should be").unwrap();
+        context.data = blocker.join("keepwatch.db");
+        let runner = cron_only();
+        let err = Linux.install(&context, &runner).unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Io { path, .. } if *path == blocker),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot write {}: ", blocker.display())),
+            "{err}"
+        );
+        assert!(!runner.commands().iter().any(|c| c.starts_with("sh -c")));
+    }
+
+    #[test]
+    fn on_the_crontab_status_start_stop_and_logs_follow_the_agents_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let context = context(dir.path());
+        let runner = cron_only();
+        assert_eq!(
+            Linux.status(&context, &runner).unwrap(),
+            "keepwatch is in your crontab (starts at boot) but not running now; `keepwatch service start` starts it."
+        );
+        assert_eq!(
+            Linux.stop(&context, &runner).unwrap(),
+            "keepwatch was not running."
+        );
+        assert_eq!(
+            Linux.start(&context, &runner).unwrap(),
+            "keepwatch started."
+        );
+        assert!(
+            runner
+                .commands()
+                .iter()
+                .any(|c| c.starts_with("sh -c nohup") && c.ends_with("keepwatch.log\" 2>&1 &")),
+            "{:?}",
+            runner.commands()
+        );
+
+        lock_file(&context, "4242");
+        assert_eq!(
+            Linux.status(&context, &runner).unwrap(),
+            "keepwatch is in your crontab (starts at boot) and running (process 4242)."
+        );
+        runner.commands.borrow_mut().clear();
+        assert_eq!(
+            Linux.start(&context, &runner).unwrap(),
+            "keepwatch is already running (process 4242)."
+        );
+        assert!(!runner.commands().iter().any(|c| c.starts_with("sh -c")));
+        // The process is asked to stop and is still there at every look.
+        assert_eq!(
+            Linux.stop(&context, &runner).unwrap(),
+            "keepwatch (process 4242) was asked to stop and is still finishing."
+        );
+        assert!(runner.commands().contains(&"kill 4242".to_owned()));
+        assert_eq!(*runner.pauses.borrow(), 50);
+
+        std::fs::write(context.log_file(), "started\nchecked Shop\n").unwrap();
+        assert_eq!(
+            Linux.logs(&context, &runner).unwrap(),
+            "started\nchecked Shop"
+        );
     }
 }

@@ -67,6 +67,13 @@ pub struct Ran {
 pub trait Runner {
     /// Runs `program` with `args`, feeding `stdin` if given.
     fn run(&self, program: &str, args: &[&str], stdin: Option<&str>) -> io::Result<Ran>;
+
+    /// Waits `how_long` before asking again whether a process has ended;
+    /// the recording runner in tests does not wait, so a process that never
+    /// ends is tested without the real wait.
+    fn pause(&self, how_long: std::time::Duration) {
+        std::thread::sleep(how_long);
+    }
 }
 
 /// Runs commands on this machine.
@@ -279,12 +286,16 @@ pub(crate) mod testing {
     use super::*;
 
     /// Records commands; answers each with the first scripted reply whose
-    /// pattern the command line contains, else success with no output.
+    /// pattern the command line contains, else success with no output. A
+    /// command matching one of `missing` cannot be started, as when its
+    /// program is not installed. Pauses are counted, not waited.
     #[derive(Default)]
     pub struct Recorder {
         pub commands: RefCell<Vec<String>>,
         pub stdin: RefCell<Vec<String>>,
         pub replies: Vec<(String, Ran)>,
+        pub missing: Vec<String>,
+        pub pauses: RefCell<usize>,
     }
 
     impl Recorder {
@@ -297,6 +308,13 @@ pub(crate) mod testing {
                     stderr: stderr.to_owned(),
                 },
             ));
+            self
+        }
+
+        /// Commands containing `pattern` fail to start, as the system
+        /// says when there is no such program.
+        pub fn cannot_start(mut self, pattern: &str) -> Self {
+            self.missing.push(pattern.to_owned());
             self
         }
 
@@ -315,6 +333,13 @@ pub(crate) mod testing {
             if let Some(text) = stdin {
                 self.stdin.borrow_mut().push(text.to_owned());
             }
+            if self
+                .missing
+                .iter()
+                .any(|pattern| line.contains(pattern.as_str()))
+            {
+                return Err(io::Error::from_raw_os_error(2));
+            }
             Ok(self
                 .replies
                 .iter()
@@ -324,6 +349,10 @@ pub(crate) mod testing {
                     success: true,
                     ..Ran::default()
                 }))
+        }
+
+        fn pause(&self, _: std::time::Duration) {
+            *self.pauses.borrow_mut() += 1;
         }
     }
 
@@ -394,6 +423,55 @@ mod tests {
                 .unwrap()
                 .contains("someone else's")
         );
+    }
+
+    #[test]
+    fn a_failed_command_that_printed_only_to_stdout_is_quoted_from_there() {
+        let err = must(
+            &SystemRunner,
+            "sh",
+            &[
+                "-c",
+                "echo; echo 'Unit keepwatch.service not loaded.'; exit 5",
+            ],
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`sh -c echo; echo 'Unit keepwatch.service not loaded.'; exit 5` failed: Unit keepwatch.service not loaded."
+        );
+        let silent = must(&SystemRunner, "false", &[], "").unwrap_err();
+        assert_eq!(silent.to_string(), "`false` failed: it said nothing");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_or_removed_is_named_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        // Where the unit's folder should be there is a file, so the path
+        // below it can be neither written nor removed.
+        let blocker = dir.path().join("user");
+        std::fs::write(&blocker, "not a folder").unwrap();
+        let path = blocker.join("keepwatch.service");
+        let files = [(path.clone(), format!("# {MARKER}\n"))];
+        let err = write_files(&files).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot write {}: File exists (os error 17)", path.display())
+        );
+        let err = remove_files(&files).unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Io { path: p, .. } if *p == path),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write {}: Not a directory (os error 20)",
+                path.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "not a folder");
     }
 
     #[test]

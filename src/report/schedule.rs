@@ -411,6 +411,7 @@ pub async fn run(
         };
         if pass.queued > 0 {
             wake.notify_one();
+            tokio::spawn(let_go_once_sent());
         }
         let now = scheduler.clock.now();
         let wait = pass
@@ -424,6 +425,21 @@ pub async fn run(
             Ok(()) = configs.changed() => {}
         }
     }
+}
+
+/// How long after a report is queued the agent lets go of the code that
+/// made and sent it: the outbox sends at once, so by then the mail is gone
+/// (or waits for a retry, which maps what it needs back).
+const SENT_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Lets go of the program pages a report ran (the outbox's mail code, the
+/// child process's plumbing) once it is sent, instead of keeping them
+/// resident until the agent's hourly let-go: a report runs once a day or a
+/// week, and its memory goes back afterwards (issue 12).
+async fn let_go_once_sent() {
+    tokio::time::sleep(SENT_WITHIN).await;
+    let covered = crate::resident::let_go_of_idle_code();
+    tracing::debug!("after a report, let go of {covered} bytes of idle program pages");
 }
 
 /// Starts [`run`] beside the agent with its own connection to the database

@@ -751,7 +751,7 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
     let kw = Keepwatch::new();
     kw.config(&format!(
         "{ALWAYS_OPEN}[collect]\ncpu = \"1s\"\nmemory = \"off\"\ndisk = \"off\"\nnetwork = \"off\"\nload = \"off\"\n\
-         [throttle]\nenabled = false\n\
+         [throttle]\nenabled = false\n[storage]\nwrite_every = \"1m\"\n\
          [alerting]\ngroup_wait = \"1s\"\nbusiness_hours = [{{ after = \"0m\", notify = [\"email\"] }}]\n\
          off_hours = [{{ after = \"0m\", notify = [\"email\"] }}]\n\
          [[channel]]\nname = \"email\"\ntype = \"email\"\n{}\n\
@@ -786,7 +786,7 @@ fn on_a_full_disk_alerts_go_out_and_history_is_complete_once_space_returns() {
         "the filler is still there: the disk was full all along"
     );
     let mut status = String::new();
-    // keepwatch promised its next write `storage.write_every` (a minute)
+    // keepwatch promised its next write `storage.write_every` (a minute here)
     // after its last one; status tells once that promise is 30 s overdue.
     let promise = Duration::from_secs(105);
     running.wait_within(

@@ -106,8 +106,8 @@ const DOCS: &[(&str, &str)] = &[
     (
         "storage.write_every",
         "Measurements wait in memory this long and are then written together, so a\n\
-         small server's disk (an SSD, an SD card) is written once a minute instead of\n\
-         every second. A power cut or kill -9 loses at most this much history; alerts,\n\
+         small server's disk (an SSD, an SD card) is written every two minutes instead\n\
+         of every second. A power cut or kill -9 loses at most this much history; alerts,\n\
          acknowledgements and messages are always written at once. From \"1s\" to \"5m\".\n\
          A server that sends its data to a hub ([hub] url) writes as it measures.",
     ),

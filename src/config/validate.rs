@@ -139,14 +139,14 @@ pub(crate) fn check(config: &Config, text: &str) -> Vec<Problem> {
             "storage",
             "write_every",
             what,
-            Some("use at least \"1s\"; \"1m\" is usual".to_owned()),
+            Some("use at least \"1s\"; \"2m\" is usual".to_owned()),
         );
     } else if every > Duration::from_mins(5) {
         report(
             "storage",
             "write_every",
             format!("{every} is too long: a power cut would lose that much history"),
-            Some("use at most \"5m\"; \"1m\" is usual".to_owned()),
+            Some("use at most \"5m\"; \"2m\" is usual".to_owned()),
         );
     }
 

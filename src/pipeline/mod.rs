@@ -154,7 +154,7 @@ impl Pipeline {
     /// Writes what waits in memory if its time has come, or at once while
     /// the store refuses writes (to notice when it takes them again).
     /// Measurements and service states wait up to `storage.write_every`, so
-    /// a small server's disk is written once a minute, not every second.
+    /// a small server's disk is written every two minutes, not every second.
     pub fn write_if_due(&mut self, now: Timestamp) {
         let healthy = *self.writer.health() == StorageHealth::Healthy;
         let at_once = self.write_as_measured || now < self.write_at_once_until;

@@ -6,10 +6,12 @@
 # all of it (issue 11; see build.rs and BENCHMARKS.md).
 #
 # Runs the release keepwatch, the very binary `cargo build --release` makes,
-# under valgrind's callgrind, doing what a small shop's agent does: 25 local web services
+# under valgrind's callgrind, doing what a small shop's keepwatch does: 25 local web services
 # every 30 s, one critical service at its default interval, a TCP service,
-# this computer's metrics, the API on and idle, and heartbeats. Only what
-# runs after WARMUP is counted (start-up code is let go of by
+# this computer's metrics, the API on and idle, and heartbeats; and beside it,
+# also under callgrind, what an agent of another server does (issue 15): 25
+# TCP services and its metrics, sent to the first one as its hub. Both
+# processes' counts are added up. Only what runs after WARMUP is counted (start-up code is let go of by
 # resident.rs, so it need not be together). Run it again after large
 # changes; a function missing from the list still works, it only lands
 # elsewhere. Linux x86_64; installs valgrind if it is missing (as root).
@@ -63,26 +65,46 @@ api=$(free_port)
   printf '[[service]]\nname = "backup"\ntype = "heartbeat"\nevery = "1m"\ngrace = "30s"\n'
 } > "$dir/keepwatch.toml"
 
-valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
-  --callgrind-out-file="$dir/callgrind.out" \
-  "$bin" --config "$dir/keepwatch.toml" run > "$dir/log.txt" 2>&1 &
-pid=$!
-pids+=("$pid")
+# An agent that sends to the first keepwatch as its hub.
+token=$("$bin" --config "$dir/keepwatch.toml" agent add web2 --url "http://127.0.0.1:$api" \
+  | grep -o 'kw_agent_[0-9a-f]*')
+mkdir -p "$dir/web2"
+{
+  printf '[agent]\nname = "web2"\ndata_dir = "%s/web2/data"\n' "$dir"
+  printf '[api]\nenabled = false\n[throttle]\nenabled = false\n'
+  printf '[hub]\nurl = "http://127.0.0.1:%s"\ntoken = "%s"\n' "$api" "$token"
+  for i in $(seq 25); do
+    printf '[[service]]\nname = "port %d"\ntype = "tcp"\nhost = "127.0.0.1"\nport = %d\ninterval = "30s"\n' "$i" "$web"
+  done
+} > "$dir/web2/keepwatch.toml"
+
+profiled=()
+profile() { # NAME CONFIG: keepwatch run under callgrind, in the background
+  valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
+    --callgrind-out-file="$dir/callgrind.$1" \
+    "$bin" --config "$2" run > "$dir/log.$1" 2>&1 &
+  pids+=($!)
+  profiled+=($!)
+}
+profile hub "$dir/keepwatch.toml"
+profile agent "$dir/web2/keepwatch.toml"
 sleep "$warm"
-kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited early:"; cat "$dir/log.txt"; exit 1; }
-# Start-up does not count: its counts are set to zero.
-callgrind_control -z "$pid" >/dev/null
+for pid in "${profiled[@]}"; do
+  kill -0 "$pid" 2>/dev/null || { echo "keepwatch exited early:"; cat "$dir"/log.*; exit 1; }
+  # Start-up does not count: its counts are set to zero.
+  callgrind_control -z "$pid" >/dev/null
+done
 echo "counting what runs for $secs s"
 for _ in $(seq $((secs / 20))); do
   sleep 20
   "$bin" --config "$dir/keepwatch.toml" ping backup >/dev/null
 done
-kill -TERM "$pid"
-wait "$pid" || true
+kill -TERM "${profiled[@]}"
+wait "${profiled[@]}" || true
 
-python3 - "$dir/callgrind.out" "$bin" "$map" build/hot-code.txt <<'PY'
+python3 - "$bin" "$map" build/hot-code.txt "$dir/callgrind.hub" "$dir/callgrind.agent" <<'PY'
 import bisect, collections, re, sys
-out, binary, map_file, listing = sys.argv[1:]
+binary, map_file, listing, *outs = sys.argv[1:]
 # The map: "VMA LMA Size Align Out/In/Symbol"; a symbol's line has only its name.
 starts, names = [], []
 row = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+\s+(\S.*)$")
@@ -100,26 +122,31 @@ def symbol(address):
     return names[i] if i >= 0 else None
 
 cost = collections.Counter()
-ob = fn = None
-after_call = False
-for line in open(out, errors="replace"):
-    if line.startswith("ob="):
-        ob = line[3:].strip()
-    elif line.startswith("fn="):
-        # "0x…'2": callgrind marks a recursion level or context after a quote.
-        name = line[3:].strip().split("'")[0]
-        fn = None
-        if ob == binary and name.startswith("0x"):
-            fn = symbol(int(name, 16))
-        after_call = False
-    elif line.startswith("calls="):
-        after_call = True  # the next cost line is the callee's, not this function's
-    elif line[:1].isdigit() or line[:1] in "+-*":
-        if after_call:
+def count(out):
+    """Adds each function's own instructions in one callgrind output to cost."""
+    ob = fn = None
+    after_call = False
+    for line in open(out, errors="replace"):
+        if line.startswith("ob="):
+            ob = line[3:].strip()
+        elif line.startswith("fn="):
+            # "0x…'2": callgrind marks a recursion level or context after a quote.
+            name = line[3:].strip().split("'")[0]
+            fn = None
+            if ob == binary and name.startswith("0x"):
+                fn = symbol(int(name, 16))
             after_call = False
-        elif fn:
-            parts = line.split()
-            cost[fn] += int(parts[1]) if len(parts) > 1 else 0
+        elif line.startswith("calls="):
+            after_call = True  # the next cost line is the callee's, not this function's
+        elif line[:1].isdigit() or line[:1] in "+-*":
+            if after_call:
+                after_call = False
+            elif fn:
+                parts = line.split()
+                cost[fn] += int(parts[1]) if len(parts) > 1 else 0
+
+for out in outs:
+    count(out)
 hot = sorted((f for f in cost if cost[f] > 0), key=lambda f: (-cost[f], f))
 if len(hot) < 100:
     sys.exit(f"only {len(hot)} functions of {binary} were named from {map_file}")

@@ -433,13 +433,16 @@ pub async fn run(
 const SENT_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Lets go of the program pages a report ran (the outbox's mail code, the
-/// child process's plumbing) once it is sent, instead of keeping them
-/// resident until the agent's hourly let-go: a report runs once a day or a
-/// week, and its memory goes back afterwards (issue 12).
+/// child process's plumbing) and of the heap its mail freed, once it is
+/// sent, instead of keeping them until the agent's hourly let-go: a report
+/// runs once a day or a week, and its memory goes back afterwards (issue 12).
 async fn let_go_once_sent() {
     tokio::time::sleep(SENT_WITHIN).await;
     let covered = crate::resident::let_go_of_idle_code();
-    tracing::debug!("after a report, let go of {covered} bytes of idle program pages");
+    let heap = crate::resident::give_back_free_heap();
+    tracing::debug!(
+        "after a report, let go of {covered} bytes of idle program pages (free heap given back: {heap})"
+    );
 }
 
 /// Starts [`run`] beside the agent with its own connection to the database

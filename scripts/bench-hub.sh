@@ -15,15 +15,21 @@
 # so a busy machine does not lighten the load. Linux only.
 #
 #   scripts/bench-hub.sh [MINUTES=5]
+#
+# KEEPWATCH_BIN=path measures that keepwatch instead of building the release
+# one (as scripts/bench-checks.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-5}
 agents=10
 
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --bin keepwatch
+bin=${KEEPWATCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin keepwatch
+  bin=$target/release/keepwatch
+fi
 cargo build --quiet --example agent_backlog
-bin=$target/release/keepwatch
 dir=$(mktemp -d)
 pids=()
 cleanup() {

@@ -763,15 +763,18 @@ const START_UP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Lets go of the code that ran only at start-up once start-up is over, then
 /// every hour, after the hourly chores (sealing, retention) and any reload:
-/// what keeps running comes back at once, the rest stays out of memory
-/// (`resident.rs`, issue 11).
+/// what keeps running comes back at once, the rest stays out of memory; the
+/// heap start-up freed goes back to the system too (`resident.rs`, issue 11).
 async fn let_go_of_idle_code() {
     let first = tokio::time::Instant::now() + START_UP;
     let mut every = tokio::time::interval_at(first, std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
         let covered = keepwatch::resident::let_go_of_idle_code();
-        tracing::debug!("let go of {covered} bytes of idle program pages");
+        let heap = keepwatch::resident::give_back_free_heap();
+        tracing::debug!(
+            "let go of {covered} bytes of idle program pages (free heap given back: {heap})"
+        );
     }
 }
 

@@ -24,10 +24,11 @@ pub fn let_go_of_idle_code() -> usize {
     imp::let_go()
 }
 
-/// Hands the heap's free pages back to the system, after a rare job (a
-/// scheduled report) freed what it used: glibc keeps freed memory for the
-/// next allocation, and a report's buffers (its PDF, its email) are bigger
-/// than anything the agent allocates in between. Returns whether anything
+/// Hands the heap's free pages back to the system: glibc keeps freed memory
+/// for the next allocation, and what start-up (the config, the first round
+/// of checks) or a rare job (a scheduled report's PDF and email) freed is
+/// bigger than what the agent allocates in between: 0.3 MiB of an agent's
+/// 2.8 MiB of heap 80 s after its start. Returns whether anything
 /// was given back; does nothing where the C library is not glibc.
 pub fn give_back_free_heap() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

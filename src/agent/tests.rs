@@ -227,9 +227,10 @@ fn status_tells_running_silent_and_stopped_apart() {
             .liveness
     };
     assert!(matches!(liveness(&sim, now), Liveness::Running { .. }));
-    // No measurement for two minutes although one was due within 10 s: killed or frozen.
+    // No write for three minutes although one was promised within two
+    // (`storage.write_every`): killed or frozen.
     assert!(matches!(
-        liveness(&sim, now + SignedDuration::from_mins(2)),
+        liveness(&sim, now + SignedDuration::from_mins(3)),
         Liveness::Silent { .. }
     ));
     sim.agent.shutdown();
@@ -286,9 +287,10 @@ fn measurements_wait_for_write_every_but_a_change_of_state_is_written_at_once() 
     assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 6);
     let written_at = sim.clock.now();
 
-    // Then they wait: 50 s on, five more were taken and none written, and
-    // status still counts keepwatch as running (it promised a minute).
-    sim.run_for(SignedDuration::from_secs(50));
+    // Then they wait: 110 s on, eleven more were taken and none written,
+    // and status still counts keepwatch as running (it promised two
+    // minutes, `storage.write_every`).
+    sim.run_for(SignedDuration::from_secs(110));
     assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 6);
     let summary = status::summarize(sim.agent.store(), db, sim.clock.now()).unwrap();
     assert_eq!(
@@ -298,9 +300,9 @@ fn measurements_wait_for_write_every_but_a_change_of_state_is_written_at_once() 
         }
     );
 
-    // A minute after the last write, all of them go in one.
+    // Two minutes after the last write, all of them go in one.
     sim.run_for(SignedDuration::from_secs(10));
-    assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 12);
+    assert_eq!(sim.count_written(metric::CPU_USAGE_PERCENT, ""), 18);
 
     // A steady result waits; a service going down is written at once.
     let refused = crate::checks::CheckOutcome::failed(
@@ -387,12 +389,16 @@ fn a_confirmed_outage_opens_an_incident_and_recovery_closes_it() {
 #[test]
 fn a_slow_answer_says_how_long_the_service_usually_takes() {
     let mut config = Config::default();
-    config.services = crate::config::parse(
+    // Written each minute, so the answers before the slow one are in the
+    // store by then (the usual time is read from the stored history).
+    let parsed = crate::config::parse(
         std::path::Path::new("k.toml"),
-        "[[service]]\nname = \"Payments\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n",
+        "[storage]\nwrite_every = \"1m\"\n\
+         [[service]]\nname = \"Payments\"\ntype = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n",
     )
-    .unwrap()
-    .services;
+    .unwrap();
+    config.services = parsed.services;
+    config.storage = parsed.storage;
     let mut sim = sim(Scenario::Idle, config, |h| h);
     let answered = |ms: u64| {
         crate::checks::CheckOutcome::up("Payments answered")

@@ -205,7 +205,8 @@ fn decisions_the_store_refuses_wait_in_order_and_are_recorded_when_it_takes_them
 
 #[test]
 fn a_steady_service_is_rewritten_every_five_minutes_but_read_as_checked_at_each_write() {
-    let mut f = fixture("");
+    // A write a minute, so each step below is a write.
+    let mut f = fixture("[storage]\nwrite_every = \"1m\"\n");
     let up = |ms: u64| {
         CheckOutcome::up(format!("Shop answered in {ms} ms."))
             .with_response_time(std::time::Duration::from_millis(ms))

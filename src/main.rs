@@ -569,10 +569,13 @@ fn manage_service(path: &Path, action: ServiceAction) -> Result<(), String> {
     }
     .map_err(|err| err.to_string())?;
     say!("{}", said.trim_end());
-    let secrets = config::load_file(path)
-        .map(|config| config.env_secrets())
-        .unwrap_or_default();
-    if installing && !secrets.is_empty() {
+    // Only an install tells where the background service's secrets are read.
+    let secrets = if installing {
+        config::load_file(path).map_or_else(|_| Vec::new(), |config| config.env_secrets())
+    } else {
+        Vec::new()
+    };
+    if !secrets.is_empty() {
         say!(
             "In the background keepwatch reads {} from {}, not from your terminal; `keepwatch doctor` checks that each is there.",
             secrets.join(", "),
@@ -770,11 +773,7 @@ async fn let_go_of_idle_code() {
     let mut every = tokio::time::interval_at(first, std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
-        let covered = keepwatch::resident::let_go_of_idle_code();
-        let heap = keepwatch::resident::give_back_free_heap();
-        tracing::debug!(
-            "let go of {covered} bytes of idle program pages (free heap given back: {heap})"
-        );
+        keepwatch::resident::let_go_of_idle_memory("start-up or the hourly chores");
     }
 }
 

@@ -24,6 +24,17 @@ pub fn let_go_of_idle_code() -> usize {
     imp::let_go()
 }
 
+/// Lets go of idle code ([`let_go_of_idle_code`]) and gives the heap's free
+/// pages back ([`give_back_free_heap`]), saying in the debug log how much,
+/// `after` what (start-up, the hourly chores, a report).
+pub fn let_go_of_idle_memory(after: &str) {
+    let covered = let_go_of_idle_code();
+    let heap = give_back_free_heap();
+    tracing::debug!(
+        "after {after}, let go of {covered} bytes of idle program pages (free heap given back: {heap})"
+    );
+}
+
 /// Hands the heap's free pages back to the system: glibc keeps freed memory
 /// for the next allocation, and what start-up (the config, the first round
 /// of checks) or a rare job (a scheduled report's PDF and email) freed is

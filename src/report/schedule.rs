@@ -438,11 +438,7 @@ const SENT_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 /// runs once a day or a week, and its memory goes back afterwards (issue 12).
 async fn let_go_once_sent() {
     tokio::time::sleep(SENT_WITHIN).await;
-    let covered = crate::resident::let_go_of_idle_code();
-    let heap = crate::resident::give_back_free_heap();
-    tracing::debug!(
-        "after a report, let go of {covered} bytes of idle program pages (free heap given back: {heap})"
-    );
+    crate::resident::let_go_of_idle_memory("a report");
 }
 
 /// Starts [`run`] beside the agent with its own connection to the database
